@@ -1,0 +1,438 @@
+package larch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/larchdb/larch/storage"
+)
+
+// Options configure an index. A nil *Options, and every zero field, means
+// the default. Dimension, Metric and VectorType are fixed when the index is
+// created and checked when it is reopened.
+type Options struct {
+	// Dimension is the length of every dense vector, 1..20,000. It is
+	// required when creating a dense index and may be left zero when
+	// reopening one (the stored dimension is used). A sparse index has no
+	// dimension. There is no default.
+	Dimension int
+
+	// Metric is the similarity measure. The default is Cosine for a dense
+	// index and DotProduct for a sparse one (the only metric it allows).
+	Metric Metric
+
+	// VectorType is Dense or Sparse. The default is Dense.
+	VectorType VectorType
+
+	// InMemory keeps the whole index in memory (Pebble's in-memory file
+	// system): nothing is written to dir, and everything is gone at Close.
+	// Meant for tests and examples. The default is false.
+	InMemory bool
+
+	// NoSync acknowledges writes before they reach stable storage. A crash
+	// may then lose the last writes acknowledged, but never half of one
+	// call: each call still commits atomically. It trades durability for
+	// throughput. The default is false: every write is synced before it
+	// returns.
+	NoSync bool
+
+	// DeletionProtection, when set on creation, makes Destroy refuse to
+	// delete the index until it is turned off with Configure. The default is
+	// false.
+	DeletionProtection bool
+
+	// Tags are key/value labels stored with the index on creation. Use
+	// Configure to change them later. The default is none.
+	Tags map[string]string
+
+	// CacheSize is the storage block cache in bytes. The default is 64 MiB.
+	CacheSize int64
+
+	// fs overrides the file system (tests use Pebble's crashable one).
+	fs vfs.FS
+}
+
+// config is the persisted part of the options.
+type config struct {
+	Dimension          int               `json:"dimension"`
+	Metric             Metric            `json:"metric"`
+	VectorType         VectorType        `json:"vector_type"`
+	DeletionProtection bool              `json:"deletion_protection"`
+	Tags               map[string]string `json:"tags,omitempty"`
+	CreatedAt          time.Time         `json:"created_at"`
+}
+
+// Index is an open larch index: a set of namespaces sharing one dimension,
+// metric and vector type, stored in one directory.
+//
+// An Index is safe for concurrent use by multiple goroutines. Close may be
+// called concurrently with other methods: those then return ErrClosed.
+type Index struct {
+	db  *storage.DB
+	dir string
+
+	// life guards db against use after Close: every operation holds it for
+	// reading, Close for writing.
+	life struct {
+		sync.RWMutex
+		closed bool
+	}
+
+	mu struct {
+		sync.Mutex
+		cfg        config
+		namespaces map[string]*nsState // namespaces known in memory, by name
+		nextNSID   uint64              // next namespace id to hand out
+		nsidLimit  uint64              // ids below this are reserved on disk
+	}
+	bg sync.WaitGroup // background work (space reclamation after drops)
+}
+
+// nsidBlock is how many namespace ids are reserved on disk at once, so that
+// creating a namespace rarely costs an extra synced write.
+const nsidBlock = 1024
+
+// Open opens the index in dir, creating it if it does not exist. When
+// creating, opts must give the dimension of a dense index. When reopening,
+// non-zero settings in opts must match the stored ones, or Open returns an
+// error wrapping ErrOptionsMismatch.
+func Open(dir string, opts *Options) (*Index, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	fs := o.fs
+	if fs == nil && o.InMemory {
+		fs = vfs.NewMem()
+	}
+	db, err := storage.Open(dir, storage.Options{FS: fs, NoSync: o.NoSync, CacheSize: o.CacheSize})
+	if err != nil {
+		return nil, fmt.Errorf("larch: open %s: %w", dir, err)
+	}
+	idx := &Index{db: db, dir: dir}
+	cfg, err := loadOrCreateConfig(db, &o)
+	if err == nil {
+		idx.mu.cfg = cfg
+		idx.mu.namespaces = make(map[string]*nsState)
+		idx.mu.nextNSID, err = db.NextNSID()
+		if idx.mu.nextNSID == 0 {
+			idx.mu.nextNSID = 1
+		}
+		idx.mu.nsidLimit = idx.mu.nextNSID
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return idx, nil
+}
+
+func loadOrCreateConfig(db *storage.DB, o *Options) (config, error) {
+	raw, ok, err := db.Config()
+	if err != nil {
+		return config{}, err
+	}
+	if ok {
+		var cfg config
+		if err := json.Unmarshal(raw, &cfg); err != nil {
+			return config{}, fmt.Errorf("larch: stored index settings: %w", err)
+		}
+		if o.Dimension != 0 && o.Dimension != cfg.Dimension {
+			return config{}, fmt.Errorf("%w: dimension %d, the index has %d", ErrOptionsMismatch, o.Dimension, cfg.Dimension)
+		}
+		if o.Metric != 0 && o.Metric != cfg.Metric {
+			return config{}, fmt.Errorf("%w: metric %v, the index has %v", ErrOptionsMismatch, o.Metric, cfg.Metric)
+		}
+		if o.VectorType != 0 && o.VectorType != cfg.VectorType {
+			return config{}, fmt.Errorf("%w: vector type %v, the index has %v", ErrOptionsMismatch, o.VectorType, cfg.VectorType)
+		}
+		return cfg, nil
+	}
+	cfg := config{Dimension: o.Dimension, Metric: o.Metric, VectorType: o.VectorType,
+		DeletionProtection: o.DeletionProtection, Tags: o.Tags, CreatedAt: time.Now().UTC()}
+	if cfg.VectorType == 0 {
+		cfg.VectorType = Dense
+	}
+	if cfg.Metric == 0 {
+		cfg.Metric = Cosine
+		if cfg.VectorType == Sparse {
+			cfg.Metric = DotProduct
+		}
+	}
+	switch {
+	case cfg.VectorType != Dense && cfg.VectorType != Sparse:
+		return config{}, fmt.Errorf("%w: unknown vector type %v", ErrOptionsMismatch, cfg.VectorType)
+	case cfg.Metric < Cosine || cfg.Metric > DotProduct:
+		return config{}, fmt.Errorf("%w: unknown metric %v", ErrOptionsMismatch, cfg.Metric)
+	case cfg.VectorType == Sparse && cfg.Metric != DotProduct:
+		return config{}, fmt.Errorf("%w: a sparse index needs the dotproduct metric, not %v", ErrOptionsMismatch, cfg.Metric)
+	case cfg.VectorType == Sparse && cfg.Dimension != 0:
+		return config{}, fmt.Errorf("%w: a sparse index has no dimension (got %d)", ErrOptionsMismatch, cfg.Dimension)
+	case cfg.VectorType == Dense && (cfg.Dimension < 1 || cfg.Dimension > MaxDimension):
+		return config{}, fmt.Errorf("%w: dimension %d is outside 1..%d", ErrOptionsMismatch, cfg.Dimension, MaxDimension)
+	}
+	raw, _ = json.Marshal(cfg)
+	if err := db.SetConfig(raw); err != nil {
+		return config{}, err
+	}
+	return cfg, nil
+}
+
+// enter marks the start of an operation; it fails once the index is closed.
+// Every successful enter is paired with exit.
+func (idx *Index) enter() error {
+	idx.life.RLock()
+	if idx.life.closed {
+		idx.life.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (idx *Index) exit() { idx.life.RUnlock() }
+
+// Close waits for the operations in flight, then closes the index. Later
+// calls of any method return ErrClosed; so does a second Close.
+func (idx *Index) Close() error {
+	idx.life.Lock()
+	if idx.life.closed {
+		idx.life.Unlock()
+		return ErrClosed
+	}
+	idx.life.closed = true
+	idx.life.Unlock()
+	idx.bg.Wait()
+	return idx.db.Close()
+}
+
+// Dimension returns the index's dense vector dimension (0 for a sparse
+// index).
+func (idx *Index) Dimension() int { return idx.config().Dimension }
+
+// Metric returns the index's similarity measure.
+func (idx *Index) Metric() Metric { return idx.config().Metric }
+
+// VectorType returns whether the index stores dense or sparse vectors.
+func (idx *Index) VectorType() VectorType { return idx.config().VectorType }
+
+func (idx *Index) config() config {
+	idx.mu.Lock()
+	defer idx.mu.Unlock()
+	return idx.mu.cfg
+}
+
+// Description is an index's settings, as Describe returns them.
+type Description struct {
+	Dimension          int
+	Metric             Metric
+	VectorType         VectorType
+	DeletionProtection bool
+	Tags               map[string]string
+	CreatedAt          time.Time
+}
+
+// Describe returns the index's settings.
+func (idx *Index) Describe() Description {
+	c := idx.config()
+	tags := make(map[string]string, len(c.Tags))
+	for k, v := range c.Tags {
+		tags[k] = v
+	}
+	return Description{Dimension: c.Dimension, Metric: c.Metric, VectorType: c.VectorType,
+		DeletionProtection: c.DeletionProtection, Tags: tags, CreatedAt: c.CreatedAt}
+}
+
+// ConfigureOptions change an index's mutable settings. Nil fields are left
+// as they are.
+type ConfigureOptions struct {
+	// DeletionProtection turns deletion protection on or off.
+	DeletionProtection *bool
+	// Tags are merged into the index's tags; a tag set to "" is removed.
+	Tags map[string]string
+}
+
+// Configure changes the index's deletion protection and tags, durably.
+func (idx *Index) Configure(ctx context.Context, o ConfigureOptions) error {
+	if err := idx.enter(); err != nil {
+		return err
+	}
+	defer idx.exit()
+	idx.mu.Lock()
+	defer idx.mu.Unlock()
+	cfg := idx.mu.cfg
+	if o.DeletionProtection != nil {
+		cfg.DeletionProtection = *o.DeletionProtection
+	}
+	if len(o.Tags) > 0 {
+		tags := make(map[string]string, len(cfg.Tags)+len(o.Tags))
+		for k, v := range cfg.Tags {
+			tags[k] = v
+		}
+		for k, v := range o.Tags {
+			if v == "" {
+				delete(tags, k)
+			} else {
+				tags[k] = v
+			}
+		}
+		cfg.Tags = tags
+	}
+	raw, _ := json.Marshal(cfg)
+	if err := idx.db.SetConfig(raw); err != nil {
+		return err
+	}
+	idx.mu.cfg = cfg
+	return nil
+}
+
+// Destroy deletes the closed index stored in dir and all its files. It
+// returns an error wrapping ErrDeletionProtected if the index has deletion
+// protection on; turn it off with Configure first.
+func Destroy(dir string) error {
+	db, err := storage.Open(dir, storage.Options{})
+	if err != nil {
+		return fmt.Errorf("larch: destroy %s: %w", dir, err)
+	}
+	raw, ok, err := db.Config()
+	_ = db.Close()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("larch: destroy %s: not a larch index", dir)
+	}
+	var cfg config
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return fmt.Errorf("larch: destroy %s: %w", dir, err)
+	}
+	if cfg.DeletionProtection {
+		return fmt.Errorf("larch: destroy %s: %w", dir, ErrDeletionProtected)
+	}
+	return os.RemoveAll(dir)
+}
+
+// allocNSIDLocked hands out a fresh namespace id. Ids are reserved on disk in
+// blocks before they are handed out, so an id is never reused, even after a
+// crash. idx.mu must be held.
+func (idx *Index) allocNSIDLocked() (uint64, error) {
+	if idx.mu.nextNSID >= idx.mu.nsidLimit {
+		limit := idx.mu.nextNSID + nsidBlock
+		if err := idx.db.SetNextNSID(limit); err != nil {
+			return 0, err
+		}
+		idx.mu.nsidLimit = limit
+	}
+	id := idx.mu.nextNSID
+	idx.mu.nextNSID++
+	return id, nil
+}
+
+// NamespaceStats is one namespace's entry in IndexStats.
+type NamespaceStats struct {
+	RecordCount uint64
+}
+
+// IndexStats describes an index's contents, exactly and as of the call.
+type IndexStats struct {
+	Dimension        int
+	Metric           Metric
+	VectorType       VectorType
+	TotalRecordCount uint64
+	Namespaces       map[string]NamespaceStats
+	// Fullness is the fraction of the index's capacity in use, in [0, 1].
+	// Without a storage quota there is no capacity to fill and it is 0.
+	Fullness float64
+}
+
+// StatsOptions narrow DescribeStats.
+type StatsOptions struct {
+	// Filter, when set, counts only the records that match it.
+	Filter Filter
+}
+
+// DescribeStats returns the index's settings, its total record count and
+// the count of every namespace. The counts are exact and include every
+// write that returned before the call. With a filter, only matching
+// records are counted.
+func (idx *Index) DescribeStats(ctx context.Context, opts *StatsOptions) (*IndexStats, error) {
+	if err := idx.enter(); err != nil {
+		return nil, err
+	}
+	defer idx.exit()
+	cfg := idx.config()
+	st := &IndexStats{Dimension: cfg.Dimension, Metric: cfg.Metric, VectorType: cfg.VectorType,
+		Namespaces: make(map[string]NamespaceStats)}
+	var filter Filter
+	if opts != nil {
+		filter = opts.Filter
+	}
+	err := idx.eachNamespace(ctx, "", func(name string, e storage.CatalogEntry) error {
+		var n uint64
+		var err error
+		if filter.IsZero() {
+			// The meta entry is rewritten by every write in the same batch:
+			// exact without loading the namespace.
+			n, err = (&nsState{nsid: e.NSID}).count(ctx, idx)
+		} else {
+			var st *nsState
+			if st, err = idx.lookup(name, false); err != nil || st == nil {
+				return err
+			}
+			n, err = st.countFilter(ctx, idx, filter)
+		}
+		if err != nil {
+			return err
+		}
+		st.Namespaces[displayName(name)] = NamespaceStats{RecordCount: n}
+		st.TotalRecordCount += n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// eachNamespace calls fn for every committed namespace whose name starts
+// with prefix, in name order.
+func (idx *Index) eachNamespace(ctx context.Context, prefix string, fn func(name string, e storage.CatalogEntry) error) error {
+	lo, hi := storage.CatalogBounds(prefix)
+	type entry struct {
+		name string
+		e    storage.CatalogEntry
+	}
+	var entries []entry
+	err := idx.db.Scan(ctx, lo, hi, func(k, v []byte) error {
+		e, err := storage.DecodeCatalogEntry(v)
+		if err != nil {
+			return err
+		}
+		entries = append(entries, entry{string(k[1:]), e})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
+	for _, en := range entries {
+		if err := fn(en.name, en.e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// displayName returns how a namespace name is reported: the default
+// namespace as "__default__".
+func displayName(name string) string {
+	if name == "" {
+		return DefaultNamespaceName
+	}
+	return name
+}

@@ -1,0 +1,857 @@
+package larch
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/larchdb/larch/storage"
+)
+
+// Namespace is a handle on one namespace of an index: one tenant's records.
+// It is cheap to make (see Index.Namespace) and holds no resources; the
+// namespace itself is created by the first write to it.
+//
+// A Namespace is safe for concurrent use by multiple goroutines. Every write
+// commits atomically and durably (unless the index was opened with NoSync)
+// before it returns, and every later read sees it.
+type Namespace struct {
+	idx  *Index
+	name string // canonical: "" is the default namespace
+	err  error  // an invalid name: every call returns it
+}
+
+// Namespace returns a handle on the namespace called name. The empty name
+// and "__default__" both mean the default namespace. An invalid name is
+// reported by every call on the handle, wrapping ErrInvalidNamespace.
+func (idx *Index) Namespace(name string) *Namespace {
+	canon, err := checkNamespace(name)
+	return &Namespace{idx: idx, name: canon, err: err}
+}
+
+// Name returns the namespace's name ("" for the default namespace).
+func (ns *Namespace) Name() string { return ns.name }
+
+// nsState is the in-memory state of one namespace. Writers hold writeMu for
+// the whole call (so the writes of a namespace are serialized), commit their
+// batch, and only then take mu to apply it: readers holding mu.RLock see a
+// state that matches storage as of some completed write.
+type nsState struct {
+	name    string
+	nsid    uint64
+	created time.Time
+
+	writeMu   sync.Mutex
+	committed bool        // the catalog entry is on disk; guarded by writeMu
+	dropped   atomic.Bool // set once the namespace is deleted
+
+	mu struct {
+		sync.RWMutex
+		loaded bool
+		meta   storage.Meta
+		ids    map[string]uint32 // record id → row
+		rows   []row             // by row id; dead rows keep their slot
+		vecs   []float32         // dense values, row r at [r*dim, (r+1)*dim)
+		inv    []float32         // 1/|v| per row (cosine only)
+		live   *roaring.Bitmap   // rows holding a current record
+	}
+}
+
+// row is the in-memory part of one stored record.
+type row struct {
+	id     string
+	md     Metadata
+	sparse *SparseValues
+	size   uint32 // stored bytes, key and value
+}
+
+// lookup returns the state of namespace name, or nil if it does not exist
+// and create is false. With create, a namespace that does not exist is
+// made in memory; its catalog entry is written with its first write.
+func (idx *Index) lookup(name string, create bool) (*nsState, error) {
+	idx.mu.Lock()
+	defer idx.mu.Unlock()
+	if ns, ok := idx.mu.namespaces[name]; ok {
+		return ns, nil
+	}
+	v, ok, err := idx.db.Get(storage.CatalogKey(name))
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		e, err := storage.DecodeCatalogEntry(v)
+		if err != nil {
+			return nil, err
+		}
+		ns := &nsState{name: name, nsid: e.NSID, created: time.Unix(0, e.CreatedAt).UTC(), committed: true}
+		idx.mu.namespaces[name] = ns
+		return ns, nil
+	}
+	if !create {
+		return nil, nil
+	}
+	nsid, err := idx.allocNSIDLocked()
+	if err != nil {
+		return nil, err
+	}
+	ns := &nsState{name: name, nsid: nsid, created: time.Now().UTC()}
+	idx.mu.namespaces[name] = ns
+	return ns, nil
+}
+
+// lockWriter resolves the namespace and takes its write lock, retrying if it
+// was dropped meanwhile. With create false it returns nil when the
+// namespace does not exist.
+func (ns *Namespace) lockWriter(ctx context.Context, create bool) (*nsState, error) {
+	for {
+		st, err := ns.idx.lookup(ns.name, create)
+		if err != nil || st == nil {
+			return nil, err
+		}
+		st.writeMu.Lock()
+		if !st.dropped.Load() {
+			if err := st.load(ctx, ns.idx); err != nil {
+				st.writeMu.Unlock()
+				return nil, err
+			}
+			return st, nil
+		}
+		st.writeMu.Unlock()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// reader resolves the namespace for reading and loads its state; nil means
+// it does not exist.
+func (ns *Namespace) reader(ctx context.Context) (*nsState, error) {
+	st, err := ns.idx.lookup(ns.name, false)
+	if err != nil || st == nil {
+		return nil, err
+	}
+	if err := st.load(ctx, ns.idx); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// load reads the namespace's records into memory if they are not there.
+func (st *nsState) load(ctx context.Context, idx *Index) error {
+	st.mu.RLock()
+	loaded := st.mu.loaded
+	st.mu.RUnlock()
+	if loaded {
+		return nil
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.mu.loaded {
+		return nil
+	}
+	cfg := idx.config()
+	meta := storage.Meta{}
+	if v, ok, err := idx.db.Get(storage.MetaKey(st.nsid)); err != nil {
+		return err
+	} else if ok {
+		if meta, err = storage.DecodeMeta(v); err != nil {
+			return err
+		}
+	}
+	st.mu.meta = meta
+	st.mu.ids = make(map[string]uint32, meta.Count)
+	st.mu.rows = make([]row, meta.NextRow)
+	st.mu.vecs = make([]float32, int(meta.NextRow)*cfg.Dimension)
+	if cfg.Metric == Cosine {
+		st.mu.inv = make([]float32, meta.NextRow)
+	}
+	st.mu.live = roaring.New()
+	lo, hi := storage.RecordBounds(st.nsid, "")
+	err := idx.db.Scan(ctx, lo, hi, func(k, v []byte) error {
+		rec, err := storage.DecodeRecord(v)
+		if err != nil {
+			return fmt.Errorf("%w (record %q)", err, storage.RecordID(k))
+		}
+		if rec.Row >= meta.NextRow {
+			return fmt.Errorf("%w: record %q has row %d beyond %d", storage.ErrCorrupt, storage.RecordID(k), rec.Row, meta.NextRow)
+		}
+		md, err := decodeMetadata(rec.Metadata)
+		if err != nil {
+			return fmt.Errorf("%w: record %q metadata: %v", storage.ErrCorrupt, storage.RecordID(k), err)
+		}
+		st.applyPutLocked(cfg, rec.Row, storage.RecordID(k), rec.Values, sparseOf(rec), md, uint32(len(k)+len(v)))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("larch: load namespace %q: %w", st.name, err)
+	}
+	st.mu.loaded = true
+	return nil
+}
+
+func sparseOf(rec storage.Record) *SparseValues {
+	if len(rec.SparseIdx) == 0 {
+		return nil
+	}
+	return &SparseValues{Indices: rec.SparseIdx, Values: rec.SparseVal}
+}
+
+// applyPutLocked installs a record at row r in memory. st.mu must be held.
+func (st *nsState) applyPutLocked(cfg config, r uint32, id string, vals []float32, sp *SparseValues, md Metadata, size uint32) {
+	for int(r) >= len(st.mu.rows) {
+		st.mu.rows = append(st.mu.rows, row{})
+		st.mu.vecs = append(st.mu.vecs, make([]float32, cfg.Dimension)...)
+		if st.mu.inv != nil {
+			st.mu.inv = append(st.mu.inv, 0)
+		}
+	}
+	st.mu.rows[r] = row{id: id, md: md, sparse: sp, size: size}
+	if cfg.Dimension > 0 && len(vals) == cfg.Dimension {
+		copy(st.mu.vecs[int(r)*cfg.Dimension:], vals)
+		if st.mu.inv != nil {
+			st.mu.inv[r] = invNorm(vals)
+		}
+	}
+	st.mu.ids[id] = r
+	st.mu.live.Add(r)
+}
+
+// applyDeleteLocked removes the record at row r from memory. st.mu must be
+// held.
+func (st *nsState) applyDeleteLocked(r uint32) {
+	delete(st.mu.ids, st.mu.rows[r].id)
+	st.mu.rows[r] = row{}
+	st.mu.live.Remove(r)
+}
+
+// vector returns row r's dense values (aliasing the arena). st.mu must be
+// held for reading.
+func (st *nsState) vectorLocked(dim int, r uint32) []float32 {
+	return st.mu.vecs[int(r)*dim : int(r+1)*dim : int(r+1)*dim]
+}
+
+// write is one record as it will be committed.
+type write struct {
+	id     string
+	vals   []float32
+	sparse *SparseValues
+	md     Metadata
+	mdJSON []byte
+	row    uint32
+	size   uint32
+	enc    []byte
+	del    bool
+}
+
+// commit writes ws (puts and deletes) to storage in one batch with the new
+// meta, then applies them in memory. st.writeMu must be held.
+func (st *nsState) commit(idx *Index, cfg config, ws []write, deleteAll bool) error {
+	b := idx.db.NewBatch()
+	if !st.committed {
+		b.Set(storage.CatalogKey(st.name), storage.AppendCatalogEntry(nil, storage.CatalogEntry{NSID: st.nsid, CreatedAt: st.created.UnixNano()}))
+	}
+	meta := st.mu.meta // safe: only writers change it, and we hold writeMu
+	if deleteAll {
+		lo, hi := storage.RecordBounds(st.nsid, "")
+		b.DeleteRange(lo, hi)
+		meta.Count, meta.Bytes = 0, 0
+	}
+	for i := range ws {
+		w := &ws[i]
+		old, exists := st.mu.ids[w.id]
+		if exists {
+			meta.Count--
+			meta.Bytes -= uint64(st.mu.rows[old].size)
+		}
+		key := storage.RecordKey(st.nsid, w.id)
+		if w.del {
+			if exists {
+				b.Delete(key)
+			}
+			continue
+		}
+		w.row = meta.NextRow
+		meta.NextRow++
+		rec := storage.Record{Row: w.row, Values: w.vals, Metadata: w.mdJSON}
+		if w.sparse != nil {
+			rec.SparseIdx, rec.SparseVal = w.sparse.Indices, w.sparse.Values
+		}
+		w.enc = storage.AppendRecord(make([]byte, 0, rec.EncodedLen()), &rec)
+		w.size = uint32(len(key) + len(w.enc))
+		b.Set(key, w.enc)
+		meta.Count++
+		meta.Bytes += uint64(w.size)
+	}
+	if meta.NextRow < st.mu.meta.NextRow || meta.NextRow == math.MaxUint32 {
+		b.Close()
+		return fmt.Errorf("larch: namespace %q has used all its row ids", st.name)
+	}
+	b.Set(storage.MetaKey(st.nsid), storage.AppendMeta(nil, meta))
+	if err := b.Commit(); err != nil {
+		return err
+	}
+	st.committed = true
+
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if deleteAll {
+		st.mu.live.Iterate(func(r uint32) bool {
+			st.applyDeleteLocked(r)
+			return true
+		})
+	}
+	for i := range ws {
+		w := &ws[i]
+		if old, ok := st.mu.ids[w.id]; ok {
+			st.applyDeleteLocked(old)
+		}
+		if !w.del {
+			st.applyPutLocked(cfg, w.row, w.id, w.vals, w.sparse, w.md, w.size)
+		}
+	}
+	st.mu.meta = meta
+	return nil
+}
+
+// prepare validates rec against the index settings and returns it as a
+// write, owning copies of its slices.
+func (cfg *config) prepare(rec *Record) (write, error) {
+	if err := checkID(rec.ID); err != nil {
+		return write{}, err
+	}
+	w := write{id: rec.ID}
+	switch {
+	case cfg.VectorType == Dense:
+		if err := cfg.checkDense(rec.Values); err != nil {
+			return write{}, err
+		}
+		w.vals = append([]float32(nil), rec.Values...)
+	case len(rec.Values) > 0:
+		return write{}, fmt.Errorf("%w: a sparse index stores no dense values (got %d)", ErrInvalidValues, len(rec.Values))
+	case rec.SparseValues == nil || len(rec.SparseValues.Indices) == 0:
+		return write{}, fmt.Errorf("%w: a sparse index needs sparse values", ErrInvalidSparse)
+	}
+	if sp := rec.SparseValues; sp != nil {
+		if cfg.Metric != DotProduct {
+			return write{}, fmt.Errorf("%w: sparse values need the dotproduct metric, the index uses %v", ErrInvalidSparse, cfg.Metric)
+		}
+		if err := checkSparse(sp); err != nil {
+			return write{}, err
+		}
+		if len(sp.Indices) > 0 {
+			w.sparse = &SparseValues{Indices: append([]uint32(nil), sp.Indices...), Values: append([]float32(nil), sp.Values...)}
+		}
+	}
+	md, raw, err := normalizeMetadata(rec.Metadata)
+	if err != nil {
+		return write{}, err
+	}
+	w.md, w.mdJSON = md, raw
+	return w, nil
+}
+
+// Upsert writes records, replacing whole any record with the same id, and
+// returns how many it wrote. The call is atomic: if any record is invalid
+// (see the Err… variables), nothing is written and the error names the
+// record. It creates the namespace if it does not exist. It accepts
+// 1..MaxRecordsPerUpsert records of at most MaxUpsertBytes in all; when the
+// same id appears twice, the last one wins.
+func (ns *Namespace) Upsert(ctx context.Context, records []Record) (int, error) {
+	if ns.err != nil {
+		return 0, ns.err
+	}
+	if len(records) == 0 {
+		return 0, fmt.Errorf("%w: upsert needs at least one record", ErrTooMany)
+	}
+	if len(records) > MaxRecordsPerUpsert {
+		return 0, fmt.Errorf("%w: %d records in one upsert, the limit is %d", ErrTooMany, len(records), MaxRecordsPerUpsert)
+	}
+	if err := ns.idx.enter(); err != nil {
+		return 0, err
+	}
+	defer ns.idx.exit()
+	cfg := ns.idx.config()
+	ws := make([]write, 0, len(records))
+	pos := make(map[string]int, len(records))
+	total := 0
+	for i := range records {
+		w, err := cfg.prepare(&records[i])
+		if err != nil {
+			return 0, fmt.Errorf("upsert: record %d (id %q): %w", i, records[i].ID, err)
+		}
+		total += len(w.id) + 4*len(w.vals) + len(w.mdJSON)
+		if w.sparse != nil {
+			total += 8 * len(w.sparse.Indices)
+		}
+		if total > MaxUpsertBytes {
+			return 0, fmt.Errorf("%w: upsert payload passes %d bytes at record %d (id %q); split the batch", ErrTooMany, MaxUpsertBytes, i, w.id)
+		}
+		if p, dup := pos[w.id]; dup {
+			ws[p] = w
+			continue
+		}
+		pos[w.id] = len(ws)
+		ws = append(ws, w)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	st, err := ns.lockWriter(ctx, true)
+	if err != nil {
+		return 0, err
+	}
+	defer st.writeMu.Unlock()
+	if err := st.commit(ns.idx, cfg, ws, false); err != nil {
+		return 0, err
+	}
+	return len(records), nil
+}
+
+// Update changes one record in place: new dense values, new sparse values,
+// and metadata merged key by key (listed keys replaced or added, the others
+// kept). It returns an error wrapping ErrNotFound if the record does not
+// exist, and the validation errors of Upsert for bad values.
+func (ns *Namespace) Update(ctx context.Context, id string, u Update) error {
+	if ns.err != nil {
+		return ns.err
+	}
+	if err := checkID(id); err != nil {
+		return err
+	}
+	if err := ns.idx.enter(); err != nil {
+		return err
+	}
+	defer ns.idx.exit()
+	cfg := ns.idx.config()
+	st, err := ns.lockWriter(ctx, false)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		return fmt.Errorf("update %q: %w", id, ErrNotFound)
+	}
+	defer st.writeMu.Unlock()
+	r, ok := st.mu.ids[id]
+	if !ok {
+		return fmt.Errorf("update %q: %w", id, ErrNotFound)
+	}
+	cur := st.mu.rows[r]
+	rec := Record{ID: id, SparseValues: cur.sparse, Metadata: cur.md}
+	if cfg.Dimension > 0 {
+		rec.Values = st.vectorLocked(cfg.Dimension, r)
+	}
+	if u.Values != nil {
+		rec.Values = u.Values
+	}
+	if u.SparseValues != nil {
+		rec.SparseValues = u.SparseValues
+	}
+	if len(u.SetMetadata) > 0 {
+		md := cur.md.clone()
+		if md == nil {
+			md = make(Metadata, len(u.SetMetadata))
+		}
+		for k, v := range u.SetMetadata {
+			md[k] = v
+		}
+		rec.Metadata = md
+	}
+	w, err := cfg.prepare(&rec)
+	if err != nil {
+		return fmt.Errorf("update %q: %w", id, err)
+	}
+	return st.commit(ns.idx, cfg, []write{w}, false)
+}
+
+// Fetch returns the records with the given ids, keyed by id. Ids that do not
+// exist are simply absent. It accepts at most MaxIDsPerRequest ids.
+func (ns *Namespace) Fetch(ctx context.Context, ids ...string) (map[string]Record, error) {
+	if ns.err != nil {
+		return nil, ns.err
+	}
+	if len(ids) > MaxIDsPerRequest {
+		return nil, fmt.Errorf("%w: %d ids in one fetch, the limit is %d", ErrTooMany, len(ids), MaxIDsPerRequest)
+	}
+	for _, id := range ids {
+		if err := checkID(id); err != nil {
+			return nil, fmt.Errorf("fetch: %w", err)
+		}
+	}
+	if err := ns.idx.enter(); err != nil {
+		return nil, err
+	}
+	defer ns.idx.exit()
+	out := make(map[string]Record, len(ids))
+	st, err := ns.idx.lookup(ns.name, false)
+	if err != nil || st == nil || st.dropped.Load() {
+		return out, err
+	}
+	for _, id := range ids {
+		v, ok, err := ns.idx.db.Get(storage.RecordKey(st.nsid, id))
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		rec, err := decodeRecord(id, v)
+		if err != nil {
+			return nil, err
+		}
+		out[id] = rec
+	}
+	return out, nil
+}
+
+func decodeRecord(id string, v []byte) (Record, error) {
+	sr, err := storage.DecodeRecord(v)
+	if err != nil {
+		return Record{}, fmt.Errorf("larch: record %q: %w", id, err)
+	}
+	md, err := decodeMetadata(sr.Metadata)
+	if err != nil {
+		return Record{}, fmt.Errorf("larch: record %q metadata: %w", id, err)
+	}
+	return Record{ID: id, Values: sr.Values, SparseValues: sparseOf(sr), Metadata: md}, nil
+}
+
+// ListOptions narrow and page List.
+type ListOptions struct {
+	// Prefix keeps only the ids that start with it. The default is all ids.
+	Prefix string
+	// Limit is the most ids one page holds, 1..1,000. The default is 100.
+	Limit int
+	// PaginationToken continues a listing where the page that returned it
+	// ended. The default starts from the first id.
+	PaginationToken string
+}
+
+// ListPage is one page of record ids.
+type ListPage struct {
+	// IDs are in byte order.
+	IDs []string
+	// NextToken continues the listing; it is empty on the last page.
+	NextToken string
+}
+
+// List returns record ids in byte order, a page at a time.
+func (ns *Namespace) List(ctx context.Context, opts *ListOptions) (*ListPage, error) {
+	if ns.err != nil {
+		return nil, ns.err
+	}
+	var o ListOptions
+	if opts != nil {
+		o = *opts
+	}
+	limit, after, err := pageArgs(o.Limit, o.PaginationToken)
+	if err != nil {
+		return nil, err
+	}
+	if err := ns.idx.enter(); err != nil {
+		return nil, err
+	}
+	defer ns.idx.exit()
+	page := &ListPage{}
+	st, err := ns.idx.lookup(ns.name, false)
+	if err != nil || st == nil || st.dropped.Load() {
+		return page, err
+	}
+	lo, hi := storage.RecordBounds(st.nsid, o.Prefix)
+	if after != "" && after >= o.Prefix {
+		lo = append(storage.RecordKey(st.nsid, after), 0)
+	}
+	errStop := errors.New("stop")
+	err = ns.idx.db.Scan(ctx, lo, hi, func(k, _ []byte) error {
+		if len(page.IDs) == limit {
+			page.NextToken = encodeToken(page.IDs[limit-1])
+			return errStop
+		}
+		page.IDs = append(page.IDs, storage.RecordID(k))
+		return nil
+	})
+	if err != nil && err != errStop {
+		return nil, err
+	}
+	return page, nil
+}
+
+// pageArgs checks a limit and decodes a pagination token.
+func pageArgs(limit int, token string) (int, string, error) {
+	switch {
+	case limit == 0:
+		limit = DefaultListLimit
+	case limit < 0 || limit > MaxIDsPerRequest:
+		return 0, "", fmt.Errorf("%w: limit %d is outside 1..%d", ErrTooMany, limit, MaxIDsPerRequest)
+	}
+	if token == "" {
+		return limit, "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(b) == 0 {
+		return 0, "", fmt.Errorf("larch: invalid pagination token %q", token)
+	}
+	return limit, string(b), nil
+}
+
+func encodeToken(last string) string { return base64.RawURLEncoding.EncodeToString([]byte(last)) }
+
+// Delete deletes the records with the given ids. Ids that do not exist are
+// not an error. It accepts at most MaxIDsPerRequest ids.
+func (ns *Namespace) Delete(ctx context.Context, ids ...string) error {
+	if ns.err != nil {
+		return ns.err
+	}
+	if len(ids) > MaxIDsPerRequest {
+		return fmt.Errorf("%w: %d ids in one delete, the limit is %d", ErrTooMany, len(ids), MaxIDsPerRequest)
+	}
+	ws := make([]write, 0, len(ids))
+	for _, id := range ids {
+		if err := checkID(id); err != nil {
+			return fmt.Errorf("delete: %w", err)
+		}
+		ws = append(ws, write{id: id, del: true})
+	}
+	if len(ws) == 0 {
+		return nil
+	}
+	return ns.deleteWrites(ctx, ws, false)
+}
+
+// DeleteAll deletes every record of the namespace. The namespace itself
+// remains (see Index.DeleteNamespace to remove it).
+func (ns *Namespace) DeleteAll(ctx context.Context) error {
+	if ns.err != nil {
+		return ns.err
+	}
+	return ns.deleteWrites(ctx, nil, true)
+}
+
+func (ns *Namespace) deleteWrites(ctx context.Context, ws []write, all bool) error {
+	if err := ns.idx.enter(); err != nil {
+		return err
+	}
+	defer ns.idx.exit()
+	st, err := ns.lockWriter(ctx, false)
+	if err != nil || st == nil {
+		return err
+	}
+	defer st.writeMu.Unlock()
+	return st.commit(ns.idx, ns.idx.config(), ws, all)
+}
+
+// count returns the namespace's record count from storage, without loading
+// it.
+func (st *nsState) count(ctx context.Context, idx *Index) (uint64, error) {
+	m, err := st.storedMeta(idx)
+	return m.Count, err
+}
+
+func (st *nsState) storedMeta(idx *Index) (storage.Meta, error) {
+	v, ok, err := idx.db.Get(storage.MetaKey(st.nsid))
+	if err != nil || !ok {
+		return storage.Meta{}, err
+	}
+	return storage.DecodeMeta(v)
+}
+
+// countFilter returns how many records of the namespace match f.
+func (st *nsState) countFilter(ctx context.Context, idx *Index, f Filter) (uint64, error) {
+	if err := st.load(ctx, idx); err != nil {
+		return 0, err
+	}
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	return st.matchLocked(f).GetCardinality(), nil
+}
+
+// CreateNamespace creates an empty namespace. It returns an error wrapping
+// ErrNamespaceExists if it exists already. Creating a namespace explicitly
+// is optional: the first Upsert creates it too.
+func (idx *Index) CreateNamespace(ctx context.Context, name string) error {
+	canon, err := checkNamespace(name)
+	if err != nil {
+		return err
+	}
+	if err := idx.enter(); err != nil {
+		return err
+	}
+	defer idx.exit()
+	ns := &Namespace{idx: idx, name: canon}
+	st, err := ns.lockWriter(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer st.writeMu.Unlock()
+	if st.committed {
+		return fmt.Errorf("create namespace %q: %w", displayName(canon), ErrNamespaceExists)
+	}
+	return st.commit(idx, idx.config(), nil, false)
+}
+
+// NamespaceDescription describes one namespace.
+type NamespaceDescription struct {
+	Name        string
+	RecordCount uint64
+	// SizeBytes is the stored size of the namespace's records (keys and
+	// values, before compression).
+	SizeBytes uint64
+	CreatedAt time.Time
+}
+
+// DescribeNamespace returns a namespace's record count and size. It returns
+// an error wrapping ErrNamespaceNotFound if the namespace does not exist.
+func (idx *Index) DescribeNamespace(ctx context.Context, name string) (*NamespaceDescription, error) {
+	canon, err := checkNamespace(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := idx.enter(); err != nil {
+		return nil, err
+	}
+	defer idx.exit()
+	st, err := idx.lookup(canon, false)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil || !st.isCommitted() || st.dropped.Load() {
+		return nil, fmt.Errorf("describe namespace %q: %w", displayName(canon), ErrNamespaceNotFound)
+	}
+	m, err := st.storedMeta(idx)
+	if err != nil {
+		return nil, err
+	}
+	return &NamespaceDescription{Name: displayName(canon), RecordCount: m.Count, SizeBytes: m.Bytes, CreatedAt: st.created}, nil
+}
+
+func (st *nsState) isCommitted() bool {
+	st.writeMu.Lock()
+	defer st.writeMu.Unlock()
+	return st.committed
+}
+
+// NamespaceListOptions narrow and page ListNamespaces.
+type NamespaceListOptions struct {
+	// Prefix keeps only the names that start with it. The default is all.
+	Prefix string
+	// Limit is the most namespaces one page holds, 1..1,000. The default is
+	// 100.
+	Limit int
+	// PaginationToken continues a listing where the page that returned it
+	// ended.
+	PaginationToken string
+}
+
+// NamespaceList is one page of namespaces.
+type NamespaceList struct {
+	Namespaces []NamespaceDescription
+	// NextToken continues the listing; it is empty on the last page.
+	NextToken string
+	// TotalCount is the number of namespaces matching the prefix, across
+	// all pages.
+	TotalCount int
+}
+
+// ListNamespaces lists namespaces in name order, a page at a time.
+func (idx *Index) ListNamespaces(ctx context.Context, opts *NamespaceListOptions) (*NamespaceList, error) {
+	var o NamespaceListOptions
+	if opts != nil {
+		o = *opts
+	}
+	limit, after, err := pageArgs(o.Limit, o.PaginationToken)
+	if err != nil {
+		return nil, err
+	}
+	if err := idx.enter(); err != nil {
+		return nil, err
+	}
+	defer idx.exit()
+	out := &NamespaceList{}
+	err = idx.eachNamespace(ctx, o.Prefix, func(name string, e storage.CatalogEntry) error {
+		out.TotalCount++
+		if after != "" && name <= after {
+			return nil
+		}
+		if len(out.Namespaces) == limit {
+			if out.NextToken == "" {
+				out.NextToken = encodeToken(out.Namespaces[limit-1].Name)
+			}
+			return nil
+		}
+		st := &nsState{nsid: e.NSID}
+		m, err := st.storedMeta(idx)
+		if err != nil {
+			return err
+		}
+		out.Namespaces = append(out.Namespaces, NamespaceDescription{Name: displayName(name), RecordCount: m.Count,
+			SizeBytes: m.Bytes, CreatedAt: time.Unix(0, e.CreatedAt).UTC()})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DeleteNamespace deletes a namespace and all its records: offboarding a
+// tenant. It commits one synced batch (the catalog entry and one range
+// deletion), so it takes the same time whatever the namespace's size; the
+// disk space is reclaimed in the background. The namespace's internal id
+// is never reused: a namespace created later under the same name starts
+// empty. It returns an error wrapping ErrNamespaceNotFound if the namespace
+// does not exist.
+func (idx *Index) DeleteNamespace(ctx context.Context, name string) error {
+	canon, err := checkNamespace(name)
+	if err != nil {
+		return err
+	}
+	if err := idx.enter(); err != nil {
+		return err
+	}
+	defer idx.exit()
+	st, err := idx.lookup(canon, false)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		return fmt.Errorf("delete namespace %q: %w", displayName(canon), ErrNamespaceNotFound)
+	}
+	st.writeMu.Lock()
+	defer st.writeMu.Unlock()
+	if st.dropped.Load() || !st.committed {
+		return fmt.Errorf("delete namespace %q: %w", displayName(canon), ErrNamespaceNotFound)
+	}
+	lo, hi := storage.NamespaceBounds(st.nsid)
+	b := idx.db.NewBatch()
+	b.Delete(storage.CatalogKey(canon))
+	b.DeleteRange(lo, hi)
+	if err := b.Commit(); err != nil {
+		return err
+	}
+	st.dropped.Store(true)
+	idx.mu.Lock()
+	if idx.mu.namespaces[canon] == st {
+		delete(idx.mu.namespaces, canon)
+	}
+	idx.mu.Unlock()
+	idx.reclaim(lo, hi)
+	return nil
+}
+
+// reclaim compacts a dropped key range in the background.
+func (idx *Index) reclaim(lo, hi []byte) {
+	idx.bg.Add(1)
+	go func() {
+		defer idx.bg.Done()
+		if err := idx.enter(); err != nil {
+			return
+		}
+		defer idx.exit()
+		_ = idx.db.Compact(context.Background(), lo, hi)
+	}()
+}

@@ -249,8 +249,9 @@ type write struct {
 	del    bool
 }
 
-// commit writes ws (puts and deletes) to storage in one batch with the new
-// meta, then applies them in memory. st.writeMu must be held.
+// commit writes ws (puts and deletes, each id at most once) to storage in
+// one batch with the new meta, then applies them in memory. st.writeMu must
+// be held.
 func (st *nsState) commit(idx *Index, cfg config, ws []write, deleteAll bool) error {
 	b := idx.db.NewBatch()
 	if !st.committed {
@@ -301,10 +302,9 @@ func (st *nsState) commit(idx *Index, cfg config, ws []write, deleteAll bool) er
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if deleteAll {
-		st.mu.live.Iterate(func(r uint32) bool {
+		for _, r := range st.mu.live.ToArray() {
 			st.applyDeleteLocked(r)
-			return true
-		})
+		}
 	}
 	for i := range ws {
 		w := &ws[i]
@@ -611,11 +611,15 @@ func (ns *Namespace) Delete(ctx context.Context, ids ...string) error {
 		return fmt.Errorf("%w: %d ids in one delete, the limit is %d", ErrTooMany, len(ids), MaxIDsPerRequest)
 	}
 	ws := make([]write, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		if err := checkID(id); err != nil {
 			return fmt.Errorf("delete: %w", err)
 		}
-		ws = append(ws, write{id: id, del: true})
+		if !seen[id] {
+			seen[id] = true
+			ws = append(ws, write{id: id, del: true})
+		}
 	}
 	if len(ws) == 0 {
 		return nil

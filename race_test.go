@@ -1,0 +1,5 @@
+//go:build race
+
+package larch
+
+const raceEnabled = true

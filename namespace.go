@@ -57,7 +57,7 @@ type nsState struct {
 		meta   storage.Meta
 		ids    map[string]uint32 // record id → row
 		rows   []row             // by row id; dead rows keep their slot
-		vecs   []float32         // dense values, row r at [r*dim, (r+1)*dim)
+		vecs   arena             // dense values by row
 		inv    []float32         // 1/|v| per row (cosine only)
 		live   *roaring.Bitmap   // rows holding a current record
 	}
@@ -167,7 +167,8 @@ func (st *nsState) load(ctx context.Context, idx *Index) error {
 	st.mu.meta = meta
 	st.mu.ids = make(map[string]uint32, meta.Count)
 	st.mu.rows = make([]row, meta.NextRow)
-	st.mu.vecs = make([]float32, int(meta.NextRow)*cfg.Dimension)
+	st.mu.vecs = arena{dim: cfg.Dimension}
+	st.mu.vecs.grow(meta.NextRow)
 	if cfg.Metric == Cosine {
 		st.mu.inv = make([]float32, meta.NextRow)
 	}
@@ -206,14 +207,14 @@ func sparseOf(rec storage.Record) *SparseValues {
 func (st *nsState) applyPutLocked(cfg config, r uint32, id string, vals []float32, sp *SparseValues, md Metadata, size uint32) {
 	for int(r) >= len(st.mu.rows) {
 		st.mu.rows = append(st.mu.rows, row{})
-		st.mu.vecs = append(st.mu.vecs, make([]float32, cfg.Dimension)...)
 		if st.mu.inv != nil {
 			st.mu.inv = append(st.mu.inv, 0)
 		}
 	}
+	st.mu.vecs.grow(r + 1)
 	st.mu.rows[r] = row{id: id, md: md, sparse: sp, size: size}
 	if cfg.Dimension > 0 && len(vals) == cfg.Dimension {
-		copy(st.mu.vecs[int(r)*cfg.Dimension:], vals)
+		copy(st.mu.vecs.row(r), vals)
 		if st.mu.inv != nil {
 			st.mu.inv[r] = invNorm(vals)
 		}
@@ -230,10 +231,38 @@ func (st *nsState) applyDeleteLocked(r uint32) {
 	st.mu.live.Remove(r)
 }
 
-// vector returns row r's dense values (aliasing the arena). st.mu must be
-// held for reading.
+// vectorLocked returns row r's dense values (aliasing the arena). st.mu
+// must be held for reading.
 func (st *nsState) vectorLocked(dim int, r uint32) []float32 {
-	return st.mu.vecs[int(r)*dim : int(r+1)*dim : int(r+1)*dim]
+	return st.mu.vecs.row(r)
+}
+
+// arenaBlockRows is the number of rows per arena block.
+const arenaBlockRows = 1024
+
+// arena holds dense vectors by row in fixed-size blocks, so growing it
+// never copies what it holds, and a block's rows are contiguous for batch
+// kernels.
+type arena struct {
+	dim    int
+	blocks [][]float32
+}
+
+// grow makes room for rows [0, n).
+func (a *arena) grow(n uint32) {
+	if a.dim == 0 {
+		return
+	}
+	for uint32(len(a.blocks))*arenaBlockRows < n {
+		a.blocks = append(a.blocks, make([]float32, arenaBlockRows*a.dim))
+	}
+}
+
+// row returns row r's values, aliasing the arena.
+func (a *arena) row(r uint32) []float32 {
+	b := a.blocks[r/arenaBlockRows]
+	o := int(r%arenaBlockRows) * a.dim
+	return b[o : o+a.dim : o+a.dim]
 }
 
 // write is one record as it will be committed.

@@ -66,6 +66,19 @@ var (
 	// invalid in themselves.
 	ErrOptionsMismatch = errors.New("larch: options do not match the index")
 
+	// ErrPaused is returned by data operations while the index is paused
+	// (see Index.Pause).
+	ErrPaused = errors.New("larch: index is paused")
+
+	// ErrQuotaExceeded reports a write refused because it would pass the
+	// index's storage quota or a namespace's record or byte quota. Nothing
+	// of the refused write is applied.
+	ErrQuotaExceeded = errors.New("larch: quota exceeded")
+
+	// ErrRateLimited reports a request refused by a namespace's rate limit
+	// (Options.RateLimit). Retry after a short wait.
+	ErrRateLimited = errors.New("larch: rate limited")
+
 	// ErrDeletionProtected reports an attempt to destroy an index whose
 	// deletion protection is on.
 	ErrDeletionProtected = errors.New("larch: deletion protection is enabled")

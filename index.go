@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -54,6 +55,41 @@ type Options struct {
 	// CacheSize is the storage block cache in bytes. The default is 64 MiB.
 	CacheSize int64
 
+	// MemoryBudget bounds the memory held by warm (loaded) namespaces, in
+	// bytes. With OnDemand read capacity the least recently used namespaces
+	// are evicted past it; pinned namespaces are never evicted. The default
+	// is 1 GiB.
+	MemoryBudget int64
+
+	// ReadCapacity is OnDemand (load on access, evict under the budget) or
+	// Dedicated (keep every accessed namespace in memory). The default is
+	// OnDemand.
+	ReadCapacity ReadCapacity
+
+	// MaxConcurrentQueries caps the queries running at once in the index;
+	// further queries wait for a slot (or their context). The default is
+	// 4 × GOMAXPROCS.
+	MaxConcurrentQueries int
+
+	// QueryParallelism is how many parts a query over a large namespace is
+	// split into, each run on its own goroutine. The default is 1.
+	QueryParallelism int
+
+	// StorageQuota is the most bytes the index may hold on disk. Writes that
+	// would pass it fail with ErrQuotaExceeded, and stats report storage
+	// fullness against it. The default is no quota.
+	StorageQuota int64
+
+	// NamespaceQuota bounds the records and bytes of each namespace. The
+	// default is no bound.
+	NamespaceQuota NamespaceQuota
+
+	// RateLimit limits the requests per second of each operation (upsert,
+	// update, delete, fetch, list, query) on each namespace, so that one
+	// tenant cannot starve the others. Refused requests fail with
+	// ErrRateLimited. The default is no limit (the hosted service uses 100/s).
+	RateLimit RateLimit
+
 	// fs overrides the file system (tests use Pebble's crashable one).
 	fs vfs.FS
 }
@@ -74,8 +110,13 @@ type config struct {
 // An Index is safe for concurrent use by multiple goroutines. Close may be
 // called concurrently with other methods: those then return ErrClosed.
 type Index struct {
-	db  *storage.DB
-	dir string
+	db   *storage.DB
+	dir  string
+	opts Options // runtime options, defaults filled in
+
+	mem      memory        // warm namespaces against the memory budget
+	paused   atomic.Bool   // see Pause
+	querySem chan struct{} // concurrent query slots
 
 	// life guards db against use after Close: every operation holds it for
 	// reading, Close for writing.
@@ -115,7 +156,16 @@ func Open(dir string, opts *Options) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("larch: open %s: %w", dir, err)
 	}
-	idx := &Index{db: db, dir: dir}
+	if o.MemoryBudget <= 0 {
+		o.MemoryBudget = defaultMemoryBudget
+	}
+	if o.MaxConcurrentQueries <= 0 {
+		o.MaxConcurrentQueries = defaultConcurrentQueries()
+	}
+	if o.QueryParallelism <= 0 {
+		o.QueryParallelism = 1
+	}
+	idx := &Index{db: db, dir: dir, opts: o, querySem: make(chan struct{}, o.MaxConcurrentQueries)}
 	cfg, err := loadOrCreateConfig(db, &o)
 	if err == nil {
 		idx.mu.cfg = cfg
@@ -343,6 +393,11 @@ var testNSIDHook func(uint64) uint64
 // NamespaceStats is one namespace's entry in IndexStats.
 type NamespaceStats struct {
 	RecordCount uint64
+	// Warm reports whether the namespace is loaded in memory.
+	Warm bool
+	// MemoryBytes estimates the memory the warm namespace holds (0 when
+	// cold).
+	MemoryBytes int64
 }
 
 // IndexStats describes an index's contents, exactly and as of the call.
@@ -352,9 +407,15 @@ type IndexStats struct {
 	VectorType       VectorType
 	TotalRecordCount uint64
 	Namespaces       map[string]NamespaceStats
-	// Fullness is the fraction of the index's capacity in use, in [0, 1].
-	// Without a storage quota there is no capacity to fill and it is 0.
-	Fullness float64
+	// MemoryBytes is the memory held by warm namespaces; MemoryBudget the
+	// budget they are held to.
+	MemoryBytes, MemoryBudget int64
+	// StorageBytes is the index's size on disk.
+	StorageBytes int64
+	// MemoryFullness is MemoryBytes / MemoryBudget. StorageFullness is
+	// StorageBytes / StorageQuota (0 without a quota). IndexFullness is the
+	// larger of the two, as the hosted service reports it.
+	MemoryFullness, StorageFullness, IndexFullness float64
 }
 
 // StatsOptions narrow DescribeStats.
@@ -387,22 +448,34 @@ func (idx *Index) DescribeStats(ctx context.Context, opts *StatsOptions) (*Index
 			// exact without loading the namespace.
 			n, err = (&nsState{nsid: e.NSID}).count(ctx, idx)
 		} else {
-			var st *nsState
-			if st, err = idx.lookup(name, false); err != nil || st == nil {
-				return err
-			}
-			n, err = st.countFilter(ctx, idx, filter)
+			n, err = (&Namespace{idx: idx, name: name}).countFilter(ctx, filter)
 		}
 		if err != nil {
 			return err
 		}
-		st.Namespaces[displayName(name)] = NamespaceStats{RecordCount: n}
+		nss := NamespaceStats{RecordCount: n}
+		idx.mu.Lock()
+		warm := idx.mu.namespaces[name]
+		idx.mu.Unlock()
+		if warm != nil {
+			idx.mem.Lock()
+			nss.Warm, nss.MemoryBytes = warm.lru != nil, warm.memBytes
+			idx.mem.Unlock()
+		}
+		st.Namespaces[displayName(name)] = nss
 		st.TotalRecordCount += n
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	st.MemoryBytes, st.MemoryBudget = idx.memoryUsed(), idx.opts.MemoryBudget
+	st.StorageBytes = int64(idx.db.Size())
+	st.MemoryFullness = float64(st.MemoryBytes) / float64(st.MemoryBudget)
+	if q := idx.opts.StorageQuota; q > 0 {
+		st.StorageFullness = float64(st.StorageBytes) / float64(q)
+	}
+	st.IndexFullness = max(st.MemoryFullness, st.StorageFullness)
 	return st, nil
 }
 

@@ -1,6 +1,7 @@
 package larch
 
 import (
+	"container/list"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -50,6 +51,17 @@ type nsState struct {
 	writeMu   sync.Mutex
 	committed bool        // the catalog entry is on disk; guarded by writeMu
 	dropped   atomic.Bool // set once the namespace is deleted
+	pinned    atomic.Bool // never evicted (Index.Pin)
+
+	// Guarded by Index.mem.
+	lru      *list.Element // position in the LRU list while warm
+	memBytes int64         // memory accounted to the namespace
+	evicting bool          // an eviction is being tried
+
+	limit struct {
+		sync.Mutex
+		buckets [numOps]bucket
+	}
 
 	mu struct {
 		sync.RWMutex
@@ -60,6 +72,7 @@ type nsState struct {
 		vecs   arena             // dense values by row
 		inv    []float32         // 1/|v| per row (cosine only)
 		live   *roaring.Bitmap   // rows holding a current record
+		heap   int64             // perRecordHeap summed over live rows
 	}
 }
 
@@ -69,6 +82,7 @@ type row struct {
 	md     Metadata
 	sparse *SparseValues
 	size   uint32 // stored bytes, key and value
+	mdSize uint32 // bytes of the metadata's JSON
 }
 
 // lookup returns the state of namespace name, or nil if it does not exist
@@ -108,18 +122,23 @@ func (idx *Index) lookup(name string, create bool) (*nsState, error) {
 // lockWriter resolves the namespace and takes its write lock, retrying if it
 // was dropped meanwhile. With create false it returns nil when the
 // namespace does not exist.
-func (ns *Namespace) lockWriter(ctx context.Context, create bool) (*nsState, error) {
+func (ns *Namespace) lockWriter(ctx context.Context, create bool, op operation) (*nsState, error) {
 	for {
 		st, err := ns.idx.lookup(ns.name, create)
 		if err != nil || st == nil {
 			return nil, err
 		}
+		if err := ns.idx.allow(st, op); err != nil {
+			return nil, err
+		}
 		st.writeMu.Lock()
 		if !st.dropped.Load() {
+			// Holding writeMu keeps the namespace from being evicted.
 			if err := st.load(ctx, ns.idx); err != nil {
 				st.writeMu.Unlock()
 				return nil, err
 			}
+			ns.idx.touch(st)
 			return st, nil
 		}
 		st.writeMu.Unlock()
@@ -129,17 +148,31 @@ func (ns *Namespace) lockWriter(ctx context.Context, create bool) (*nsState, err
 	}
 }
 
-// reader resolves the namespace for reading and loads its state; nil means
-// it does not exist.
-func (ns *Namespace) reader(ctx context.Context) (*nsState, error) {
-	st, err := ns.idx.lookup(ns.name, false)
-	if err != nil || st == nil {
-		return nil, err
+// acquireRead resolves the namespace, loads its state and returns it with
+// st.mu held for reading (the caller must RUnlock); nil means it does not
+// exist. With pin, the namespace is pinned before it is loaded.
+func (ns *Namespace) acquireRead(ctx context.Context, pin bool) (*nsState, error) {
+	for {
+		st, err := ns.idx.lookup(ns.name, false)
+		if err != nil || st == nil {
+			return nil, err
+		}
+		if pin {
+			st.pinned.Store(true)
+		}
+		if err := st.load(ctx, ns.idx); err != nil {
+			return nil, err
+		}
+		st.mu.RLock()
+		if st.mu.loaded {
+			ns.idx.touch(st)
+			return st, nil
+		}
+		st.mu.RUnlock() // evicted between load and lock: try again
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 	}
-	if err := st.load(ctx, ns.idx); err != nil {
-		return nil, err
-	}
-	return st, nil
 }
 
 // load reads the namespace's records into memory if they are not there.
@@ -151,10 +184,26 @@ func (st *nsState) load(ctx context.Context, idx *Index) error {
 		return nil
 	}
 	st.mu.Lock()
-	defer st.mu.Unlock()
 	if st.mu.loaded {
+		st.mu.Unlock()
 		return nil
 	}
+	err := st.loadLocked(ctx, idx)
+	var bytes int64
+	if err == nil {
+		bytes = st.memBytesLocked()
+	} else {
+		st.resetLocked()
+	}
+	st.mu.Unlock()
+	if err == nil {
+		idx.admit(st, bytes)
+	}
+	return err
+}
+
+// loadLocked reads the namespace's records into memory. st.mu must be held.
+func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	cfg := idx.config()
 	meta := storage.Meta{}
 	if v, ok, err := idx.db.Get(storage.MetaKey(st.nsid)); err != nil {
@@ -186,7 +235,7 @@ func (st *nsState) load(ctx context.Context, idx *Index) error {
 		if err != nil {
 			return fmt.Errorf("%w: record %q metadata: %v", storage.ErrCorrupt, storage.RecordID(k), err)
 		}
-		st.applyPutLocked(cfg, rec.Row, storage.RecordID(k), rec.Values, sparseOf(rec), md, uint32(len(k)+len(v)))
+		st.applyPutLocked(cfg, rec.Row, storage.RecordID(k), rec.Values, sparseOf(rec), md, uint32(len(k)+len(v)), uint32(len(rec.Metadata)))
 		return nil
 	})
 	if err != nil {
@@ -204,7 +253,7 @@ func sparseOf(rec storage.Record) *SparseValues {
 }
 
 // applyPutLocked installs a record at row r in memory. st.mu must be held.
-func (st *nsState) applyPutLocked(cfg config, r uint32, id string, vals []float32, sp *SparseValues, md Metadata, size uint32) {
+func (st *nsState) applyPutLocked(cfg config, r uint32, id string, vals []float32, sp *SparseValues, md Metadata, size, mdSize uint32) {
 	for int(r) >= len(st.mu.rows) {
 		st.mu.rows = append(st.mu.rows, row{})
 		if st.mu.inv != nil {
@@ -212,7 +261,11 @@ func (st *nsState) applyPutLocked(cfg config, r uint32, id string, vals []float3
 		}
 	}
 	st.mu.vecs.grow(r + 1)
-	st.mu.rows[r] = row{id: id, md: md, sparse: sp, size: size}
+	st.mu.rows[r] = row{id: id, md: md, sparse: sp, size: size, mdSize: mdSize}
+	st.mu.heap += perRecordHeap(id, int(mdSize))
+	if sp != nil {
+		st.mu.heap += int64(8 * len(sp.Indices))
+	}
 	if cfg.Dimension > 0 && len(vals) == cfg.Dimension {
 		copy(st.mu.vecs.row(r), vals)
 		if st.mu.inv != nil {
@@ -226,7 +279,12 @@ func (st *nsState) applyPutLocked(cfg config, r uint32, id string, vals []float3
 // applyDeleteLocked removes the record at row r from memory. st.mu must be
 // held.
 func (st *nsState) applyDeleteLocked(r uint32) {
-	delete(st.mu.ids, st.mu.rows[r].id)
+	old := &st.mu.rows[r]
+	st.mu.heap -= perRecordHeap(old.id, int(old.mdSize))
+	if old.sparse != nil {
+		st.mu.heap -= int64(8 * len(old.sparse.Indices))
+	}
+	delete(st.mu.ids, old.id)
 	st.mu.rows[r] = row{}
 	st.mu.live.Remove(r)
 }
@@ -248,14 +306,37 @@ type arena struct {
 	blocks [][]float32
 }
 
-// grow makes room for rows [0, n).
+// grow makes room for rows [0, n). The first block starts small and
+// doubles (copying) up to arenaBlockRows, so that small namespaces hold
+// little memory; later blocks are allocated whole and never copied.
 func (a *arena) grow(n uint32) {
-	if a.dim == 0 {
+	if a.dim == 0 || n == 0 {
 		return
+	}
+	if len(a.blocks) == 0 {
+		a.blocks = append(a.blocks, nil)
+	}
+	if first := uint32(len(a.blocks[0]) / a.dim); first < arenaBlockRows && first < n {
+		rows := max(first, 16)
+		for rows < n && rows < arenaBlockRows {
+			rows *= 2
+		}
+		b := make([]float32, int(min(rows, arenaBlockRows))*a.dim)
+		copy(b, a.blocks[0])
+		a.blocks[0] = b
 	}
 	for uint32(len(a.blocks))*arenaBlockRows < n {
 		a.blocks = append(a.blocks, make([]float32, arenaBlockRows*a.dim))
 	}
+}
+
+// bytes returns the memory the arena holds.
+func (a *arena) bytes() int64 {
+	var n int64
+	for _, b := range a.blocks {
+		n += int64(cap(b)) * 4
+	}
+	return n
 }
 
 // row returns row r's values, aliasing the arena.
@@ -323,13 +404,22 @@ func (st *nsState) commit(idx *Index, cfg config, ws []write, deleteAll bool) er
 		return fmt.Errorf("larch: namespace %q has used all its row ids", st.name)
 	}
 	b.Set(storage.MetaKey(st.nsid), storage.AppendMeta(nil, meta))
+	if grows := meta.Count > st.mu.meta.Count || meta.Bytes > st.mu.meta.Bytes; grows {
+		err := idx.checkNamespaceQuota(st, meta.Count, meta.Bytes)
+		if err == nil {
+			err = idx.checkStorageQuota(b.Len())
+		}
+		if err != nil {
+			b.Close()
+			return err
+		}
+	}
 	if err := b.Commit(); err != nil {
 		return err
 	}
 	st.committed = true
 
 	st.mu.Lock()
-	defer st.mu.Unlock()
 	if deleteAll {
 		for _, r := range st.mu.live.ToArray() {
 			st.applyDeleteLocked(r)
@@ -341,10 +431,13 @@ func (st *nsState) commit(idx *Index, cfg config, ws []write, deleteAll bool) er
 			st.applyDeleteLocked(old)
 		}
 		if !w.del {
-			st.applyPutLocked(cfg, w.row, w.id, w.vals, w.sparse, w.md, w.size)
+			st.applyPutLocked(cfg, w.row, w.id, w.vals, w.sparse, w.md, w.size, uint32(len(w.mdJSON)))
 		}
 	}
 	st.mu.meta = meta
+	bytes := st.memBytesLocked()
+	st.mu.Unlock()
+	idx.resize(st, bytes)
 	return nil
 }
 
@@ -401,10 +494,11 @@ func (ns *Namespace) Upsert(ctx context.Context, records []Record) (int, error) 
 	if len(records) > MaxRecordsPerUpsert {
 		return 0, fmt.Errorf("%w: %d records in one upsert, the limit is %d", ErrTooMany, len(records), MaxRecordsPerUpsert)
 	}
-	if err := ns.idx.enter(); err != nil {
+	if err := ns.idx.enterData(); err != nil {
 		return 0, err
 	}
 	defer ns.idx.exit()
+	defer ns.idx.settle()
 	cfg := ns.idx.config()
 	ws := make([]write, 0, len(records))
 	pos := make(map[string]int, len(records))
@@ -431,7 +525,7 @@ func (ns *Namespace) Upsert(ctx context.Context, records []Record) (int, error) 
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	st, err := ns.lockWriter(ctx, true)
+	st, err := ns.lockWriter(ctx, true, opUpsert)
 	if err != nil {
 		return 0, err
 	}
@@ -453,12 +547,13 @@ func (ns *Namespace) Update(ctx context.Context, id string, u Update) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
-	if err := ns.idx.enter(); err != nil {
+	if err := ns.idx.enterData(); err != nil {
 		return err
 	}
 	defer ns.idx.exit()
+	defer ns.idx.settle()
 	cfg := ns.idx.config()
-	st, err := ns.lockWriter(ctx, false)
+	st, err := ns.lockWriter(ctx, false, opUpdate)
 	if err != nil {
 		return err
 	}
@@ -512,7 +607,7 @@ func (ns *Namespace) Fetch(ctx context.Context, ids ...string) (map[string]Recor
 			return nil, fmt.Errorf("fetch: %w", err)
 		}
 	}
-	if err := ns.idx.enter(); err != nil {
+	if err := ns.idx.enterData(); err != nil {
 		return nil, err
 	}
 	defer ns.idx.exit()
@@ -520,6 +615,9 @@ func (ns *Namespace) Fetch(ctx context.Context, ids ...string) (map[string]Recor
 	st, err := ns.idx.lookup(ns.name, false)
 	if err != nil || st == nil || st.dropped.Load() {
 		return out, err
+	}
+	if err := ns.idx.allow(st, opFetch); err != nil {
+		return nil, err
 	}
 	for _, id := range ids {
 		v, ok, err := ns.idx.db.Get(storage.RecordKey(st.nsid, id))
@@ -582,7 +680,7 @@ func (ns *Namespace) List(ctx context.Context, opts *ListOptions) (*ListPage, er
 	if err != nil {
 		return nil, err
 	}
-	if err := ns.idx.enter(); err != nil {
+	if err := ns.idx.enterData(); err != nil {
 		return nil, err
 	}
 	defer ns.idx.exit()
@@ -590,6 +688,9 @@ func (ns *Namespace) List(ctx context.Context, opts *ListOptions) (*ListPage, er
 	st, err := ns.idx.lookup(ns.name, false)
 	if err != nil || st == nil || st.dropped.Load() {
 		return page, err
+	}
+	if err := ns.idx.allow(st, opList); err != nil {
+		return nil, err
 	}
 	lo, hi := storage.RecordBounds(st.nsid, o.Prefix)
 	if after != "" && after >= o.Prefix {
@@ -666,11 +767,12 @@ func (ns *Namespace) DeleteAll(ctx context.Context) error {
 }
 
 func (ns *Namespace) deleteWrites(ctx context.Context, ws []write, all bool) error {
-	if err := ns.idx.enter(); err != nil {
+	if err := ns.idx.enterData(); err != nil {
 		return err
 	}
 	defer ns.idx.exit()
-	st, err := ns.lockWriter(ctx, false)
+	defer ns.idx.settle()
+	st, err := ns.lockWriter(ctx, false, opDelete)
 	if err != nil || st == nil {
 		return err
 	}
@@ -694,11 +796,11 @@ func (st *nsState) storedMeta(idx *Index) (storage.Meta, error) {
 }
 
 // countFilter returns how many records of the namespace match f.
-func (st *nsState) countFilter(ctx context.Context, idx *Index, f Filter) (uint64, error) {
-	if err := st.load(ctx, idx); err != nil {
+func (ns *Namespace) countFilter(ctx context.Context, f Filter) (uint64, error) {
+	st, err := ns.acquireRead(ctx, false)
+	if err != nil || st == nil {
 		return 0, err
 	}
-	st.mu.RLock()
 	defer st.mu.RUnlock()
 	return st.matchLocked(f).GetCardinality(), nil
 }
@@ -716,7 +818,7 @@ func (idx *Index) CreateNamespace(ctx context.Context, name string) error {
 	}
 	defer idx.exit()
 	ns := &Namespace{idx: idx, name: canon}
-	st, err := ns.lockWriter(ctx, true)
+	st, err := ns.lockWriter(ctx, true, opUpsert)
 	if err != nil {
 		return err
 	}
@@ -867,6 +969,11 @@ func (idx *Index) DeleteNamespace(ctx context.Context, name string) error {
 		return err
 	}
 	st.dropped.Store(true)
+	if st.mu.TryLock() { // readers still holding it finish on the old state
+		st.resetLocked()
+		st.mu.Unlock()
+	}
+	idx.forget(st)
 	idx.mu.Lock()
 	if idx.mu.namespaces[canon] == st {
 		delete(idx.mu.namespaces, canon)

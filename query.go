@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
 )
@@ -55,6 +56,9 @@ const (
 	// PlanFilteredScan compares the query with exactly the records that
 	// match the filter.
 	PlanFilteredScan Plan = "filtered-scan"
+	// PlanColdScan answers from storage without loading the namespace into
+	// memory: used for small namespaces that are not warm.
+	PlanColdScan Plan = "cold-scan"
 )
 
 // Usage is what a query cost.
@@ -123,20 +127,35 @@ func (ns *Namespace) Query(ctx context.Context, q Query) (*QueryResult, error) {
 	if ns.err != nil {
 		return nil, ns.err
 	}
-	if err := ns.idx.enter(); err != nil {
+	if err := ns.idx.enterData(); err != nil {
 		return nil, err
 	}
 	defer ns.idx.exit()
+	defer ns.idx.settle()
 	cfg := ns.idx.config()
 	if err := cfg.checkQuery(&q); err != nil {
 		return nil, err
 	}
 	res := &QueryResult{Namespace: displayName(ns.name), Plan: PlanNone, Usage: Usage{ReadUnits: 1}}
-	st, err := ns.reader(ctx)
+	st, err := ns.idx.lookup(ns.name, false)
 	if err != nil || st == nil {
 		return res, err
 	}
-	st.mu.RLock()
+	if err := ns.idx.allow(st, opQuery); err != nil {
+		return nil, err
+	}
+	release, err := ns.idx.acquireQuery(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if ok, err := ns.queryCold(ctx, st, cfg, &q, res); ok || err != nil {
+		return res, err
+	}
+	st, err = ns.acquireRead(ctx, false)
+	if err != nil || st == nil {
+		return res, err
+	}
 	defer st.mu.RUnlock()
 	if q.ID != "" {
 		r, ok := st.mu.ids[q.ID]
@@ -161,7 +180,7 @@ func (ns *Namespace) Query(ctx context.Context, q Query) (*QueryResult, error) {
 		res.Plan = PlanNone
 		return res, nil
 	}
-	top, scanned, err := st.scanLocked(ctx, cfg, &q, cands)
+	top, scanned, err := st.scanLocked(ctx, cfg, &q, cands, ns.idx.opts.QueryParallelism)
 	if err != nil {
 		return nil, err
 	}
@@ -187,73 +206,128 @@ func (st *nsState) matchLocked(f Filter) *roaring.Bitmap {
 	return out
 }
 
-// scored is a row with its score, oriented so that larger is better.
+// scored is a candidate with its score, oriented so that larger is better.
 type scored struct {
 	row uint32
 	key float32 // the score, negated for Euclidean
+	id  string  // breaks ties: the smaller id is better
 }
 
-// topK keeps the k best rows seen: a min-heap on key.
+// better reports whether a ranks before b.
+func (a scored) better(b scored) bool {
+	if a.key != b.key {
+		return a.key > b.key
+	}
+	return a.id < b.id
+}
+
+// topK keeps the k best candidates seen: a heap whose root is the worst.
 type topK struct {
 	k     int
 	items []scored
-	st    *nsState
 }
 
-func (t *topK) Len() int { return len(t.items) }
-func (t *topK) Less(i, j int) bool {
-	a, b := t.items[i], t.items[j]
-	if a.key != b.key {
-		return a.key < b.key
-	}
-	return t.st.mu.rows[a.row].id > t.st.mu.rows[b.row].id // worse: larger id
-}
-func (t *topK) Swap(i, j int) { t.items[i], t.items[j] = t.items[j], t.items[i] }
-func (t *topK) Push(x any)    { t.items = append(t.items, x.(scored)) }
+func (t *topK) Len() int           { return len(t.items) }
+func (t *topK) Less(i, j int) bool { return t.items[j].better(t.items[i]) }
+func (t *topK) Swap(i, j int)      { t.items[i], t.items[j] = t.items[j], t.items[i] }
+func (t *topK) Push(x any)         { t.items = append(t.items, x.(scored)) }
 func (t *topK) Pop() any {
 	x := t.items[len(t.items)-1]
 	t.items = t.items[:len(t.items)-1]
 	return x
 }
 
+// offer considers s for the top k.
 func (t *topK) offer(s scored) {
 	if len(t.items) < t.k {
 		heap.Push(t, s)
 		return
 	}
-	t.items = append(t.items, s) // compare s with the worst through Less
-	worse := t.Less(len(t.items)-1, 0)
-	t.items = t.items[:len(t.items)-1]
-	if !worse {
+	if s.better(t.items[0]) {
 		t.items[0] = s
 		heap.Fix(t, 0)
 	}
 }
 
+// worst returns the key a candidate must beat, or -Inf while not full.
+func (t *topK) full() bool { return len(t.items) == t.k }
+
+// sorted returns the candidates best first, emptying t.
+func (t *topK) sorted() []scored {
+	out := make([]scored, len(t.items))
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i] = heap.Pop(t).(scored)
+	}
+	return out
+}
+
 // scanChunk is how many rows are scored between context checks.
 const scanChunk = 4096
 
+// parallelMinRows is the fewest candidates worth splitting a scan for.
+const parallelMinRows = 32768
+
 // scanLocked scores every row of cands exactly and returns the best TopK,
-// best first. st.mu must be held for reading.
-func (st *nsState) scanLocked(ctx context.Context, cfg config, q *Query, cands *roaring.Bitmap) ([]scored, int, error) {
-	t := &topK{k: q.TopK, st: st, items: make([]scored, 0, min(q.TopK, int(cands.GetCardinality())))}
-	dim := cfg.Dimension
+// best first, split into up to parts goroutines for large scans. st.mu must
+// be held for reading.
+func (st *nsState) scanLocked(ctx context.Context, cfg config, q *Query, cands *roaring.Bitmap, parts int) ([]scored, int, error) {
+	n := int(cands.GetCardinality())
+	if parts <= 1 || n < parallelMinRows {
+		t := &topK{k: q.TopK, items: make([]scored, 0, min(q.TopK, n))}
+		scanned, err := st.scanRangeLocked(ctx, cfg, q, cands, 0, n, t)
+		return t.sorted(), scanned, err
+	}
+	parts = min(parts, n/(parallelMinRows/2))
+	tops := make([]*topK, parts)
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for p := 0; p < parts; p++ {
+		tops[p] = &topK{k: q.TopK}
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			_, errs[p] = st.scanRangeLocked(ctx, cfg, q, cands, p*n/parts, (p+1)*n/parts, tops[p])
+		}(p)
+	}
+	wg.Wait()
+	t := &topK{k: q.TopK}
+	for p := range tops {
+		if errs[p] != nil {
+			return nil, 0, errs[p]
+		}
+		for _, s := range tops[p].items {
+			t.offer(s)
+		}
+	}
+	return t.sorted(), n, nil
+}
+
+// scanRangeLocked scores the candidates of rank [from, to) in cands into t.
+func (st *nsState) scanRangeLocked(ctx context.Context, cfg config, q *Query, cands *roaring.Bitmap, from, to int, t *topK) (int, error) {
+	if from >= to {
+		return 0, nil
+	}
 	var qinv float32 = 1
 	if cfg.Metric == Cosine && q.Vector != nil {
 		qinv = invNorm(q.Vector)
 	}
-	scanned := 0
+	first, err := cands.Select(uint32(from))
+	if err != nil {
+		return 0, err
+	}
 	it := cands.Iterator()
-	for it.HasNext() {
+	it.AdvanceIfNeeded(first)
+	scanned := 0
+	for i := from; i < to && it.HasNext(); i++ {
 		r := it.Next()
 		if scanned++; scanned%scanChunk == 0 {
 			if err := ctx.Err(); err != nil {
-				return nil, 0, err
+				return 0, err
 			}
 		}
 		var key float32
 		if q.Vector != nil {
-			v := st.vectorLocked(dim, r)
+			v := st.vectorLocked(cfg.Dimension, r)
 			switch cfg.Metric {
 			case Cosine:
 				key = dotKernel(q.Vector, v) * qinv * st.mu.inv[r]
@@ -268,13 +342,9 @@ func (st *nsState) scanLocked(ctx context.Context, cfg config, q *Query, cands *
 				key += sparseDot(q.SparseVector, sp)
 			}
 		}
-		t.offer(scored{row: r, key: key})
+		t.offer(scored{row: r, key: key, id: st.mu.rows[r].id})
 	}
-	out := make([]scored, len(t.items))
-	for i := len(out) - 1; i >= 0; i-- {
-		out[i] = heap.Pop(t).(scored)
-	}
-	return out, scanned, nil
+	return scanned, nil
 }
 
 // matchesLocked turns scored rows into matches. st.mu must be held for
@@ -283,34 +353,35 @@ func (st *nsState) matchesLocked(cfg config, top []scored, q *Query) []Match {
 	ms := make([]Match, len(top))
 	for i, s := range top {
 		r := st.mu.rows[s.row]
-		m := Match{ID: r.id, Score: s.key}
-		if cfg.Metric == Euclidean {
-			m.Score = -s.key
-		}
+		m := Match{ID: r.id, Score: score(cfg, s.key)}
 		if q.IncludeValues {
 			if cfg.Dimension > 0 {
 				m.Values = append([]float32(nil), st.vectorLocked(cfg.Dimension, s.row)...)
 			}
-			if r.sparse != nil {
-				m.SparseValues = &SparseValues{Indices: append([]uint32(nil), r.sparse.Indices...),
-					Values: append([]float32(nil), r.sparse.Values...)}
-			}
+			m.SparseValues = r.sparse.clone()
 		}
 		if q.IncludeMetadata {
 			m.Metadata = r.md.clone()
 		}
 		ms[i] = m
 	}
-	sort.SliceStable(ms, func(i, j int) bool {
-		if ms[i].Score != ms[j].Score {
-			if cfg.Metric == Euclidean {
-				return ms[i].Score < ms[j].Score
-			}
-			return ms[i].Score > ms[j].Score
-		}
-		return ms[i].ID < ms[j].ID
-	})
 	return ms
+}
+
+// score turns a ranking key back into the metric's score.
+func score(cfg config, key float32) float32 {
+	if cfg.Metric == Euclidean {
+		return -key
+	}
+	return key
+}
+
+// clone returns a deep copy of s (nil for nil).
+func (s *SparseValues) clone() *SparseValues {
+	if s == nil {
+		return nil
+	}
+	return &SparseValues{Indices: append([]uint32(nil), s.Indices...), Values: append([]float32(nil), s.Values...)}
 }
 
 // sparseDot returns the dot product of two sparse vectors with sorted
@@ -331,4 +402,80 @@ func sparseDot(a, b *SparseValues) float32 {
 		}
 	}
 	return s
+}
+
+// NamespaceMatch is a match of a query over several namespaces.
+type NamespaceMatch struct {
+	Namespace string
+	Match
+}
+
+// MultiQueryResult is the answer to QueryNamespaces.
+type MultiQueryResult struct {
+	// Matches are the TopK best matches across all the namespaces, best
+	// first; ties are ordered by namespace, then id.
+	Matches []NamespaceMatch
+	Usage   Usage
+}
+
+// QueryNamespaces runs q on each of the named namespaces and merges the
+// results into one top-k, as if the namespaces were one. Each namespace is
+// searched as Query would (same filter, same plan choice), in parallel up to
+// the index's concurrent query limit. A namespace that does not exist
+// contributes nothing. It accepts up to 1,000 namespaces.
+func (idx *Index) QueryNamespaces(ctx context.Context, names []string, q Query) (*MultiQueryResult, error) {
+	if len(names) > MaxIDsPerRequest {
+		return nil, fmt.Errorf("%w: %d namespaces in one query, the limit is %d", ErrTooMany, len(names), MaxIDsPerRequest)
+	}
+	seen := make(map[string]bool, len(names))
+	var nss []*Namespace
+	for _, name := range names {
+		ns := idx.Namespace(name)
+		if ns.err != nil {
+			return nil, ns.err
+		}
+		if !seen[ns.name] {
+			seen[ns.name] = true
+			nss = append(nss, ns)
+		}
+	}
+	results := make([]*QueryResult, len(nss))
+	errs := make([]error, len(nss))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, idx.opts.MaxConcurrentQueries)
+	for i, ns := range nss {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int, ns *Namespace) {
+			defer func() { <-sem; wg.Done() }()
+			results[i], errs[i] = ns.Query(ctx, q)
+		}(i, ns)
+	}
+	wg.Wait()
+	out := &MultiQueryResult{}
+	for i, r := range results {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("query namespace %q: %w", displayName(nss[i].name), errs[i])
+		}
+		out.Usage.ReadUnits += r.Usage.ReadUnits
+		out.Usage.RecordsScanned += r.Usage.RecordsScanned
+		for _, m := range r.Matches {
+			out.Matches = append(out.Matches, NamespaceMatch{Namespace: r.Namespace, Match: m})
+		}
+	}
+	cfg := idx.config()
+	sort.Slice(out.Matches, func(i, j int) bool {
+		a, b := out.Matches[i], out.Matches[j]
+		if a.Score != b.Score {
+			return (a.Score > b.Score) != (cfg.Metric == Euclidean)
+		}
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.ID < b.ID
+	})
+	if len(out.Matches) > q.TopK {
+		out.Matches = out.Matches[:q.TopK]
+	}
+	return out, nil
 }

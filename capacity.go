@@ -1,0 +1,364 @@
+package larch
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// ReadCapacity says how an index holds its namespaces in memory: the
+// in-process meaning of the hosted service's on-demand and dedicated read
+// capacity.
+type ReadCapacity uint8
+
+const (
+	// OnDemand loads a namespace on first access and evicts the least
+	// recently used ones when warm namespaces pass Options.MemoryBudget.
+	// Idle tenants cost no memory beyond a small catalog entry.
+	OnDemand ReadCapacity = iota
+	// Dedicated keeps every namespace loaded once accessed, whatever the
+	// budget: no query ever waits for a load after the first.
+	Dedicated
+)
+
+// RateLimit is a token bucket: Burst requests at once, refilled at
+// PerSecond. The zero RateLimit is no limit.
+type RateLimit struct {
+	PerSecond float64
+	Burst     int
+}
+
+// NamespaceQuota bounds each namespace. Zero fields are no limit.
+type NamespaceQuota struct {
+	// MaxRecords is the most records one namespace may hold.
+	MaxRecords uint64
+	// MaxBytes is the most stored bytes (keys and values) one namespace may
+	// hold.
+	MaxBytes uint64
+}
+
+// defaultMemoryBudget is the memory budget when Options.MemoryBudget is 0.
+const defaultMemoryBudget = 1 << 30
+
+// operation names a kind of request, for rate limits.
+type operation uint8
+
+const (
+	opUpsert operation = iota
+	opUpdate
+	opDelete
+	opFetch
+	opList
+	opQuery
+	numOps
+)
+
+var opNames = [numOps]string{"upsert", "update", "delete", "fetch", "list", "query"}
+
+// bucket is one token bucket.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// allow takes a token from namespace st's bucket for op, or returns an
+// error wrapping ErrRateLimited.
+func (idx *Index) allow(st *nsState, op operation) error {
+	rl := idx.opts.RateLimit
+	if rl.PerSecond <= 0 {
+		return nil
+	}
+	burst := float64(max(rl.Burst, 1))
+	st.limit.Lock()
+	defer st.limit.Unlock()
+	b := &st.limit.buckets[op]
+	now := time.Now()
+	if b.last.IsZero() {
+		b.tokens = burst
+	} else {
+		b.tokens = min(burst, b.tokens+now.Sub(b.last).Seconds()*rl.PerSecond)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return fmt.Errorf("%s on namespace %q: %w (%.0f/s, burst %d)", opNames[op], displayName(st.name), ErrRateLimited, rl.PerSecond, int(burst))
+	}
+	b.tokens--
+	return nil
+}
+
+// memory tracks warm namespaces against the budget.
+type memory struct {
+	sync.Mutex
+	lru       list.List // of *nsState; front is the most recently used
+	used      int64
+	evictions int64
+}
+
+// admit records that st was loaded and holds bytes, then evicts others if
+// the budget is passed.
+func (idx *Index) admit(st *nsState, bytes int64) {
+	idx.mem.Lock()
+	st.lru = idx.mem.lru.PushFront(st)
+	st.memBytes = bytes
+	idx.mem.used += bytes
+	idx.mem.Unlock()
+	idx.evictOverBudget(st)
+}
+
+// resize records that warm namespace st now holds bytes.
+func (idx *Index) resize(st *nsState, bytes int64) {
+	idx.mem.Lock()
+	if st.lru != nil {
+		idx.mem.used += bytes - st.memBytes
+		st.memBytes = bytes
+	}
+	idx.mem.Unlock()
+	idx.evictOverBudget(st)
+}
+
+// touch marks st as just used.
+func (idx *Index) touch(st *nsState) {
+	idx.mem.Lock()
+	if st.lru != nil {
+		idx.mem.lru.MoveToFront(st.lru)
+	}
+	idx.mem.Unlock()
+}
+
+// forget removes st from the accounting (it was evicted or dropped).
+func (idx *Index) forget(st *nsState) {
+	idx.mem.Lock()
+	if st.lru != nil {
+		idx.mem.lru.Remove(st.lru)
+		st.lru = nil
+		idx.mem.used -= st.memBytes
+		st.memBytes = 0
+	}
+	idx.mem.Unlock()
+}
+
+// memoryUsed returns the bytes held by warm namespaces.
+func (idx *Index) memoryUsed() int64 {
+	idx.mem.Lock()
+	defer idx.mem.Unlock()
+	return idx.mem.used
+}
+
+// evictOverBudget evicts least recently used namespaces, never keep, until
+// the warm namespaces fit the budget. Namespaces in use are skipped; settle
+// retries once they are released.
+func (idx *Index) evictOverBudget(keep *nsState) {
+	if idx.opts.ReadCapacity == Dedicated {
+		return
+	}
+	budget := idx.opts.MemoryBudget
+	idx.mem.Lock()
+	if idx.mem.used <= budget {
+		idx.mem.Unlock()
+		return
+	}
+	var victims []*nsState
+	for e := idx.mem.lru.Back(); e != nil; e = e.Prev() {
+		st := e.Value.(*nsState)
+		if st != keep && !st.pinned.Load() && !st.evicting {
+			st.evicting = true
+			victims = append(victims, st)
+		}
+	}
+	idx.mem.Unlock()
+	for i, st := range victims {
+		if idx.memoryUsed() <= budget {
+			idx.mem.Lock()
+			for _, v := range victims[i:] {
+				v.evicting = false
+			}
+			idx.mem.Unlock()
+			return
+		}
+		evicted := st.evict()
+		idx.mem.Lock()
+		st.evicting = false
+		idx.mem.Unlock()
+		if evicted {
+			idx.forget(st)
+			idx.mem.Lock()
+			idx.mem.evictions++
+			idx.mem.Unlock()
+		}
+	}
+}
+
+// settle runs at the end of a call that held a namespace: if the budget is
+// passed (namespaces in use could not be evicted), it tries again now.
+func (idx *Index) settle() {
+	idx.mem.Lock()
+	over := idx.mem.used > idx.opts.MemoryBudget
+	idx.mem.Unlock()
+	if over {
+		idx.evictOverBudget(nil)
+	}
+}
+
+// evict drops st's in-memory state if no writer or reader holds it.
+func (st *nsState) evict() bool {
+	if !st.writeMu.TryLock() {
+		return false
+	}
+	defer st.writeMu.Unlock()
+	if !st.mu.TryLock() {
+		return false
+	}
+	defer st.mu.Unlock()
+	st.resetLocked()
+	return true
+}
+
+// resetLocked forgets the loaded state. st.mu must be held.
+func (st *nsState) resetLocked() {
+	st.mu.loaded = false
+	st.mu.ids = nil
+	st.mu.rows = nil
+	st.mu.vecs = arena{}
+	st.mu.inv = nil
+	st.mu.live = nil
+	st.mu.heap = 0
+	st.clearDerivedLocked()
+}
+
+// memBytesLocked estimates the heap st's loaded state holds. st.mu must be
+// held.
+func (st *nsState) memBytesLocked() int64 {
+	n := st.mu.vecs.bytes() + int64(cap(st.mu.rows))*int64(rowStructSize) + int64(cap(st.mu.inv))*4 + st.mu.heap
+	if st.mu.live != nil {
+		n += int64(st.mu.live.GetSizeInBytes())
+	}
+	return n + st.derivedBytesLocked()
+}
+
+// rowStructSize is the size of a row struct.
+const rowStructSize = 48
+
+// perRecordHeap estimates the heap one live record holds beyond its vector
+// and its row struct: the id (in the row and the id map), the map entry,
+// and the decoded metadata.
+func perRecordHeap(id string, mdSize int) int64 {
+	return int64(2*len(id) + 48 + 3*mdSize)
+}
+
+// Pin keeps namespace name in memory whatever the budget (loading it now),
+// until Unpin. Use it for tenants whose first query must never wait.
+func (idx *Index) Pin(ctx context.Context, name string) error {
+	return idx.warm(ctx, name, true)
+}
+
+// Unpin lets namespace name be evicted again.
+func (idx *Index) Unpin(name string) {
+	canon, err := checkNamespace(name)
+	if err != nil {
+		return
+	}
+	idx.mu.Lock()
+	st := idx.mu.namespaces[canon]
+	idx.mu.Unlock()
+	if st != nil {
+		st.pinned.Store(false)
+	}
+}
+
+// Warm loads namespace name into memory now, so that its next query does
+// not wait for a load. It may be evicted later like any other.
+func (idx *Index) Warm(ctx context.Context, name string) error {
+	return idx.warm(ctx, name, false)
+}
+
+func (idx *Index) warm(ctx context.Context, name string, pin bool) error {
+	canon, err := checkNamespace(name)
+	if err != nil {
+		return err
+	}
+	if err := idx.enter(); err != nil {
+		return err
+	}
+	defer idx.exit()
+	ns := &Namespace{idx: idx, name: canon}
+	st, err := ns.acquireRead(ctx, pin)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		return fmt.Errorf("warm namespace %q: %w", displayName(canon), ErrNamespaceNotFound)
+	}
+	st.mu.RUnlock()
+	return nil
+}
+
+// Pause makes every data operation (upserts, updates, deletes, fetches,
+// listings, queries, imports) fail with ErrPaused until Resume: the
+// in-process meaning of scaling read capacity to zero replicas. Stats and
+// describe calls still work.
+func (idx *Index) Pause() { idx.paused.Store(true) }
+
+// Resume ends a Pause.
+func (idx *Index) Resume() { idx.paused.Store(false) }
+
+// Paused reports whether the index is paused.
+func (idx *Index) Paused() bool { return idx.paused.Load() }
+
+// enterData is enter for data operations: it also fails while paused.
+func (idx *Index) enterData() error {
+	if err := idx.enter(); err != nil {
+		return err
+	}
+	if idx.paused.Load() {
+		idx.exit()
+		return ErrPaused
+	}
+	return nil
+}
+
+// acquireQuery takes one of the index's concurrent query slots.
+func (idx *Index) acquireQuery(ctx context.Context) (release func(), err error) {
+	select {
+	case idx.querySem <- struct{}{}:
+		return func() { <-idx.querySem }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// checkStorageQuota rejects a write of about add bytes that would take the
+// index past its storage quota.
+func (idx *Index) checkStorageQuota(add int) error {
+	q := idx.opts.StorageQuota
+	if q <= 0 {
+		return nil
+	}
+	used := int64(idx.db.Size())
+	if used+int64(add) > q {
+		return fmt.Errorf("%w: storage holds %d bytes, the write adds about %d, the quota is %d", ErrQuotaExceeded, used, add, q)
+	}
+	return nil
+}
+
+// checkNamespaceQuota rejects a write that would take a namespace past
+// its record or byte quota.
+func (idx *Index) checkNamespaceQuota(st *nsState, count, bytes uint64) error {
+	q := idx.opts.NamespaceQuota
+	if q.MaxRecords > 0 && count > q.MaxRecords {
+		return fmt.Errorf("%w: namespace %q would hold %d records, its quota is %d", ErrQuotaExceeded, displayName(st.name), count, q.MaxRecords)
+	}
+	if q.MaxBytes > 0 && bytes > q.MaxBytes {
+		return fmt.Errorf("%w: namespace %q would hold %d bytes, its quota is %d", ErrQuotaExceeded, displayName(st.name), bytes, q.MaxBytes)
+	}
+	return nil
+}
+
+func defaultConcurrentQueries() int { return 4 * runtime.GOMAXPROCS(0) }
+
+// clearDerivedLocked and derivedBytesLocked cover the derived in-memory
+// structures of a namespace (metadata postings, graph, sparse index).
+func (st *nsState) clearDerivedLocked()       {}
+func (st *nsState) derivedBytesLocked() int64 { return 0 }

@@ -159,13 +159,14 @@ func TestCapacity_ColdScanMatchesLoaded(t *testing.T) {
 		idx.Namespace("t").Upsert(ctx, recs)
 		idx.Close()
 		q := Query{Vector: recs[7].Values, TopK: 10, IncludeMetadata: true, IncludeValues: true}
-		idx, _ = Open(dir, nil)
+		// A budget this small makes a cold namespace be scanned from storage.
+		idx, _ = Open(dir, &Options{MemoryBudget: 1024})
 		cold, err := idx.Namespace("t").Query(ctx, q)
 		if err != nil || cold.Plan != PlanColdScan {
 			t.Fatalf("%v: cold query: plan %v, %v", metric, cold.Plan, err)
 		}
 		byID, _ := idx.Namespace("t").Query(ctx, Query{ID: "7", TopK: 10, IncludeMetadata: true, IncludeValues: true})
-		idx.Warm(ctx, "t")
+		idx.Pin(ctx, "t")
 		warm, err := idx.Namespace("t").Query(ctx, q)
 		if err != nil || warm.Plan != PlanExactScan {
 			t.Fatalf("%v: warm query: plan %v, %v", metric, warm.Plan, err)

@@ -6,11 +6,15 @@ import (
 	"github.com/larchdb/larch/storage"
 )
 
-// coldScanMaxRecords is the largest cold namespace a query scans straight
-// from storage instead of loading it into memory. Loading costs the same
-// scan plus building the in-memory state, and then holds memory; for a small
-// namespace queried now and then, scanning storage is faster and keeps the
-// tenant's memory at zero. bench/tenants measures the two.
+// coldScanMaxRecords is the largest cold namespace a query may scan
+// straight from storage instead of loading it into memory.
+//
+// bench/tenants measured both on 100,000 namespaces of 100 records: loading
+// then scanning in memory is as fast as scanning storage (p50 406 µs against
+// 488 µs), and every later query is then ~40× faster. So a cold namespace is
+// loaded, unless warm namespaces already fill 90% of the memory budget: then
+// a small one is scanned from storage, which serves it without evicting
+// other tenants.
 const coldScanMaxRecords = 1000
 
 // queryCold answers q from storage without loading the namespace, when the
@@ -30,6 +34,9 @@ func (ns *Namespace) queryCold(ctx context.Context, st *nsState, cfg config, q *
 	m, err := st.storedMeta(idx)
 	if err != nil || m.Count > coldScanMaxRecords {
 		return false, err
+	}
+	if idx.memoryUsed()+int64(2*m.Bytes) < idx.opts.MemoryBudget/10*9 {
+		return false, nil // room to spare: load it
 	}
 	if q.ID != "" {
 		v, ok, err := idx.db.Get(storage.RecordKey(st.nsid, q.ID))

@@ -1,0 +1,209 @@
+package larch
+
+import (
+	"context"
+	"fmt"
+	"sort"
+)
+
+// DeleteByFilter deletes every record of the namespace whose metadata
+// match f, in one atomic batch, and returns how many it deleted. The zero
+// Filter is refused (use DeleteAll to empty a namespace). This is the
+// hosted service's recipe for replacing a document: delete its chunks by
+// document id, then upsert the new ones.
+func (ns *Namespace) DeleteByFilter(ctx context.Context, f Filter) (int, error) {
+	if ns.err != nil {
+		return 0, ns.err
+	}
+	if f.IsZero() {
+		return 0, fmt.Errorf("%w: delete by filter needs a filter; use DeleteAll to delete everything", ErrInvalidFilter)
+	}
+	if err := ns.idx.enterData(); err != nil {
+		return 0, err
+	}
+	defer ns.idx.exit()
+	defer ns.idx.settle()
+	st, err := ns.lockWriter(ctx, false, opDelete)
+	if err != nil || st == nil {
+		return 0, err
+	}
+	defer st.writeMu.Unlock()
+	rows := st.matchLocked(f) // safe: writers hold writeMu, the only mutator
+	ws := make([]write, 0, rows.GetCardinality())
+	rows.Iterate(func(r uint32) bool {
+		ws = append(ws, write{id: st.mu.rows[r].id, del: true})
+		return true
+	})
+	if len(ws) == 0 {
+		return 0, nil
+	}
+	if err := st.commit(ns.idx, ns.idx.config(), ws, false); err != nil {
+		return 0, err
+	}
+	return len(ws), nil
+}
+
+// UpdateByFilterOptions are the optional arguments of UpdateByFilter.
+type UpdateByFilterOptions struct {
+	// DryRun counts the records that match without changing them.
+	DryRun bool
+}
+
+// UpdateByFilter merges setMetadata into the metadata of every record that
+// matches f, in one atomic batch, and returns how many records matched. With
+// DryRun nothing changes. The zero Filter matches every record.
+func (ns *Namespace) UpdateByFilter(ctx context.Context, f Filter, setMetadata Metadata, opts *UpdateByFilterOptions) (int, error) {
+	if ns.err != nil {
+		return 0, ns.err
+	}
+	if len(setMetadata) == 0 {
+		return 0, fmt.Errorf("%w: update by filter needs metadata to set", ErrInvalidMetadata)
+	}
+	if _, _, err := normalizeMetadata(setMetadata); err != nil {
+		return 0, fmt.Errorf("update by filter: %w", err)
+	}
+	if err := ns.idx.enterData(); err != nil {
+		return 0, err
+	}
+	defer ns.idx.exit()
+	defer ns.idx.settle()
+	st, err := ns.lockWriter(ctx, false, opUpdate)
+	if err != nil || st == nil {
+		return 0, err
+	}
+	defer st.writeMu.Unlock()
+	rows := st.matchLocked(f)
+	n := int(rows.GetCardinality())
+	if n == 0 || (opts != nil && opts.DryRun) {
+		return n, nil
+	}
+	cfg := ns.idx.config()
+	ws := make([]write, 0, n)
+	var werr error
+	rows.Iterate(func(r uint32) bool {
+		cur := st.mu.rows[r]
+		md := cur.md.clone()
+		if md == nil {
+			md = make(Metadata, len(setMetadata))
+		}
+		for k, v := range setMetadata {
+			md[k] = v
+		}
+		rec := Record{ID: cur.id, SparseValues: cur.sparse, Metadata: md}
+		if cfg.Dimension > 0 {
+			rec.Values = st.vectorLocked(cfg.Dimension, r)
+		}
+		w, err := cfg.prepare(&rec)
+		if err != nil {
+			werr = fmt.Errorf("update by filter: record %q: %w", cur.id, err)
+			return false
+		}
+		ws = append(ws, w)
+		return true
+	})
+	if werr != nil {
+		return 0, werr
+	}
+	if err := st.commit(ns.idx, cfg, ws, false); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// FetchByMetadataOptions page FetchByMetadata.
+type FetchByMetadataOptions struct {
+	// Limit is the most records one page holds, 1..1,000. The default is
+	// 100.
+	Limit int
+	// PaginationToken continues where the page that returned it ended.
+	PaginationToken string
+}
+
+// RecordPage is one page of records.
+type RecordPage struct {
+	// Records are in id byte order.
+	Records []Record
+	// NextToken continues the listing; it is empty on the last page.
+	NextToken string
+}
+
+// FetchByMetadata returns the records whose metadata match f, in id order,
+// a page at a time.
+func (ns *Namespace) FetchByMetadata(ctx context.Context, f Filter, opts *FetchByMetadataOptions) (*RecordPage, error) {
+	if ns.err != nil {
+		return nil, ns.err
+	}
+	var o FetchByMetadataOptions
+	if opts != nil {
+		o = *opts
+	}
+	limit, after, err := pageArgs(o.Limit, o.PaginationToken)
+	if err != nil {
+		return nil, err
+	}
+	if err := ns.idx.enterData(); err != nil {
+		return nil, err
+	}
+	defer ns.idx.exit()
+	defer ns.idx.settle()
+	page := &RecordPage{}
+	st, err := ns.idx.lookup(ns.name, false)
+	if err != nil || st == nil {
+		return page, err
+	}
+	if err := ns.idx.allow(st, opFetch); err != nil {
+		return nil, err
+	}
+	st, err = ns.acquireRead(ctx, false)
+	if err != nil || st == nil {
+		return page, err
+	}
+	defer st.mu.RUnlock()
+	cfg := ns.idx.config()
+	rows := st.matchLocked(f)
+	type idRow struct {
+		id string
+		r  uint32
+	}
+	var ids []idRow
+	rows.Iterate(func(r uint32) bool {
+		if id := st.mu.rows[r].id; id > after {
+			ids = append(ids, idRow{id, r})
+		}
+		return true
+	})
+	sort.Slice(ids, func(i, j int) bool { return ids[i].id < ids[j].id })
+	if len(ids) > limit {
+		ids = ids[:limit]
+		page.NextToken = encodeToken(ids[limit-1].id)
+	}
+	for _, x := range ids {
+		row := st.mu.rows[x.r]
+		rec := Record{ID: x.id, SparseValues: row.sparse.clone(), Metadata: row.md.clone()}
+		if cfg.Dimension > 0 {
+			rec.Values = append([]float32(nil), st.vectorLocked(cfg.Dimension, x.r)...)
+		}
+		page.Records = append(page.Records, rec)
+	}
+	return page, nil
+}
+
+// Count returns how many records of the namespace match f (all records for
+// the zero Filter), exactly and as of the call.
+func (ns *Namespace) Count(ctx context.Context, f Filter) (uint64, error) {
+	if ns.err != nil {
+		return 0, ns.err
+	}
+	if err := ns.idx.enterData(); err != nil {
+		return 0, err
+	}
+	defer ns.idx.exit()
+	if f.IsZero() {
+		st, err := ns.idx.lookup(ns.name, false)
+		if err != nil || st == nil {
+			return 0, err
+		}
+		return st.count(ctx, ns.idx)
+	}
+	return ns.countFilter(ctx, f)
+}

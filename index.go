@@ -114,6 +114,7 @@ type Index struct {
 	dir  string
 	opts Options // runtime options, defaults filled in
 
+	imp      imports       // import jobs
 	mem      memory        // warm namespaces against the memory budget
 	paused   atomic.Bool   // see Pause
 	querySem chan struct{} // concurrent query slots
@@ -124,6 +125,7 @@ type Index struct {
 		sync.RWMutex
 		closed bool
 	}
+	closingFlag atomic.Bool // set when Close begins
 
 	mu struct {
 		sync.Mutex
@@ -175,6 +177,9 @@ func Open(dir string, opts *Options) (*Index, error) {
 			idx.mu.nextNSID = 1
 		}
 		idx.mu.nsidLimit = idx.mu.nextNSID
+	}
+	if err == nil {
+		err = idx.loadImports()
 	}
 	if err != nil {
 		_ = db.Close()
@@ -250,6 +255,7 @@ func (idx *Index) exit() { idx.life.RUnlock() }
 // Close waits for the operations in flight, then closes the index. Later
 // calls of any method return ErrClosed; so does a second Close.
 func (idx *Index) Close() error {
+	idx.closingFlag.Store(true)
 	idx.life.Lock()
 	if idx.life.closed {
 		idx.life.Unlock()

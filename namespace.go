@@ -363,6 +363,12 @@ type write struct {
 // one batch with the new meta, then applies them in memory. st.writeMu must
 // be held.
 func (st *nsState) commit(idx *Index, cfg config, ws []write, deleteAll bool) error {
+	return st.commitWith(idx, cfg, ws, deleteAll, nil)
+}
+
+// commitWith is commit with extra keys written in the same batch (an
+// import job's progress, so that records and progress commit together).
+func (st *nsState) commitWith(idx *Index, cfg config, ws []write, deleteAll bool, extra func(*storage.Batch)) error {
 	b := idx.db.NewBatch()
 	if !st.committed {
 		b.Set(storage.CatalogKey(st.name), storage.AppendCatalogEntry(nil, storage.CatalogEntry{NSID: st.nsid, CreatedAt: st.created.UnixNano()}))
@@ -404,6 +410,9 @@ func (st *nsState) commit(idx *Index, cfg config, ws []write, deleteAll bool) er
 		return fmt.Errorf("larch: namespace %q has used all its row ids", st.name)
 	}
 	b.Set(storage.MetaKey(st.nsid), storage.AppendMeta(nil, meta))
+	if extra != nil {
+		extra(b)
+	}
 	if grows := meta.Count > st.mu.meta.Count || meta.Bytes > st.mu.meta.Bytes; grows {
 		err := idx.checkNamespaceQuota(st, meta.Count, meta.Bytes)
 		if err == nil {

@@ -10,6 +10,7 @@
 //	0x01 "config"                     index settings (JSON)
 //	0x02 "nsid"                       next namespace id to hand out (8 bytes)
 //	0x03 <namespace name>             catalog entry: namespace id + creation time
+//	0x04 <job id>                     import job: status, progress, report (JSON)
 //	0x10 <nsid: 8 bytes BE> 0x01      namespace meta: next row, count, bytes
 //	0x10 <nsid: 8 bytes BE> 0x02 <id> one record
 //	0x10 <nsid: 8 bytes BE> 0x03 ...  derived namespace state (snapshots)

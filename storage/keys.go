@@ -6,6 +6,7 @@ const (
 	tagConfig    = 0x01
 	tagNextNSID  = 0x02
 	tagCatalog   = 0x03
+	tagJob       = 0x04
 	tagNamespace = 0x10
 
 	subMeta   = 0x01
@@ -98,4 +99,14 @@ func prefixEnd(p []byte) []byte {
 		}
 	}
 	panic("storage: prefix has no end")
+}
+
+// JobKey returns the key of import job id.
+func JobKey(id string) []byte {
+	return append([]byte{tagJob}, id...)
+}
+
+// JobBounds returns the iteration bounds of all import jobs.
+func JobBounds() (lower, upper []byte) {
+	return []byte{tagJob}, []byte{tagJob + 1}
 }

@@ -1,0 +1,583 @@
+package larch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/larchdb/larch/storage"
+)
+
+// ImportStatus is the state of an import job.
+type ImportStatus string
+
+// The states of an import job.
+const (
+	ImportPending    ImportStatus = "Pending"
+	ImportInProgress ImportStatus = "InProgress"
+	ImportCompleted  ImportStatus = "Completed"
+	ImportFailed     ImportStatus = "Failed"
+	ImportCancelled  ImportStatus = "Cancelled"
+)
+
+// ImportErrorMode says what an import does with an invalid record.
+type ImportErrorMode string
+
+const (
+	// ImportAbort stops the import at the first invalid record; the job
+	// fails with an error naming the file and row. It is the default.
+	ImportAbort ImportErrorMode = "abort"
+	// ImportContinue skips invalid records and lists each one, with its
+	// file, row and reason, in the job's Rejected report.
+	ImportContinue ImportErrorMode = "continue"
+)
+
+// ImportOptions are the optional arguments of StartImport.
+type ImportOptions struct {
+	// ErrorMode is ImportAbort (the default) or ImportContinue.
+	ErrorMode ImportErrorMode
+	// AllowExistingNamespaces imports into namespaces that already exist.
+	// The default, like the hosted service, refuses them.
+	AllowExistingNamespaces bool
+	// FS reads the source from this file system instead of the operating
+	// system's: the seam where object storage plugs in. The URI is then a
+	// path inside FS. A job with its own FS cannot resume after the process
+	// restarts; it is then marked failed (the records it committed stay).
+	FS fs.FS
+}
+
+// MaxImportRejectedReport is the most rejected records a job lists.
+const MaxImportRejectedReport = 1000
+
+// RejectedRecord is one record an import skipped, and why.
+type RejectedRecord struct {
+	File   string
+	Row    int64
+	ID     string
+	Reason string
+}
+
+// ImportJob describes an import job.
+type ImportJob struct {
+	ID              string
+	URI             string
+	Status          ImportStatus
+	ErrorMode       ImportErrorMode
+	PercentComplete float64
+	RecordsImported int64
+	RecordsRejected int64
+	// Rejected lists the first MaxImportRejectedReport rejected records.
+	Rejected []RejectedRecord
+	// Error says why a job failed.
+	Error      string
+	CreatedAt  time.Time
+	FinishedAt time.Time `json:",omitempty"`
+
+	// Progress, persisted with every committed unit.
+	AllowExisting bool             `json:"allow_existing"`
+	CustomFS      bool             `json:"custom_fs"`
+	TotalRows     int64            `json:"total_rows"`
+	Done          map[string]int64 `json:"done"` // file → rows consumed and committed; -1 when finished
+}
+
+func (j *ImportJob) clone() ImportJob {
+	c := *j
+	c.Rejected = append([]RejectedRecord(nil), j.Rejected...)
+	c.Done = make(map[string]int64, len(j.Done))
+	for k, v := range j.Done {
+		c.Done[k] = v
+	}
+	return c
+}
+
+func (j *ImportJob) finished() bool {
+	return j.Status == ImportCompleted || j.Status == ImportFailed || j.Status == ImportCancelled
+}
+
+// importLayout is what an import source holds: namespaces and their files.
+type importLayout struct {
+	Namespaces []importNamespace
+	TotalRows  int64
+}
+
+type importNamespace struct {
+	Name  string // canonical: "" for the default namespace
+	Files []string
+}
+
+// importRow is one row of a source file: a record, or why it is invalid.
+type importRow struct {
+	Row int64
+	Rec Record
+	Err error
+}
+
+// rowReader reads one file's rows in order.
+type rowReader interface {
+	// Next returns up to max rows; io.EOF after the last.
+	Next(max int) ([]importRow, error)
+	Close() error
+}
+
+// importSource is a readable import source.
+type importSource interface {
+	Layout() (*importLayout, error)
+	// Open reads file from row start on.
+	Open(file string, start int64, vt VectorType) (rowReader, error)
+}
+
+// newImportSource opens the source named by uri (or a path in fsys). It is
+// a variable so tests can substitute a fake source.
+var newImportSource = func(uri string, fsys fs.FS) (importSource, error) {
+	return openParquetSource(uri, fsys)
+}
+
+// imports tracks the running and recorded jobs of an index.
+type imports struct {
+	sync.Mutex
+	jobs map[string]*jobRun
+	next int64
+}
+
+type jobRun struct {
+	mu     sync.Mutex
+	job    ImportJob
+	cancel atomic.Bool
+	src    importSource
+}
+
+// StartImport starts importing the records under uri: a directory whose
+// sub-directories are namespaces (`__default__` for the default one), each
+// holding Parquet files, as the hosted service lays them out. It checks the
+// layout before it returns, then imports in the background; follow the job
+// with DescribeImport. Each committed unit (up to 1,000 records) is atomic
+// and recorded with the job's progress, so a job interrupted by a crash
+// resumes where it stopped when the index is reopened, with no record lost
+// or duplicated.
+func (idx *Index) StartImport(ctx context.Context, uri string, opts *ImportOptions) (string, error) {
+	var o ImportOptions
+	if opts != nil {
+		o = *opts
+	}
+	switch o.ErrorMode {
+	case "":
+		o.ErrorMode = ImportAbort
+	case ImportAbort, ImportContinue:
+	default:
+		return "", fmt.Errorf("larch: import: unknown error mode %q (want %q or %q)", o.ErrorMode, ImportAbort, ImportContinue)
+	}
+	if err := idx.enterData(); err != nil {
+		return "", err
+	}
+	defer idx.exit()
+	src, err := newImportSource(uri, o.FS)
+	if err != nil {
+		return "", err
+	}
+	layout, err := src.Layout()
+	if err != nil {
+		return "", err
+	}
+	if !o.AllowExistingNamespaces {
+		for _, ns := range layout.Namespaces {
+			if d, err := idx.describeLocked(ns.Name); err == nil && d != nil {
+				return "", fmt.Errorf("larch: import %s: %w: %q (set AllowExistingNamespaces to import into it)", uri, ErrNamespaceExists, displayName(ns.Name))
+			}
+		}
+	}
+	idx.imp.Lock()
+	idx.imp.next++
+	id := fmt.Sprintf("%08d", idx.imp.next)
+	run := &jobRun{src: src, job: ImportJob{ID: id, URI: uri, Status: ImportPending, ErrorMode: o.ErrorMode,
+		CreatedAt: time.Now().UTC(), AllowExisting: o.AllowExistingNamespaces, CustomFS: o.FS != nil,
+		TotalRows: layout.TotalRows, Done: map[string]int64{}}}
+	idx.imp.jobs[id] = run
+	idx.imp.Unlock()
+	if err := idx.saveJob(&run.job); err != nil {
+		return "", err
+	}
+	idx.startJob(run, layout)
+	return id, nil
+}
+
+// describeLocked returns the description of a committed namespace, or nil.
+func (idx *Index) describeLocked(name string) (*NamespaceDescription, error) {
+	v, ok, err := idx.db.Get(storage.CatalogKey(name))
+	if err != nil || !ok {
+		return nil, err
+	}
+	_ = v
+	return &NamespaceDescription{Name: displayName(name)}, nil
+}
+
+func (idx *Index) saveJob(j *ImportJob) error {
+	raw, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	b := idx.db.NewBatch()
+	b.Set(storage.JobKey(j.ID), raw)
+	return b.Commit()
+}
+
+// startJob runs a job in the background.
+func (idx *Index) startJob(run *jobRun, layout *importLayout) {
+	idx.bg.Add(1)
+	go func() {
+		defer idx.bg.Done()
+		idx.runJob(run, layout)
+	}()
+}
+
+// errStopJob stops a job without finishing it (the index is closing).
+var errStopJob = errors.New("larch: import interrupted by Close")
+
+func (idx *Index) runJob(run *jobRun, layout *importLayout) {
+	if err := idx.enter(); err != nil {
+		return // closed: the job resumes at the next Open
+	}
+	defer idx.exit()
+	run.mu.Lock()
+	run.job.Status = ImportInProgress
+	run.mu.Unlock()
+	err := idx.importAll(run, layout)
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	j := &run.job
+	switch {
+	case errors.Is(err, errStopJob):
+		return // resumes at the next Open
+	case run.cancel.Load():
+		j.Status = ImportCancelled
+	case err != nil:
+		j.Status, j.Error = ImportFailed, err.Error()
+	case j.RecordsImported == 0 && j.RecordsRejected > 0:
+		j.Status, j.Error = ImportFailed, fmt.Sprintf("all %d rows were skipped as invalid; see Rejected", j.RecordsRejected)
+	default:
+		j.Status, j.PercentComplete = ImportCompleted, 100
+	}
+	j.FinishedAt = time.Now().UTC()
+	_ = idx.saveJob(j)
+}
+
+// importAll imports every file of the layout, resuming after the rows the
+// job has committed.
+func (idx *Index) importAll(run *jobRun, layout *importLayout) error {
+	cfg := idx.config()
+	for _, nsl := range layout.Namespaces {
+		ns := &Namespace{idx: idx, name: nsl.Name}
+		for _, file := range nsl.Files {
+			run.mu.Lock()
+			start := run.job.Done[file]
+			run.mu.Unlock()
+			if start < 0 {
+				continue
+			}
+			if err := idx.importFile(run, ns, cfg, file, start); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// importFile imports one file from row start on, a committed unit at a
+// time.
+func (idx *Index) importFile(run *jobRun, ns *Namespace, cfg config, file string, start int64) error {
+	r, err := run.src.Open(file, start, cfg.VectorType)
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	defer r.Close()
+	for {
+		if run.cancel.Load() {
+			return nil
+		}
+		for idx.paused.Load() && !idx.closing() && !run.cancel.Load() {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if idx.closing() {
+			return errStopJob
+		}
+		rows, err := r.Next(MaxRecordsPerUpsert)
+		eof := errors.Is(err, io.EOF)
+		if err != nil && !eof {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		if err := idx.importUnit(run, ns, cfg, file, rows, eof); err != nil {
+			return err
+		}
+		if eof {
+			return nil
+		}
+	}
+}
+
+// importUnit validates rows and commits the valid ones with the job's new
+// progress in one batch.
+func (idx *Index) importUnit(run *jobRun, ns *Namespace, cfg config, file string, rows []importRow, eof bool) error {
+	ws := make([]write, 0, len(rows))
+	pos := make(map[string]int, len(rows))
+	var rejected []RejectedRecord
+	size := 0
+	for _, row := range rows {
+		err := row.Err
+		var w write
+		if err == nil {
+			w, err = cfg.prepare(&row.Rec)
+		}
+		if err != nil {
+			if run.job.ErrorMode == ImportAbort {
+				return fmt.Errorf("%s row %d (id %q): %w", file, row.Row, row.Rec.ID, err)
+			}
+			rejected = append(rejected, RejectedRecord{File: file, Row: row.Row, ID: row.Rec.ID, Reason: err.Error()})
+			continue
+		}
+		size += len(w.id) + 4*len(w.vals) + len(w.mdJSON)
+		if p, dup := pos[w.id]; dup {
+			ws[p] = w
+			continue
+		}
+		pos[w.id] = len(ws)
+		ws = append(ws, w)
+	}
+	run.mu.Lock()
+	next := run.job.clone()
+	run.mu.Unlock()
+	next.RecordsImported += int64(len(ws))
+	next.RecordsRejected += int64(len(rejected))
+	for _, rj := range rejected {
+		if len(next.Rejected) < MaxImportRejectedReport {
+			next.Rejected = append(next.Rejected, rj)
+		}
+	}
+	if eof {
+		next.Done[file] = -1
+	} else if len(rows) > 0 {
+		next.Done[file] = rows[len(rows)-1].Row + 1
+	}
+	var consumed int64
+	for _, d := range next.Done {
+		if d > 0 {
+			consumed += d
+		}
+	}
+	for f, d := range next.Done {
+		if d < 0 {
+			consumed += run.fileRows(f)
+		}
+	}
+	if next.TotalRows > 0 {
+		next.PercentComplete = min(100, 100*float64(consumed)/float64(next.TotalRows))
+	}
+	raw, err := json.Marshal(&next)
+	if err != nil {
+		return err
+	}
+	progress := func(b *storage.Batch) { b.Set(storage.JobKey(next.ID), raw) }
+	if testSplitProgress && len(ws) > 0 {
+		// Broken on purpose (tests only): progress committed apart from,
+		// and before, the records it covers.
+		b := idx.db.NewBatch()
+		progress(b)
+		if err := b.Commit(); err != nil {
+			return err
+		}
+		progress = nil
+	}
+	if len(ws) == 0 {
+		b := idx.db.NewBatch()
+		progress(b)
+		if err := b.Commit(); err != nil {
+			return err
+		}
+	} else {
+		st, err := ns.lockWriter(context.Background(), true, opUpsert)
+		if err != nil {
+			return err
+		}
+		err = st.commitWith(idx, cfg, ws, false, progress)
+		st.writeMu.Unlock()
+		idx.settle()
+		if err != nil {
+			return err
+		}
+	}
+	run.mu.Lock()
+	run.job = next
+	run.mu.Unlock()
+	return nil
+}
+
+// testSplitProgress breaks the exactly-once guarantee on purpose, so that
+// the crash-resume test can prove it detects lost records.
+var testSplitProgress bool
+
+// fileRows returns the row count of a finished file, for progress.
+func (run *jobRun) fileRows(file string) int64 {
+	if c, ok := run.src.(interface{ FileRows(string) int64 }); ok {
+		return c.FileRows(file)
+	}
+	return 0
+}
+
+// closing reports whether Close has begun.
+func (idx *Index) closing() bool { return idx.closingFlag.Load() }
+
+// DescribeImport returns the state of import job id.
+func (idx *Index) DescribeImport(ctx context.Context, id string) (*ImportJob, error) {
+	if err := idx.enter(); err != nil {
+		return nil, err
+	}
+	defer idx.exit()
+	idx.imp.Lock()
+	run := idx.imp.jobs[id]
+	idx.imp.Unlock()
+	if run == nil {
+		return nil, fmt.Errorf("larch: import %q: %w", id, ErrNotFound)
+	}
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	j := run.job.clone()
+	return &j, nil
+}
+
+// ImportListOptions page ListImports.
+type ImportListOptions struct {
+	// Limit is the most jobs one page holds, 1..100. The default is 100.
+	Limit int
+	// PaginationToken continues where the page that returned it ended.
+	PaginationToken string
+}
+
+// ImportList is one page of import jobs, oldest first.
+type ImportList struct {
+	Jobs      []ImportJob
+	NextToken string
+}
+
+// ListImports lists the index's import jobs, oldest first.
+func (idx *Index) ListImports(ctx context.Context, opts *ImportListOptions) (*ImportList, error) {
+	var o ImportListOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Limit == 0 {
+		o.Limit = 100
+	}
+	if o.Limit < 1 || o.Limit > 100 {
+		return nil, fmt.Errorf("%w: limit %d is outside 1..100", ErrTooMany, o.Limit)
+	}
+	_, after, err := pageArgs(1, o.PaginationToken)
+	if err != nil {
+		return nil, err
+	}
+	if err := idx.enter(); err != nil {
+		return nil, err
+	}
+	defer idx.exit()
+	idx.imp.Lock()
+	ids := make([]string, 0, len(idx.imp.jobs))
+	for id := range idx.imp.jobs {
+		if id > after {
+			ids = append(ids, id)
+		}
+	}
+	idx.imp.Unlock()
+	sort.Strings(ids)
+	out := &ImportList{}
+	if len(ids) > o.Limit {
+		ids = ids[:o.Limit]
+		out.NextToken = encodeToken(ids[len(ids)-1])
+	}
+	for _, id := range ids {
+		j, err := idx.DescribeImport(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out.Jobs = append(out.Jobs, *j)
+	}
+	return out, nil
+}
+
+// CancelImport stops import job id. Records already committed stay; the job
+// ends Cancelled within one committed unit.
+func (idx *Index) CancelImport(ctx context.Context, id string) error {
+	if err := idx.enter(); err != nil {
+		return err
+	}
+	defer idx.exit()
+	idx.imp.Lock()
+	run := idx.imp.jobs[id]
+	idx.imp.Unlock()
+	if run == nil {
+		return fmt.Errorf("larch: import %q: %w", id, ErrNotFound)
+	}
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	if run.job.finished() {
+		return nil
+	}
+	run.cancel.Store(true)
+	return nil
+}
+
+// loadImports reads the recorded jobs at Open and resumes the unfinished
+// ones.
+func (idx *Index) loadImports() error {
+	idx.imp.jobs = make(map[string]*jobRun)
+	lo, hi := storage.JobBounds()
+	var resume []*jobRun
+	err := idx.db.Scan(context.Background(), lo, hi, func(k, v []byte) error {
+		run := &jobRun{}
+		if err := json.Unmarshal(v, &run.job); err != nil {
+			return fmt.Errorf("larch: import job %q: %w", k[1:], err)
+		}
+		if run.job.Done == nil {
+			run.job.Done = map[string]int64{}
+		}
+		idx.imp.jobs[run.job.ID] = run
+		if n, err := strconv.ParseInt(run.job.ID, 10, 64); err == nil && n > idx.imp.next {
+			idx.imp.next = n
+		}
+		if !run.job.finished() {
+			resume = append(resume, run)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, run := range resume {
+		j := &run.job
+		fail := func(why string) {
+			j.Status, j.Error, j.FinishedAt = ImportFailed, why, time.Now().UTC()
+			_ = idx.saveJob(j)
+		}
+		if j.CustomFS {
+			fail("interrupted by a restart; a job reading a caller's fs.FS cannot resume (the records it committed are kept): start it again with AllowExistingNamespaces")
+			continue
+		}
+		src, err := newImportSource(j.URI, nil)
+		if err != nil {
+			fail(fmt.Sprintf("cannot resume: %v", err))
+			continue
+		}
+		layout, err := src.Layout()
+		if err != nil {
+			fail(fmt.Sprintf("cannot resume: %v", err))
+			continue
+		}
+		run.src = src
+		idx.startJob(run, layout)
+	}
+	return nil
+}

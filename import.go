@@ -188,7 +188,11 @@ func (idx *Index) StartImport(ctx context.Context, uri string, opts *ImportOptio
 	}
 	if !o.AllowExistingNamespaces {
 		for _, ns := range layout.Namespaces {
-			if d, err := idx.describeLocked(ns.Name); err == nil && d != nil {
+			exists, err := idx.namespaceExists(ns.Name)
+			if err != nil {
+				return "", err
+			}
+			if exists {
 				return "", fmt.Errorf("larch: import %s: %w: %q (set AllowExistingNamespaces to import into it)", uri, ErrNamespaceExists, displayName(ns.Name))
 			}
 		}
@@ -208,14 +212,10 @@ func (idx *Index) StartImport(ctx context.Context, uri string, opts *ImportOptio
 	return id, nil
 }
 
-// describeLocked returns the description of a committed namespace, or nil.
-func (idx *Index) describeLocked(name string) (*NamespaceDescription, error) {
-	v, ok, err := idx.db.Get(storage.CatalogKey(name))
-	if err != nil || !ok {
-		return nil, err
-	}
-	_ = v
-	return &NamespaceDescription{Name: displayName(name)}, nil
+// namespaceExists reports whether a namespace is committed in the catalog.
+func (idx *Index) namespaceExists(name string) (bool, error) {
+	_, ok, err := idx.db.Get(storage.CatalogKey(name))
+	return ok, err
 }
 
 func (idx *Index) saveJob(j *ImportJob) error {

@@ -140,3 +140,31 @@ func GroundTruth(train, test *Set, nq, k int) [][]int {
 	}
 	return out
 }
+
+// CachedGroundTruth is GroundTruth, cached in a file under dir so that
+// repeated benchmark runs skip the float64 brute force.
+func CachedGroundTruth(dir string, train, test *Set, nq, k int) ([][]int, error) {
+	path := filepath.Join(dir, fmt.Sprintf("fmnist-gt-%d-%d.bin", nq, k))
+	if b, err := os.ReadFile(path); err == nil && len(b) == nq*k*4 {
+		out := make([][]int, nq)
+		for q := range out {
+			out[q] = make([]int, k)
+			for i := range out[q] {
+				out[q][i] = int(binary.LittleEndian.Uint32(b[(q*k+i)*4:]))
+			}
+		}
+		return out, nil
+	}
+	gt := GroundTruth(train, test, nq, k)
+	b := make([]byte, 0, nq*k*4)
+	for _, ids := range gt {
+		for _, id := range ids {
+			b = binary.LittleEndian.AppendUint32(b, uint32(id))
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return gt, nil
+	}
+	_ = os.WriteFile(path, b, 0o644)
+	return gt, nil
+}

@@ -84,7 +84,7 @@ func (ns *Namespace) queryCold(ctx context.Context, st *nsState, cfg config, q *
 		if q.Vector != nil {
 			switch cfg.Metric {
 			case Cosine:
-				key = dotKernel(q.Vector, sr.Values) * qinv * invNorm(sr.Values)
+				key = cosine(dotKernel(q.Vector, sr.Values), qinv, invNorm(sr.Values))
 			case DotProduct:
 				key = dotKernel(q.Vector, sr.Values)
 			case Euclidean:

@@ -39,6 +39,28 @@ var (
 	}
 )
 
+// dotGatherKernel and l2GatherKernel score rows of a block of vectors:
+// out[i] = q·row(offs[i]) (or ‖q−row(offs[i])‖²), row o starting at
+// data[o*len(q)].
+var (
+	dotGatherKernel = func(q, data []float32, offs []uint32, out []float32) {
+		d := len(q)
+		for i, o := range offs {
+			out[i] = dotKernel(q, data[int(o)*d:int(o+1)*d])
+		}
+	}
+	l2GatherKernel = func(q, data []float32, offs []uint32, out []float32) {
+		d := len(q)
+		for i, o := range offs {
+			out[i] = l2Kernel(q, data[int(o)*d:int(o+1)*d])
+		}
+	}
+)
+
+// cosine turns a dot product into a cosine similarity given both inverse
+// norms. Every path computes it here, so that they agree to the bit.
+func cosine(dot, qinv, vinv float32) float32 { return dot * (qinv * vinv) }
+
 // invNorm returns 1/|v|, computed in float64.
 func invNorm(v []float32) float32 {
 	var s float64

@@ -302,7 +302,12 @@ func (st *nsState) scanLocked(ctx context.Context, cfg config, q *Query, cands *
 	return t.sorted(), n, nil
 }
 
+// gatherBatch is how many candidates of one arena block are scored per
+// kernel call.
+const gatherBatch = 256
+
 // scanRangeLocked scores the candidates of rank [from, to) in cands into t.
+// Candidates are gathered per arena block and scored by the batch kernels.
 func (st *nsState) scanRangeLocked(ctx context.Context, cfg config, q *Query, cands *roaring.Bitmap, from, to int, t *topK) (int, error) {
 	if from >= to {
 		return 0, nil
@@ -315,6 +320,48 @@ func (st *nsState) scanRangeLocked(ctx context.Context, cfg config, q *Query, ca
 	if err != nil {
 		return 0, err
 	}
+	var (
+		rows   [gatherBatch]uint32 // candidate rows
+		offs   [gatherBatch]uint32 // their offsets in the current block
+		scores [gatherBatch]float32
+		n      int
+		block  = ^uint32(0)
+	)
+	flush := func() {
+		if n == 0 {
+			return
+		}
+		if q.Vector != nil {
+			data := st.mu.vecs.blocks[block]
+			switch cfg.Metric {
+			case Euclidean:
+				l2GatherKernel(q.Vector, data, offs[:n], scores[:n])
+			default:
+				dotGatherKernel(q.Vector, data, offs[:n], scores[:n])
+			}
+		} else {
+			clear(scores[:n])
+		}
+		for i := 0; i < n; i++ {
+			r := rows[i]
+			key := scores[i]
+			switch cfg.Metric {
+			case Cosine:
+				key = cosine(key, qinv, st.mu.inv[r])
+			case Euclidean:
+				key = -key
+			}
+			if q.SparseVector != nil {
+				if sp := st.mu.rows[r].sparse; sp != nil {
+					key += sparseDot(q.SparseVector, sp)
+				}
+			}
+			if !t.full() || key >= t.items[0].key {
+				t.offer(scored{row: r, key: key, id: st.mu.rows[r].id})
+			}
+		}
+		n = 0
+	}
 	it := cands.Iterator()
 	it.AdvanceIfNeeded(first)
 	scanned := 0
@@ -325,25 +372,14 @@ func (st *nsState) scanRangeLocked(ctx context.Context, cfg config, q *Query, ca
 				return 0, err
 			}
 		}
-		var key float32
-		if q.Vector != nil {
-			v := st.vectorLocked(cfg.Dimension, r)
-			switch cfg.Metric {
-			case Cosine:
-				key = dotKernel(q.Vector, v) * qinv * st.mu.inv[r]
-			case DotProduct:
-				key = dotKernel(q.Vector, v)
-			case Euclidean:
-				key = -l2Kernel(q.Vector, v)
-			}
+		if b := r / arenaBlockRows; b != block || n == gatherBatch {
+			flush()
+			block = b
 		}
-		if q.SparseVector != nil {
-			if sp := st.mu.rows[r].sparse; sp != nil {
-				key += sparseDot(q.SparseVector, sp)
-			}
-		}
-		t.offer(scored{row: r, key: key, id: st.mu.rows[r].id})
+		rows[n], offs[n] = r, r%arenaBlockRows
+		n++
 	}
+	flush()
 	return scanned, nil
 }
 

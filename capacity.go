@@ -160,12 +160,24 @@ func (idx *Index) evictOverBudget(keep *nsState) {
 		idx.mem.Unlock()
 		return
 	}
+	// Take just enough of the least recently used to get under the budget
+	// (and a few more in case some are busy), not the whole list.
 	var victims []*nsState
-	for e := idx.mem.lru.Back(); e != nil; e = e.Prev() {
+	need := idx.mem.used - budget
+	for e := idx.mem.lru.Back(); e != nil && need > 0 && len(victims) < 64; e = e.Prev() {
 		st := e.Value.(*nsState)
 		if st != keep && !st.pinned.Load() && !st.evicting {
 			st.evicting = true
 			victims = append(victims, st)
+			need -= st.memBytes
+		}
+	}
+	if need > 0 {
+		for e := idx.mem.lru.Back(); e != nil && len(victims) < 64+8; e = e.Prev() {
+			if st := e.Value.(*nsState); st != keep && !st.pinned.Load() && !st.evicting {
+				st.evicting = true
+				victims = append(victims, st)
+			}
 		}
 	}
 	idx.mem.Unlock()

@@ -18,6 +18,9 @@ func (ns *Namespace) DeleteByFilter(ctx context.Context, f Filter) (int, error) 
 	if f.IsZero() {
 		return 0, fmt.Errorf("%w: delete by filter needs a filter; use DeleteAll to delete everything", ErrInvalidFilter)
 	}
+	if err := f.check(); err != nil {
+		return 0, err
+	}
 	if err := ns.idx.enterData(); err != nil {
 		return 0, err
 	}
@@ -61,6 +64,9 @@ func (ns *Namespace) UpdateByFilter(ctx context.Context, f Filter, setMetadata M
 	}
 	if _, _, err := normalizeMetadata(setMetadata); err != nil {
 		return 0, fmt.Errorf("update by filter: %w", err)
+	}
+	if err := f.check(); err != nil {
+		return 0, err
 	}
 	if err := ns.idx.enterData(); err != nil {
 		return 0, err
@@ -141,6 +147,9 @@ func (ns *Namespace) FetchByMetadata(ctx context.Context, f Filter, opts *FetchB
 	if err != nil {
 		return nil, err
 	}
+	if err := f.check(); err != nil {
+		return nil, err
+	}
 	if err := ns.idx.enterData(); err != nil {
 		return nil, err
 	}
@@ -193,6 +202,9 @@ func (ns *Namespace) FetchByMetadata(ctx context.Context, f Filter, opts *FetchB
 func (ns *Namespace) Count(ctx context.Context, f Filter) (uint64, error) {
 	if ns.err != nil {
 		return 0, ns.err
+	}
+	if err := f.check(); err != nil {
+		return 0, err
 	}
 	if err := ns.idx.enterData(); err != nil {
 		return 0, err

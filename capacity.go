@@ -372,5 +372,11 @@ func defaultConcurrentQueries() int { return 4 * runtime.GOMAXPROCS(0) }
 
 // clearDerivedLocked and derivedBytesLocked cover the derived in-memory
 // structures of a namespace (metadata postings, graph, sparse index).
-func (st *nsState) clearDerivedLocked()       {}
-func (st *nsState) derivedBytesLocked() int64 { return 0 }
+func (st *nsState) clearDerivedLocked() { st.mu.post = nil }
+
+func (st *nsState) derivedBytesLocked() int64 {
+	if st.mu.post == nil {
+		return 0
+	}
+	return st.mu.post.SizeBytes()
+}

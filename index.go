@@ -446,6 +446,9 @@ func (idx *Index) DescribeStats(ctx context.Context, opts *StatsOptions) (*Index
 	if opts != nil {
 		filter = opts.Filter
 	}
+	if err := filter.check(); err != nil {
+		return nil, err
+	}
 	err := idx.eachNamespace(ctx, "", func(name string, e storage.CatalogEntry) error {
 		var n uint64
 		var err error

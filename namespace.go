@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/larchdb/larch/internal/postings"
 	"github.com/larchdb/larch/storage"
 )
 
@@ -72,6 +73,7 @@ type nsState struct {
 		vecs   arena             // dense values by row
 		inv    []float32         // 1/|v| per row (cosine only)
 		live   *roaring.Bitmap   // rows holding a current record
+		post   *postings.Index   // metadata postings of the live rows
 		heap   int64             // perRecordHeap summed over live rows
 	}
 }
@@ -222,6 +224,7 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 		st.mu.inv = make([]float32, meta.NextRow)
 	}
 	st.mu.live = roaring.New()
+	st.mu.post = postings.New()
 	lo, hi := storage.RecordBounds(st.nsid, "")
 	err := idx.db.Scan(ctx, lo, hi, func(k, v []byte) error {
 		rec, err := storage.DecodeRecord(v)
@@ -241,6 +244,7 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	if err != nil {
 		return fmt.Errorf("larch: load namespace %q: %w", st.name, err)
 	}
+	st.mu.post.Finish()
 	st.mu.loaded = true
 	return nil
 }
@@ -274,6 +278,9 @@ func (st *nsState) applyPutLocked(cfg config, r uint32, id string, vals []float3
 	}
 	st.mu.ids[id] = r
 	st.mu.live.Add(r)
+	if md != nil {
+		st.mu.post.Add(r, md)
+	}
 }
 
 // applyDeleteLocked removes the record at row r from memory. st.mu must be
@@ -283,6 +290,9 @@ func (st *nsState) applyDeleteLocked(r uint32) {
 	st.mu.heap -= perRecordHeap(old.id, int(old.mdSize))
 	if old.sparse != nil {
 		st.mu.heap -= int64(8 * len(old.sparse.Indices))
+	}
+	if old.md != nil {
+		st.mu.post.Remove(r, old.md)
 	}
 	delete(st.mu.ids, old.id)
 	st.mu.rows[r] = row{}
@@ -443,6 +453,7 @@ func (st *nsState) commitWith(idx *Index, cfg config, ws []write, deleteAll bool
 			st.applyPutLocked(cfg, w.row, w.id, w.vals, w.sparse, w.md, w.size, uint32(len(w.mdJSON)))
 		}
 	}
+	st.mu.post.Finish()
 	st.mu.meta = meta
 	bytes := st.memBytesLocked()
 	st.mu.Unlock()

@@ -136,6 +136,9 @@ func (ns *Namespace) Query(ctx context.Context, q Query) (*QueryResult, error) {
 	if err := cfg.checkQuery(&q); err != nil {
 		return nil, err
 	}
+	if err := q.Filter.check(); err != nil {
+		return nil, err
+	}
 	res := &QueryResult{Namespace: displayName(ns.name), Plan: PlanNone, Usage: Usage{ReadUnits: 1}}
 	st, err := ns.idx.lookup(ns.name, false)
 	if err != nil || st == nil {
@@ -190,20 +193,10 @@ func (ns *Namespace) Query(ctx context.Context, q Query) (*QueryResult, error) {
 	return res, nil
 }
 
-// matchLocked returns the live rows whose metadata match f. st.mu must be
-// held for reading.
+// matchLocked returns the live rows whose metadata match f, from the
+// postings. st.mu must be held for reading (or writeMu by a writer).
 func (st *nsState) matchLocked(f Filter) *roaring.Bitmap {
-	if f.IsZero() {
-		return st.mu.live.Clone()
-	}
-	out := roaring.New()
-	st.mu.live.Iterate(func(r uint32) bool {
-		if f.Match(st.mu.rows[r].md) {
-			out.Add(r)
-		}
-		return true
-	})
-	return out
+	return st.mu.post.Eval(f.n, st.mu.live)
 }
 
 // scored is a candidate with its score, oriented so that larger is better.

@@ -1,0 +1,314 @@
+// Package postings is a namespace's metadata index: for every field, roaring
+// bitmaps of the rows holding each value, so that a filter evaluates to the
+// set of matching rows without looking at any record.
+//
+// Strings, booleans and numbers have equality postings; numbers also keep
+// their distinct values sorted, so a range is a binary search plus the union
+// of the postings in range (or the complement of those outside it, whichever
+// is smaller). Every field has an "exists" bitmap.
+//
+// An Index is not safe for concurrent mutation. Eval only reads, so any
+// number of goroutines may call it while no Add, Remove or Finish runs
+// (larch holds the namespace lock for writing around mutations).
+package postings
+
+import (
+	"math"
+	"sort"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/larchdb/larch/internal/filter"
+)
+
+// Index holds the postings of one namespace.
+type Index struct {
+	fields map[string]*field
+}
+
+type field struct {
+	exists  *roaring.Bitmap
+	strs    map[string]*roaring.Bitmap
+	nums    map[float64]*roaring.Bitmap
+	numAll  *roaring.Bitmap    // rows holding a number
+	bools   [2]*roaring.Bitmap // false, true
+	sorted  []float64          // distinct numbers in nums, ascending (after Finish)
+	pending bool               // nums changed since the last Finish
+}
+
+// New returns an empty index.
+func New() *Index { return &Index{fields: make(map[string]*field)} }
+
+func (x *Index) field(name string) *field {
+	f := x.fields[name]
+	if f == nil {
+		f = &field{exists: roaring.New()}
+		x.fields[name] = f
+	}
+	return f
+}
+
+func add(m map[string]*roaring.Bitmap, k string, row uint32) {
+	b := m[k]
+	if b == nil {
+		b = roaring.New()
+		m[k] = b
+	}
+	b.Add(row)
+}
+
+// Add indexes row's metadata. Values are string, float64, bool or []string.
+// Call Finish after a batch of Adds and Removes.
+func (x *Index) Add(row uint32, md map[string]any) {
+	for name, v := range md {
+		f := x.field(name)
+		f.exists.Add(row)
+		switch t := v.(type) {
+		case string:
+			if f.strs == nil {
+				f.strs = make(map[string]*roaring.Bitmap)
+			}
+			add(f.strs, t, row)
+		case []string:
+			if f.strs == nil {
+				f.strs = make(map[string]*roaring.Bitmap)
+			}
+			for _, s := range t {
+				add(f.strs, s, row)
+			}
+		case float64:
+			if f.nums == nil {
+				f.nums = make(map[float64]*roaring.Bitmap)
+			}
+			b := f.nums[t]
+			if b == nil {
+				b = roaring.New()
+				f.nums[t] = b
+				f.pending = true
+			}
+			b.Add(row)
+			if f.numAll == nil {
+				f.numAll = roaring.New()
+			}
+			f.numAll.Add(row)
+		case bool:
+			i := 0
+			if t {
+				i = 1
+			}
+			if f.bools[i] == nil {
+				f.bools[i] = roaring.New()
+			}
+			f.bools[i].Add(row)
+		}
+	}
+}
+
+// Remove unindexes row, whose metadata was md when it was added.
+func (x *Index) Remove(row uint32, md map[string]any) {
+	for name, v := range md {
+		f := x.fields[name]
+		if f == nil {
+			continue
+		}
+		f.exists.Remove(row)
+		switch t := v.(type) {
+		case string:
+			removeStr(f, t, row)
+		case []string:
+			for _, s := range t {
+				removeStr(f, s, row)
+			}
+		case float64:
+			if f.numAll != nil {
+				f.numAll.Remove(row)
+			}
+			if b := f.nums[t]; b != nil {
+				b.Remove(row)
+				if b.IsEmpty() {
+					delete(f.nums, t)
+					f.pending = true
+				}
+			}
+		case bool:
+			i := 0
+			if t {
+				i = 1
+			}
+			if f.bools[i] != nil {
+				f.bools[i].Remove(row)
+			}
+		}
+		if f.exists.IsEmpty() {
+			delete(x.fields, name)
+		}
+	}
+}
+
+func removeStr(f *field, s string, row uint32) {
+	if b := f.strs[s]; b != nil {
+		b.Remove(row)
+		if b.IsEmpty() {
+			delete(f.strs, s)
+		}
+	}
+}
+
+// Finish brings the sorted number lists up to date after Adds and
+// Removes. Eval must not run between a mutation and Finish.
+func (x *Index) Finish() {
+	for _, f := range x.fields {
+		if !f.pending {
+			continue
+		}
+		f.sorted = f.sorted[:0]
+		for v := range f.nums {
+			f.sorted = append(f.sorted, v)
+		}
+		sort.Float64s(f.sorted)
+		f.pending = false
+	}
+}
+
+// Eval returns the rows of universe that match n. universe is every live
+// row (it is needed for $exists: false). The result is a new bitmap the
+// caller owns; universe is not modified.
+func (x *Index) Eval(n *filter.Node, universe *roaring.Bitmap) *roaring.Bitmap {
+	if n == nil {
+		return universe.Clone()
+	}
+	switch n.Op {
+	case filter.And:
+		out := x.Eval(n.Children[0], universe)
+		for _, c := range n.Children[1:] {
+			if out.IsEmpty() {
+				break
+			}
+			out.And(x.Eval(c, universe))
+		}
+		return out
+	case filter.Or:
+		bs := make([]*roaring.Bitmap, len(n.Children))
+		for i, c := range n.Children {
+			bs[i] = x.Eval(c, universe)
+		}
+		return roaring.FastOr(bs...)
+	}
+	f := x.fields[n.Field]
+	if n.Op == filter.Exists {
+		if n.Exists {
+			if f == nil {
+				return roaring.New()
+			}
+			return roaring.And(f.exists, universe)
+		}
+		if f == nil {
+			return universe.Clone()
+		}
+		return roaring.AndNot(universe, f.exists)
+	}
+	if f == nil {
+		return roaring.New()
+	}
+	switch n.Op {
+	case filter.Eq:
+		return clone(f.eq(n.Value))
+	case filter.Ne:
+		if b := f.eq(n.Value); b != nil {
+			return roaring.AndNot(f.exists, b)
+		}
+		return f.exists.Clone()
+	case filter.In:
+		return f.in(n.Values)
+	case filter.Nin:
+		return roaring.AndNot(f.exists, f.in(n.Values))
+	}
+	return f.rng(n.Op, n.Value.N)
+}
+
+func clone(b *roaring.Bitmap) *roaring.Bitmap {
+	if b == nil {
+		return roaring.New()
+	}
+	return b.Clone()
+}
+
+// eq returns the postings of v (nil when none); do not modify.
+func (f *field) eq(v filter.Value) *roaring.Bitmap {
+	switch v.Kind {
+	case filter.String:
+		return f.strs[v.S]
+	case filter.Number:
+		return f.nums[v.N]
+	case filter.Bool:
+		if v.B {
+			return f.bools[1]
+		}
+		return f.bools[0]
+	}
+	return nil
+}
+
+func (f *field) in(vs []filter.Value) *roaring.Bitmap {
+	bs := make([]*roaring.Bitmap, 0, len(vs))
+	for _, v := range vs {
+		if b := f.eq(v); b != nil {
+			bs = append(bs, b)
+		}
+	}
+	return roaring.FastOr(bs...)
+}
+
+// rng returns the rows whose number satisfies op v.
+func (f *field) rng(op filter.Op, v float64) *roaring.Bitmap {
+	s := f.sorted
+	var lo, hi int // the matching values are s[lo:hi]
+	switch op {
+	case filter.Gt:
+		lo, hi = sort.Search(len(s), func(i int) bool { return s[i] > v }), len(s)
+	case filter.Gte:
+		lo, hi = sort.Search(len(s), func(i int) bool { return s[i] >= v }), len(s)
+	case filter.Lt:
+		lo, hi = 0, sort.Search(len(s), func(i int) bool { return s[i] >= v })
+	case filter.Lte:
+		lo, hi = 0, sort.Search(len(s), func(i int) bool { return s[i] > v })
+	}
+	if math.IsNaN(v) || lo >= hi {
+		return roaring.New()
+	}
+	if hi-lo <= len(s)/2 {
+		return f.union(s[lo:hi])
+	}
+	// Most values match: take all numbers minus the few that do not.
+	all := f.numAll.Clone()
+	all.AndNot(f.union(s[:lo]))
+	all.AndNot(f.union(s[hi:]))
+	return all
+}
+
+func (f *field) union(vals []float64) *roaring.Bitmap {
+	bs := make([]*roaring.Bitmap, len(vals))
+	for i, v := range vals {
+		bs[i] = f.nums[v]
+	}
+	return roaring.FastOr(bs...)
+}
+
+// SizeBytes estimates the memory the index holds.
+func (x *Index) SizeBytes() int64 {
+	var n int64
+	for name, f := range x.fields {
+		n += int64(len(name)) + 64 + int64(f.exists.GetSizeInBytes()) + int64(8*cap(f.sorted))
+		for s, b := range f.strs {
+			n += int64(len(s)) + 48 + int64(b.GetSizeInBytes())
+		}
+		for _, b := range f.nums {
+			n += 48 + int64(b.GetSizeInBytes())
+		}
+		for _, b := range f.bools {
+			if b != nil {
+				n += int64(b.GetSizeInBytes())
+			}
+		}
+	}
+	return n
+}

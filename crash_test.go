@@ -35,6 +35,7 @@ type crashOp struct {
 	recs []Record
 	ids  []string
 	upd  Update
+	g    float64 // deleteByFilter: delete records whose "g" equals g
 }
 
 // crashModel is the expected contents: namespace → id → record.
@@ -82,6 +83,12 @@ func (m crashModel) apply(op crashOp) {
 	case "deleteAll":
 		if m[op.ns] != nil {
 			m[op.ns] = map[string]Record{}
+		}
+	case "deleteByFilter":
+		for id, r := range m[op.ns] {
+			if r.Metadata["g"] == op.g {
+				delete(m[op.ns], id)
+			}
 		}
 	case "drop":
 		delete(m, op.ns)
@@ -132,12 +139,14 @@ func randomOp(rng *rand.Rand, m crashModel, dim int) crashOp {
 			}
 		}
 		return crashOp{kind: "update", ns: ns, ids: []string{id}, upd: u}
-	case p < 88:
+	case p < 80:
 		op := crashOp{kind: "delete", ns: ns}
 		for i := 0; i < 1+rng.Intn(10); i++ {
 			op.ids = append(op.ids, "r"+strconv.Itoa(rng.Intn(60)))
 		}
 		return op
+	case p < 88:
+		return crashOp{kind: "deleteByFilter", ns: ns, g: float64(rng.Intn(5))}
 	case p < 93:
 		return crashOp{kind: "deleteAll", ns: ns}
 	default:
@@ -157,6 +166,9 @@ func runOp(ctx context.Context, idx *Index, op crashOp) error {
 		return ns.Delete(ctx, op.ids...)
 	case "deleteAll":
 		return ns.DeleteAll(ctx)
+	case "deleteByFilter":
+		_, err := ns.DeleteByFilter(ctx, Eq("g", op.g))
+		return err
 	case "drop":
 		return idx.DeleteNamespace(ctx, op.ns)
 	}
@@ -199,6 +211,22 @@ func dumpIndex(ctx context.Context, idx *Index) (crashModel, error) {
 		if uint64(len(recs)) != d.RecordCount || stats.Namespaces[d.Name].RecordCount != d.RecordCount {
 			return nil, fmt.Errorf("namespace %s: %d records listed, describe says %d, stats say %d",
 				d.Name, len(recs), d.RecordCount, stats.Namespaces[d.Name].RecordCount)
+		}
+		// The postings agree with the records.
+		for g := 0.0; g < 5; g++ {
+			want := 0
+			for _, r := range recs {
+				if r.Metadata["g"] == g {
+					want++
+				}
+			}
+			got, err := ns.Count(ctx, Eq("g", g))
+			if err != nil {
+				return nil, err
+			}
+			if got != uint64(want) {
+				return nil, fmt.Errorf("namespace %s: postings count %d records with g=%v, the records hold %d", d.Name, got, g, want)
+			}
 		}
 		if len(recs) > 0 {
 			q := make([]float32, idx.Dimension())

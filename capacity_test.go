@@ -305,3 +305,32 @@ func TestIndex_QueryNamespaces(t *testing.T) {
 		}
 	}
 }
+
+// TestQuery_ParallelPartsMatchSerial checks a query split into parts
+// returns exactly what one goroutine does.
+func TestQuery_ParallelPartsMatchSerial(t *testing.T) {
+	ctx := context.Background()
+	var res [2]*QueryResult
+	for i, parts := range []int{1, 4} {
+		idx := openTest(t, &Options{Dimension: 4, Metric: DotProduct, QueryParallelism: parts, NoSync: true})
+		ns := idx.Namespace("big")
+		rng := rand.New(rand.NewSource(7))
+		for b := 0; b < 80; b++ {
+			recs := make([]Record, 1000)
+			for j := range recs {
+				recs[j] = Record{ID: fmt.Sprintf("%d-%d", b, j), Values: []float32{rng.Float32(), rng.Float32(), rng.Float32(), float32(rng.Intn(3))}}
+			}
+			if _, err := ns.Upsert(ctx, recs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r, err := ns.Query(ctx, Query{Vector: []float32{1, 1, 1, 1}, TopK: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res[i] = r
+	}
+	if !reflect.DeepEqual(res[0].Matches, res[1].Matches) || res[1].Usage.RecordsScanned != 80000 {
+		t.Fatalf("parallel query differs from serial:\n%v\n%v", res[0].Matches[:3], res[1].Matches[:3])
+	}
+}

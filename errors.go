@@ -79,6 +79,22 @@ var (
 	// (Options.RateLimit). Retry after a short wait.
 	ErrRateLimited = errors.New("larch: rate limited")
 
+	// ErrImportSource reports an import source that breaks the layout
+	// contract: the URI names a file instead of a directory, a Parquet file
+	// is not under a namespace folder, no Parquet files are found, or a
+	// namespace folder has an invalid name.
+	ErrImportSource = errors.New("larch: invalid import source")
+
+	// ErrImportSchema reports a Parquet file whose columns break the
+	// contract: a missing required column, an unsupported column, or a
+	// column of the wrong type.
+	ErrImportSchema = errors.New("larch: invalid import file schema")
+
+	// ErrImportFile reports a Parquet file that cannot be read: its footer
+	// cannot be parsed, it is truncated or corrupt, or it declares sizes
+	// past larch's limits (a defence against hostile files).
+	ErrImportFile = errors.New("larch: unreadable import file")
+
 	// ErrDeletionProtected reports an attempt to destroy an index whose
 	// deletion protection is on.
 	ErrDeletionProtected = errors.New("larch: deletion protection is enabled")

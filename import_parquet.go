@@ -1,11 +1,375 @@
 package larch
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/parquet-go/parquet-go"
 )
 
-// openParquetSource opens a Parquet import source.
+// Limits on what an import file may declare, checked before reading it.
+const (
+	maxImportFileBytes   = 10 << 30 // the hosted service's 10 GB per file
+	maxImportChunkBytes  = 1 << 30  // uncompressed bytes of one column chunk
+	maxImportRowsPerFile = 1 << 31
+	maxImportFiles       = 100000
+	maxImportNamespaces  = 10000
+)
+
+// parquetSource reads the hosted service's import layout:
+// <root>/<namespace>/*.parquet.
+type parquetSource struct {
+	fsys fs.FS
+	root string
+	uri  string
+	rows map[string]int64 // file → rows, from its footer
+}
+
+// openParquetSource resolves uri ("/path", "file:///path", or with fsys a
+// path inside it).
 func openParquetSource(uri string, fsys fs.FS) (importSource, error) {
-	return nil, errors.New("larch: import: the Parquet reader is not built yet")
+	src := &parquetSource{uri: uri, rows: map[string]int64{}}
+	if fsys == nil {
+		p := strings.TrimPrefix(uri, "file://")
+		if strings.Contains(p, "://") {
+			return nil, fmt.Errorf("%w: %s: only local paths and file:// URIs are supported (pass an fs.FS for other stores)", ErrImportSource, uri)
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrImportSource, err)
+		}
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("%w: %s names a file, not a directory of namespace folders", ErrImportSource, uri)
+		}
+		abs, _ := filepath.Abs(p)
+		src.fsys, src.root = os.DirFS(abs), "."
+		return src, nil
+	}
+	root := path.Clean(strings.TrimPrefix(uri, "/"))
+	if uri == "" {
+		root = "."
+	}
+	fi, err := fs.Stat(fsys, root)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrImportSource, err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%w: %s names a file, not a directory of namespace folders", ErrImportSource, uri)
+	}
+	src.fsys, src.root = fsys, root
+	return src, nil
+}
+
+func isParquet(name string) bool { return strings.HasSuffix(strings.ToLower(name), ".parquet") }
+
+// Layout lists the namespaces and files, and reads every footer to count
+// rows (so that a bad footer fails the import before anything is written).
+func (s *parquetSource) Layout() (*importLayout, error) {
+	top, err := fs.ReadDir(s.fsys, s.root)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrImportSource, err)
+	}
+	l := &importLayout{}
+	files := 0
+	for _, e := range top {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") {
+			continue
+		}
+		if !e.IsDir() {
+			if isParquet(name) {
+				return nil, fmt.Errorf("%w: file %s is not under a namespace folder (expected <uri>/<namespace>/%s)", ErrImportSource, name, name)
+			}
+			continue
+		}
+		ns, err := checkNamespace(name)
+		if err != nil {
+			return nil, fmt.Errorf("%w: folder %q: %v", ErrImportSource, name, err)
+		}
+		dir := path.Join(s.root, name)
+		entries, err := fs.ReadDir(s.fsys, dir)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrImportSource, err)
+		}
+		nl := importNamespace{Name: ns}
+		for _, f := range entries {
+			if f.IsDir() || !isParquet(f.Name()) {
+				continue
+			}
+			p := path.Join(dir, f.Name())
+			if files++; files > maxImportFiles {
+				return nil, fmt.Errorf("%w: more than %d files", ErrImportSource, maxImportFiles)
+			}
+			pf, closer, err := s.openFile(p)
+			if err != nil {
+				return nil, err
+			}
+			s.rows[p] = pf.NumRows()
+			l.TotalRows += pf.NumRows()
+			closer()
+			nl.Files = append(nl.Files, p)
+		}
+		if len(nl.Files) > 0 {
+			sort.Strings(nl.Files)
+			l.Namespaces = append(l.Namespaces, nl)
+		}
+	}
+	if len(l.Namespaces) == 0 {
+		return nil, fmt.Errorf("%w: no Parquet files found under %s", ErrImportSource, s.uri)
+	}
+	if len(l.Namespaces) > maxImportNamespaces {
+		return nil, fmt.Errorf("%w: %d namespaces, the limit is %d per import", ErrImportSource, len(l.Namespaces), maxImportNamespaces)
+	}
+	return l, nil
+}
+
+// FileRows returns a file's row count.
+func (s *parquetSource) FileRows(file string) int64 { return s.rows[file] }
+
+// openFile opens and checks one Parquet file's footer.
+func (s *parquetSource) openFile(p string) (pf *parquet.File, closer func(), err error) {
+	f, err := s.fsys.Open(p)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrImportFile, err)
+	}
+	closer = func() { f.Close() }
+	fi, err := f.Stat()
+	if err != nil {
+		closer()
+		return nil, nil, fmt.Errorf("%w: %s: %v", ErrImportFile, p, err)
+	}
+	if fi.Size() > maxImportFileBytes {
+		closer()
+		return nil, nil, fmt.Errorf("%w: %s is %d bytes, the limit is %d", ErrImportFile, p, fi.Size(), maxImportFileBytes)
+	}
+	ra, ok := f.(io.ReaderAt)
+	if !ok {
+		b, err := io.ReadAll(io.LimitReader(f, maxImportFileBytes))
+		if err != nil {
+			closer()
+			return nil, nil, fmt.Errorf("%w: %s: %v", ErrImportFile, p, err)
+		}
+		ra = bytes.NewReader(b)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			closer()
+			pf, closer, err = nil, nil, fmt.Errorf("%w: %s: footer could not be parsed: %v", ErrImportFile, p, r)
+		}
+	}()
+	pf, err = parquet.OpenFile(ra, fi.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+	if err != nil {
+		closer()
+		return nil, nil, fmt.Errorf("%w: %s: footer could not be parsed: %v", ErrImportFile, p, err)
+	}
+	if err := checkDeclaredSizes(p, pf); err != nil {
+		closer()
+		return nil, nil, err
+	}
+	return pf, closer, nil
+}
+
+// checkDeclaredSizes refuses files whose metadata declares more than larch
+// will read: the defence against decompression bombs and claimed billions.
+func checkDeclaredSizes(p string, pf *parquet.File) error {
+	md := pf.Metadata()
+	if md.NumRows < 0 || md.NumRows > maxImportRowsPerFile {
+		return fmt.Errorf("%w: %s declares %d rows", ErrImportFile, p, md.NumRows)
+	}
+	for i, rg := range md.RowGroups {
+		if rg.NumRows < 0 || rg.NumRows > md.NumRows {
+			return fmt.Errorf("%w: %s row group %d declares %d rows of %d", ErrImportFile, p, i, rg.NumRows, md.NumRows)
+		}
+		for _, c := range rg.Columns {
+			if c.MetaData.TotalUncompressedSize < 0 || c.MetaData.TotalUncompressedSize > maxImportChunkBytes {
+				return fmt.Errorf("%w: %s row group %d column %s declares %d uncompressed bytes, the limit is %d",
+					ErrImportFile, p, i, strings.Join(c.MetaData.PathInSchema, "."), c.MetaData.TotalUncompressedSize, int64(maxImportChunkBytes))
+			}
+			if c.MetaData.NumValues < 0 || c.MetaData.NumValues > 64*maxImportRowsPerFile {
+				return fmt.Errorf("%w: %s column %s declares %d values", ErrImportFile, p, strings.Join(c.MetaData.PathInSchema, "."), c.MetaData.NumValues)
+			}
+		}
+	}
+	return nil
+}
+
+// checkSchema checks the columns against the import contract.
+func checkSchema(p string, pf *parquet.File, vt VectorType) error {
+	have := map[string]*parquet.Column{}
+	for _, c := range pf.Root().Columns() {
+		switch c.Name() {
+		case "id", "values", "sparse_values", "metadata":
+			have[c.Name()] = c
+		default:
+			return fmt.Errorf("%w: %s: unsupported column %q (allowed: id, values, sparse_values, metadata)", ErrImportSchema, p, c.Name())
+		}
+	}
+	if have["id"] == nil {
+		return fmt.Errorf("%w: %s: missing required column \"id\"", ErrImportSchema, p)
+	}
+	if vt == Dense && have["values"] == nil {
+		return fmt.Errorf("%w: %s: missing required column \"values\" (a dense index needs dense values)", ErrImportSchema, p)
+	}
+	if vt == Sparse && have["sparse_values"] == nil {
+		return fmt.Errorf("%w: %s: missing required column \"sparse_values\" (a sparse index needs sparse values)", ErrImportSchema, p)
+	}
+	wrong := func(col, want string) error {
+		return fmt.Errorf("%w: %s: column %q has the wrong type (want %s)", ErrImportSchema, p, col, want)
+	}
+	if c := have["id"]; !c.Leaf() || c.Type().Kind() != parquet.ByteArray || c.MaxRepetitionLevel() != 0 {
+		return wrong("id", "STRING")
+	}
+	if c := have["metadata"]; c != nil && (!c.Leaf() || c.Type().Kind() != parquet.ByteArray || c.MaxRepetitionLevel() != 0) {
+		return wrong("metadata", "STRING holding JSON")
+	}
+	if c := have["values"]; c != nil && !isList(c, parquet.Float) {
+		return wrong("values", "LIST<FLOAT>")
+	}
+	if c := have["sparse_values"]; c != nil {
+		idx, val := c.Column("indices"), c.Column("values")
+		if c.Leaf() || len(c.Columns()) != 2 || idx == nil || val == nil || !isList(idx, parquet.Int32) || !isList(val, parquet.Float) {
+			return wrong("sparse_values", "STRUCT<indices LIST<UINT32>, values LIST<FLOAT>>")
+		}
+	}
+	return nil
+}
+
+// isList reports whether c is a list whose single leaf has kind k.
+func isList(c *parquet.Column, k parquet.Kind) bool {
+	var leaves []*parquet.Column
+	var walk func(*parquet.Column)
+	walk = func(c *parquet.Column) {
+		if c.Leaf() {
+			leaves = append(leaves, c)
+			return
+		}
+		for _, cc := range c.Columns() {
+			walk(cc)
+		}
+	}
+	walk(c)
+	return len(leaves) == 1 && leaves[0].Type().Kind() == k && leaves[0].MaxRepetitionLevel() >= 1
+}
+
+type parquetSparse struct {
+	Indices []uint32  `parquet:"indices,list"`
+	Values  []float32 `parquet:"values,list"`
+}
+
+type parquetRow struct {
+	ID           string         `parquet:"id"`
+	Values       []float32      `parquet:"values,list,optional"`
+	SparseValues *parquetSparse `parquet:"sparse_values,optional"`
+	Metadata     *string        `parquet:"metadata,optional"`
+}
+
+// Open reads file from row start on.
+func (s *parquetSource) Open(file string, start int64, vt VectorType) (rr rowReader, err error) {
+	pf, closer, err := s.openFile(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSchema(file, pf, vt); err != nil {
+		closer()
+		return nil, err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			closer()
+			rr, err = nil, fmt.Errorf("%w: %s: %v", ErrImportFile, file, r)
+		}
+	}()
+	r := parquet.NewGenericReader[parquetRow](pf)
+	if start > 0 {
+		if err := r.SeekToRow(start); err != nil {
+			closer()
+			return nil, fmt.Errorf("%w: %s: seek to row %d: %v", ErrImportFile, file, start, err)
+		}
+	}
+	return &parquetRows{file: file, r: r, next: start, total: pf.NumRows(), close: closer}, nil
+}
+
+type parquetRows struct {
+	file  string
+	r     *parquet.GenericReader[parquetRow]
+	next  int64 // index of the next row
+	total int64
+	buf   []parquetRow
+	close func()
+}
+
+// Next returns up to max rows; io.EOF after the last one.
+func (pr *parquetRows) Next(max int) (rows []importRow, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			rows, err = nil, fmt.Errorf("%w: %s near row %d: %v", ErrImportFile, pr.file, pr.next, r)
+		}
+	}()
+	if remaining := pr.total - pr.next; int64(max) > remaining {
+		max = int(remaining)
+	}
+	if max <= 0 {
+		return nil, io.EOF
+	}
+	if cap(pr.buf) < max {
+		pr.buf = make([]parquetRow, max)
+	}
+	buf := pr.buf[:max]
+	clear(buf)
+	n, rerr := pr.r.Read(buf)
+	if rerr != nil && !errors.Is(rerr, io.EOF) {
+		return nil, fmt.Errorf("%w: %s near row %d: %v", ErrImportFile, pr.file, pr.next, rerr)
+	}
+	rows = make([]importRow, n)
+	for i := 0; i < n; i++ {
+		rows[i] = convertRow(pr.next+int64(i), &buf[i])
+	}
+	pr.next += int64(n)
+	if pr.next >= pr.total || (n == 0 && errors.Is(rerr, io.EOF)) {
+		if pr.next < pr.total {
+			return rows, fmt.Errorf("%w: %s: %d rows declared, %d read", ErrImportFile, pr.file, pr.total, pr.next)
+		}
+		return rows, io.EOF
+	}
+	return rows, nil
+}
+
+func convertRow(i int64, pr *parquetRow) importRow {
+	row := importRow{Row: i, Rec: Record{ID: pr.ID}}
+	if len(pr.Values) > 0 {
+		row.Rec.Values = append([]float32(nil), pr.Values...)
+	}
+	if sp := pr.SparseValues; sp != nil && (len(sp.Indices) > 0 || len(sp.Values) > 0) {
+		row.Rec.SparseValues = &SparseValues{Indices: append([]uint32(nil), sp.Indices...), Values: append([]float32(nil), sp.Values...)}
+	}
+	if pr.Metadata != nil && *pr.Metadata != "" {
+		dec := json.NewDecoder(strings.NewReader(*pr.Metadata))
+		dec.UseNumber()
+		var md map[string]any
+		if err := dec.Decode(&md); err != nil {
+			row.Err = fmt.Errorf("%w: metadata is not valid JSON: %v", ErrInvalidMetadata, err)
+			return row
+		}
+		if dec.More() {
+			row.Err = fmt.Errorf("%w: metadata is not valid JSON: data after the object", ErrInvalidMetadata)
+			return row
+		}
+		row.Rec.Metadata = md
+	}
+	return row
+}
+
+func (pr *parquetRows) Close() error {
+	err := pr.r.Close()
+	pr.close()
+	return err
 }

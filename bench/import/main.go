@@ -1,0 +1,166 @@
+// Command import measures bulk import from Parquet against upserting the
+// same records through the API, in the same run:
+//
+//   - Fashion-MNIST (60,000 × 784, label as metadata) written as Parquet;
+//   - 1,000,000 × 128 synthetic records across 100 namespaces (-synthetic).
+//
+// Both sides use default options (every committed unit synced). The API
+// side upserts in batches of as many records as fit the 2 MB payload limit
+// (at most 1,000).
+//
+//	go run ./bench/import
+//	go run ./bench/import -synthetic=false
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/larchdb/larch"
+	"github.com/larchdb/larch/bench/internal/fmnist"
+	"github.com/parquet-go/parquet-go"
+)
+
+type row struct {
+	ID       string    `parquet:"id"`
+	Values   []float32 `parquet:"values,list"`
+	Metadata *string   `parquet:"metadata,optional"`
+}
+
+func main() {
+	synthetic := flag.Bool("synthetic", true, "also run 1,000,000 × 128 across 100 namespaces")
+	flag.Parse()
+	if train, _, err := fmnist.Load(); err != nil {
+		fmt.Println(err)
+	} else {
+		data := map[string][]row{}
+		for i := 0; i < train.N; i++ {
+			md := fmt.Sprintf(`{"label": %d}`, train.Labels[i])
+			data["fmnist"] = append(data["fmnist"], row{ID: fmt.Sprint(i), Values: train.Row(i), Metadata: &md})
+		}
+		compare("Fashion-MNIST 60,000 × 784", fmnist.Dim, data, 6)
+	}
+	if *synthetic {
+		rng := rand.New(rand.NewSource(1))
+		data := map[string][]row{}
+		for ns := 0; ns < 100; ns++ {
+			name := fmt.Sprintf("tenant-%03d", ns)
+			for i := 0; i < 10000; i++ {
+				v := make([]float32, 128)
+				for j := range v {
+					v[j] = rng.Float32()
+				}
+				md := fmt.Sprintf(`{"i": %d}`, i)
+				data[name] = append(data[name], row{ID: fmt.Sprint(i), Values: v, Metadata: &md})
+			}
+		}
+		compare("synthetic 1,000,000 × 128 in 100 namespaces", 128, data, 2)
+	}
+}
+
+func compare(what string, dim int, data map[string][]row, filesPerNS int) {
+	ctx := context.Background()
+	src, _ := os.MkdirTemp("", "larch-import-src-")
+	defer os.RemoveAll(src)
+	total, size := 0, int64(0)
+	for ns, rows := range data {
+		per := (len(rows) + filesPerNS - 1) / filesPerNS
+		for f := 0; f*per < len(rows); f++ {
+			var b bytes.Buffer
+			w := parquet.NewGenericWriter[row](&b)
+			if _, err := w.Write(rows[f*per : min(len(rows), (f+1)*per)]); err != nil {
+				log.Fatal(err)
+			}
+			w.Close()
+			p := filepath.Join(src, ns, fmt.Sprintf("part-%03d.parquet", f))
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+				log.Fatal(err)
+			}
+			size += int64(b.Len())
+		}
+		total += len(rows)
+	}
+	rawMB := float64(total*dim*4) / 1e6
+
+	var imp, api []float64
+	for r := 0; r < 3; r++ {
+		dir, _ := os.MkdirTemp("", "larch-import-")
+		idx, err := larch.Open(dir, &larch.Options{Dimension: dim, Metric: larch.Euclidean})
+		if err != nil {
+			log.Fatal(err)
+		}
+		t := time.Now()
+		id, err := idx.StartImport(ctx, src, nil)
+		if err != nil {
+			log.Fatal(err)
+		}
+		for {
+			j, _ := idx.DescribeImport(ctx, id)
+			if j.Status == larch.ImportCompleted {
+				if j.RecordsImported != int64(total) {
+					log.Fatalf("imported %d of %d", j.RecordsImported, total)
+				}
+				break
+			}
+			if j.Status == larch.ImportFailed {
+				log.Fatal(j.Error)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		imp = append(imp, time.Since(t).Seconds())
+		idx.Close()
+		os.RemoveAll(dir)
+
+		dir, _ = os.MkdirTemp("", "larch-upsert-")
+		idx, err = larch.Open(dir, &larch.Options{Dimension: dim, Metric: larch.Euclidean})
+		if err != nil {
+			log.Fatal(err)
+		}
+		batch := min(1000, larch.MaxUpsertBytes/(dim*4+64))
+		t = time.Now()
+		for ns, rows := range data {
+			n := idx.Namespace(ns)
+			for i := 0; i < len(rows); i += batch {
+				var recs []larch.Record
+				for _, r := range rows[i:min(len(rows), i+batch)] {
+					var md larch.Metadata
+					if r.Metadata != nil {
+						md = larch.Metadata{"x": *r.Metadata} // same bytes of metadata
+					}
+					recs = append(recs, larch.Record{ID: r.ID, Values: r.Values, Metadata: md})
+				}
+				if _, err := n.Upsert(ctx, recs); err != nil {
+					log.Fatal(err)
+				}
+			}
+		}
+		api = append(api, time.Since(t).Seconds())
+		idx.Close()
+		os.RemoveAll(dir)
+	}
+	mi, ma := median(imp), median(api)
+	fmt.Printf("%s (%.1f MB of vectors, %.1f MB of Parquet), median of 3:\n", what, rawMB, float64(size)/1e6)
+	fmt.Printf("  import from Parquet: %8.0f records/s %7.1f MB/s\n", float64(total)/mi, rawMB/mi)
+	fmt.Printf("  API upserts:         %8.0f records/s %7.1f MB/s\n", float64(total)/ma, rawMB/ma)
+	fmt.Printf("  ratio import/upsert: %.2f\n", ma/mi)
+}
+
+func median(x []float64) float64 {
+	s := append([]float64(nil), x...)
+	for i := range s {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] < s[i] {
+				s[i], s[j] = s[j], s[i]
+			}
+		}
+	}
+	return s[len(s)/2]
+}

@@ -1,0 +1,66 @@
+package graph
+
+// Compact rebuilds the graph without its tombstones. Searches, inserts and
+// deletes go on while it works on a copy; the changes made meanwhile are
+// replayed onto the copy before it replaces the graph, during which inserts
+// and deletes wait (searches never do). Nodes keep their int8 codes, so the
+// rebuild needs no float32 vectors once the graph is quantized.
+func (g *Graph) Compact() {
+	g.compactMu.Lock()
+	defer g.compactMu.Unlock()
+
+	g.writers.Lock()
+	old := g.cur.Load()
+	n := old.nodes.Load()
+	live := make([]uint32, 0, n)
+	for v := uint32(0); v < n; v++ {
+		if !old.isDeleted(v) {
+			live = append(live, v)
+		}
+	}
+	log := []logEntry{}
+	g.logMu.Lock()
+	g.log = &log
+	g.logMu.Unlock()
+	g.writers.Unlock()
+
+	nw := newIndex(old.dim, old.metric, old.vectors, old.p)
+	nw.quant.Store(old.quant.Load())
+	for _, v := range live {
+		nw.insertFrom(old, v)
+	}
+
+	g.writers.Lock()
+	defer g.writers.Unlock()
+	g.logMu.Lock()
+	log = *g.log
+	g.log = nil
+	g.logMu.Unlock()
+	for _, e := range log {
+		if !e.insert {
+			nw.delete(e.row)
+			continue
+		}
+		old.mu.Lock()
+		v, ok := old.rows[e.row]
+		old.mu.Unlock()
+		if ok {
+			nw.insertFrom(old, v)
+		}
+	}
+	g.cur.Store(nw)
+}
+
+// insertFrom inserts node v of another index, reusing its codes when both
+// are quantized alike.
+func (ix *index) insertFrom(old *index, v uint32) {
+	row := old.row(v)
+	if q := ix.quant.Load(); q != nil && q == old.quant.Load() {
+		code, aux := old.code(v)
+		ix.insert(row, nil, code, aux)
+		return
+	}
+	if vec := ix.vectors(row); len(vec) == ix.dim {
+		ix.insert(row, vec, nil, 0)
+	}
+}

@@ -1,0 +1,697 @@
+package graph
+
+import (
+	"errors"
+	"fmt"
+	"iter"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// Metric is how the graph measures distance; smaller is nearer.
+type Metric uint8
+
+// The metrics.
+const (
+	// L2 is the squared Euclidean distance.
+	L2 Metric = iota
+	// Dot is the negated inner product.
+	Dot
+	// Cosine is the negated inner product of vectors the caller has
+	// normalized to unit length: the graph treats it exactly as Dot.
+	Cosine
+)
+
+func (m Metric) String() string {
+	switch m {
+	case L2:
+		return "l2"
+	case Dot:
+		return "dot"
+	case Cosine:
+		return "cosine"
+	}
+	return fmt.Sprintf("Metric(%d)", uint8(m))
+}
+
+// Errors returned by the graph.
+var (
+	// ErrDimension reports a vector whose length is not the graph's dimension.
+	ErrDimension = errors.New("graph: vector dimension mismatch")
+	// ErrCorrupt reports a snapshot that cannot be loaded.
+	ErrCorrupt = errors.New("graph: corrupt snapshot")
+)
+
+// Vectors returns the float32 vector of a row, or nil if the row is gone.
+// The graph calls it to train its quantizer and to re-score candidates
+// exactly; it must be safe for concurrent use and must return the vector of
+// every row from the moment that row is passed to Insert. The graph never
+// modifies or keeps the returned slice.
+type Vectors func(row uint32) []float32
+
+// Params tune the graph. The zero value of each field means its default.
+type Params struct {
+	// M is the number of neighbours a node keeps on the upper layers; the
+	// bottom layer keeps 2·M. The default is 16.
+	M int
+	// EfConstruction is the breadth of the search that finds a new node's
+	// neighbours. The default is 200.
+	EfConstruction int
+	// EfSearch is the default breadth of a query's search (a query may
+	// override it). The default is 128.
+	EfSearch int
+	// TrainSize is how many nodes the graph holds before it fits its int8
+	// quantizer to them and walks codes instead of float32 vectors. The
+	// default is 1024.
+	TrainSize int
+	// Float walks float32 vectors (through Vectors) instead of int8 codes.
+	// The default is to quantize when the dimension is at least 32.
+	Float bool
+	// Seed seeds the random levels of new nodes. The default is 1.
+	Seed uint64
+}
+
+func (p Params) withDefaults(dim int) Params {
+	if p.M <= 0 {
+		p.M = 16
+	}
+	p.M = min(p.M, 128)
+	if p.EfConstruction <= 0 {
+		p.EfConstruction = 200
+	}
+	if p.EfSearch <= 0 {
+		p.EfSearch = 128
+	}
+	if p.TrainSize <= 0 {
+		p.TrainSize = 1024
+	}
+	if dim < 32 {
+		p.Float = true
+	}
+	if p.Seed == 0 {
+		p.Seed = 1
+	}
+	return p
+}
+
+// Result is one row a search found.
+type Result struct {
+	Row  uint32
+	Dist float32
+}
+
+// Filter decides which rows a search may return. *roaring.Bitmap satisfies
+// it; FilterFunc adapts a function.
+type Filter interface {
+	Contains(row uint32) bool
+}
+
+// FilterFunc adapts a function to a Filter.
+type FilterFunc func(row uint32) bool
+
+// Contains reports f(row).
+func (f FilterFunc) Contains(row uint32) bool { return f(row) }
+
+// Graph is an HNSW graph over the rows of one namespace.
+//
+// Graph is safe for concurrent use: any number of Search calls run
+// concurrently with each other and with Insert and Delete, and Insert calls
+// run concurrently with each other (a build with several goroutines is
+// faster). Insert and Delete of the same row must not race each other.
+type Graph struct {
+	cur atomic.Pointer[index]
+
+	// writers is held shared by Insert and Delete and exclusively by the
+	// rare operations that need the graph quiet: training the quantizer,
+	// snapshots, and the final swap of a compaction.
+	writers sync.RWMutex
+
+	compactMu sync.Mutex // one compaction at a time
+	logMu     sync.Mutex
+	log       *[]logEntry // non-nil while a compaction runs
+}
+
+type logEntry struct {
+	row    uint32
+	insert bool
+}
+
+// New returns an empty graph of vectors of the given dimension. Nil params
+// mean the defaults.
+func New(dim int, metric Metric, vectors Vectors, params *Params) *Graph {
+	var p Params
+	if params != nil {
+		p = *params
+	}
+	g := &Graph{}
+	g.cur.Store(newIndex(dim, metric, vectors, p.withDefaults(dim)))
+	return g
+}
+
+// Insert adds a row with its vector. The graph copies what it needs from
+// vec. Inserting a row that is already present does nothing, so that a
+// replay is safe. It returns ErrDimension if len(vec) is not the dimension.
+func (g *Graph) Insert(row uint32, vec []float32) error {
+	g.writers.RLock()
+	ix := g.cur.Load()
+	if len(vec) != ix.dim {
+		g.writers.RUnlock()
+		return fmt.Errorf("insert row %d: %w (got %d, want %d)", row, ErrDimension, len(vec), ix.dim)
+	}
+	added := ix.insert(row, vec, nil, 0)
+	if added {
+		g.logLocked(row, true)
+	}
+	train := added && !ix.p.Float && ix.quant.Load() == nil && int(ix.nodes.Load()) >= ix.p.TrainSize
+	g.writers.RUnlock()
+	if train {
+		g.train()
+	}
+	return nil
+}
+
+// Delete removes a row: no search returns it afterwards. Deleting a row
+// that is absent does nothing. The node stays in the graph as a tombstone
+// that searches walk through; Compact removes tombstones.
+func (g *Graph) Delete(row uint32) {
+	g.writers.RLock()
+	if g.cur.Load().delete(row) {
+		g.logLocked(row, false)
+	}
+	g.writers.RUnlock()
+}
+
+// logLocked records a change for a running compaction. The caller holds
+// writers shared.
+func (g *Graph) logLocked(row uint32, insert bool) {
+	g.logMu.Lock()
+	if g.log != nil {
+		*g.log = append(*g.log, logEntry{row, insert})
+	}
+	g.logMu.Unlock()
+}
+
+// Contains reports whether row is in the graph (inserted and not deleted).
+func (g *Graph) Contains(row uint32) bool {
+	ix := g.cur.Load()
+	ix.mu.Lock()
+	_, ok := ix.rows[row]
+	ix.mu.Unlock()
+	return ok
+}
+
+// Len returns the number of rows in the graph.
+func (g *Graph) Len() int {
+	ix := g.cur.Load()
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return len(ix.rows)
+}
+
+// Tombstones returns the number of deleted nodes still in the graph.
+func (g *Graph) Tombstones() int {
+	ix := g.cur.Load()
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return int(ix.nodes.Load()) - len(ix.rows)
+}
+
+// NeedsCompaction reports whether tombstones make up enough of the graph
+// (a quarter of its nodes) that Compact should run.
+func (g *Graph) NeedsCompaction() bool {
+	t := g.Tombstones()
+	return t >= 64 && 4*t >= int(g.cur.Load().nodes.Load())
+}
+
+// Rows returns the rows in the graph, in insertion order. The sequence is a
+// copy taken when iteration starts.
+func (g *Graph) Rows() iter.Seq[uint32] {
+	return func(yield func(uint32) bool) {
+		ix := g.cur.Load()
+		ix.mu.Lock()
+		rows := make([]uint32, 0, len(ix.rows))
+		n := ix.nodes.Load()
+		for v := uint32(0); v < n; v++ {
+			if !ix.isDeleted(v) {
+				rows = append(rows, ix.row(v))
+			}
+		}
+		ix.mu.Unlock()
+		for _, r := range rows {
+			if !yield(r) {
+				return
+			}
+		}
+	}
+}
+
+// Dimension returns the dimension of the graph's vectors.
+func (g *Graph) Dimension() int { return g.cur.Load().dim }
+
+// Metric returns the graph's metric.
+func (g *Graph) Metric() Metric { return g.cur.Load().metric }
+
+// Params returns the graph's parameters, defaults filled in.
+func (g *Graph) Params() Params { return g.cur.Load().p }
+
+// MemoryPerVector returns the bytes the graph holds per node: codes,
+// links and bookkeeping (not the float32 vectors, which the caller owns).
+func (g *Graph) MemoryPerVector() float64 {
+	ix := g.cur.Load()
+	n := ix.nodes.Load()
+	if n == 0 {
+		return 0
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	var upper int
+	for v := uint32(0); v < n; v++ {
+		upper += 4 * len(ix.chunk(v).upper[v&chunkMask])
+	}
+	per := 4 + 1 + 4 + 4*(ix.m0+1) // row, level, deleted, layer 0
+	if ix.quant.Load() != nil {
+		per += ix.dim + 4
+	}
+	per += 24 + 12 // upper slice header, row map entry (approximate)
+	return float64(per) + float64(upper)/float64(n)
+}
+
+// train fits the quantizer to the nodes present and encodes them.
+func (g *Graph) train() {
+	g.writers.Lock()
+	defer g.writers.Unlock()
+	ix := g.cur.Load()
+	if ix.quant.Load() != nil {
+		return
+	}
+	n := ix.nodes.Load()
+	sample := make([][]float32, 0, n)
+	for v := uint32(0); v < n; v++ {
+		if !ix.isDeleted(v) {
+			if vec := ix.vectors(ix.row(v)); len(vec) == ix.dim {
+				sample = append(sample, vec)
+			}
+		}
+	}
+	q := trainQuantizer(ix.metric, ix.dim, sample)
+	for v := uint32(0); v < n; v++ {
+		vec := ix.vectors(ix.row(v))
+		if len(vec) != ix.dim {
+			continue // a tombstone whose vector is gone: never scored again usefully
+		}
+		c := ix.chunk(v)
+		o := v & chunkMask
+		c.aux[o] = q.encode(vec, c.codes[int(o)*ix.dim:int(o+1)*ix.dim])
+	}
+	ix.quant.Store(q)
+}
+
+const (
+	chunkBits = 10
+	chunkSize = 1 << chunkBits
+	chunkMask = chunkSize - 1
+	maxLevel  = 16
+	noNode    = math.MaxUint32
+)
+
+// index is the graph proper. Nodes are dense ids 0..nodes-1 stored in
+// chunks that never move once published, so readers need no lock to reach
+// a node: a node id is published (through an atomic link store or the entry
+// point) only after its data is written.
+//
+// Links are arrays of atomic uint32: element 0 is the count, then the
+// neighbours. A writer holds the node's lock; readers load without locks
+// and at worst see a mix of old and new neighbours, every one a valid node.
+type index struct {
+	dim     int
+	metric  Metric
+	p       Params
+	m0      int // bottom layer degree
+	mL      float64
+	vectors Vectors
+
+	quant atomic.Pointer[quantizer]
+	dir   atomic.Pointer[[]*chunk]
+	nodes atomic.Uint32
+	entry atomic.Uint64 // level<<32 | node; noEntry when empty
+
+	mu   sync.Mutex // guards rows, rng, chunk allocation, node allocation
+	rows map[uint32]uint32
+	rng  *rand.Rand
+
+	entryMu sync.Mutex // serializes entry point raises
+
+	locks [1024]sync.Mutex // node link locks, striped
+
+	pool sync.Pool // *searcher
+}
+
+const noEntry = math.MaxUint64
+
+type chunk struct {
+	row     [chunkSize]uint32
+	level   [chunkSize]uint8
+	deleted [chunkSize]atomic.Bool
+	links0  []atomic.Uint32 // chunkSize × (m0+1)
+	upper   [chunkSize][]atomic.Uint32
+	codes   []int8    // chunkSize × dim, once quantized
+	aux     []float32 // chunkSize
+}
+
+func newIndex(dim int, metric Metric, vectors Vectors, p Params) *index {
+	ix := &index{
+		dim:     dim,
+		metric:  metric,
+		p:       p,
+		m0:      2 * p.M,
+		mL:      1 / math.Log(float64(p.M)),
+		vectors: vectors,
+		rows:    make(map[uint32]uint32),
+		rng:     rand.New(rand.NewPCG(p.Seed, p.Seed^0x9e3779b97f4a7c15)),
+	}
+	ix.dir.Store(new([]*chunk))
+	ix.entry.Store(noEntry)
+	return ix
+}
+
+func (ix *index) newChunk() *chunk {
+	c := &chunk{links0: make([]atomic.Uint32, chunkSize*(ix.m0+1))}
+	if !ix.p.Float {
+		c.codes = make([]int8, chunkSize*ix.dim)
+		c.aux = make([]float32, chunkSize)
+	}
+	return c
+}
+
+func (ix *index) chunk(v uint32) *chunk { return (*ix.dir.Load())[v>>chunkBits] }
+
+func (ix *index) row(v uint32) uint32 { return ix.chunk(v).row[v&chunkMask] }
+
+func (ix *index) level(v uint32) int { return int(ix.chunk(v).level[v&chunkMask]) }
+
+func (ix *index) isDeleted(v uint32) bool { return ix.chunk(v).deleted[v&chunkMask].Load() }
+
+// links returns node v's link array on a layer: count, then neighbours.
+func (ix *index) links(v uint32, layer int) []atomic.Uint32 {
+	c := ix.chunk(v)
+	o := int(v & chunkMask)
+	if layer == 0 {
+		return c.links0[o*(ix.m0+1) : (o+1)*(ix.m0+1)]
+	}
+	b := (layer - 1) * (ix.p.M + 1)
+	return c.upper[o][b : b+ix.p.M+1]
+}
+
+func (ix *index) maxDegree(layer int) int {
+	if layer == 0 {
+		return ix.m0
+	}
+	return ix.p.M
+}
+
+func (ix *index) code(v uint32) ([]int8, float32) {
+	c := ix.chunk(v)
+	o := int(v & chunkMask)
+	return c.codes[o*ix.dim : (o+1)*ix.dim], c.aux[o]
+}
+
+// nodeDist is the distance between two nodes, for neighbour selection.
+func (ix *index) nodeDist(a, b uint32, q *quantizer) float32 {
+	if q != nil {
+		ca, xa := ix.code(a)
+		cb, xb := ix.code(b)
+		return q.dist(ca, xa, cb, xb)
+	}
+	va, vb := ix.vectors(ix.row(a)), ix.vectors(ix.row(b))
+	if len(va) != ix.dim || len(vb) != ix.dim {
+		return float32(math.Inf(1))
+	}
+	return ix.floatDist(va, vb)
+}
+
+func (ix *index) floatDist(a, b []float32) float32 {
+	if ix.metric == L2 {
+		return l2F32(a, b)
+	}
+	return -dotF32(a, b)
+}
+
+// alloc reserves a node for row, or returns false if the row is present.
+func (ix *index) alloc(row uint32) (uint32, int, bool) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if _, ok := ix.rows[row]; ok {
+		return 0, 0, false
+	}
+	level := min(int(-math.Log(1-ix.rng.Float64())*ix.mL), maxLevel-1)
+	v := ix.nodes.Load()
+	dir := *ix.dir.Load()
+	if int(v>>chunkBits) >= len(dir) {
+		nd := append(slices.Clip(dir), ix.newChunk())
+		ix.dir.Store(&nd)
+	}
+	c := ix.chunk(v)
+	o := v & chunkMask
+	c.row[o] = row
+	c.level[o] = uint8(level)
+	if level > 0 {
+		c.upper[o] = make([]atomic.Uint32, level*(ix.p.M+1))
+	}
+	ix.rows[row] = v
+	ix.nodes.Store(v + 1)
+	return v, level, true
+}
+
+// insert adds row. Its codes come from code/aux when the caller has them
+// (a compaction), otherwise from vec. It reports whether the row was added.
+func (ix *index) insert(row uint32, vec []float32, code []int8, aux float32) bool {
+	v, level, ok := ix.alloc(row)
+	if !ok {
+		return false
+	}
+	q := ix.quant.Load()
+	if q != nil {
+		c := ix.chunk(v)
+		o := int(v & chunkMask)
+		dst := c.codes[o*ix.dim : (o+1)*ix.dim]
+		if code != nil {
+			copy(dst, code)
+			c.aux[o] = aux
+		} else {
+			c.aux[o] = q.encode(vec, dst)
+		}
+	}
+	ix.link(v, level, vec, q)
+	return true
+}
+
+// link connects a freshly allocated node to the graph.
+func (ix *index) link(v uint32, level int, vec []float32, q *quantizer) {
+	e := ix.entry.Load()
+	if e == noEntry {
+		ix.entryMu.Lock()
+		if ix.entry.Load() == noEntry {
+			ix.entry.Store(uint64(level)<<32 | uint64(v))
+			ix.entryMu.Unlock()
+			return
+		}
+		ix.entryMu.Unlock()
+		e = ix.entry.Load()
+	}
+	ep, epLevel := uint32(e), int(e>>32)
+
+	s := ix.getSearcher()
+	defer ix.putSearcher(s)
+	s.prepareNode(v, vec, q)
+	cur := cand{s.dist(ep), ep}
+	for l := epLevel; l > level; l-- {
+		cur = s.greedy(cur, l)
+	}
+	eps := append(s.eps[:0], cur)
+	for l := min(level, epLevel); l >= 0; l-- {
+		w := s.searchLayer(eps, ix.p.EfConstruction, l, nil, 0)
+		if len(w) == 0 {
+			// Every node near enough is a tombstone: link to them rather
+			// than leave the new node unreachable.
+			s.all = true
+			w = s.searchLayer(eps, ix.p.EfConstruction, l, nil, 0)
+			s.all = false
+		}
+		slices.SortFunc(w, cmpCand)
+		sel := ix.selectNeighbors(w, ix.p.M, &s.sel, q, v)
+		ix.setLinks(v, l, sel)
+		for _, nb := range sel {
+			ix.addLink(nb.n, v, nb.d, l, q, s)
+		}
+		eps = append(eps[:0], w...)
+		s.eps = eps
+	}
+	if level > epLevel {
+		ix.entryMu.Lock()
+		if cur := ix.entry.Load(); int(cur>>32) < level {
+			ix.entry.Store(uint64(level)<<32 | uint64(v))
+		}
+		ix.entryMu.Unlock()
+	}
+}
+
+// selectNeighbors is HNSW's heuristic: walk candidates nearest first and
+// keep one only if it is nearer to the base than to every kept one.
+// cands must be sorted by distance to the base node; self is skipped.
+func (ix *index) selectNeighbors(cands []cand, m int, buf *[]cand, q *quantizer, self uint32) []cand {
+	out := (*buf)[:0]
+	for _, c := range cands {
+		if len(out) >= m {
+			break
+		}
+		if c.n == self {
+			continue
+		}
+		good := true
+		for _, r := range out {
+			if ix.nodeDist(c.n, r.n, q) < c.d {
+				good = false
+				break
+			}
+		}
+		if good {
+			out = append(out, c)
+		}
+	}
+	*buf = out
+	return out
+}
+
+func (ix *index) setLinks(v uint32, layer int, sel []cand) {
+	mu := &ix.locks[v&1023]
+	mu.Lock()
+	l := ix.links(v, layer)
+	for i, c := range sel {
+		l[1+i].Store(c.n)
+	}
+	l[0].Store(uint32(len(sel)))
+	mu.Unlock()
+}
+
+// addLink adds the edge from→to, re-selecting from's neighbours when its
+// list is full. d is the distance between them.
+func (ix *index) addLink(from, to uint32, d float32, layer int, q *quantizer, s *searcher) {
+	mu := &ix.locks[from&1023]
+	mu.Lock()
+	defer mu.Unlock()
+	l := ix.links(from, layer)
+	n := int(l[0].Load())
+	for i := 1; i <= n; i++ {
+		if l[i].Load() == to {
+			return
+		}
+	}
+	if n < ix.maxDegree(layer) {
+		l[1+n].Store(to)
+		l[0].Store(uint32(n + 1))
+		return
+	}
+	cs := append(s.prune[:0], cand{d, to})
+	for i := 1; i <= n; i++ {
+		u := l[i].Load()
+		cs = append(cs, cand{ix.nodeDist(from, u, q), u})
+	}
+	slices.SortFunc(cs, cmpCand)
+	sel := ix.selectNeighbors(cs, ix.maxDegree(layer), &s.sel2, q, from)
+	for i, c := range sel {
+		l[1+i].Store(c.n)
+	}
+	l[0].Store(uint32(len(sel)))
+	s.prune = cs
+}
+
+// delete tombstones row's node; it reports whether the row was present.
+func (ix *index) delete(row uint32) bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	v, ok := ix.rows[row]
+	if !ok {
+		return false
+	}
+	delete(ix.rows, row)
+	ix.chunk(v).deleted[v&chunkMask].Store(true)
+	return true
+}
+
+// Check verifies the graph's invariants: every edge points to a node that
+// exists and lives on that layer, no node links to itself or twice to the
+// same neighbour, degrees are within bounds, the entry point has the top
+// level, and the row map agrees with the nodes. It is meant for tests.
+func (g *Graph) Check() error {
+	g.writers.Lock()
+	defer g.writers.Unlock()
+	return g.cur.Load().check()
+}
+
+func (ix *index) check() error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	n := ix.nodes.Load()
+	live := 0
+	top := -1
+	for v := uint32(0); v < n; v++ {
+		lv := ix.level(v)
+		top = max(top, lv)
+		if !ix.isDeleted(v) {
+			live++
+			if w, ok := ix.rows[ix.row(v)]; !ok || w != v {
+				return fmt.Errorf("node %d (row %d) missing from the row map", v, ix.row(v))
+			}
+		}
+		if len(ix.chunk(v).upper[v&chunkMask]) != lv*(ix.p.M+1) {
+			return fmt.Errorf("node %d: level %d but %d upper link slots", v, lv, len(ix.chunk(v).upper[v&chunkMask]))
+		}
+		for l := 0; l <= lv; l++ {
+			links := ix.links(v, l)
+			cnt := int(links[0].Load())
+			if cnt > ix.maxDegree(l) {
+				return fmt.Errorf("node %d layer %d: degree %d > %d", v, l, cnt, ix.maxDegree(l))
+			}
+			if cnt == 0 && n > 1 && l == 0 {
+				return fmt.Errorf("node %d: no neighbours on layer 0", v)
+			}
+			for i := 1; i <= cnt; i++ {
+				u := links[i].Load()
+				if u >= n {
+					return fmt.Errorf("node %d layer %d: edge to node %d of %d", v, l, u, n)
+				}
+				if u == v {
+					return fmt.Errorf("node %d layer %d: self edge", v, l)
+				}
+				if ix.level(u) < l {
+					return fmt.Errorf("node %d layer %d: edge to node %d of level %d", v, l, u, ix.level(u))
+				}
+				for j := 1; j < i; j++ {
+					if links[j].Load() == u {
+						return fmt.Errorf("node %d layer %d: duplicate edge to %d", v, l, u)
+					}
+				}
+			}
+		}
+	}
+	if live != len(ix.rows) {
+		return fmt.Errorf("%d live nodes, %d rows", live, len(ix.rows))
+	}
+	e := ix.entry.Load()
+	if n == 0 {
+		if e != noEntry {
+			return errors.New("empty graph with an entry point")
+		}
+		return nil
+	}
+	if e == noEntry {
+		return errors.New("no entry point")
+	}
+	if ep, el := uint32(e), int(e>>32); ep >= n || ix.level(ep) != el || el != top {
+		return fmt.Errorf("entry point %d level %d, top level %d", ep, el, top)
+	}
+	return nil
+}

@@ -1,0 +1,500 @@
+package graph
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// dataset is n vectors of dim float32, row i at data[i*dim:].
+type dataset struct {
+	dim  int
+	data []float32
+}
+
+func (d *dataset) row(i uint32) []float32 {
+	if int(i+1)*d.dim > len(d.data) {
+		return nil
+	}
+	return d.data[int(i)*d.dim : int(i+1)*d.dim : int(i+1)*d.dim]
+}
+
+func randomData(rng *rand.Rand, n, dim int) *dataset {
+	d := &dataset{dim: dim, data: make([]float32, n*dim)}
+	for i := range d.data {
+		d.data[i] = rng.Float32()
+	}
+	return d
+}
+
+// clusteredData draws n points around 20 centres, each spread along its
+// own 8-dimensional subspace plus a little isotropic noise: structured data
+// of low intrinsic dimension, as embeddings are.
+func clusteredData(rng *rand.Rand, n, dim int) *dataset {
+	const nc, sub = 20, 8
+	centres := randomData(rng, nc, dim)
+	basis := make([][]float32, nc*sub)
+	for i := range basis {
+		basis[i] = make([]float32, dim)
+		for j := range basis[i] {
+			basis[i][j] = float32(rng.NormFloat64()) / float32(math.Sqrt(float64(dim)))
+		}
+	}
+	d := &dataset{dim: dim, data: make([]float32, n*dim)}
+	for i := 0; i < n; i++ {
+		c := rng.IntN(nc)
+		v := d.data[i*dim : (i+1)*dim]
+		copy(v, centres.row(uint32(c)))
+		for b := 0; b < sub; b++ {
+			w := float32(rng.NormFloat64()) * 0.5
+			for j := range v {
+				v[j] += w * basis[c*sub+b][j]
+			}
+		}
+		for j := range v {
+			v[j] += float32(rng.NormFloat64()) * 0.01
+		}
+	}
+	return d
+}
+
+func normalize(d *dataset) {
+	for i := 0; i < len(d.data)/d.dim; i++ {
+		v := d.row(uint32(i))
+		var s float64
+		for _, x := range v {
+			s += float64(x) * float64(x)
+		}
+		inv := float32(1 / math.Sqrt(s))
+		for j := range v {
+			v[j] *= inv
+		}
+	}
+}
+
+// bruteForce returns the k nearest allowed rows in float64.
+func bruteForce(d *dataset, metric Metric, q []float32, k int, rows []uint32, f Filter) []uint32 {
+	type rd struct {
+		r uint32
+		d float64
+	}
+	var all []rd
+	for _, r := range rows {
+		if f != nil && !f.Contains(r) {
+			continue
+		}
+		v := d.row(r)
+		var s float64
+		for j := range q {
+			if metric == L2 {
+				x := float64(q[j]) - float64(v[j])
+				s += x * x
+			} else {
+				s -= float64(q[j]) * float64(v[j])
+			}
+		}
+		all = append(all, rd{r, s})
+	}
+	slices.SortFunc(all, func(a, b rd) int {
+		if a.d < b.d {
+			return -1
+		}
+		if a.d > b.d {
+			return 1
+		}
+		return int(a.r) - int(b.r)
+	})
+	out := make([]uint32, 0, k)
+	for i := 0; i < k && i < len(all); i++ {
+		out = append(out, all[i].r)
+	}
+	return out
+}
+
+func build(t testing.TB, d *dataset, metric Metric, n int, p *Params) *Graph {
+	g := New(d.dim, metric, d.row, p)
+	for i := 0; i < n; i++ {
+		if err := g.Insert(uint32(i), d.row(uint32(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return g
+}
+
+// recall measures recall@k of g against brute force over nq queries and
+// checks that every result is live and allowed.
+func recall(t testing.TB, g *Graph, d *dataset, queries *dataset, nq, k, ef int, f Filter) float64 {
+	t.Helper()
+	var rows []uint32
+	for r := range g.Rows() {
+		rows = append(rows, r)
+	}
+	hits, total := 0, 0
+	for i := 0; i < nq; i++ {
+		q := queries.row(uint32(i))
+		res, err := g.Search(q, k, ef, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := bruteForce(d, g.Metric(), q, k, rows, f)
+		total += len(want)
+		if len(res) > k {
+			t.Fatalf("got %d results for k=%d", len(res), k)
+		}
+		seen := map[uint32]bool{}
+		for j, r := range res {
+			if f != nil && !f.Contains(r.Row) {
+				t.Fatalf("query %d: row %d rejected by the filter", i, r.Row)
+			}
+			if !g.Contains(r.Row) {
+				t.Fatalf("query %d: row %d not in the graph (deleted?)", i, r.Row)
+			}
+			if seen[r.Row] {
+				t.Fatalf("query %d: row %d twice", i, r.Row)
+			}
+			seen[r.Row] = true
+			if j > 0 && res[j-1].Dist > r.Dist {
+				t.Fatalf("query %d: results out of order", i)
+			}
+		}
+		for _, w := range want {
+			if seen[w] {
+				hits++
+			}
+		}
+	}
+	if total == 0 {
+		return 1
+	}
+	return float64(hits) / float64(total)
+}
+
+func TestGraph_Recall(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		n, dim    int
+		clustered bool
+		metric    Metric
+	}{
+		{"random/dim=16/n=5000", 5000, 16, false, L2},
+		{"random/dim=96/n=5000", 5000, 96, false, L2},
+		{"clustered/dim=96/n=20000", 20000, 96, true, L2},
+		{"clustered/dim=784/n=3000", 3000, 784, true, L2},
+		{"random/dim=32/n=5000/cosine", 5000, 32, false, Cosine},
+		{"clustered/dim=64/n=5000/dot", 5000, 64, true, Dot},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := tc.n / raceScale
+			rng := rand.New(rand.NewPCG(1, uint64(tc.dim)))
+			gen := randomData
+			if tc.clustered {
+				gen = clusteredData
+			}
+			d := gen(rng, n+100, tc.dim)
+			if tc.metric == Cosine {
+				normalize(d)
+			}
+			qs := &dataset{dim: tc.dim, data: d.data[n*tc.dim:]}
+			g := build(t, d, tc.metric, n, nil)
+			if err := g.Check(); err != nil {
+				t.Fatal(err)
+			}
+			r := recall(t, g, d, qs, 100/raceScale, 10, 0, nil)
+			t.Logf("recall@10 %.4f, %.0f bytes/vector", r, g.MemoryPerVector())
+			if r < 0.95 {
+				t.Errorf("recall@10 = %.4f, want ≥ 0.95", r)
+			}
+			for _, sel := range []float64{0.5, 0.1, 0.01} {
+				bm := roaring.New()
+				frng := rand.New(rand.NewPCG(2, 3))
+				for i := 0; i < n; i++ {
+					if frng.Float64() < sel {
+						bm.Add(uint32(i))
+					}
+				}
+				r := recall(t, g, d, qs, 100/raceScale, 10, 0, bm)
+				t.Logf("filter %.0f%%: recall@10 %.4f", sel*100, r)
+				if r < 0.95 {
+					t.Errorf("filter %.0f%%: recall@10 = %.4f, want ≥ 0.95", sel*100, r)
+				}
+			}
+		})
+	}
+}
+
+func TestGraph_MarshalLoad(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		n    int
+		dim  int
+		p    *Params
+	}{
+		{"quantized", 3000, 64, nil},
+		{"float", 2000, 16, nil},
+		{"untrained", 500, 64, nil},
+		{"empty", 0, 64, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(5, 6))
+			d := clusteredData(rng, tc.n+50, tc.dim)
+			g := build(t, d, L2, tc.n, tc.p)
+			for i := 0; i < tc.n; i += 7 {
+				g.Delete(uint32(i))
+			}
+			b, err := g.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			if _, err := g.WriteTo(&buf); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(b, buf.Bytes()) {
+				t.Fatal("WriteTo and MarshalBinary differ")
+			}
+			h, err := Load(&buf, d.row)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := h.Check(); err != nil {
+				t.Fatal(err)
+			}
+			if g.Len() != h.Len() || g.Tombstones() != h.Tombstones() {
+				t.Fatalf("len %d/%d tombstones %d/%d", g.Len(), h.Len(), g.Tombstones(), h.Tombstones())
+			}
+			for i := 0; i < 50; i++ {
+				q := d.row(uint32(tc.n + i))
+				a, _ := g.Search(q, 10, 0, nil)
+				b, _ := h.Search(q, 10, 0, nil)
+				if !slices.Equal(a, b) {
+					t.Fatalf("query %d: %v before, %v after", i, a, b)
+				}
+			}
+			b2, _ := h.MarshalBinary()
+			if !bytes.Equal(b, b2) {
+				t.Fatal("snapshot of the loaded graph differs")
+			}
+			// Every truncation and a flipped byte are refused, never a panic.
+			for _, cut := range []int{0, 1, 8, len(b) / 2, len(b) - 1} {
+				if _, err := Unmarshal(b[:cut], d.row); !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("cut at %d: %v", cut, err)
+				}
+			}
+			bad := slices.Clone(b)
+			bad[len(bad)/2] ^= 1
+			if _, err := Unmarshal(bad, d.row); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("flipped byte: %v", err)
+			}
+			// The loaded graph keeps growing.
+			for i := tc.n; i < tc.n+50; i++ {
+				if err := h.Insert(uint32(i), d.row(uint32(i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := h.Check(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestGraph_Delete(t *testing.T) {
+	n := 6000 / raceScale
+	rng := rand.New(rand.NewPCG(7, 8))
+	d := clusteredData(rng, n+100, 64)
+	qs := &dataset{dim: 64, data: d.data[n*64:]}
+	g := build(t, d, L2, n, nil)
+	// Delete 40% of the rows, the nearest ones to the queries among them.
+	for i := 0; i < n; i++ {
+		if i%5 < 2 {
+			g.Delete(uint32(i))
+			g.Delete(uint32(i)) // idempotent
+		}
+	}
+	if g.Len() != n-n*2/5 {
+		t.Fatalf("Len %d", g.Len())
+	}
+	for i := 0; i < n; i++ {
+		if g.Contains(uint32(i)) != (i%5 >= 2) {
+			t.Fatalf("Contains(%d) wrong", i)
+		}
+	}
+	if err := g.Check(); err != nil {
+		t.Fatal(err)
+	}
+	r := recall(t, g, d, qs, 100/raceScale, 10, 0, nil)
+	t.Logf("recall@10 with 40%% tombstones: %.4f", r)
+	if r < 0.95 {
+		t.Errorf("recall@10 with tombstones = %.4f", r)
+	}
+	if !g.NeedsCompaction() {
+		t.Fatal("NeedsCompaction false with 40% tombstones")
+	}
+	// Re-inserting a present row is a no-op; re-inserting a deleted row
+	// brings it back.
+	if err := g.Insert(2, d.row(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Insert(0, d.row(0)); err != nil {
+		t.Fatal(err)
+	}
+	if !g.Contains(0) || g.Len() != n-n*2/5+1 {
+		t.Fatal("re-insert")
+	}
+	if err := g.Insert(1, make([]float32, 3)); !errors.Is(err, ErrDimension) {
+		t.Fatalf("short vector: %v", err)
+	}
+	if _, err := g.Search(make([]float32, 3), 10, 0, nil); !errors.Is(err, ErrDimension) {
+		t.Fatalf("short query: %v", err)
+	}
+	if err := g.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestGraph_Concurrent runs searches, inserts and deletes at once; run it
+// with -race.
+func TestGraph_Concurrent(t *testing.T) {
+	n := 8000 / raceScale
+	rng := rand.New(rand.NewPCG(9, 10))
+	d := clusteredData(rng, n+100, 48)
+	qs := &dataset{dim: 48, data: d.data[n*48:]}
+	g := New(48, L2, d.row, &Params{TrainSize: 300})
+	var wg sync.WaitGroup
+	const writers = 3
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += writers {
+				if err := g.Insert(uint32(i), d.row(uint32(i))); err != nil {
+					t.Error(err)
+					return
+				}
+				if i%10 == 3 {
+					g.Delete(uint32(i - 3))
+				}
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for r := 0; r < 2; r++ {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				bm := roaring.New()
+				bm.AddRange(0, uint64(n/2))
+				var f Filter
+				if i%2 == 0 {
+					f = bm
+				}
+				res, err := g.Search(qs.row(uint32(i%100)), 10, 0, f)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, x := range res {
+					if f != nil && !f.Contains(x.Row) {
+						t.Errorf("row %d rejected by the filter", x.Row)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	readers.Wait()
+	if err := g.Check(); err != nil {
+		t.Fatal(err)
+	}
+	r := recall(t, g, d, qs, 100/raceScale, 10, 0, nil)
+	t.Logf("recall@10 after a concurrent build: %.4f", r)
+	if r < 0.95 {
+		t.Errorf("recall@10 = %.4f", r)
+	}
+}
+
+func TestGraph_Rows(t *testing.T) {
+	d := randomData(rand.New(rand.NewPCG(1, 1)), 100, 8)
+	g := New(8, L2, d.row, nil)
+	for _, r := range []uint32{5, 9, 2, 70} {
+		g.Insert(r, d.row(r))
+	}
+	g.Delete(9)
+	got := slices.Collect(g.Rows())
+	if !slices.Equal(got, []uint32{5, 2, 70}) {
+		t.Fatalf("Rows = %v", got)
+	}
+	if res, _ := g.Search(d.row(9), 10, 0, nil); len(res) != 3 {
+		t.Fatalf("search found %v", res)
+	}
+}
+
+func TestGraph_Compact(t *testing.T) {
+	n := 4000 / raceScale
+	rng := rand.New(rand.NewPCG(11, 12))
+	d := clusteredData(rng, n+600, 64)
+	qs := &dataset{dim: 64, data: d.data[(n+500)*64:]}
+	g := build(t, d, L2, n, nil)
+	for i := 0; i < n; i += 2 {
+		g.Delete(uint32(i))
+	}
+	// Write while compacting: the changes must survive the swap.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := n; i < n+500; i++ {
+			if err := g.Insert(uint32(i), d.row(uint32(i))); err != nil {
+				t.Error(err)
+			}
+			if i%3 == 0 {
+				g.Delete(uint32(i))
+			}
+			if i%50 == 0 {
+				g.Delete(uint32(i - n + 1)) // an odd row of the snapshot
+			}
+		}
+	}()
+	g.Compact()
+	<-done
+	want := map[uint32]bool{}
+	for i := 0; i < n+500; i++ {
+		live := i%2 == 1
+		if i >= n {
+			live = i%3 != 0
+		}
+		want[uint32(i)] = live
+	}
+	for i := n; i < n+500; i += 50 {
+		want[uint32(i-n+1)] = false
+	}
+	for r, live := range want {
+		if g.Contains(r) != live {
+			t.Fatalf("Contains(%d) = %v after compaction", r, !live)
+		}
+	}
+	if err := g.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if tomb := g.Tombstones(); tomb > 500 {
+		t.Fatalf("%d tombstones left", tomb)
+	}
+	r := recall(t, g, d, qs, 100/raceScale, 10, 0, nil)
+	t.Logf("recall@10 after compaction: %.4f, %d tombstones", r, g.Tombstones())
+	if r < 0.95 {
+		t.Errorf("recall@10 = %.4f", r)
+	}
+}

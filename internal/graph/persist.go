@@ -1,0 +1,294 @@
+package graph
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
+	"math/rand/v2"
+	"sync/atomic"
+	"unsafe"
+)
+
+// The snapshot format, little endian throughout:
+//
+//	magic "LARCHGR1"
+//	header: dim, metric, M, efConstruction, efSearch, trainSize, float,
+//	        seed (u64), nodes, entry (u64), quantized
+//	quantizer (if quantized): scale, base, w, off[dim]
+//	per node: row u32, level u8, deleted u8
+//	layer 0 links: nodes × (2M+1) u32 (count, then neighbours)
+//	upper links: for each node with level > 0, level × (M+1) u32
+//	codes (if quantized): nodes × dim int8, then nodes × aux f32
+//	crc32c of everything before it
+//
+// Float32 vectors are not in the snapshot: Vectors supplies them.
+const magic = "LARCHGR1"
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// MarshalBinary returns a snapshot of the graph. It waits for inserts and
+// deletes in progress and holds further ones off while it copies; searches
+// go on.
+func (g *Graph) MarshalBinary() ([]byte, error) {
+	g.writers.Lock()
+	defer g.writers.Unlock()
+	return g.cur.Load().marshal(), nil
+}
+
+// WriteTo writes a snapshot of the graph to w (see MarshalBinary).
+func (g *Graph) WriteTo(w io.Writer) (int64, error) {
+	b, _ := g.MarshalBinary()
+	n, err := w.Write(b)
+	return int64(n), err
+}
+
+func (ix *index) marshal() []byte {
+	n := ix.nodes.Load()
+	q := ix.quant.Load()
+	size := 8 + 64 + 4*ix.dim + int(n)*(6+4*(ix.m0+1)+ix.dim+4) + 4
+	b := make([]byte, 0, size)
+	b = append(b, magic...)
+	le := binary.LittleEndian
+	b = le.AppendUint32(b, uint32(ix.dim))
+	b = append(b, byte(ix.metric))
+	b = le.AppendUint32(b, uint32(ix.p.M))
+	b = le.AppendUint32(b, uint32(ix.p.EfConstruction))
+	b = le.AppendUint32(b, uint32(ix.p.EfSearch))
+	b = le.AppendUint32(b, uint32(ix.p.TrainSize))
+	b = append(b, boolByte(ix.p.Float))
+	b = le.AppendUint64(b, ix.p.Seed)
+	b = le.AppendUint32(b, n)
+	b = le.AppendUint64(b, ix.entry.Load())
+	b = append(b, boolByte(q != nil))
+	if q != nil {
+		b = le.AppendUint32(b, math.Float32bits(q.scale))
+		b = le.AppendUint32(b, math.Float32bits(q.base))
+		b = le.AppendUint32(b, math.Float32bits(q.w))
+		for _, o := range q.off {
+			b = le.AppendUint32(b, math.Float32bits(o))
+		}
+	}
+	for v := uint32(0); v < n; v++ {
+		b = le.AppendUint32(b, ix.row(v))
+		b = append(b, byte(ix.level(v)), boolByte(ix.isDeleted(v)))
+	}
+	for v := uint32(0); v < n; v++ {
+		for i := range ix.links(v, 0) {
+			b = le.AppendUint32(b, ix.links(v, 0)[i].Load())
+		}
+	}
+	for v := uint32(0); v < n; v++ {
+		for i := range ix.chunk(v).upper[v&chunkMask] {
+			b = le.AppendUint32(b, ix.chunk(v).upper[v&chunkMask][i].Load())
+		}
+	}
+	if q != nil {
+		for v := uint32(0); v < n; v += chunkSize {
+			m := int(min(chunkSize, n-v))
+			b = append(b, int8sAsBytes(ix.chunk(v).codes[:m*ix.dim])...)
+		}
+		for v := uint32(0); v < n; v++ {
+			b = le.AppendUint32(b, math.Float32bits(ix.chunk(v).aux[v&chunkMask]))
+		}
+	}
+	return le.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+func boolByte(x bool) byte {
+	if x {
+		return 1
+	}
+	return 0
+}
+
+func int8sAsBytes(c []int8) []byte {
+	if len(c) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&c[0])), len(c))
+}
+
+// Load reads a snapshot written by MarshalBinary or WriteTo. vectors plays
+// the role it has in New. It returns ErrCorrupt (wrapped with the reason)
+// if the snapshot is damaged or inconsistent.
+func Load(r io.Reader, vectors Vectors) (*Graph, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	return Unmarshal(b, vectors)
+}
+
+// Unmarshal is Load from a byte slice. The graph does not keep b.
+func Unmarshal(b []byte, vectors Vectors) (*Graph, error) {
+	ix, err := unmarshal(b, vectors)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	g := &Graph{}
+	g.cur.Store(ix)
+	return g, nil
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) take(n int) []byte {
+	if d.err != nil || n < 0 || n > len(d.b) {
+		if d.err == nil {
+			d.err = io.ErrUnexpectedEOF
+		}
+		return nil
+	}
+	p := d.b[:n:n]
+	d.b = d.b[n:]
+	return p
+}
+
+func (d *decoder) u8() byte {
+	if p := d.take(1); p != nil {
+		return p[0]
+	}
+	return 0
+}
+
+func (d *decoder) u32() uint32 {
+	if p := d.take(4); p != nil {
+		return binary.LittleEndian.Uint32(p)
+	}
+	return 0
+}
+
+func (d *decoder) u64() uint64 {
+	if p := d.take(8); p != nil {
+		return binary.LittleEndian.Uint64(p)
+	}
+	return 0
+}
+
+func unmarshal(b []byte, vectors Vectors) (*index, error) {
+	if len(b) < len(magic)+4 || string(b[:len(magic)]) != magic {
+		return nil, fmt.Errorf("bad magic")
+	}
+	body := b[:len(b)-4]
+	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
+		return nil, fmt.Errorf("checksum mismatch")
+	}
+	d := &decoder{b: body[len(magic):]}
+	dim := int(d.u32())
+	metric := Metric(d.u8())
+	var p Params
+	p.M = int(d.u32())
+	p.EfConstruction = int(d.u32())
+	p.EfSearch = int(d.u32())
+	p.TrainSize = int(d.u32())
+	p.Float = d.u8() != 0
+	p.Seed = d.u64()
+	n := d.u32()
+	entry := d.u64()
+	quantized := d.u8() != 0
+	if d.err != nil {
+		return nil, d.err
+	}
+	if dim <= 0 || dim > 1<<16 || metric > Cosine || p.M <= 1 || p.M > 128 || p.EfConstruction <= 0 ||
+		p.EfSearch <= 0 || p.TrainSize <= 0 || n > 1<<31 || (quantized && p.Float) {
+		return nil, fmt.Errorf("bad header")
+	}
+	if int64(n)*int64(6+4*(2*p.M+1)) > int64(len(d.b)) {
+		return nil, fmt.Errorf("truncated: %d nodes", n)
+	}
+	ix := newIndex(dim, metric, vectors, p.withDefaults(dim))
+	if ix.p != p {
+		return nil, fmt.Errorf("bad parameters")
+	}
+	var q *quantizer
+	if quantized {
+		q = &quantizer{metric: metric, off: make([]float32, dim)}
+		q.scale = math.Float32frombits(d.u32())
+		q.base = math.Float32frombits(d.u32())
+		q.w = math.Float32frombits(d.u32())
+		for j := range q.off {
+			q.off[j] = math.Float32frombits(d.u32())
+		}
+		if !(q.scale > 0) || math.IsInf(float64(q.scale), 0) {
+			return nil, fmt.Errorf("bad quantizer scale")
+		}
+		q.inv = 1 / q.scale
+	}
+	dir := make([]*chunk, (n+chunkSize-1)/chunkSize)
+	for i := range dir {
+		dir[i] = ix.newChunk()
+		if q != nil && dir[i].codes == nil {
+			dir[i].codes = make([]int8, chunkSize*dim)
+			dir[i].aux = make([]float32, chunkSize)
+		}
+	}
+	ix.dir.Store(&dir)
+	meta := d.take(int(n) * 6)
+	for v := uint32(0); v < n && d.err == nil; v++ {
+		c, o := dir[v>>chunkBits], v&chunkMask
+		m := meta[v*6:]
+		row := binary.LittleEndian.Uint32(m)
+		level := int(m[4])
+		if level >= maxLevel {
+			return nil, fmt.Errorf("node %d: level %d", v, level)
+		}
+		c.row[o] = row
+		c.level[o] = uint8(level)
+		if level > 0 {
+			c.upper[o] = make([]atomic.Uint32, level*(p.M+1))
+		}
+		if m[5] != 0 {
+			c.deleted[o].Store(true)
+		} else {
+			if _, dup := ix.rows[row]; dup {
+				return nil, fmt.Errorf("row %d twice", row)
+			}
+			ix.rows[row] = v
+		}
+	}
+	links := d.take(int(n) * 4 * (ix.m0 + 1))
+	for v := uint32(0); v < n && d.err == nil; v++ {
+		l := ix.links(v, 0)
+		src := links[int(v)*4*(ix.m0+1):]
+		for i := range l {
+			l[i].Store(binary.LittleEndian.Uint32(src[4*i:]))
+		}
+	}
+	for v := uint32(0); v < n && d.err == nil; v++ {
+		u := dir[v>>chunkBits].upper[v&chunkMask]
+		src := d.take(4 * len(u))
+		for i := 0; i < len(u) && src != nil; i++ {
+			u[i].Store(binary.LittleEndian.Uint32(src[4*i:]))
+		}
+	}
+	if q != nil {
+		for v := uint32(0); v < n && d.err == nil; v += chunkSize {
+			m := int(min(chunkSize, n-v))
+			copy(int8sAsBytes(dir[v>>chunkBits].codes[:m*dim]), d.take(m*dim))
+		}
+		aux := d.take(int(n) * 4)
+		for v := uint32(0); v < n && d.err == nil; v++ {
+			dir[v>>chunkBits].aux[v&chunkMask] = math.Float32frombits(binary.LittleEndian.Uint32(aux[4*v:]))
+		}
+		ix.quant.Store(q)
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if len(d.b) != 0 {
+		return nil, fmt.Errorf("%d trailing bytes", len(d.b))
+	}
+	ix.nodes.Store(n)
+	ix.entry.Store(entry)
+	// Levels of later inserts: a stream of its own, not a replay.
+	ix.rng = rand.New(rand.NewPCG(p.Seed, uint64(n)))
+	if err := ix.check(); err != nil {
+		return nil, err
+	}
+	return ix, nil
+}

@@ -260,19 +260,48 @@ func isList(c *parquet.Column, k parquet.Kind) bool {
 	return len(leaves) == 1 && leaves[0].Type().Kind() == k && leaves[0].MaxRepetitionLevel() >= 1
 }
 
+// parquetSparse is the sparse_values struct, as tests and tools write it.
 type parquetSparse struct {
 	Indices []uint32  `parquet:"indices,list"`
 	Values  []float32 `parquet:"values,list"`
 }
 
-type parquetRow struct {
-	ID           string         `parquet:"id"`
-	Values       []float32      `parquet:"values,list,optional"`
-	SparseValues *parquetSparse `parquet:"sparse_values,optional"`
-	Metadata     *string        `parquet:"metadata,optional"`
+// leafColumns are the leaf column indexes of the contract's columns in one
+// file (-1 when absent).
+type leafColumns struct {
+	id, values, sparseIdx, sparseVal, metadata int
 }
 
-// Open reads file from row start on.
+func leavesOf(pf *parquet.File) leafColumns {
+	lc := leafColumns{-1, -1, -1, -1, -1}
+	leaf := func(c *parquet.Column) int {
+		for !c.Leaf() {
+			cs := c.Columns()
+			if len(cs) != 1 {
+				return -1
+			}
+			c = cs[0]
+		}
+		return c.Index()
+	}
+	for _, c := range pf.Root().Columns() {
+		switch c.Name() {
+		case "id":
+			lc.id = leaf(c)
+		case "values":
+			lc.values = leaf(c)
+		case "metadata":
+			lc.metadata = leaf(c)
+		case "sparse_values":
+			lc.sparseIdx, lc.sparseVal = leaf(c.Column("indices")), leaf(c.Column("values"))
+		}
+	}
+	return lc
+}
+
+// Open reads file from row start on. Rows are decoded column value by
+// column value (no reflection), which is what makes import faster than
+// upserting the same records.
 func (s *parquetSource) Open(file string, start int64, vt VectorType) (rr rowReader, err error) {
 	pf, closer, err := s.openFile(file)
 	if err != nil {
@@ -282,29 +311,49 @@ func (s *parquetSource) Open(file string, start int64, vt VectorType) (rr rowRea
 		closer()
 		return nil, err
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			closer()
-			rr, err = nil, fmt.Errorf("%w: %s: %v", ErrImportFile, file, r)
-		}
-	}()
-	r := parquet.NewGenericReader[parquetRow](pf)
-	if start > 0 {
-		if err := r.SeekToRow(start); err != nil {
-			closer()
-			return nil, fmt.Errorf("%w: %s: seek to row %d: %v", ErrImportFile, file, start, err)
-		}
+	pr := &parquetRows{file: file, pf: pf, next: start, total: pf.NumRows(), close: closer, cols: leavesOf(pf)}
+	if err := pr.seek(start); err != nil {
+		pr.Close()
+		return nil, err
 	}
-	return &parquetRows{file: file, r: r, next: start, total: pf.NumRows(), close: closer}, nil
+	return pr, nil
 }
 
 type parquetRows struct {
 	file  string
-	r     *parquet.GenericReader[parquetRow]
-	next  int64 // index of the next row
+	pf    *parquet.File
+	cols  leafColumns
+	group int          // index of the current row group
+	rows  parquet.Rows // rows of the current row group
+	next  int64        // index of the next row in the file
 	total int64
-	buf   []parquetRow
+	buf   []parquet.Row
 	close func()
+}
+
+// seek positions the reader at file row start.
+func (pr *parquetRows) seek(start int64) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: seek to row %d: %v", ErrImportFile, pr.file, start, r)
+		}
+	}()
+	var base int64
+	for g, rg := range pr.pf.RowGroups() {
+		if n := rg.NumRows(); start < base+n {
+			pr.group = g
+			pr.rows = rg.Rows()
+			if start > base {
+				if err := pr.rows.SeekToRow(start - base); err != nil {
+					return fmt.Errorf("%w: %s: seek to row %d: %v", ErrImportFile, pr.file, start, err)
+				}
+			}
+			return nil
+		}
+		base += rg.NumRows()
+	}
+	pr.group = len(pr.pf.RowGroups())
+	return nil
 }
 
 // Next returns up to max rows; io.EOF after the last one.
@@ -317,24 +366,29 @@ func (pr *parquetRows) Next(max int) (rows []importRow, err error) {
 	if remaining := pr.total - pr.next; int64(max) > remaining {
 		max = int(remaining)
 	}
-	if max <= 0 {
-		return nil, io.EOF
+	for len(rows) < max && pr.rows != nil {
+		if cap(pr.buf) < max-len(rows) {
+			pr.buf = make([]parquet.Row, max-len(rows))
+		}
+		buf := pr.buf[:max-len(rows)]
+		n, rerr := pr.rows.ReadRows(buf)
+		for i := 0; i < n; i++ {
+			rows = append(rows, pr.convert(pr.next, buf[i]))
+			pr.next++
+		}
+		if errors.Is(rerr, io.EOF) || n == 0 {
+			pr.rows.Close()
+			pr.rows = nil
+			if pr.group++; pr.group < len(pr.pf.RowGroups()) {
+				pr.rows = pr.pf.RowGroups()[pr.group].Rows()
+			}
+			continue
+		}
+		if rerr != nil {
+			return nil, fmt.Errorf("%w: %s near row %d: %v", ErrImportFile, pr.file, pr.next, rerr)
+		}
 	}
-	if cap(pr.buf) < max {
-		pr.buf = make([]parquetRow, max)
-	}
-	buf := pr.buf[:max]
-	clear(buf)
-	n, rerr := pr.r.Read(buf)
-	if rerr != nil && !errors.Is(rerr, io.EOF) {
-		return nil, fmt.Errorf("%w: %s near row %d: %v", ErrImportFile, pr.file, pr.next, rerr)
-	}
-	rows = make([]importRow, n)
-	for i := 0; i < n; i++ {
-		rows[i] = convertRow(pr.next+int64(i), &buf[i])
-	}
-	pr.next += int64(n)
-	if pr.next >= pr.total || (n == 0 && errors.Is(rerr, io.EOF)) {
+	if pr.next >= pr.total || pr.rows == nil {
 		if pr.next < pr.total {
 			return rows, fmt.Errorf("%w: %s: %d rows declared, %d read", ErrImportFile, pr.file, pr.total, pr.next)
 		}
@@ -343,33 +397,49 @@ func (pr *parquetRows) Next(max int) (rows []importRow, err error) {
 	return rows, nil
 }
 
-func convertRow(i int64, pr *parquetRow) importRow {
-	row := importRow{Row: i, Rec: Record{ID: pr.ID}}
-	if len(pr.Values) > 0 {
-		row.Rec.Values = append([]float32(nil), pr.Values...)
+// convert turns one Parquet row into a record, dispatching its values by
+// leaf column.
+func (pr *parquetRows) convert(i int64, r parquet.Row) importRow {
+	row := importRow{Row: i}
+	var md []byte
+	var sp SparseValues
+	c := pr.cols
+	for _, v := range r {
+		if v.IsNull() {
+			continue
+		}
+		switch v.Column() {
+		case c.id:
+			row.Rec.ID = string(v.ByteArray())
+		case c.values:
+			row.Rec.Values = append(row.Rec.Values, v.Float())
+		case c.sparseIdx:
+			sp.Indices = append(sp.Indices, v.Uint32())
+		case c.sparseVal:
+			sp.Values = append(sp.Values, v.Float())
+		case c.metadata:
+			md = v.ByteArray()
+		}
 	}
-	if sp := pr.SparseValues; sp != nil && (len(sp.Indices) > 0 || len(sp.Values) > 0) {
-		row.Rec.SparseValues = &SparseValues{Indices: append([]uint32(nil), sp.Indices...), Values: append([]float32(nil), sp.Values...)}
+	if len(sp.Indices) > 0 || len(sp.Values) > 0 {
+		row.Rec.SparseValues = &sp
 	}
-	if pr.Metadata != nil && *pr.Metadata != "" {
-		dec := json.NewDecoder(strings.NewReader(*pr.Metadata))
-		dec.UseNumber()
-		var md map[string]any
-		if err := dec.Decode(&md); err != nil {
+	if len(md) > 0 {
+		var m map[string]any
+		if err := json.Unmarshal(md, &m); err != nil {
 			row.Err = fmt.Errorf("%w: metadata is not valid JSON: %v", ErrInvalidMetadata, err)
 			return row
 		}
-		if dec.More() {
-			row.Err = fmt.Errorf("%w: metadata is not valid JSON: data after the object", ErrInvalidMetadata)
-			return row
-		}
-		row.Rec.Metadata = md
+		row.Rec.Metadata = m
 	}
 	return row
 }
 
+// Close releases the file.
 func (pr *parquetRows) Close() error {
-	err := pr.r.Close()
+	if pr.rows != nil {
+		pr.rows.Close()
+	}
 	pr.close()
-	return err
+	return nil
 }

@@ -463,7 +463,11 @@ func (st *nsState) commitWith(idx *Index, cfg config, ws []write, deleteAll bool
 
 // prepare validates rec against the index settings and returns it as a
 // write, owning copies of its slices.
-func (cfg *config) prepare(rec *Record) (write, error) {
+func (cfg *config) prepare(rec *Record) (write, error) { return cfg.prepareRec(rec, true) }
+
+// prepareRec is prepare; with copySlices false it keeps rec's slices instead of
+// copying them (for records the caller will not touch again).
+func (cfg *config) prepareRec(rec *Record, copySlices bool) (write, error) {
 	if err := checkID(rec.ID); err != nil {
 		return write{}, err
 	}
@@ -473,7 +477,10 @@ func (cfg *config) prepare(rec *Record) (write, error) {
 		if err := cfg.checkDense(rec.Values); err != nil {
 			return write{}, err
 		}
-		w.vals = append([]float32(nil), rec.Values...)
+		w.vals = rec.Values
+		if copySlices {
+			w.vals = append([]float32(nil), rec.Values...)
+		}
 	case len(rec.Values) > 0:
 		return write{}, fmt.Errorf("%w: a sparse index stores no dense values (got %d)", ErrInvalidValues, len(rec.Values))
 	case rec.SparseValues == nil || len(rec.SparseValues.Indices) == 0:

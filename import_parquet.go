@@ -329,6 +329,9 @@ type parquetRows struct {
 	total int64
 	buf   []parquet.Row
 	close func()
+	// dimHint is the length of the last row's values: rows of one file
+	// almost always share it, so each row's slice is allocated once.
+	dimHint int
 }
 
 // seek positions the reader at file row start.
@@ -404,6 +407,9 @@ func (pr *parquetRows) convert(i int64, r parquet.Row) importRow {
 	var md []byte
 	var sp SparseValues
 	c := pr.cols
+	if pr.dimHint > 0 {
+		row.Rec.Values = make([]float32, 0, pr.dimHint)
+	}
 	for _, v := range r {
 		if v.IsNull() {
 			continue
@@ -424,6 +430,7 @@ func (pr *parquetRows) convert(i int64, r parquet.Row) importRow {
 	if len(sp.Indices) > 0 || len(sp.Values) > 0 {
 		row.Rec.SparseValues = &sp
 	}
+	pr.dimHint = len(row.Rec.Values)
 	if len(md) > 0 {
 		var m map[string]any
 		if err := json.Unmarshal(md, &m); err != nil {

@@ -236,6 +236,7 @@ func (st *nsState) resetLocked() {
 	st.mu.vecs = arena{}
 	st.mu.inv = nil
 	st.mu.live = nil
+	st.mu.free = nil
 	st.mu.heap = 0
 	st.clearDerivedLocked()
 }
@@ -243,7 +244,7 @@ func (st *nsState) resetLocked() {
 // memBytesLocked estimates the heap st's loaded state holds. st.mu must be
 // held.
 func (st *nsState) memBytesLocked() int64 {
-	n := st.mu.vecs.bytes() + int64(cap(st.mu.rows))*int64(rowStructSize) + int64(cap(st.mu.inv))*4 + st.mu.heap
+	n := st.mu.vecs.bytes() + int64(cap(st.mu.rows))*int64(rowStructSize) + int64(cap(st.mu.inv))*4 + int64(cap(st.mu.free))*4 + st.mu.heap
 	if st.mu.live != nil {
 		n += int64(st.mu.live.GetSizeInBytes())
 	}

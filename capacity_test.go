@@ -334,3 +334,35 @@ func TestQuery_ParallelPartsMatchSerial(t *testing.T) {
 		t.Fatalf("parallel query differs from serial:\n%v\n%v", res[0].Matches[:3], res[1].Matches[:3])
 	}
 }
+
+// TestNamespace_OverwritesReuseSlots checks that rewriting the same records
+// does not grow a namespace's memory: slots of replaced records are reused.
+func TestNamespace_OverwritesReuseSlots(t *testing.T) {
+	ctx := context.Background()
+	idx := openTest(t, &Options{Dimension: 8})
+	ns := idx.Namespace("t")
+	recs := make([]Record, 100)
+	for round := 0; round < 50; round++ {
+		for i := range recs {
+			v := ones(8)
+			v[0] = float32(round)
+			recs[i] = Record{ID: fmt.Sprint(i), Values: v, Metadata: Metadata{"round": round}}
+		}
+		if _, err := ns.Upsert(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, _ := idx.lookup("t", false)
+	st.mu.RLock()
+	slots := len(st.mu.rows)
+	st.mu.RUnlock()
+	if slots > 2*len(recs) {
+		t.Fatalf("%d slots for %d records after 50 rewrites", slots, len(recs))
+	}
+	if c, _ := ns.Count(ctx, Eq("round", 49)); c != 100 {
+		t.Fatalf("postings after rewrites: %d records of the last round", c)
+	}
+	if c, _ := ns.Count(ctx, Eq("round", 48)); c != 0 {
+		t.Fatalf("postings kept %d replaced records", c)
+	}
+}

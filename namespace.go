@@ -69,11 +69,12 @@ type nsState struct {
 		loaded bool
 		meta   storage.Meta
 		ids    map[string]uint32 // record id → row
-		rows   []row             // by row id; dead rows keep their slot
-		vecs   arena             // dense values by row
-		inv    []float32         // 1/|v| per row (cosine only)
-		live   *roaring.Bitmap   // rows holding a current record
+		rows   []row             // by slot; deleted records' slots are in free
+		vecs   arena             // dense values by slot
+		inv    []float32         // 1/|v| per slot (cosine only)
+		live   *roaring.Bitmap   // slots holding a current record
 		post   *postings.Index   // metadata postings of the live rows
+		free   []uint32          // slots of deleted records, reused first
 		heap   int64             // perRecordHeap summed over live rows
 	}
 }
@@ -217,11 +218,12 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	}
 	st.mu.meta = meta
 	st.mu.ids = make(map[string]uint32, meta.Count)
-	st.mu.rows = make([]row, meta.NextRow)
+	st.mu.rows = make([]row, 0, meta.Count)
+	st.mu.free = nil
 	st.mu.vecs = arena{dim: cfg.Dimension}
-	st.mu.vecs.grow(meta.NextRow)
+	st.mu.vecs.grow(uint32(meta.Count))
 	if cfg.Metric == Cosine {
-		st.mu.inv = make([]float32, meta.NextRow)
+		st.mu.inv = make([]float32, 0, meta.Count)
 	}
 	st.mu.live = roaring.New()
 	st.mu.post = postings.New()
@@ -238,7 +240,7 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 		if err != nil {
 			return fmt.Errorf("%w: record %q metadata: %v", storage.ErrCorrupt, storage.RecordID(k), err)
 		}
-		st.applyPutLocked(cfg, rec.Row, storage.RecordID(k), rec.Values, sparseOf(rec), md, uint32(len(k)+len(v)), uint32(len(rec.Metadata)))
+		st.applyPutLocked(cfg, storage.RecordID(k), rec.Values, sparseOf(rec), md, uint32(len(k)+len(v)), uint32(len(rec.Metadata)))
 		return nil
 	})
 	if err != nil {
@@ -256,15 +258,26 @@ func sparseOf(rec storage.Record) *SparseValues {
 	return &SparseValues{Indices: rec.SparseIdx, Values: rec.SparseVal}
 }
 
-// applyPutLocked installs a record at row r in memory. st.mu must be held.
-func (st *nsState) applyPutLocked(cfg config, r uint32, id string, vals []float32, sp *SparseValues, md Metadata, size, mdSize uint32) {
-	for int(r) >= len(st.mu.rows) {
+// applyPutLocked installs a record in memory, in a free slot. st.mu must be
+// held.
+//
+// In memory a record lives in a slot (its "row" in the in-memory
+// structures), not at the row id persisted with it: slots of deleted and
+// overwritten records are reused, so a namespace's memory follows its live
+// record count however often records are rewritten.
+func (st *nsState) applyPutLocked(cfg config, id string, vals []float32, sp *SparseValues, md Metadata, size, mdSize uint32) {
+	var r uint32
+	if n := len(st.mu.free); n > 0 {
+		r = st.mu.free[n-1]
+		st.mu.free = st.mu.free[:n-1]
+	} else {
+		r = uint32(len(st.mu.rows))
 		st.mu.rows = append(st.mu.rows, row{})
-		if st.mu.inv != nil {
+		if cfg.Metric == Cosine {
 			st.mu.inv = append(st.mu.inv, 0)
 		}
+		st.mu.vecs.grow(r + 1)
 	}
-	st.mu.vecs.grow(r + 1)
 	st.mu.rows[r] = row{id: id, md: md, sparse: sp, size: size, mdSize: mdSize}
 	st.mu.heap += perRecordHeap(id, int(mdSize))
 	if sp != nil {
@@ -297,6 +310,7 @@ func (st *nsState) applyDeleteLocked(r uint32) {
 	delete(st.mu.ids, old.id)
 	st.mu.rows[r] = row{}
 	st.mu.live.Remove(r)
+	st.mu.free = append(st.mu.free, r)
 }
 
 // vectorLocked returns row r's dense values (aliasing the arena). st.mu
@@ -450,7 +464,7 @@ func (st *nsState) commitWith(idx *Index, cfg config, ws []write, deleteAll bool
 			st.applyDeleteLocked(old)
 		}
 		if !w.del {
-			st.applyPutLocked(cfg, w.row, w.id, w.vals, w.sparse, w.md, w.size, uint32(len(w.mdJSON)))
+			st.applyPutLocked(cfg, w.id, w.vals, w.sparse, w.md, w.size, uint32(len(w.mdJSON)))
 		}
 	}
 	st.mu.post.Finish()

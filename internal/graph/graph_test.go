@@ -218,10 +218,19 @@ func TestGraph_Recall(t *testing.T) {
 						bm.Add(uint32(i))
 					}
 				}
-				r := recall(t, g, d, qs, 100/raceScale, 10, 0, bm)
-				t.Logf("filter %.0f%%: recall@10 %.4f", sel*100, r)
-				if r < 0.95 {
-					t.Errorf("filter %.0f%%: recall@10 = %.4f, want ≥ 0.95", sel*100, r)
+				// A bitmap (small ones are scanned exactly) and a function
+				// (always walked).
+				for i, f := range []Filter{bm, bm, FilterFunc(bm.Contains)} {
+					if i == 1 {
+						defer func(v int) { scanBelow = v }(scanBelow)
+						scanBelow = 0 // walk a bitmap filter however small
+					}
+					r := recall(t, g, d, qs, 100/raceScale, 10, 0, f)
+					t.Logf("filter %.0f%% %T/%d: recall@10 %.4f", sel*100, f, scanBelow, r)
+					if r < 0.95 {
+						t.Errorf("filter %.0f%% %T/%d: recall@10 = %.4f, want ≥ 0.95", sel*100, f, scanBelow, r)
+					}
+					scanBelow = 2048
 				}
 			}
 		})

@@ -38,7 +38,15 @@ type searcher struct {
 	sel2  []cand
 	prune []cand
 	hop   []uint32
+	// fcache remembers the filter's answer per node for one search:
+	// fepoch<<1 | accepted.
+	fcache []uint32
+	fepoch uint32
+	// dense is the filter as a bitset over rows, when it is cheap to make.
+	dense    []uint64
+	denseBuf []uint64
 }
+
 
 func (ix *index) getSearcher() *searcher {
 	s, _ := ix.pool.Get().(*searcher)
@@ -58,6 +66,7 @@ func (ix *index) putSearcher(s *searcher) {
 	s.qc = nil
 	s.dir = nil
 	s.all = false
+	s.dense = nil
 	ix.pool.Put(s)
 }
 
@@ -163,7 +172,28 @@ func (s *searcher) ok(v uint32, f Filter) bool {
 	if c.deleted[o].Load() && !s.all {
 		return false
 	}
-	return f == nil || f.Contains(c.row[o])
+	if f == nil {
+		return true
+	}
+	if s.dense != nil {
+		r := c.row[o]
+		return int(r>>6) < len(s.dense) && s.dense[r>>6]&(1<<(r&63)) != 0
+	}
+	if int(v) >= len(s.fcache) {
+		m := make([]uint32, int(v)+int(v)/4+chunkSize)
+		copy(m, s.fcache)
+		s.fcache = m
+	}
+	if e := s.fcache[v]; e>>1 == s.fepoch {
+		return e&1 == 1
+	}
+	ok := f.Contains(c.row[o])
+	e := s.fepoch << 1
+	if ok {
+		e |= 1
+	}
+	s.fcache[v] = e
+	return ok
 }
 
 // searchLayer is the ef-bounded best-first search of one layer from eps.
@@ -171,13 +201,20 @@ func (s *searcher) ok(v uint32, f Filter) bool {
 //
 // Nodes that may not be results (tombstones, rows f rejects) are handled
 // two ways. Without a filter they are walked through like any node. With a
-// filter they are walked through only until seed results are found (to
-// reach the region where matching rows are); after that, as in ACORN, the
-// walk looks past a rejected neighbour to its own neighbours (2 hops) and
-// scores only the matching ones, so the search stays on matching rows even
-// when few of the 1-hop neighbours match.
+// filter they are walked through only until seed results are found and
+// during the first expansions (sweepPct); after that, as in ACORN, the walk
+// looks past a rejected neighbour to its own neighbours (2 hops) and scores
+// only the matching ones, so the search stays on matching rows even when
+// few of the 1-hop neighbours match.
 func (s *searcher) searchLayer(eps []cand, ef, layer int, f Filter, seed int) []cand {
 	s.newEpoch()
+	if f != nil {
+		s.fepoch++
+		if s.fepoch == 1<<31 {
+			clear(s.fcache)
+			s.fepoch = 1
+		}
+	}
 	s.cands = s.cands[:0]
 	s.res = s.res[:0]
 	for _, e := range eps {
@@ -193,7 +230,12 @@ func (s *searcher) searchLayer(eps []cand, ef, layer int, f Filter, seed int) []
 		}
 	}
 	m0 := s.ix.maxDegree(layer)
+	sweep := 0
+	if f != nil {
+		sweep = ef * sweepPct / 100
+	}
 	for len(s.cands) > 0 {
+		sweep--
 		c := s.cands[0]
 		s.cands = popMin(s.cands)
 		if len(s.res) >= ef && c.d > s.res[0].d {
@@ -205,27 +247,40 @@ func (s *searcher) searchLayer(eps []cand, ef, layer int, f Filter, seed int) []
 		found := 0
 		for i := 1; i <= cnt; i++ {
 			u := l[i].Load()
-			if !s.visit(u) {
+			if f == nil {
+				if s.visit(u) {
+					s.consider(u, s.ok(u, nil), ef)
+				}
 				continue
 			}
-			ok := s.ok(u, f)
-			if !ok && f != nil {
-				hop = append(hop, u)
-				if len(s.res) >= seed {
-					continue
-				}
-			}
-			if ok {
+			if s.ok(u, f) {
 				found++
+				if s.visit(u) {
+					s.consider(u, true, ef)
+				}
+				continue
 			}
-			s.consider(u, ok, ef)
+			if s.seen(u) {
+				continue
+			}
+			if len(s.res) < seed || sweep >= 0 {
+				// No matching rows found yet: walk through rejected
+				// ones towards the query.
+				s.visit(u)
+				s.consider(u, false, ef)
+			}
+			hop = append(hop, u)
 		}
-		// ACORN 2-hop: look past rejected neighbours, while this node has
-		// found fewer matching neighbours than its degree.
+		// ACORN 2-hop: look past rejected neighbours while this node has
+		// fewer matching neighbours than the bottom layer's degree.
 		for _, u := range hop {
 			if found >= m0 {
 				break
 			}
+			// A rejected node counts as visited once all its links are
+			// looked at; a node cut short by the budget may be looked
+			// past again from another one.
+			s.visit(u)
 			l2 := s.ix.links(u, layer)
 			cnt2 := int(l2[0].Load())
 			for i := 1; i <= cnt2; i++ {
@@ -241,6 +296,18 @@ func (s *searcher) searchLayer(eps []cand, ef, layer int, f Filter, seed int) []
 		s.hop = hop
 	}
 	return s.res
+}
+
+// purge keeps the candidates that may be results, as a heap.
+func (s *searcher) purge(h []cand, f Filter) []cand {
+	keep := h[:0]
+	for _, c := range h {
+		if s.ok(c.n, f) {
+			keep = append(keep, c)
+		}
+	}
+	slices.SortFunc(keep, cmpCand) // a sorted slice is a min-heap
+	return keep
 }
 
 // consider scores node u and keeps it as a candidate, and as a result if ok,
@@ -281,8 +348,9 @@ func (g *Graph) Search(q []float32, k, ef int, f Filter) ([]Result, error) {
 		ef = ix.p.EfSearch
 	}
 	ef = max(ef, k)
-	if l, ok := f.(lister); ok && l.GetCardinality() < uint64(ef) {
-		// Fewer matching rows than the walk would score: score them all.
+	if l, ok := f.(lister); ok && l.GetCardinality() <= uint64(max(scanBelow, 16*ef)) {
+		// About as few matching rows as the walk would score: score them
+		// all, exactly.
 		return ix.scan(q, k, l.ToArray()), nil
 	}
 	s := ix.getSearcher()
@@ -295,8 +363,38 @@ func (g *Graph) Search(q []float32, k, ef int, f Filter) ([]Result, error) {
 		cur = s.greedy(cur, l)
 	}
 	eps := append(s.eps[:0], cur)
+	seed := 0
+	if f != nil {
+		seed = k
+		if d, ok := f.(denser); ok {
+			// A bitset answers the walk's many membership tests in a
+			// nanosecond; build it when it is not much larger than the
+			// filter's row list.
+			if sz := int(d.DenseSize()); uint64(sz) <= d.GetCardinality()/4+4096 {
+				if cap(s.denseBuf) < sz {
+					s.denseBuf = make([]uint64, sz)
+				}
+				s.dense = s.denseBuf[:sz]
+				clear(s.dense)
+				d.WriteDenseTo(s.dense)
+			}
+		}
+		if l, ok := f.(lister); ok {
+			eps = s.sampleSeeds(eps, l, ef)
+			if len(eps) > 1 {
+				seed = 1
+			}
+		}
+	}
 	s.eps = eps
-	res := s.searchLayer(eps, ef, 0, f, k)
+	res := s.searchLayer(eps, ef, 0, f, seed)
+
+	if quant != nil {
+		// Re-score only the best of the walk's results: int8 codes rank
+		// well enough that the true top k are among them.
+		slices.SortFunc(res, cmpCand)
+		res = res[:min(len(res), max(3*k, 32))]
+	}
 	out := make([]Result, 0, len(res))
 	for _, c := range res {
 		row := s.chunk(c.n).row[c.n&chunkMask]
@@ -322,6 +420,57 @@ func (g *Graph) Search(q []float32, k, ef int, f Filter) ([]Result, error) {
 	return out, nil
 }
 
+// sampleSeeds adds to eps up to 16 nodes spread over the filter's rows, so
+// that a walk restricted to matching rows starts among them even when none
+// is near the query in the graph.
+func (s *searcher) sampleSeeds(eps []cand, l lister, ef int) []cand {
+	card := l.GetCardinality()
+	bm, ok := l.(interface{ Select(uint32) (uint32, error) })
+	if !ok || card == 0 {
+		return eps
+	}
+	const want = 16
+	step := max(card/want, 1)
+	ix := s.ix
+	var nodes [want]uint32
+	n := 0
+	ix.mu.Lock()
+	for i := uint64(0); i < card && n < want; i += step {
+		row, err := bm.Select(uint32(i))
+		if err != nil {
+			break
+		}
+		if v, ok := ix.rows[row]; ok {
+			nodes[n] = v
+			n++
+		}
+	}
+	ix.mu.Unlock()
+	for _, v := range nodes[:n] {
+		eps = append(eps, cand{s.dist(v), v})
+	}
+	return eps
+}
+
+// sweepPct is the share of a filtered walk's first expansions (in percent
+// of ef) that also walk through rejected nodes: rows that match but whose
+// links all lead to rejected ones (a shirt among T-shirts) are reached only
+// through the rejected nodes near the query.
+const sweepPct = 25
+
+// scanBelow is the filter size up to which Search scores the matching rows
+// exactly instead of walking: a walk scores a few thousand nodes anyway.
+// (A variable for tests.)
+var scanBelow = 2048
+
+// denser is a filter that can write itself as a bitset, as *roaring.Bitmap
+// can.
+type denser interface {
+	GetCardinality() uint64
+	DenseSize() uint64
+	WriteDenseTo([]uint64)
+}
+
 // lister is a filter that can list its rows, as *roaring.Bitmap can.
 type lister interface {
 	GetCardinality() uint64
@@ -331,13 +480,15 @@ type lister interface {
 // scan is the exact answer over the given rows.
 func (ix *index) scan(q []float32, k int, rows []uint32) []Result {
 	out := make([]Result, 0, len(rows))
+	live := rows[:0]
+	ix.mu.Lock()
 	for _, r := range rows {
-		ix.mu.Lock()
-		_, ok := ix.rows[r]
-		ix.mu.Unlock()
-		if !ok {
-			continue
+		if _, ok := ix.rows[r]; ok {
+			live = append(live, r)
 		}
+	}
+	ix.mu.Unlock()
+	for _, r := range live {
 		if vec := ix.vectors(r); len(vec) == ix.dim {
 			out = append(out, Result{r, ix.floatDist(q, vec)})
 		}

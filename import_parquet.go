@@ -14,12 +14,15 @@ import (
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // Limits on what an import file may declare, checked before reading it.
 const (
 	maxImportFileBytes   = 10 << 30 // the hosted service's 10 GB per file
 	maxImportChunkBytes  = 1 << 30  // uncompressed bytes of one column chunk
+	maxImportPageBytes   = 64 << 20 // uncompressed bytes of one page
 	maxImportRowsPerFile = 1 << 31
 	maxImportFiles       = 100000
 	maxImportNamespaces  = 10000
@@ -175,7 +178,66 @@ func (s *parquetSource) openFile(p string) (pf *parquet.File, closer func(), err
 		closer()
 		return nil, nil, err
 	}
+	if err := checkPages(p, ra, fi.Size(), pf); err != nil {
+		closer()
+		return nil, nil, err
+	}
 	return pf, closer, nil
+}
+
+// checkPages reads the header of every page of every column chunk (small
+// reads: page data is skipped) and refuses a page that declares more than
+// maxImportPageBytes, more values than its chunk, or sizes past its chunk,
+// before the Parquet reader would allocate for them.
+func checkPages(p string, ra io.ReaderAt, size int64, pf *parquet.File) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrImportFile, p, fmt.Sprintf(format, args...))
+	}
+	var compact thrift.CompactProtocol
+	buf := make([]byte, 4096)
+	for i, rg := range pf.Metadata().RowGroups {
+		for _, c := range rg.Columns {
+			md := c.MetaData
+			col := strings.Join(md.PathInSchema, ".")
+			off := md.DataPageOffset
+			if md.DictionaryPageOffset > 0 && md.DictionaryPageOffset < off {
+				off = md.DictionaryPageOffset
+			}
+			end := off + md.TotalCompressedSize
+			if off < 4 || md.TotalCompressedSize < 0 || end > size {
+				return bad("row group %d column %s: chunk [%d, %d) is outside the file", i, col, off, end)
+			}
+			var uncompressed, values int64
+			for pos := off; pos < end; {
+				n, err := ra.ReadAt(buf[:min(int64(len(buf)), end-pos)], pos)
+				if n == 0 && err != nil {
+					return bad("row group %d column %s: page header at %d: %v", i, col, pos, err)
+				}
+				r := bytes.NewReader(buf[:n])
+				var h format.PageHeader
+				if err := thrift.NewDecoder(compact.NewReader(r)).Decode(&h); err != nil {
+					return bad("row group %d column %s: page header at %d could not be parsed: %v", i, col, pos, err)
+				}
+				if h.CompressedPageSize < 0 || h.UncompressedPageSize < 0 || h.UncompressedPageSize > maxImportPageBytes {
+					return bad("row group %d column %s: page at %d declares %d bytes (%d compressed), the limit is %d",
+						i, col, pos, h.UncompressedPageSize, h.CompressedPageSize, maxImportPageBytes)
+				}
+				if h.DataPageHeader.Valid {
+					values += int64(h.DataPageHeader.V.NumValues)
+				}
+				if h.DataPageHeaderV2.Valid {
+					values += int64(h.DataPageHeaderV2.V.NumValues)
+				}
+				uncompressed += int64(h.UncompressedPageSize)
+				if uncompressed > maxImportChunkBytes || values > md.NumValues {
+					return bad("row group %d column %s: pages declare %d bytes and %d values, the chunk %d values",
+						i, col, uncompressed, values, md.NumValues)
+				}
+				pos += int64(n-r.Len()) + int64(h.CompressedPageSize)
+			}
+		}
+	}
+	return nil
 }
 
 // checkDeclaredSizes refuses files whose metadata declares more than larch

@@ -33,6 +33,31 @@ type field struct {
 	bools   [2]*roaring.Bitmap // false, true
 	sorted  []float64          // distinct numbers in nums, ascending (after Finish)
 	pending bool               // nums changed since the last Finish
+
+	// blocks cut the number line into ranges holding about blockValues
+	// distinct values each, with the union of their rows, so that a range
+	// covering many values unions a few blocks instead of every value.
+	// Rows join their block as they are added; blocks are rebuilt only when
+	// they grow unbalanced. nil for fields with few distinct values.
+	blocks      []block
+	blockValues int // distinct values per block at the last rebuild
+}
+
+// block is the rows whose number is in [lo, next block's lo).
+type block struct {
+	lo     float64
+	rows   *roaring.Bitmap
+	values int // distinct values in the block
+}
+
+// blockMin is the fewest distinct values for which a field keeps blocks,
+// and blockSize the distinct values per block when they are rebuilt.
+var blockMin, blockSize = 1024, 256
+
+// blockOf returns the index of the block holding v.
+func (f *field) blockOf(v float64) int {
+	i := sort.Search(len(f.blocks), func(i int) bool { return f.blocks[i].lo > v }) - 1
+	return max(i, 0)
 }
 
 // New returns an empty index.
@@ -84,8 +109,14 @@ func (x *Index) Add(row uint32, md map[string]any) {
 				b = roaring.New()
 				f.nums[t] = b
 				f.pending = true
+				if f.blocks != nil {
+					f.blocks[f.blockOf(t)].values++
+				}
 			}
 			b.Add(row)
+			if f.blocks != nil {
+				f.blocks[f.blockOf(t)].rows.Add(row)
+			}
 			if f.numAll == nil {
 				f.numAll = roaring.New()
 			}
@@ -124,6 +155,13 @@ func (x *Index) Remove(row uint32, md map[string]any) {
 			}
 			if b := f.nums[t]; b != nil {
 				b.Remove(row)
+				if f.blocks != nil {
+					blk := &f.blocks[f.blockOf(t)]
+					blk.rows.Remove(row) // a row holds one number per field
+					if b.IsEmpty() {
+						blk.values--
+					}
+				}
 				if b.IsEmpty() {
 					delete(f.nums, t)
 					f.pending = true
@@ -166,7 +204,40 @@ func (x *Index) Finish() {
 		}
 		sort.Float64s(f.sorted)
 		f.pending = false
+		f.rebalance()
 	}
+}
+
+// rebalance rebuilds a field's blocks when it has none and needs them, or
+// when one has grown to four times its size (or it no longer needs them).
+func (f *field) rebalance() {
+	if len(f.sorted) < blockMin {
+		f.blocks = nil
+		return
+	}
+	if f.blocks != nil {
+		ok := true
+		for _, b := range f.blocks {
+			if b.values > 4*f.blockValues {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return
+		}
+	}
+	f.blocks = f.blocks[:0]
+	for i := 0; i < len(f.sorted); i += blockSize {
+		vals := f.sorted[i:min(len(f.sorted), i+blockSize)]
+		bs := make([]*roaring.Bitmap, len(vals))
+		for j, v := range vals {
+			bs[j] = f.nums[v]
+		}
+		f.blocks = append(f.blocks, block{lo: vals[0], rows: roaring.FastOr(bs...), values: len(vals)})
+	}
+	f.blocks[0].lo = math.Inf(-1)
+	f.blockValues = blockSize
 }
 
 // Eval returns the rows of universe that match n. universe is every live
@@ -275,6 +346,9 @@ func (f *field) rng(op filter.Op, v float64) *roaring.Bitmap {
 	if math.IsNaN(v) || lo >= hi {
 		return roaring.New()
 	}
+	if f.blocks != nil {
+		return f.blockUnion(s[lo], s[hi-1])
+	}
 	if hi-lo <= len(s)/2 {
 		return f.union(s[lo:hi])
 	}
@@ -283,6 +357,33 @@ func (f *field) rng(op filter.Op, v float64) *roaring.Bitmap {
 	all.AndNot(f.union(s[:lo]))
 	all.AndNot(f.union(s[hi:]))
 	return all
+}
+
+// blockUnion returns the rows whose number is in [a, b], both present
+// values: whole blocks inside the range by their unions, the two end blocks
+// value by value.
+func (f *field) blockUnion(a, b float64) *roaring.Bitmap {
+	ia, ib := f.blockOf(a), f.blockOf(b)
+	s := f.sorted
+	inRange := func(lo, hi float64) []float64 { // present values in [lo, hi]
+		i := sort.SearchFloat64s(s, lo)
+		j := sort.Search(len(s), func(k int) bool { return s[k] > hi })
+		return s[i:j]
+	}
+	blockEnd := func(i int) float64 { // the largest value block i may hold
+		if i+1 < len(f.blocks) {
+			return math.Nextafter(f.blocks[i+1].lo, math.Inf(-1))
+		}
+		return math.Inf(1)
+	}
+	if ia == ib {
+		return f.union(inRange(a, b))
+	}
+	bs := []*roaring.Bitmap{f.union(inRange(a, blockEnd(ia))), f.union(inRange(f.blocks[ib].lo, b))}
+	for i := ia + 1; i < ib; i++ {
+		bs = append(bs, f.blocks[i].rows)
+	}
+	return roaring.FastOr(bs...)
 }
 
 func (f *field) union(vals []float64) *roaring.Bitmap {

@@ -99,7 +99,19 @@ func randomFilter(rng *rand.Rand, depth int) *filter.Node {
 // TestEval_Differential checks bitmap evaluation against per-record Match
 // on 10,000 random records and 10,000 random filters, with removals and
 // re-adds so the postings go through every kind of change.
-func TestEval_Differential(t *testing.T) {
+func TestEval_Differential(t *testing.T) { differential(t) }
+
+// TestEval_Differential_Blocks runs the differential with range blocks of a
+// few values, so that block unions, block boundaries and values added
+// between boundaries are all exercised.
+func TestEval_Differential_Blocks(t *testing.T) {
+	oldMin, oldSize := blockMin, blockSize
+	blockMin, blockSize = 6, 3
+	defer func() { blockMin, blockSize = oldMin, oldSize }()
+	differential(t)
+}
+
+func differential(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	records, filters := 10000, 10000
 	if raceEnabled {

@@ -47,7 +47,6 @@ type searcher struct {
 	denseBuf []uint64
 }
 
-
 func (ix *index) getSearcher() *searcher {
 	s, _ := ix.pool.Get().(*searcher)
 	if s == nil {

@@ -24,10 +24,14 @@
 // # Filters
 //
 // Search takes an optional Filter (a *roaring.Bitmap of rows works as is).
-// The walk returns only accepted rows and, as in ACORN, looks past a
-// rejected neighbour to its neighbours, so that recall holds down to about
-// 1% selectivity. A bitmap with fewer rows than the search breadth is
-// answered by scoring those rows exactly.
+// The walk returns only accepted rows. It starts both from the node nearest
+// the query and from a sample of the bitmap's rows; for its first steps it
+// walks through rejected nodes near the query too, and after that, as in
+// ACORN, it looks past a rejected neighbour to that neighbour's own links
+// and scores only accepted rows, so recall holds down to about 1%
+// selectivity. A bitmap becomes a bitset for the walk's membership tests.
+// A bitmap of at most 2,048 rows (or 16·ef) is answered exactly by scoring
+// its rows, which is both faster and exact at that size.
 //
 // # Deletes
 //

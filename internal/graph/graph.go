@@ -25,6 +25,7 @@ const (
 	Cosine
 )
 
+// String returns the metric's name.
 func (m Metric) String() string {
 	switch m {
 	case L2:
@@ -355,7 +356,8 @@ type chunk struct {
 	row     [chunkSize]uint32
 	level   [chunkSize]uint8
 	deleted [chunkSize]atomic.Bool
-	links0  []atomic.Uint32 // chunkSize × (m0+1)
+	ready   [chunkSize]atomic.Bool // codes written: the node may be scored
+	links0  []atomic.Uint32        // chunkSize × (m0+1)
 	upper   [chunkSize][]atomic.Uint32
 	codes   []int8    // chunkSize × dim, once quantized
 	aux     []float32 // chunkSize
@@ -484,6 +486,7 @@ func (ix *index) insert(row uint32, vec []float32, code []int8, aux float32) boo
 			c.aux[o] = q.encode(vec, dst)
 		}
 	}
+	ix.chunk(v).ready[v&chunkMask].Store(true)
 	ix.link(v, level, vec, q)
 	return true
 }

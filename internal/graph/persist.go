@@ -239,6 +239,7 @@ func unmarshal(b []byte, vectors Vectors) (*index, error) {
 		}
 		c.row[o] = row
 		c.level[o] = uint8(level)
+		c.ready[o].Store(true)
 		if level > 0 {
 			c.upper[o] = make([]atomic.Uint32, level*(p.M+1))
 		}

@@ -439,7 +439,7 @@ func (s *searcher) sampleSeeds(eps []cand, l lister, ef int) []cand {
 		if err != nil {
 			break
 		}
-		if v, ok := ix.rows[row]; ok {
+		if v, ok := ix.rows[row]; ok && ix.chunk(v).ready[v&chunkMask].Load() {
 			nodes[n] = v
 			n++
 		}

@@ -293,3 +293,5 @@ func unmarshal(b []byte, vectors Vectors) (*index, error) {
 	}
 	return ix, nil
 }
+
+func crcOf(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }

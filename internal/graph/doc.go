@@ -17,8 +17,11 @@
 //
 // Once TrainSize nodes are present the graph fits a quantizer (per-dimension
 // offset, one shared scale) and from then on the walk compares int8 codes
-// with an integer dot product; the ef best candidates are re-scored with
-// float32 vectors, so returned distances are exact. Small dimensions
+// with an integer dot product; the walk's best max(3k, 32)
+// candidates are re-scored with float32 vectors, so returned distances are
+// exact. The quantizer is fitted once, to the first TrainSize vectors; later
+// values outside their range are clipped (re-scoring keeps the answers
+// exact; the walk gets a little less precise). Small dimensions
 // (under 32) walk float32 vectors directly.
 //
 // # Filters

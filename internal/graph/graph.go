@@ -100,7 +100,11 @@ func (p Params) withDefaults(dim int) Params {
 
 // Result is one row a search found.
 type Result struct {
-	Row  uint32
+	// Row is the row id given to Insert.
+	Row uint32
+	// Dist is the exact float32 distance under the graph's metric: the
+	// squared Euclidean distance for L2, the negated dot product for Dot
+	// and Cosine.
 	Dist float32
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/larchdb/larch"
 	"github.com/larchdb/larch/bench/internal/fmnist"
+	"github.com/larchdb/larch/simd"
 )
 
 func main() {
@@ -36,7 +37,7 @@ func main() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "larch-fmnist-")
 	defer os.RemoveAll(dir)
-	idx, err := larch.Open(dir, &larch.Options{Dimension: fmnist.Dim, Metric: larch.Euclidean, NoSync: true})
+	idx, err := larch.Open(dir, &larch.Options{Dimension: fmnist.Dim, Metric: larch.Euclidean, NoSync: true, QueryParallelism: 1})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -54,34 +55,48 @@ func main() {
 	}
 	fmt.Printf("loaded %d records in %v\n", train.N, time.Since(t0).Round(time.Millisecond))
 
-	var qps []float64
-	var recall float64
-	var plan larch.Plan
-	for r := 0; r < *runs; r++ {
-		hits := 0
-		t := time.Now()
-		for q := 0; q < *nq; q++ {
-			res, err := ns.Query(ctx, larch.Query{Vector: test.Row(q), TopK: 10})
-			if err != nil {
-				log.Fatal(err)
-			}
-			plan = res.Plan
-			want := map[string]bool{}
-			for _, id := range gt[q] {
-				want[fmt.Sprint(id)] = true
-			}
-			for _, m := range res.Matches {
-				if want[m.ID] {
-					hits++
+	want := make([]map[string]bool, *nq)
+	for q := range want {
+		want[q] = map[string]bool{}
+		for _, id := range gt[q] {
+			want[q][fmt.Sprint(id)] = true
+		}
+	}
+	exact := func() (qps, recall float64, plan larch.Plan) {
+		var all []float64
+		for r := 0; r < *runs; r++ {
+			hits := 0
+			t := time.Now()
+			for q := 0; q < *nq; q++ {
+				res, err := ns.Query(ctx, larch.Query{Vector: test.Row(q), TopK: 10})
+				if err != nil {
+					log.Fatal(err)
+				}
+				plan = res.Plan
+				for _, m := range res.Matches {
+					if want[q][m.ID] {
+						hits++
+					}
 				}
 			}
+			all = append(all, float64(*nq)/time.Since(t).Seconds())
+			recall = float64(hits) / float64(*nq*10)
 		}
-		qps = append(qps, float64(*nq)/time.Since(t).Seconds())
-		recall = float64(hits) / float64(*nq*10)
+		sort.Float64s(all)
+		return all[len(all)/2], recall, plan
 	}
-	sort.Float64s(qps)
-	unfiltered := qps[len(qps)/2]
-	fmt.Printf("exact query (plan %s), 1 goroutine: %.1f queries/s (median of %d), recall@10 %.4f\n", plan, unfiltered, *runs, recall)
+	// The anchor: the same queries on the pure-Go reference kernels.
+	restore, err := simd.Use("generic")
+	if err != nil {
+		log.Fatal(err)
+	}
+	gqps, grecall, _ := exact()
+	restore()
+	unfiltered, recall, plan := exact()
+	fmt.Printf("exact query (plan %s), 1 goroutine, generic Go kernels: %.1f queries/s (median of %d), recall@10 %.4f\n", plan, gqps, *runs, grecall)
+	fmt.Printf("exact query (plan %s), 1 goroutine, %s: %.1f queries/s (median of %d), recall@10 %.4f, %.2f× the generic kernels\n",
+		plan, simd.Implementations(), unfiltered, *runs, recall, unfiltered/gqps)
+	var qps []float64
 
 	// Filtered: the class label as metadata, one class per query (10%).
 	fgt := filteredTruth(train, test, *nq)

@@ -373,11 +373,19 @@ func defaultConcurrentQueries() int { return 4 * runtime.GOMAXPROCS(0) }
 
 // clearDerivedLocked and derivedBytesLocked cover the derived in-memory
 // structures of a namespace (metadata postings, graph, sparse index).
-func (st *nsState) clearDerivedLocked() { st.mu.post = nil }
+func (st *nsState) clearDerivedLocked() {
+	st.mu.post = nil
+	st.mu.graph = nil // its builder stops at its next batch
+}
 
 func (st *nsState) derivedBytesLocked() int64 {
-	if st.mu.post == nil {
-		return 0
+	var n int64
+	if st.mu.post != nil {
+		n += st.mu.post.SizeBytes()
 	}
-	return st.mu.post.SizeBytes()
+	if ng := st.mu.graph; ng != nil {
+		l := ng.g.Len()
+		n += int64(ng.g.MemoryPerVector()*float64(l)) + int64(len(ng.slotOf))*16
+	}
+	return n
 }

@@ -71,6 +71,9 @@ type Options struct {
 	// 4 × GOMAXPROCS.
 	MaxConcurrentQueries int
 
+	// Graph tunes the graph index of large namespaces (see GraphOptions).
+	Graph GraphOptions
+
 	// QueryParallelism is how many parts a query over a large namespace is
 	// split into, each run on its own goroutine. The default is 1.
 	QueryParallelism int
@@ -164,6 +167,7 @@ func Open(dir string, opts *Options) (*Index, error) {
 	if o.MaxConcurrentQueries <= 0 {
 		o.MaxConcurrentQueries = defaultConcurrentQueries()
 	}
+	o.Graph = o.Graph.withDefaults()
 	if o.QueryParallelism <= 0 {
 		o.QueryParallelism = 1
 	}
@@ -264,6 +268,7 @@ func (idx *Index) Close() error {
 	idx.life.closed = true
 	idx.life.Unlock()
 	idx.bg.Wait()
+	idx.saveGraphs()
 	return idx.db.Close()
 }
 

@@ -76,6 +76,7 @@ type nsState struct {
 		post   *postings.Index   // metadata postings of the live rows
 		free   []uint32          // slots of deleted records, reused first
 		heap   int64             // perRecordHeap summed over live rows
+		graph  *nsGraph          // graph index; nil below the threshold
 	}
 }
 
@@ -86,6 +87,7 @@ type row struct {
 	sparse *SparseValues
 	size   uint32 // stored bytes, key and value
 	mdSize uint32 // bytes of the metadata's JSON
+	ver    uint32 // the row persisted with the record: new for every write
 }
 
 // lookup returns the state of namespace name, or nil if it does not exist
@@ -240,7 +242,7 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 		if err != nil {
 			return fmt.Errorf("%w: record %q metadata: %v", storage.ErrCorrupt, storage.RecordID(k), err)
 		}
-		st.applyPutLocked(cfg, storage.RecordID(k), rec.Values, sparseOf(rec), md, uint32(len(k)+len(v)), uint32(len(rec.Metadata)))
+		st.applyPutLocked(cfg, storage.RecordID(k), rec.Row, rec.Values, sparseOf(rec), md, uint32(len(k)+len(v)), uint32(len(rec.Metadata)))
 		return nil
 	})
 	if err != nil {
@@ -248,6 +250,10 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	}
 	st.mu.post.Finish()
 	st.mu.loaded = true
+	st.loadGraphLocked(idx, cfg)
+	if st.mu.graph != nil {
+		st.startBuilderLocked(idx)
+	}
 	return nil
 }
 
@@ -265,7 +271,7 @@ func sparseOf(rec storage.Record) *SparseValues {
 // structures), not at the row id persisted with it: slots of deleted and
 // overwritten records are reused, so a namespace's memory follows its live
 // record count however often records are rewritten.
-func (st *nsState) applyPutLocked(cfg config, id string, vals []float32, sp *SparseValues, md Metadata, size, mdSize uint32) {
+func (st *nsState) applyPutLocked(cfg config, id string, ver uint32, vals []float32, sp *SparseValues, md Metadata, size, mdSize uint32) {
 	var r uint32
 	if n := len(st.mu.free); n > 0 {
 		r = st.mu.free[n-1]
@@ -278,7 +284,7 @@ func (st *nsState) applyPutLocked(cfg config, id string, vals []float32, sp *Spa
 		}
 		st.mu.vecs.grow(r + 1)
 	}
-	st.mu.rows[r] = row{id: id, md: md, sparse: sp, size: size, mdSize: mdSize}
+	st.mu.rows[r] = row{id: id, md: md, sparse: sp, size: size, mdSize: mdSize, ver: ver}
 	st.mu.heap += perRecordHeap(id, int(mdSize))
 	if sp != nil {
 		st.mu.heap += int64(8 * len(sp.Indices))
@@ -294,11 +300,13 @@ func (st *nsState) applyPutLocked(cfg config, id string, vals []float32, sp *Spa
 	if md != nil {
 		st.mu.post.Add(r, md)
 	}
+	st.graphPutLocked(r)
 }
 
 // applyDeleteLocked removes the record at row r from memory. st.mu must be
 // held.
 func (st *nsState) applyDeleteLocked(r uint32) {
+	st.graphDeleteLocked(r)
 	old := &st.mu.rows[r]
 	st.mu.heap -= perRecordHeap(old.id, int(old.mdSize))
 	if old.sparse != nil {
@@ -464,11 +472,12 @@ func (st *nsState) commitWith(idx *Index, cfg config, ws []write, deleteAll bool
 			st.applyDeleteLocked(old)
 		}
 		if !w.del {
-			st.applyPutLocked(cfg, w.id, w.vals, w.sparse, w.md, w.size, uint32(len(w.mdJSON)))
+			st.applyPutLocked(cfg, w.id, w.row, w.vals, w.sparse, w.md, w.size, uint32(len(w.mdJSON)))
 		}
 	}
 	st.mu.post.Finish()
 	st.mu.meta = meta
+	st.afterWriteLocked(idx, cfg)
 	bytes := st.memBytesLocked()
 	st.mu.Unlock()
 	idx.resize(st, bytes)
@@ -1020,6 +1029,7 @@ func (idx *Index) DeleteNamespace(ctx context.Context, name string) error {
 		delete(idx.mu.namespaces, canon)
 	}
 	idx.mu.Unlock()
+	idx.removeGraph(st.nsid)
 	idx.reclaim(lo, hi)
 	return nil
 }

@@ -29,6 +29,13 @@ type Query struct {
 	IncludeValues bool
 	// IncludeMetadata returns each match's metadata.
 	IncludeMetadata bool
+	// Exact forces an exact scan even where the namespace has a graph
+	// index: the true nearest records, at the cost of scoring all of them.
+	Exact bool
+	// EfSearch overrides the breadth of a graph search (the index's
+	// GraphOptions.EfSearch, default 128); higher is slower and more
+	// accurate. It is raised to TopK if lower, and ignored by exact plans.
+	EfSearch int
 }
 
 // Match is one record a query found.
@@ -59,6 +66,12 @@ const (
 	// PlanColdScan answers from storage without loading the namespace into
 	// memory: used for small namespaces that are not warm.
 	PlanColdScan Plan = "cold-scan"
+	// PlanGraph searched the namespace's graph index (approximate), and
+	// scored exactly the records written since the graph last caught up.
+	PlanGraph Plan = "graph"
+	// PlanFilteredGraph walked the graph returning only matching records:
+	// the filter matched too many records for an exact scan to pay.
+	PlanFilteredGraph Plan = "filtered-graph"
 )
 
 // Usage is what a query cost.
@@ -171,26 +184,52 @@ func (ns *Namespace) Query(ctx context.Context, q Query) (*QueryResult, error) {
 			q.Vector = nil
 		}
 	}
-	var cands *roaring.Bitmap
-	res.Plan = PlanExactScan
-	if !q.Filter.IsZero() {
-		cands = st.matchLocked(q.Filter)
-		res.Plan = PlanFilteredScan
-	} else {
-		cands = st.mu.live
-	}
-	if cands.IsEmpty() {
-		res.Plan = PlanNone
-		return res, nil
-	}
-	top, scanned, err := st.scanLocked(ctx, cfg, &q, cands, ns.idx.opts.QueryParallelism)
+	top, scanned, plan, err := st.searchLocked(ctx, cfg, &q, ns.idx.opts.QueryParallelism)
 	if err != nil {
 		return nil, err
+	}
+	res.Plan = plan
+	if plan == PlanNone {
+		return res, nil
 	}
 	res.Usage.RecordsScanned = scanned
 	res.Usage.ReadUnits += scanned * (4*cfg.Dimension + 8) / (4 << 20)
 	res.Matches = st.matchesLocked(cfg, top, &q)
 	return res, nil
+}
+
+// searchLocked is the planner: it picks how to answer q and runs it. A
+// namespace with a graph index is searched through it, unless the query
+// asks for an exact answer, carries a sparse vector (hybrid scoring is
+// exact), or its filter matches few enough records to score them all.
+// st.mu must be held for reading.
+func (st *nsState) searchLocked(ctx context.Context, cfg config, q *Query, parts int) ([]scored, int, Plan, error) {
+	cands := st.mu.live
+	plan := PlanExactScan
+	if !q.Filter.IsZero() {
+		cands = st.matchLocked(q.Filter)
+		plan = PlanFilteredScan
+	}
+	if cands.IsEmpty() {
+		return nil, 0, PlanNone, nil
+	}
+	if st.mu.graph != nil && !q.Exact && q.Vector != nil && q.SparseVector == nil &&
+		(plan == PlanExactScan || cands.GetCardinality() > exactFilterMax) {
+		t := &topK{k: q.TopK}
+		var f *roaring.Bitmap
+		if plan == PlanFilteredScan {
+			f, plan = cands, PlanFilteredGraph
+		} else {
+			plan = PlanGraph
+		}
+		scanned, err := st.graphSearchLocked(ctx, cfg, q, f, t)
+		if err != nil {
+			return nil, 0, plan, err
+		}
+		return t.sorted(), scanned, plan, nil
+	}
+	top, scanned, err := st.scanLocked(ctx, cfg, q, cands, parts)
+	return top, scanned, plan, err
 }
 
 // matchLocked returns the live rows whose metadata match f, from the

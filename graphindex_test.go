@@ -1,0 +1,439 @@
+package larch
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"testing"
+)
+
+// graphTestOptions keeps graph builds quick enough for go test.
+func graphTestOptions(dim int, m Metric) *Options {
+	return &Options{Dimension: dim, Metric: m, NoSync: true,
+		Graph: GraphOptions{Threshold: 1000, M: 12, EfConstruction: 64}}
+}
+
+// clusteredVecs returns n vectors around a few centres (or uniform when
+// clusters is 0).
+func clusteredVecs(r *rand.Rand, n, dim, clusters int) [][]float32 {
+	centres := make([][]float32, clusters)
+	for i := range centres {
+		centres[i] = make([]float32, dim)
+		for j := range centres[i] {
+			centres[i][j] = float32(r.NormFloat64() * 3)
+		}
+	}
+	out := make([][]float32, n)
+	for i := range out {
+		v := make([]float32, dim)
+		for j := range v {
+			v[j] = float32(r.NormFloat64())
+			if clusters > 0 {
+				v[j] += centres[i%clusters][j]
+			}
+		}
+		out[i] = v
+	}
+	return out
+}
+
+func upsertAll(t testing.TB, ns *Namespace, vecs [][]float32, md func(i int) Metadata) {
+	t.Helper()
+	ctx := context.Background()
+	for s := 0; s < len(vecs); s += 500 {
+		var recs []Record
+		for i := s; i < min(s+500, len(vecs)); i++ {
+			recs = append(recs, Record{ID: fmt.Sprintf("r%06d", i), Values: vecs[i], Metadata: md(i)})
+		}
+		if _, err := ns.Upsert(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func nsStateOf(t testing.TB, idx *Index, name string) *nsState {
+	st, err := idx.lookup(name, false)
+	if err != nil || st == nil {
+		t.Fatalf("namespace %q: %v", name, err)
+	}
+	return st
+}
+
+// recallOf runs queries through the planner and exactly, checks every
+// match against the filter, and returns recall@k and the plan taken.
+func recallOf(t *testing.T, ns *Namespace, queries [][]float32, k int, f Filter, ok func(id string) bool) (float64, Plan) {
+	t.Helper()
+	ctx := context.Background()
+	hits, total := 0, 0
+	var plan Plan
+	for _, q := range queries {
+		got, err := ns.Query(ctx, Query{Vector: q, TopK: k, Filter: f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan = got.Plan
+		want, err := ns.Query(ctx, Query{Vector: q, TopK: k, Filter: f, Exact: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := map[string]bool{}
+		for _, m := range want.Matches {
+			in[m.ID] = true
+		}
+		for _, m := range got.Matches {
+			if ok != nil && !ok(m.ID) {
+				t.Fatalf("plan %s returned %s, which the filter rejects or which is deleted", plan, m.ID)
+			}
+			if in[m.ID] {
+				hits++
+			}
+		}
+		total += len(want.Matches)
+	}
+	return float64(hits) / float64(total), plan
+}
+
+// checkGraphInvariants: once built, the graph holds exactly the live
+// records, nothing is queued, and its own structure checks out.
+func checkGraphInvariants(t *testing.T, idx *Index, name string) {
+	t.Helper()
+	st := nsStateOf(t, idx, name)
+	st.waitGraphBuilt()
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	ng := st.mu.graph
+	if ng == nil {
+		t.Fatal("namespace has no graph")
+	}
+	if err := ng.g.Check(); err != nil {
+		t.Fatal(err)
+	}
+	live := int(st.mu.live.GetCardinality())
+	if ng.g.Len() != live || len(ng.slotOf) != live {
+		t.Fatalf("graph holds %d rows, slot map %d, live records %d", ng.g.Len(), len(ng.slotOf), live)
+	}
+	for row := range ng.g.Rows() {
+		s, ok := ng.slotOf[row]
+		if !ok || !st.mu.live.Contains(s) || st.mu.rows[s].ver != row {
+			t.Fatalf("graph row %d is not a live record", row)
+		}
+	}
+}
+
+func TestGraph_RecallOracle(t *testing.T) {
+	for _, tc := range []struct {
+		dim, n, clusters int
+		metric           Metric
+	}{
+		{32, 6000, 0, Euclidean},
+		{64, 6000, 20, Cosine},
+	} {
+		t.Run(fmt.Sprintf("%s/dim=%d/n=%d/clusters=%d", tc.metric, tc.dim, tc.n, tc.clusters), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(uint64(tc.dim), uint64(tc.n)))
+			// Default graph parameters: the recall bar is for them.
+			idx, err := Open(t.TempDir(), &Options{Dimension: tc.dim, Metric: tc.metric, NoSync: true, Graph: GraphOptions{Threshold: 1000}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer idx.Close()
+			ns := idx.Namespace("big")
+			vecs := clusteredVecs(r, tc.n, tc.dim, tc.clusters)
+			upsertAll(t, ns, vecs, func(i int) Metadata { return Metadata{"bucket": i % 10, "half": i % 2} })
+			checkGraphInvariants(t, idx, "big")
+			queries := clusteredVecs(r, 100, tc.dim, tc.clusters)
+
+			rec, plan := recallOf(t, ns, queries, 10, Filter{}, nil)
+			t.Logf("unfiltered: recall@10 %.3f, plan %s", rec, plan)
+			if plan != PlanGraph || rec < 0.95 {
+				t.Fatalf("unfiltered: plan %s recall %.3f, want graph ≥ 0.95", plan, rec)
+			}
+			// 50% selectivity walks the graph with the filter.
+			half := Eq("half", 1)
+			rec, plan = recallOf(t, ns, queries, 10, half, func(id string) bool {
+				var i int
+				fmt.Sscanf(id, "r%d", &i)
+				return i%2 == 1
+			})
+			t.Logf("filter 50%%: recall@10 %.3f, plan %s", rec, plan)
+			if plan != PlanFilteredGraph || rec < 0.95 {
+				t.Fatalf("filter 50%%: plan %s recall %.3f", plan, rec)
+			}
+			// 10% selectivity matches ≤ 2,048 records: scanned exactly.
+			rec, plan = recallOf(t, ns, queries, 10, Eq("bucket", 3), func(id string) bool {
+				var i int
+				fmt.Sscanf(id, "r%d", &i)
+				return i%10 == 3
+			})
+			if plan != PlanFilteredScan || rec != 1 {
+				t.Fatalf("filter 10%%: plan %s recall %.3f, want an exact filtered scan", plan, rec)
+			}
+		})
+	}
+}
+
+// TestGraph_DotProductStaysExact: DotProduct indexes are not given graphs
+// (see graphEligible).
+func TestGraph_DotProductStaysExact(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	idx, err := Open(t.TempDir(), graphTestOptions(32, DotProduct))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	ns := idx.Namespace("d")
+	upsertAll(t, ns, clusteredVecs(r, 2000, 32, 4), func(int) Metadata { return nil })
+	res, err := ns.Query(context.Background(), Query{Vector: clusteredVecs(r, 1, 32, 0)[0], TopK: 3})
+	if err != nil || res.Plan != PlanExactScan {
+		t.Fatalf("plan %v, err %v: want an exact scan", res.Plan, err)
+	}
+}
+
+// TestGraph_DeletesAndOverwrites: deleted and overwritten records never
+// come back, and recall holds after heavy churn.
+func TestGraph_DeletesAndOverwrites(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	const dim, n = 32, 5000
+	idx, err := Open(t.TempDir(), graphTestOptions(dim, Euclidean))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	ctx := context.Background()
+	ns := idx.Namespace("churn")
+	vecs := clusteredVecs(r, n, dim, 8)
+	upsertAll(t, ns, vecs, func(int) Metadata { return nil })
+	checkGraphInvariants(t, idx, "churn")
+	deleted := map[string]bool{}
+	var ids []string
+	for i := 0; i < n; i += 3 {
+		id := fmt.Sprintf("r%06d", i)
+		ids = append(ids, id)
+		deleted[id] = true
+	}
+	for len(ids) > 0 {
+		c := min(len(ids), 1000)
+		if err := ns.Delete(ctx, ids[:c]...); err != nil {
+			t.Fatal(err)
+		}
+		ids = ids[c:]
+	}
+	// Overwrite a fifth with new vectors: their old positions must not be
+	// found through the graph.
+	for i := 1; i < n; i += 5 {
+		if i%3 == 0 {
+			continue // deleted above
+		}
+		v := clusteredVecs(r, 1, dim, 8)[0]
+		vecs[i] = v
+		if _, err := ns.Upsert(ctx, []Record{{ID: fmt.Sprintf("r%06d", i), Values: v}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkGraphInvariants(t, idx, "churn")
+	queries := clusteredVecs(r, 100, dim, 8)
+	rec, plan := recallOf(t, ns, queries, 10, Filter{}, func(id string) bool { return !deleted[id] })
+	t.Logf("after churn: recall@10 %.3f, plan %s", rec, plan)
+	if plan != PlanGraph || rec < 0.95 {
+		t.Fatalf("after churn: plan %s recall %.3f", plan, rec)
+	}
+	// Querying an overwritten record's new vector finds it first.
+	res, err := ns.Query(ctx, Query{Vector: vecs[1], TopK: 10})
+	if err != nil || len(res.Matches) == 0 || res.Matches[0].ID != "r000001" {
+		t.Fatalf("overwritten record not found at its new place: %+v %v", res, err)
+	}
+}
+
+// TestGraph_StaleSnapshotReconciled: the snapshot on disk is older than the
+// records (as after a crash between a write and the next snapshot). After
+// reopening, graph nodes are exactly the live records, nothing deleted is
+// returned, and recall is unchanged. With reconciliation turned off the
+// test must fail.
+func TestGraph_StaleSnapshotReconciled(t *testing.T) {
+	if err := staleSnapshotScenario(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGraph_StaleSnapshotBrokenModeDetected(t *testing.T) {
+	testSkipReconcile = true
+	defer func() { testSkipReconcile = false }()
+	if err := staleSnapshotScenario(t); err == nil {
+		t.Fatal("the stale-snapshot test passed with reconciliation off: it cannot detect the fault")
+	} else {
+		t.Logf("broken mode detected: %v", err)
+	}
+}
+
+func staleSnapshotScenario(t *testing.T) error {
+	r := rand.New(rand.NewPCG(9, 9))
+	const dim, n = 32, 4000
+	dir := t.TempDir()
+	ctx := context.Background()
+	idx, err := Open(dir, graphTestOptions(dim, Euclidean))
+	if err != nil {
+		return err
+	}
+	ns := idx.Namespace("t")
+	vecs := clusteredVecs(r, n, dim, 8)
+	upsertAll(t, ns, vecs, func(int) Metadata { return nil })
+	nsStateOf(t, idx, "t").waitGraphBuilt()
+	nsid := nsStateOf(t, idx, "t").nsid
+	if err := idx.Close(); err != nil {
+		return err
+	}
+	path := (&Index{dir: dir}).graphPath(nsid)
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("no snapshot written at close: %v", err)
+	}
+
+	idx, err = Open(dir, graphTestOptions(dim, Euclidean))
+	if err != nil {
+		return err
+	}
+	ns = idx.Namespace("t")
+	deleted := map[string]bool{}
+	var ids []string
+	for i := 0; i < n; i += 2 {
+		id := fmt.Sprintf("r%06d", i)
+		ids = append(ids, id)
+		deleted[id] = true
+	}
+	for len(ids) > 0 {
+		c := min(len(ids), 1000)
+		if err := ns.Delete(ctx, ids[:c]...); err != nil {
+			return err
+		}
+		ids = ids[c:]
+	}
+	more := clusteredVecs(r, 1000, dim, 8)
+	for i := range more {
+		if _, err := ns.Upsert(ctx, []Record{{ID: fmt.Sprintf("n%06d", i), Values: more[i]}}); err != nil {
+			return err
+		}
+	}
+	if err := idx.Close(); err != nil {
+		return err
+	}
+	// The crash: the newer snapshot is lost, the old one is what is on disk.
+	if err := os.WriteFile(path, old, 0o644); err != nil {
+		return err
+	}
+
+	idx, err = Open(dir, graphTestOptions(dim, Euclidean))
+	if err != nil {
+		return err
+	}
+	defer idx.Close()
+	ns = idx.Namespace("t")
+	queries := clusteredVecs(r, 60, dim, 8)
+	rec, plan, err := recallAvoiding(ns, queries, deleted)
+	if err != nil {
+		return err
+	}
+	if plan != PlanGraph || rec < 0.95 {
+		return fmt.Errorf("after reopen on a stale snapshot: plan %s recall %.3f", plan, rec)
+	}
+	st := nsStateOf(t, idx, "t")
+	st.waitGraphBuilt()
+	st.mu.RLock()
+	live, nodes := int(st.mu.live.GetCardinality()), st.mu.graph.g.Len()
+	st.mu.RUnlock()
+	if live != nodes {
+		return fmt.Errorf("graph holds %d rows, %d live records", nodes, live)
+	}
+	return nil
+}
+
+// recallAvoiding is recallOf returning errors: a deleted record returned
+// is an error.
+func recallAvoiding(ns *Namespace, queries [][]float32, deleted map[string]bool) (float64, Plan, error) {
+	ctx := context.Background()
+	hits, total := 0, 0
+	var plan Plan
+	for _, q := range queries {
+		got, err := ns.Query(ctx, Query{Vector: q, TopK: 10})
+		if err != nil {
+			return 0, plan, err
+		}
+		plan = got.Plan
+		want, err := ns.Query(ctx, Query{Vector: q, TopK: 10, Exact: true})
+		if err != nil {
+			return 0, plan, err
+		}
+		in := map[string]bool{}
+		for _, m := range want.Matches {
+			in[m.ID] = true
+		}
+		for _, m := range got.Matches {
+			if deleted[m.ID] {
+				return 0, plan, fmt.Errorf("deleted record %s returned by plan %s", m.ID, plan)
+			}
+			if in[m.ID] {
+				hits++
+			}
+		}
+		total += len(want.Matches)
+	}
+	return float64(hits) / float64(total), plan, nil
+}
+
+// TestGraph_ConcurrentQueriesAndWrites runs queries while records are
+// upserted and deleted in the same graph namespace (run with -race).
+func TestGraph_ConcurrentQueriesAndWrites(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 11))
+	const dim = 32
+	idx, err := Open(t.TempDir(), graphTestOptions(dim, Cosine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	ctx := context.Background()
+	ns := idx.Namespace("c")
+	vecs := clusteredVecs(r, 3000, dim, 6)
+	upsertAll(t, ns, vecs[:1500], func(int) Metadata { return Metadata{"k": 1} })
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for g := 0; g < 2; g++ {
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			qr := rand.New(rand.NewPCG(seed, 1))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				q := vecs[qr.IntN(len(vecs))]
+				res, err := ns.Query(ctx, Query{Vector: q, TopK: 5, Filter: Eq("k", 1)})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, m := range res.Matches {
+					if m.ID == "" {
+						t.Error("empty id")
+					}
+				}
+			}
+		}(uint64(g))
+	}
+	for i := 1500; i < 3000; i += 100 {
+		var recs []Record
+		for j := i; j < i+100; j++ {
+			recs = append(recs, Record{ID: fmt.Sprintf("r%06d", j), Values: vecs[j], Metadata: Metadata{"k": 1}})
+		}
+		if _, err := ns.Upsert(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+		if err := ns.Delete(ctx, fmt.Sprintf("r%06d", i-1000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	checkGraphInvariants(t, idx, "c")
+}

@@ -887,6 +887,21 @@ type NamespaceDescription struct {
 	// values, before compression).
 	SizeBytes uint64
 	CreatedAt time.Time
+	// Graph describes the namespace's graph index; nil when it has none
+	// (below GraphOptions.Threshold, or not loaded in memory).
+	Graph *GraphStatus
+}
+
+// GraphStatus is the state of a namespace's graph index.
+type GraphStatus struct {
+	// Records is how many records the graph holds.
+	Records int
+	// Pending is how many records wait for the background builder; queries
+	// score them exactly meanwhile.
+	Pending int
+	// BytesPerRecord is the graph's memory per record (links and int8
+	// codes; the float32 vectors are the namespace's own).
+	BytesPerRecord float64
 }
 
 // DescribeNamespace returns a namespace's record count and size. It returns
@@ -911,7 +926,19 @@ func (idx *Index) DescribeNamespace(ctx context.Context, name string) (*Namespac
 	if err != nil {
 		return nil, err
 	}
-	return &NamespaceDescription{Name: displayName(canon), RecordCount: m.Count, SizeBytes: m.Bytes, CreatedAt: st.created}, nil
+	d := &NamespaceDescription{Name: displayName(canon), RecordCount: m.Count, SizeBytes: m.Bytes, CreatedAt: st.created}
+	st.mu.RLock()
+	if ng := st.mu.graph; ng != nil {
+		ng.gm.Lock()
+		pending := int(ng.pending.GetCardinality())
+		if ng.building && pending == 0 {
+			pending = 1 // a batch is being inserted
+		}
+		ng.gm.Unlock()
+		d.Graph = &GraphStatus{Records: ng.g.Len(), Pending: pending, BytesPerRecord: ng.g.MemoryPerVector()}
+	}
+	st.mu.RUnlock()
+	return d, nil
 }
 
 func (st *nsState) isCommitted() bool {

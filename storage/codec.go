@@ -66,8 +66,9 @@ func DecodeRecord(b []byte) (Record, error) {
 	b = b[n:]
 	if dim > 0 {
 		r.Values = make([]float32, dim)
+		src := b[:4*dim]
 		for i := range r.Values {
-			r.Values[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+			r.Values[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i : 4*i+4]))
 		}
 		b = b[4*dim:]
 	}

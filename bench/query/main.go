@@ -54,6 +54,7 @@ func main() {
 		}
 	}
 	fmt.Printf("loaded %d records in %v\n", train.N, time.Since(t0).Round(time.Millisecond))
+	waitGraph(ctx, idx, t0)
 
 	want := make([]map[string]bool, *nq)
 	for q := range want {
@@ -68,7 +69,7 @@ func main() {
 			hits := 0
 			t := time.Now()
 			for q := 0; q < *nq; q++ {
-				res, err := ns.Query(ctx, larch.Query{Vector: test.Row(q), TopK: 10})
+				res, err := ns.Query(ctx, larch.Query{Vector: test.Row(q), TopK: 10, Exact: true})
 				if err != nil {
 					log.Fatal(err)
 				}
@@ -96,6 +97,9 @@ func main() {
 	fmt.Printf("exact query (plan %s), 1 goroutine, generic Go kernels: %.1f queries/s (median of %d), recall@10 %.4f\n", plan, gqps, *runs, grecall)
 	fmt.Printf("exact query (plan %s), 1 goroutine, %s: %.1f queries/s (median of %d), recall@10 %.4f, %.2f× the generic kernels\n",
 		plan, simd.Implementations(), unfiltered, *runs, recall, unfiltered/gqps)
+	idx = graphBench(ctx, idx, ns, dir, test, want, *nq, *runs, unfiltered)
+	defer idx.Close()
+	ns = idx.Namespace("fmnist")
 	var qps []float64
 
 	// Filtered: the class label as metadata, one class per query (10%).
@@ -122,6 +126,69 @@ func main() {
 	sort.Float64s(qps)
 	f := qps[len(qps)/2]
 	fmt.Printf("filtered query label=q%%10 (10%% selectivity, plan %s): %.1f queries/s, recall@10 %.4f, %.2f× the unfiltered queries/s\n", plan, f, recall, f/unfiltered)
+}
+
+// graphBench waits for the namespace's graph, measures recall@10 and
+// queries/s through it at several search breadths, then closes and reopens
+// the index and times the first query.
+// waitGraph waits until the background builder has indexed every record.
+func waitGraph(ctx context.Context, idx *larch.Index, t0 time.Time) {
+	var d *larch.NamespaceDescription
+	for {
+		var err error
+		if d, err = idx.DescribeNamespace(ctx, "fmnist"); err != nil {
+			log.Fatal(err)
+		}
+		if d.Graph != nil && d.Graph.Pending == 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	fmt.Printf("graph built in the background (1 goroutine): ready %v after the first upsert, %.0f bytes per record\n", time.Since(t0).Round(time.Millisecond), d.Graph.BytesPerRecord)
+}
+
+func graphBench(ctx context.Context, idx *larch.Index, ns *larch.Namespace, dir string, test *fmnist.Set, want []map[string]bool, nq, runs int, exactQPS float64) *larch.Index {
+	for _, ef := range []int{16, 32, 64, 128, 256} {
+		var all []float64
+		var recall float64
+		var plan larch.Plan
+		for r := 0; r < runs; r++ {
+			hits := 0
+			t := time.Now()
+			for q := 0; q < nq; q++ {
+				res, err := ns.Query(ctx, larch.Query{Vector: test.Row(q), TopK: 10, EfSearch: ef})
+				if err != nil {
+					log.Fatal(err)
+				}
+				plan = res.Plan
+				for _, m := range res.Matches {
+					if want[q][m.ID] {
+						hits++
+					}
+				}
+			}
+			all = append(all, float64(nq)/time.Since(t).Seconds())
+			recall = float64(hits) / float64(nq*10)
+		}
+		sort.Float64s(all)
+		fmt.Printf("graph query (plan %s) ef=%d: %.0f queries/s (median of %d), recall@10 %.4f, %.1f× the exact scan\n", plan, ef, all[len(all)/2], runs, recall, all[len(all)/2]/exactQPS)
+	}
+	if err := idx.Close(); err != nil {
+		log.Fatal(err)
+	}
+	t := time.Now()
+	idx2, err := larch.Open(dir, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	open := time.Since(t)
+	res, err := idx2.Namespace("fmnist").Query(ctx, larch.Query{Vector: test.Row(0), TopK: 10})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("reopen: Open %v, first query %v after Open (plan %s, %d records scored), total %v\n",
+		open.Round(time.Millisecond), (time.Since(t) - open).Round(time.Millisecond), res.Plan, res.Usage.RecordsScanned, time.Since(t).Round(time.Millisecond))
+	return idx2
 }
 
 // filteredTruth returns, per query, the ids of the 10 nearest training

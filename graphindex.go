@@ -409,7 +409,7 @@ func readGraph(path string, vectors graph.Vectors) (*graph.Graph, error) {
 	if st, err := f.Stat(); err != nil || n > 64*uint64(st.Size())+(1<<20) {
 		return nil, fmt.Errorf("graph snapshot %s: implausible length %d", path, n)
 	}
-	zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(n+1))
+	zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(n+64<<20))
 	if err != nil {
 		return nil, err
 	}

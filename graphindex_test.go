@@ -288,6 +288,9 @@ func staleSnapshotScenario(t *testing.T) error {
 	if err != nil {
 		return fmt.Errorf("no snapshot written at close: %v", err)
 	}
+	if g, err := readGraph(path, nil); err != nil || g == nil || g.Len() != n {
+		t.Fatalf("snapshot does not load back: %v (graph %v)", err, g != nil)
+	}
 
 	idx, err = Open(dir, graphTestOptions(dim, Euclidean))
 	if err != nil {

@@ -118,6 +118,9 @@ type importRow struct {
 	Row int64
 	Rec Record
 	Err error
+	// mdJSON, when set, is Rec.Metadata already normalized and encoded (as
+	// normalizeMetadata returns them), so that the unit does not do it again.
+	mdJSON []byte
 }
 
 // rowReader reads one file's rows in order.
@@ -404,7 +407,13 @@ func (idx *Index) importUnit(run *jobRun, ns *Namespace, cfg config, file string
 	for _, row := range rows {
 		err := row.Err
 		var w write
-		if err == nil {
+		if err == nil && row.mdJSON != nil {
+			md := row.Rec.Metadata
+			row.Rec.Metadata = nil
+			if w, err = cfg.prepareRec(&row.Rec, false); err == nil {
+				w.md, w.mdJSON = md, row.mdJSON
+			}
+		} else if err == nil {
 			w, err = cfg.prepareRec(&row.Rec, false) // rows are the reader's fresh slices
 		}
 		if err != nil {

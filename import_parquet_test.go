@@ -3,17 +3,32 @@ package larch
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/fstest"
 
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/snappy"
+	"github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
+	"github.com/pierrec/lz4/v4"
 )
+
+// parquetSparse is the sparse_values struct, as writers lay it out.
+type parquetSparse struct {
+	Indices []uint32  `parquet:"indices,list"`
+	Values  []float32 `parquet:"values,list"`
+}
 
 type denseRow struct {
 	ID       string    `parquet:"id"`
@@ -39,6 +54,12 @@ type extraColumnRow struct {
 	Extra  int64     `parquet:"extra"`
 }
 
+type dictRow struct {
+	ID       string    `parquet:"id,dict"`
+	Values   []float32 `parquet:"values,list"`
+	Metadata *string   `parquet:"metadata,optional,dict"`
+}
+
 type wrongTypeRow struct {
 	ID     string    `parquet:"id"`
 	Values []float64 `parquet:"values,list"`
@@ -50,8 +71,13 @@ type noIDRow struct {
 
 func parquetBytes[T any](t testing.TB, rows []T) []byte {
 	t.Helper()
+	return parquetBytesWith(t, rows)
+}
+
+func parquetBytesWith[T any](t testing.TB, rows []T, opts ...parquet.WriterOption) []byte {
+	t.Helper()
 	var b bytes.Buffer
-	w := parquet.NewGenericWriter[T](&b)
+	w := parquet.NewGenericWriter[T](&b, opts...)
 	if _, err := w.Write(rows); err != nil {
 		t.Fatal(err)
 	}
@@ -287,11 +313,22 @@ func TestImportParquet_ResumeFromRow(t *testing.T) {
 }
 
 // FuzzParquetReader feeds arbitrary bytes as a Parquet file: no panic
-// escapes, and any error is one of the import sentinels.
+// escapes, any error is one of the import sentinels, and memory stays
+// bounded (the reader allocates nothing a file merely claims).
 func FuzzParquetReader(f *testing.F) {
-	f.Add(parquetBytes(f, denseRows(3, 0, func(int) *string { return strp(`{"a":1}`) })))
+	md := func(i int) *string { return strp(fmt.Sprintf(`{"a":%d,"t":["x"]}`, i)) }
+	f.Add(parquetBytes(f, denseRows(3, 0, md)))
 	f.Add(parquetBytes(f, []sparseRow{{ID: "x", SparseValues: &parquetSparse{Indices: []uint32{1}, Values: []float32{1}}}}))
 	f.Add([]byte("PAR1\x00\x00\x00\x00PAR1"))
+	for _, o := range []parquet.WriterOption{
+		parquet.Compression(&parquet.Snappy), parquet.Compression(&parquet.Zstd), parquet.Compression(&parquet.Gzip),
+		parquet.Compression(&parquet.Lz4Raw), parquet.DataPageVersion(1), parquet.MaxRowsPerRowGroup(2),
+	} {
+		f.Add(parquetBytesWith(f, denseRows(4, 0, md), o))
+	}
+	f.Add(parquetBytesWith(f, []dictRow{{ID: "a", Values: []float32{1, 2}}, {ID: "a", Values: []float32{1, 2}, Metadata: strp(`{}`)}}, parquet.DataPageVersion(1)))
+	f.Add(hostileFile(f, hostile{groups: 2, rows: 3, dim: 2}))
+	f.Add(hostileFile(f, hostile{groups: 1, rows: 3, dim: 2, codec: format.Snappy}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fsys := fstest.MapFS{"src/ns/a.parquet": {Data: data}}
 		src, err := openParquetSource("src", fsys)
@@ -304,15 +341,332 @@ func FuzzParquetReader(f *testing.F) {
 			}
 			return
 		}
-		r, err := src.Open("src/ns/a.parquet", 0, Dense)
+		vt := Dense
+		if len(data)%2 == 1 {
+			vt = Sparse
+		}
+		r, err := src.Open("src/ns/a.parquet", 0, vt)
 		if err != nil {
+			if !errors.Is(err, ErrImportFile) && !errors.Is(err, ErrImportSchema) {
+				t.Fatalf("open error %v is not an import error", err)
+			}
 			return
 		}
 		defer r.Close()
 		for i := 0; i < 100; i++ {
 			if _, err := r.Next(100); err != nil {
+				if err != io.EOF && !errors.Is(err, ErrImportFile) {
+					t.Fatalf("read error %v is not an import error", err)
+				}
 				return
 			}
 		}
 	})
+}
+
+// hostile describes a Parquet file that hostileFile writes by hand — id
+// BYTE_ARRAY, values as a 3-level LIST<FLOAT>, one v1 PLAIN page per
+// column chunk — so that a test can break exactly one thing in it.
+type hostile struct {
+	groups, rows, dim int
+	codec             format.CompressionCodec
+	// page may change the header and data of each page before it is written
+	// (g is the row group, col 0 the id column and 1 the values).
+	page func(g, col int, ph *format.PageHeader, data []byte) []byte
+	// footer may change the metadata before it is written.
+	footer func(md *format.FileMetaData)
+}
+
+func hostileID(g, i int) string { return fmt.Sprintf("h%d-%05d", g, i) }
+
+func hostileFile(t testing.TB, h hostile) []byte {
+	t.Helper()
+	var compact thrift.CompactProtocol
+	out := []byte("PAR1")
+	md := format.FileMetaData{
+		Version: 1,
+		Schema: []format.SchemaElement{
+			{Name: "schema", NumChildren: thrift.New[int32](2)},
+			{Name: "id", Type: thrift.New(format.ByteArray), RepetitionType: thrift.New(format.Required), LogicalType: format.LogicalType{Value: &format.StringType{}}},
+			{Name: "values", RepetitionType: thrift.New(format.Required), NumChildren: thrift.New[int32](1), LogicalType: format.LogicalType{Value: &format.ListType{}}},
+			{Name: "list", RepetitionType: thrift.New(format.Repeated), NumChildren: thrift.New[int32](1)},
+			{Name: "element", Type: thrift.New(format.Float), RepetitionType: thrift.New(format.Required)},
+		},
+	}
+	run := func(b []byte, count, v int) []byte { return append(binary.AppendUvarint(b, uint64(count)<<1), byte(v)) }
+	levels := func(b, rle []byte) []byte {
+		return append(binary.LittleEndian.AppendUint32(b, uint32(len(rle))), rle...)
+	}
+	for g := 0; g < h.groups; g++ {
+		var ids, vals []byte
+		var rep []byte
+		for i := 0; i < h.rows; i++ {
+			id := hostileID(g, i)
+			ids = binary.LittleEndian.AppendUint32(ids, uint32(len(id)))
+			ids = append(ids, id...)
+			rep = run(rep, 1, 0)
+			if h.dim > 1 {
+				rep = run(rep, h.dim-1, 1)
+			}
+			for j := 0; j < h.dim; j++ {
+				vals = binary.LittleEndian.AppendUint32(vals, math.Float32bits(float32(i+j+1)))
+			}
+		}
+		vals = append(levels(levels(nil, rep), run(nil, h.rows*h.dim, 1)), vals...)
+		rg := format.RowGroup{NumRows: int64(h.rows)}
+		for col, data := range [][]byte{ids, vals} {
+			ph := &format.PageHeader{Type: format.DataPage, UncompressedPageSize: int32(len(data)),
+				DataPageHeader: thrift.New(format.DataPageHeader{NumValues: int32(h.rows * max(1, col*h.dim)), Encoding: format.Plain,
+					DefinitionLevelEncoding: format.RLE, RepetitionLevelEncoding: format.RLE})}
+			data = compressPage(t, h.codec, data)
+			ph.CompressedPageSize = int32(len(data))
+			if h.page != nil {
+				data = h.page(g, col, ph, data)
+			}
+			hdr, err := thrift.Marshal(&compact, ph)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cm := format.ColumnMetaData{Type: format.ByteArray, Encoding: []format.Encoding{format.Plain, format.RLE},
+				PathInSchema: []string{"id"}, Codec: h.codec, NumValues: int64(h.rows),
+				TotalUncompressedSize: int64(len(hdr)) + int64(ph.UncompressedPageSize), TotalCompressedSize: int64(len(hdr) + len(data)),
+				DataPageOffset: int64(len(out))}
+			if col == 1 {
+				cm.Type, cm.PathInSchema, cm.NumValues = format.Float, []string{"values", "list", "element"}, int64(h.rows*h.dim)
+			}
+			rg.Columns = append(rg.Columns, format.ColumnChunk{FileOffset: int64(len(out)), MetaData: cm})
+			rg.TotalByteSize += cm.TotalUncompressedSize
+			out = append(append(out, hdr...), data...)
+		}
+		md.RowGroups = append(md.RowGroups, rg)
+		md.NumRows += rg.NumRows
+	}
+	if h.footer != nil {
+		h.footer(&md)
+	}
+	footer, err := thrift.Marshal(&compact, &md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rawParquet(out, footer)
+}
+
+// rawParquet ends a file with footer, its length and the magic bytes.
+func rawParquet(data, footer []byte) []byte {
+	if len(data) == 0 {
+		data = []byte("PAR1")
+	}
+	out := append(append([]byte(nil), data...), footer...)
+	out = binary.LittleEndian.AppendUint32(out, uint32(len(footer)))
+	return append(out, "PAR1"...)
+}
+
+func compressPage(t testing.TB, codec format.CompressionCodec, data []byte) []byte {
+	t.Helper()
+	switch codec {
+	case format.Uncompressed:
+		return data
+	case format.Snappy:
+		return snappy.Encode(nil, data)
+	case format.Gzip:
+		var b bytes.Buffer
+		w := gzip.NewWriter(&b)
+		w.Write(data)
+		w.Close()
+		return b.Bytes()
+	case format.Zstd:
+		e, _ := zstd.NewWriter(nil)
+		defer e.Close()
+		return e.EncodeAll(data, nil)
+	case format.Lz4Raw:
+		out := make([]byte, lz4.CompressBlockBound(len(data)))
+		n, err := lz4.CompressBlock(data, out, nil)
+		if err != nil || n == 0 {
+			t.Fatalf("lz4: %d %v", n, err)
+		}
+		return out[:n]
+	}
+	t.Fatalf("codec %s", codec)
+	return nil
+}
+
+// TestHostileFile_Valid checks the hand-written file against parquet-go's
+// reader and against the import, so that the hostile variants below break
+// only what they mean to.
+func TestHostileFile_Valid(t *testing.T) {
+	for _, codec := range []format.CompressionCodec{format.Uncompressed, format.Snappy, format.Gzip, format.Zstd, format.Lz4Raw} {
+		data := hostileFile(t, hostile{groups: 2, rows: 50, dim: 3, codec: codec})
+		got, err := parquet.Read[denseRow](bytes.NewReader(data), int64(len(data)))
+		if err != nil || len(got) != 100 || got[51].ID != hostileID(1, 1) || got[51].Values[2] != 4 {
+			t.Fatalf("%s: parquet-go reads %d rows (%v): %+v", codec, len(got), err, got)
+		}
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, "ns", "a.parquet"), data)
+		idx := openTest(t, &Options{Dimension: 3})
+		if j := runImport(t, idx, dir, nil); j.Status != ImportCompleted || j.RecordsImported != 100 {
+			t.Fatalf("%s: %+v", codec, j)
+		}
+	}
+}
+
+// rawFooter writes Thrift compact bytes by hand: h is a field header byte
+// (field id delta << 4 | type).
+func rawFooter(parts ...any) []byte {
+	var b []byte
+	for _, p := range parts {
+		switch v := p.(type) {
+		case byte:
+			b = append(b, v)
+		case int:
+			b = append(b, byte(v))
+		case uint64:
+			b = binary.AppendUvarint(b, v)
+		case []byte:
+			b = append(b, v...)
+		case string:
+			b = append(b, v...)
+		}
+	}
+	return b
+}
+
+// hostileCase is a file that must fail with ErrImportFile naming the file
+// and the rule it breaks (msg), with no record of it committed.
+type hostileCase struct {
+	name string
+	data []byte
+	msg  string
+}
+
+func hostileCases(t testing.TB) []hostileCase {
+	good := parquetBytes(t, denseRows(5, 0, nil))
+	// Row group 0 is sound and holds more rows than a committed unit, row
+	// group 1 breaks a rule: a reader that checked lazily would commit
+	// rows of group 0 before it noticed.
+	const rows = importUnitRows + 500
+	broken := func(codec format.CompressionCodec, page func(ph *format.PageHeader, data []byte) []byte) []byte {
+		return hostileFile(t, hostile{groups: 2, rows: rows, dim: 3, codec: codec, page: func(g, col int, ph *format.PageHeader, data []byte) []byte {
+			if g == 1 && col == 1 {
+				return page(ph, data)
+			}
+			return data
+		}})
+	}
+	footer := func(f func(md *format.FileMetaData)) []byte {
+		return hostileFile(t, hostile{groups: 2, rows: rows, dim: 3, footer: f})
+	}
+	zeros := make([]byte, 64<<20)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(zeros)
+	zw.Close()
+	ze, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	zbomb := ze.EncodeAll(zeros, nil)
+	ze.Close()
+	deep := []byte{0x19, 0x1c} // schema: a list of one struct ...
+	for i := 0; i < 40; i++ {
+		deep = append(deep, 0x4c) // ... whose field 4 is a struct, 40 deep
+	}
+	deep = append(deep, bytes.Repeat([]byte{0}, 42)...)
+	return []hostileCase{
+		{"footer length past the end", footerPastEnd(good), "footer length 2147483647 is past the start of the"},
+		{"footer list of 2^31 schema elements", rawParquet(nil, rawFooter(0x15, 2, 0x19, 0xfc, uint64(1<<31-1), 0, 0)), "list of 2147483647 elements in 2 bytes"},
+		{"footer list of 2^40 row groups", rawParquet(nil, rawFooter(0x15, 2, 0x39, 0xfc, uint64(1<<40), 0, 0)), "list of 1099511627776 elements"},
+		{"footer string of 4 GiB", rawParquet(nil, rawFooter(0x15, 2, 0x19, 0x1c, 0x48, uint64(1<<32), "name", 0, 0)), "string of 4294967296 bytes"},
+		{"footer key-value list of 2^30", rawParquet(nil, rawFooter(0x15, 2, 0x59, 0xfc, uint64(1<<30), 0x18, 1, "k", 0, 0)), "list of 1073741824 elements"},
+		{"footer of 300,000 row groups", rawParquet(nil, rawFooter(0x15, 2, 0x39, 0xfc, uint64(300000), bytes.Repeat([]byte{0}, 300000), 0)), "metadata would decode to more than 134217728 bytes"},
+		{"footer nested 40 deep", rawParquet(nil, deep), "nesting deeper than"},
+		{"footer claims 5 billion rows", footer(func(md *format.FileMetaData) { md.NumRows = 5e9 }), "declares 5000000000 rows, the limit is"},
+		{"row group claims 2 billion rows", footer(func(md *format.FileMetaData) { md.RowGroups[1].NumRows = 2e9; md.NumRows = rows + 2e9 }), "4500 values for 2000000000 rows"},
+		{"column chunk claims 3 billion values", footer(func(md *format.FileMetaData) { md.RowGroups[1].Columns[1].MetaData.NumValues = 3e9 }), "the column chunk declares 3000000000"},
+		{"page claims 2 billion values", broken(format.Uncompressed, func(ph *format.PageHeader, data []byte) []byte {
+			ph.DataPageHeader.V.NumValues = 2e9
+			return data
+		}), "declares 2000000000 values, the limit is 8388608"},
+		{"page of 1 GiB", broken(format.Uncompressed, func(ph *format.PageHeader, data []byte) []byte {
+			ph.UncompressedPageSize = 1 << 30
+			return data
+		}), "page declares 1073741824 bytes"},
+		{"compressed page of 2 GiB", broken(format.Snappy, func(ph *format.PageHeader, data []byte) []byte {
+			ph.CompressedPageSize = 1<<31 - 1
+			return data
+		}), "(2147483647 compressed), the limit is 67108864"},
+		{"gzip bomb", broken(format.Gzip, func(ph *format.PageHeader, data []byte) []byte {
+			ph.CompressedPageSize = int32(gz.Len())
+			return gz.Bytes()
+		}), "GZIP data decodes to more than the page declares"},
+		{"zstd bomb", broken(format.Zstd, func(ph *format.PageHeader, data []byte) []byte {
+			ph.CompressedPageSize = int32(len(zbomb))
+			return zbomb
+		}), "ZSTD data decodes to more than the page declares"},
+		{"snappy bomb", broken(format.Snappy, func(ph *format.PageHeader, data []byte) []byte {
+			b := snappy.Encode(nil, zeros[:1<<20])
+			ph.CompressedPageSize = int32(len(b))
+			return b
+		}), "SNAPPY data decodes to more than the page declares (1048576 bytes"},
+		{"lz4 bomb", broken(format.Lz4Raw, func(ph *format.PageHeader, data []byte) []byte {
+			b := compressPage(t, format.Lz4Raw, zeros[:1<<20])
+			ph.CompressedPageSize = int32(len(b))
+			return b
+		}), "LZ4_RAW data decodes to more than the page declares"},
+		{"page claims 60 MiB from a small gzip stream", broken(format.Gzip, func(ph *format.PageHeader, data []byte) []byte {
+			ph.UncompressedPageSize = 60 << 20
+			return data
+		}), "the page declares 62914560"},
+		{"page claims 60 MiB from a small snappy block", broken(format.Snappy, func(ph *format.PageHeader, data []byte) []byte {
+			ph.UncompressedPageSize = 60 << 20
+			return data
+		}), "cannot decode to the 62914560 the page declares"},
+	}
+}
+
+// TestImportParquet_HostileFiles imports each hostile file: the import
+// fails fast with ErrImportFile naming the file and the rule, memory stays
+// small whatever the file claims, and no record of the file is committed.
+func TestImportParquet_HostileFiles(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range hostileCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			// The source level: the typed error, and what it costs.
+			fsys := fstest.MapFS{"src/ns/a.parquet": {Data: tc.data}}
+			src, err := openParquetSource("src", fsys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err = src.Layout()
+			if err == nil {
+				var r rowReader
+				if r, err = src.Open("src/ns/a.parquet", 0, Dense); err == nil {
+					r.Close()
+				}
+			}
+			runtime.ReadMemStats(&after)
+			if !errors.Is(err, ErrImportFile) || !strings.Contains(err.Error(), "src/ns/a.parquet") || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("got %v, want ErrImportFile naming the file and saying %q", err, tc.msg)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8<<20 {
+				t.Fatalf("reading the file allocated %d bytes", alloc)
+			}
+
+			// The job level: a job fails (or does not start), nothing of
+			// the file is committed.
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, "ns", "a.parquet"), tc.data)
+			idx := openTest(t, &Options{Dimension: 3})
+			id, err := idx.StartImport(ctx, dir, nil)
+			if err == nil {
+				j := waitImport(t, idx, id)
+				if j.Status != ImportFailed || !strings.Contains(j.Error, ErrImportFile.Error()) || !strings.Contains(j.Error, tc.msg) {
+					t.Fatalf("job %+v, want it failed with %q", j, tc.msg)
+				}
+			} else if !errors.Is(err, ErrImportFile) || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("StartImport: %v", err)
+			}
+			if st, _ := idx.DescribeStats(ctx, nil); st.TotalRecordCount != 0 {
+				t.Fatalf("%d records of the hostile file were committed", st.TotalRecordCount)
+			}
+		})
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/larchdb/larch"
@@ -37,8 +38,15 @@ type row struct {
 
 func main() {
 	synthetic := flag.Bool("synthetic", true, "also run 1,000,000 × 128 across 100 namespaces")
+	fashion := flag.Bool("fmnist", true, "run Fashion-MNIST 60,000 × 784")
+	flag.BoolVar(&graph, "graph", false, "build graph indexes (in the background, on both sides) as by default")
+	flag.IntVar(&runs, "runs", 3, "runs of each side (the median is reported)")
+	flag.StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the import runs (only) to this file")
+	flag.StringVar(&apiprofile, "apiprofile", "", "write a CPU profile of the first API upsert run to this file")
+	flag.BoolVar(&importOnly, "import-only", false, "skip the API upserts (for profiling)")
 	flag.Parse()
-	if train, _, err := fmnist.Load(); err != nil {
+	if !*fashion {
+	} else if train, _, err := fmnist.Load(); err != nil {
 		fmt.Println(err)
 	} else {
 		data := map[string][]row{}
@@ -66,6 +74,26 @@ func main() {
 	}
 }
 
+// options are the index options of both sides: the defaults, except that
+// with -graph=false (the default) no graph index is built. A graph builds
+// in the background from the committed records, the same work whichever
+// way they came in; bench/query and bench/ann measure it.
+func options(dim int) *larch.Options {
+	o := &larch.Options{Dimension: dim, Metric: larch.Euclidean}
+	if !graph {
+		o.Graph.Threshold = -1
+	}
+	return o
+}
+
+var (
+	graph      bool
+	runs       int
+	cpuprofile string
+	apiprofile string
+	importOnly bool
+)
+
 func compare(what string, dim int, data map[string][]row, filesPerNS int) {
 	ctx := context.Background()
 	src, _ := os.MkdirTemp("", "larch-import-src-")
@@ -92,11 +120,18 @@ func compare(what string, dim int, data map[string][]row, filesPerNS int) {
 	rawMB := float64(total*dim*4) / 1e6
 
 	var imp, api []float64
-	for r := 0; r < 3; r++ {
+	for r := 0; r < runs; r++ {
 		dir, _ := os.MkdirTemp("", "larch-import-")
-		idx, err := larch.Open(dir, &larch.Options{Dimension: dim, Metric: larch.Euclidean})
+		idx, err := larch.Open(dir, options(dim))
 		if err != nil {
 			log.Fatal(err)
+		}
+		if r == 0 && cpuprofile != "" {
+			f, err := os.Create(cpuprofile)
+			if err != nil {
+				log.Fatal(err)
+			}
+			pprof.StartCPUProfile(f)
 		}
 		t := time.Now()
 		id, err := idx.StartImport(ctx, src, nil)
@@ -117,11 +152,18 @@ func compare(what string, dim int, data map[string][]row, filesPerNS int) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		imp = append(imp, time.Since(t).Seconds())
+		if r == 0 && cpuprofile != "" {
+			pprof.StopCPUProfile()
+		}
 		idx.Close()
 		os.RemoveAll(dir)
+		if importOnly {
+			api = append(api, 0)
+			continue
+		}
 
 		dir, _ = os.MkdirTemp("", "larch-upsert-")
-		idx, err = larch.Open(dir, &larch.Options{Dimension: dim, Metric: larch.Euclidean})
+		idx, err = larch.Open(dir, options(dim))
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -140,6 +182,13 @@ func compare(what string, dim int, data map[string][]row, filesPerNS int) {
 				recs[ns] = append(recs[ns], larch.Record{ID: r.ID, Values: r.Values, Metadata: md})
 			}
 		}
+		if r == 0 && apiprofile != "" {
+			f, err := os.Create(apiprofile)
+			if err != nil {
+				log.Fatal(err)
+			}
+			pprof.StartCPUProfile(f)
+		}
 		t = time.Now()
 		for ns, rs := range recs {
 			n := idx.Namespace(ns)
@@ -150,6 +199,9 @@ func compare(what string, dim int, data map[string][]row, filesPerNS int) {
 			}
 		}
 		api = append(api, time.Since(t).Seconds())
+		if r == 0 && apiprofile != "" {
+			pprof.StopCPUProfile()
+		}
 		idx.Close()
 		os.RemoveAll(dir)
 	}

@@ -152,6 +152,10 @@ type imports struct {
 
 type jobRun struct {
 	commitMu sync.Mutex // serializes committed units (they share the progress key)
+	// unsynced and synced (under commitMu) pace the syncs of units:
+	// bytes committed since, and the time of, the last synced unit.
+	unsynced int
+	synced   time.Time
 	mu       sync.Mutex
 	job      ImportJob
 	cancel   atomic.Bool
@@ -491,7 +495,17 @@ func (idx *Index) importUnit(run *jobRun, ns *Namespace, cfg config, file string
 		if err != nil {
 			return err
 		}
-		err = st.commitWith(idx, cfg, ws, false, progress)
+		// A unit commits with its progress, so a crash that loses it
+		// (and every later one: the log is written in order) only makes
+		// the job redo it. Units are synced at the end of each file and
+		// every importSyncBytes or importSyncEvery, not each: the wait
+		// for the disk is most of a small unit's cost.
+		run.unsynced += size
+		sync := eof || run.unsynced >= importSyncBytes || time.Since(run.synced) >= importSyncEvery
+		err = st.commitWith(idx, cfg, ws, false, progress, sync)
+		if err == nil && sync {
+			run.unsynced, run.synced = 0, time.Now()
+		}
 		st.writeMu.Unlock()
 		idx.settle()
 		if err != nil {
@@ -503,6 +517,13 @@ func (idx *Index) importUnit(run *jobRun, ns *Namespace, cfg config, file string
 	run.mu.Unlock()
 	return nil
 }
+
+// importSyncBytes and importSyncEvery bound the import units a crash can
+// make a job redo.
+const (
+	importSyncBytes = 64 << 20
+	importSyncEvery = time.Second
+)
 
 // testSplitProgress breaks the exactly-once guarantee on purpose, so that
 // the crash-resume test can prove it detects lost records.

@@ -395,13 +395,24 @@ type write struct {
 // one batch with the new meta, then applies them in memory. st.writeMu must
 // be held.
 func (st *nsState) commit(idx *Index, cfg config, ws []write, deleteAll bool) error {
-	return st.commitWith(idx, cfg, ws, deleteAll, nil)
+	return st.commitWith(idx, cfg, ws, deleteAll, nil, true)
 }
 
 // commitWith is commit with extra keys written in the same batch (an
 // import job's progress, so that records and progress commit together).
-func (st *nsState) commitWith(idx *Index, cfg config, ws []write, deleteAll bool, extra func(*storage.Batch)) error {
-	b := idx.db.NewBatch()
+// Without sync the batch is not waited for on disk: an import does that
+// for units whose progress commits with them, so that a crash loses them
+// only together with their progress.
+func (st *nsState) commitWith(idx *Index, cfg config, ws []write, deleteAll bool, extra func(*storage.Batch), sync bool) error {
+	est := 256
+	for i := range ws {
+		w := &ws[i]
+		est += 2*len(w.id) + 4*len(w.vals) + len(w.mdJSON) + 48
+		if w.sparse != nil {
+			est += 8 * len(w.sparse.Indices)
+		}
+	}
+	b := idx.db.NewBatchWithSize(est)
 	if !st.committed {
 		b.Set(storage.CatalogKey(st.name), storage.AppendCatalogEntry(nil, storage.CatalogEntry{NSID: st.nsid, CreatedAt: st.created.UnixNano()}))
 	}
@@ -455,7 +466,11 @@ func (st *nsState) commitWith(idx *Index, cfg config, ws []write, deleteAll bool
 			return err
 		}
 	}
-	if err := b.Commit(); err != nil {
+	commit := b.Commit
+	if !sync {
+		commit = b.CommitNoSync
+	}
+	if err := commit(); err != nil {
 		return err
 	}
 	st.committed = true

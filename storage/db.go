@@ -24,7 +24,17 @@ type Options struct {
 	NoSync bool
 	// CacheSize is the block cache size in bytes; 0 means 64 MiB.
 	CacheSize int64
+	// MemTableSize is the size of a memtable in bytes; 0 means 64 MiB.
+	// Pebble applies a batch of more than half of it as a memtable of its
+	// own, flushed at once: the default keeps bulk import units (a few
+	// MiB) and large upserts on the ordinary write path. At most two
+	// memtables are in memory at once.
+	MemTableSize uint64
 }
+
+// DefaultMemTableSize is the memtable size Open uses when
+// Options.MemTableSize is 0.
+const DefaultMemTableSize = 64 << 20
 
 // DB is a Pebble database laid out for larch. It is safe for concurrent
 // use, but not for use after Close: callers guard that.
@@ -46,6 +56,10 @@ func Open(dir string, o Options) (*DB, error) {
 		Cache:              c,
 		FormatMajorVersion: FormatMajorVersion,
 		Logger:             quietLogger{},
+		MemTableSize:       o.MemTableSize,
+	}
+	if po.MemTableSize == 0 {
+		po.MemTableSize = DefaultMemTableSize
 	}
 	po.EnsureDefaults()
 	db, err := pebble.Open(dir, po)
@@ -120,6 +134,12 @@ type Batch struct {
 // NewBatch returns an empty batch.
 func (d *DB) NewBatch() *Batch { return &Batch{b: d.db.NewBatch(), d: d} }
 
+// NewBatchWithSize returns an empty batch with room for about size bytes
+// of keys and values, so that a large batch is not grown by copying.
+func (d *DB) NewBatchWithSize(size int) *Batch {
+	return &Batch{b: d.db.NewBatchWithSize(size), d: d}
+}
+
 // Set adds a write of key to the batch. The batch copies key and value.
 func (b *Batch) Set(key, value []byte) { _ = b.b.Set(key, value, nil) }
 
@@ -136,6 +156,17 @@ func (b *Batch) Len() int { return b.b.Len() }
 // with NoSync, and releases it.
 func (b *Batch) Commit() error {
 	err := b.b.Commit(b.d.write)
+	_ = b.b.Close()
+	return err
+}
+
+// CommitNoSync applies the batch atomically without waiting for the
+// write-ahead log to reach stable storage, and releases it. A crash may
+// lose it, but only with every batch committed after it: the log is
+// written in commit order, and a later synced commit (or Sync) makes it
+// durable.
+func (b *Batch) CommitNoSync() error {
+	err := b.b.Commit(pebble.NoSync)
 	_ = b.b.Close()
 	return err
 }

@@ -57,10 +57,10 @@
 //  4. A candidate's bound is its accumulated score plus the bounds of the
 //     non-essential terms not yet looked at. Candidates are filtered, then
 //     the non-essential terms are taken largest bound first: each adds its
-//     weights for the surviving candidates (reading the term's postings in
-//     the window when they are few per candidate, else looking candidates
-//     up by galloping through the blocks), and candidates are filtered
-//     again.
+//     weights for the surviving candidates block by block (a block whose
+//     rows hold no candidate is not touched, one holding a candidate per 16
+//     postings or more is read whole, and in the others the candidates are
+//     looked up by galloping), and candidates are filtered again.
 //  5. Survivors are scored exactly and offered to the top k, raising θ.
 //
 // This is MaxScore (Turtle and Flood, 1995) with block-max bounds per

@@ -414,7 +414,7 @@ func (x *Index) searchPruned(s *scratch, h *topk, allowWords []uint64, slack flo
 		for j := ne - 1; j >= 0 && alive > 0; j-- {
 			t := &s.terms[order[j]]
 			rest -= t.cb
-			alive = t.nonEssential(acc, wbits, lo, hi, alive, rest, cut, st)
+			alive = t.nonEssential(acc, wbits, lo, hi, rest, cut, st)
 		}
 
 		// Score the survivors exactly, rewinding the probe cursors to the
@@ -472,99 +472,114 @@ func drop(bound, cut float64) uint64 {
 }
 
 // nonEssential adds the term's contributions to the alive rows of the
-// window (the set bits of wbits) and drops those whose bound falls to
-// cut; it returns the number of rows left. When the window holds few
-// postings of the term per alive row, it reads them all; otherwise it
-// looks the alive rows up, walking the blocks and galloping within them.
-func (t *qterm) nonEssential(acc []float64, wbits []uint64, lo, hi uint64, alive int, rest, cut float64, st *Stats) int {
+// window (the set bits of wbits), then drops the rows whose bound falls to
+// cut; it returns the number of rows left. Block by block: a block whose
+// row range holds no alive row is not touched; one holding at least one
+// alive row per scanRatio postings is read whole, sequentially; in the
+// others each alive row is looked up, galloping forward through the block.
+func (t *qterm) nonEssential(acc []float64, wbits []uint64, lo, hi uint64, rest, cut float64, st *Stats) int {
 	q := t.q64
 	m := t.l.meta[t.wb:t.we]
-	postings := 0
-	for i := range m {
-		postings += len(m[i].p)
-	}
-	if postings <= scanFactor*alive {
-		for bi := range m {
-			ps := span(&m[bi], lo, hi)
+	base := uint32(lo)
+	end := uint32(hi - lo - 1) // the window's last offset
+	for bi := range m {
+		b := &m[bi]
+		// The block's rows as window offsets [a, z].
+		a, z := uint32(0), end
+		if uint64(b.first) > lo {
+			a = b.first - base
+		}
+		if uint64(b.last) < hi {
+			z = b.last - base
+		}
+		n := aliveIn(wbits, a, z)
+		if n == 0 {
+			continue
+		}
+		ps := b.p
+		if n*scanRatio >= len(ps) {
+			ps = span(b, lo, hi)
 			st.Accumulated += len(ps)
 			for _, p := range ps {
-				o := p.row - uint32(lo)
+				o := p.row - base
 				if wbits[o>>6]&(1<<(o&63)) != 0 {
 					acc[o] += q * float64(p.w)
 				}
 			}
-		}
-		alive = 0
-		for wi, word := range wbits {
-			if word != 0 {
-				word = filter(acc[wi*64:wi*64+64], word, rest, cut)
-				wbits[wi] = word
-				alive += bits.OnesCount64(word)
-			}
-		}
-		return alive
-	}
-
-	// Lookups: bi is the block, p its postings from the last position
-	// looked at, last its last row.
-	bi := 0
-	p := m[0].p
-	last := m[0].last
-	alive = 0
-	for wi, word := range wbits {
-		if word == 0 {
 			continue
 		}
-		a := acc[wi*64 : wi*64+64]
-		base := uint32(lo) + uint32(wi*64)
-		for w := word; w != 0; w &= w - 1 {
-			i := bits.TrailingZeros64(w)
-			d := base + uint32(i)
-			for last < d && bi+1 < len(m) {
-				bi++
-				p, last = m[bi].p, m[bi].last
-			}
-			if last >= d {
-				// Gallop to the first posting at or after d.
+		// Look up the alive rows in [a, z].
+		for wi := a >> 6; wi <= z>>6; wi++ {
+			word := wbits[wi] & rangeMask(wi, a, z)
+			for ; word != 0; word &= word - 1 {
+				o := wi<<6 + uint32(bits.TrailingZeros64(word))
+				d := base + o
+				// Gallop to the first posting at or after d; the block's
+				// last row is at least d.
 				k := 0
 				st.Compared++
-				if p[0].row < d {
+				if ps[0].row < d {
 					step := 1
-					for step < len(p) && p[step].row < d {
+					for step < len(ps) && ps[step].row < d {
 						st.Compared++
 						k = step
 						step *= 2
 					}
-					// p[k].row < d <= p[min(step, len(p)-1)].row
-					hi := min(step, len(p)-1)
-					for k+1 < hi {
-						h := int(uint(k+hi) >> 1)
+					j := min(step, len(ps)-1) // ps[k].row < d <= ps[j].row
+					for k+1 < j {
+						h := int(uint(k+j) >> 1)
 						st.Compared++
-						if p[h].row < d {
+						if ps[h].row < d {
 							k = h
 						} else {
-							hi = h
+							j = h
 						}
 					}
-					k = hi
+					k = j
 				}
-				p = p[k:]
-				if p[0].row == d {
-					a[i] += q * float64(p[0].w)
+				ps = ps[k:]
+				if ps[0].row == d {
+					acc[o] += q * float64(ps[0].w)
 				}
 			}
-			word &^= drop(a[i]+rest, cut) << i
 		}
-		wbits[wi] = word
-		alive += bits.OnesCount64(word)
+	}
+	alive := 0
+	for wi, word := range wbits {
+		if word != 0 {
+			word = filter(acc[wi*64:wi*64+64], word, rest, cut)
+			wbits[wi] = word
+			alive += bits.OnesCount64(word)
+		}
 	}
 	return alive
 }
 
-// scanFactor: a non-essential term's postings in a window are all read
-// when they number at most scanFactor per alive row, else alive rows are
-// looked up one by one.
-var scanFactor = 4
+// aliveIn returns the number of set bits of wbits in [a, z].
+func aliveIn(wbits []uint64, a, z uint32) int {
+	n := 0
+	for wi := a >> 6; wi <= z>>6; wi++ {
+		n += bits.OnesCount64(wbits[wi] & rangeMask(wi, a, z))
+	}
+	return n
+}
+
+// rangeMask returns the bits of word wi that fall in [a, z].
+func rangeMask(wi, a, z uint32) uint64 {
+	m := ^uint64(0)
+	if wi == a>>6 {
+		m &= ^uint64(0) << (a & 63)
+	}
+	if wi == z>>6 {
+		m &= ^uint64(0) >> (63 - z&63)
+	}
+	return m
+}
+
+// scanRatio: a block of a non-essential term is read whole when it holds
+// at least one alive row per scanRatio postings. Reading a block streams
+// 1 KiB; a lookup costs a cache miss or two.
+var scanRatio = 16
 
 // score returns row d's exact score: float32(q·w) summed in float32 in
 // increasing term order, the order SearchExhaustive and the brute-force

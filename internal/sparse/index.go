@@ -43,7 +43,8 @@ type blockMeta struct {
 type list struct {
 	meta     []blockMeta
 	max, min float32
-	n        int // postings
+	n        int32 // postings: at most one a row
+	pcap     int32 // capacity of the blocks' posting slices, summed
 }
 
 // Index is an inverted index of sparse vectors: for every term, the rows
@@ -61,6 +62,11 @@ type Index struct {
 	present  []uint64 // bitset of indexed rows
 	rows     int
 	postings int
+
+	// listBytes is the heap of the lists' blocks and block metadata,
+	// Σ listHeap over the lists, kept as they change so that MemoryBytes
+	// costs O(1).
+	listBytes int64
 
 	// blockCap is the fill at which a block splits (blockSize; tests lower
 	// it to exercise splits and merges), window the widest search window
@@ -101,35 +107,35 @@ func (x *Index) Postings() int { return x.postings }
 // Terms returns the number of distinct terms with at least one posting.
 func (x *Index) Terms() int { return x.nterms }
 
+const (
+	postingBytes = int64(unsafe.Sizeof(posting{}))
+	metaBytes    = int64(unsafe.Sizeof(blockMeta{}))
+	listBytes    = int64(unsafe.Sizeof(list{}))
+	ptrBytes     = int64(unsafe.Sizeof((*list)(nil)))
+)
+
 // MemoryBytes returns the heap bytes the index holds: postings (8 bytes
 // each, plus the unused capacity of their blocks), block metadata, list
 // headers, the term table and the row bitset. Divide by Postings for the
-// bytes per non-zero.
+// bytes per non-zero. It costs O(1): the lists' share is kept up to date
+// by Add and Remove.
 func (x *Index) MemoryBytes() int64 {
-	const (
-		postingBytes = int64(unsafe.Sizeof(posting{}))
-		metaBytes    = int64(unsafe.Sizeof(blockMeta{}))
-		listBytes    = int64(unsafe.Sizeof(list{}))
-		ptrBytes     = int64(unsafe.Sizeof((*list)(nil)))
-	)
+	return x.fixedBytes() + x.listBytes
+}
+
+// fixedBytes is the heap of the term table, the sparse term map with its
+// lists' headers, and the row bitset.
+func (x *Index) fixedBytes() int64 {
 	n := int64(cap(x.dense))*listBytes + int64(cap(x.present))*8
 	// A Go map costs about key + value + one control byte per slot, with
-	// slots at most 7/8 full.
-	n += int64(len(x.sparse)) * (4 + ptrBytes + 1) * 8 / 7
-	add := func(l *list) {
-		n += int64(cap(l.meta)) * metaBytes
-		for i := range l.meta {
-			n += int64(cap(l.meta[i].p)) * postingBytes
-		}
-	}
-	for i := range x.dense {
-		add(&x.dense[i])
-	}
-	for _, l := range x.sparse {
-		n += listBytes
-		add(l)
-	}
+	// slots at most 7/8 full; its lists' headers are allocated apart.
+	n += int64(len(x.sparse)) * ((4+ptrBytes+1)*8/7 + listBytes)
 	return n
+}
+
+// listHeap is the heap of l's blocks: its block metadata and postings.
+func (l *list) listHeap() int64 {
+	return int64(cap(l.meta))*metaBytes + int64(l.pcap)*postingBytes
 }
 
 // term returns the list of term t, or nil.
@@ -208,7 +214,10 @@ func (x *Index) Add(row uint32, idx []uint32, val []float32) {
 	x.rows++
 	x.postings += len(idx)
 	for i, t := range idx {
-		x.termForAdd(t).insert(row, val[i], x.blockCap)
+		l := x.termForAdd(t)
+		before := l.listHeap()
+		l.insert(row, val[i], x.blockCap)
+		x.listBytes += l.listHeap() - before
 	}
 }
 
@@ -237,10 +246,16 @@ func (x *Index) Remove(row uint32, idx []uint32) {
 	}
 	for _, t := range idx {
 		l := x.term(t)
-		if l == nil || !l.remove(row, x.blockCap) {
+		if l == nil {
 			panic(fmt.Sprintf("sparse: Remove of row %d with term %d, which it does not hold", row, t))
 		}
+		before := l.listHeap()
+		if !l.remove(row, x.blockCap) {
+			panic(fmt.Sprintf("sparse: Remove of row %d with term %d, which it does not hold", row, t))
+		}
+		x.listBytes += l.listHeap() - before
 		if l.n == 0 {
+			x.listBytes -= l.listHeap()
 			x.dropTerm(t)
 		}
 	}
@@ -310,11 +325,14 @@ func resize(p []posting, c int) []posting {
 }
 
 // grow makes room in block m for one more posting, doubling its capacity
-// up to blockCap.
-func (m *blockMeta) grow(blockCap int) {
-	if len(m.p) == cap(m.p) {
-		m.p = resize(m.p, min(2*cap(m.p), blockCap))
+// up to blockCap, and returns by how much the capacity grew.
+func (m *blockMeta) grow(blockCap int) int {
+	if len(m.p) < cap(m.p) {
+		return 0
 	}
+	c := cap(m.p)
+	m.p = resize(m.p, min(2*c, blockCap))
+	return cap(m.p) - c
 }
 
 // insert adds the posting (row, w), which the list does not hold. A row
@@ -340,16 +358,17 @@ func (l *list) insert(row uint32, w float32, blockCap int) {
 			}
 			p := make([]posting, 1, c)
 			p[0] = posting{row, w}
+			l.pcap += int32(c)
 			l.meta = append(l.meta, blockMeta{p: p, first: row, last: row, hi: w, lo: w})
 			return
 		}
-		l.meta[nb-1].append(row, w, blockCap)
+		l.pcap += int32(l.meta[nb-1].append(row, w, blockCap))
 		return
 	}
 	i := l.find(row) // < nb, since row <= the last row
 	if row < l.meta[i].first && i > 0 && len(l.meta[i-1].p) < blockCap {
 		// Between two blocks: append to the previous one if it has room.
-		l.meta[i-1].append(row, w, blockCap)
+		l.pcap += int32(l.meta[i-1].append(row, w, blockCap))
 		return
 	}
 	if len(l.meta[i].p) >= blockCap {
@@ -363,17 +382,19 @@ func (l *list) insert(row uint32, w float32, blockCap int) {
 	if k < len(m.p) && m.p[k].row == row {
 		panic(fmt.Sprintf("sparse: list already holds row %d", row)) // Add checked the row bitset
 	}
-	m.grow(blockCap)
+	l.pcap += int32(m.grow(blockCap))
 	m.p = slices.Insert(m.p, k, posting{row, w})
 	m.first, m.last = min(m.first, row), max(m.last, row)
 	m.hi, m.lo = max(m.hi, w), min(m.lo, w)
 }
 
-// append adds (row, w) after the last posting of block m, which has room.
-func (m *blockMeta) append(row uint32, w float32, blockCap int) {
-	m.grow(blockCap)
+// append adds (row, w) after the last posting of block m, which has room,
+// and returns by how much the block's capacity grew.
+func (m *blockMeta) append(row uint32, w float32, blockCap int) int {
+	g := m.grow(blockCap)
 	m.p = append(m.p, posting{row, w})
 	m.last, m.hi, m.lo = row, max(m.hi, w), min(m.lo, w)
+	return g
 }
 
 // split moves the upper half of block i into a new block i+1.
@@ -381,6 +402,7 @@ func (l *list) split(i int) {
 	m := &l.meta[i]
 	h := len(m.p) / 2
 	nm := blockMeta{p: resize(m.p[h:], cap(m.p))}
+	l.pcap += int32(cap(nm.p))
 	clear(m.p[h:])
 	m.p = m.p[:h]
 	m.bounds()
@@ -405,13 +427,15 @@ func (l *list) remove(row uint32, blockCap int) bool {
 	l.n--
 	switch {
 	case len(m.p) == 0:
+		l.pcap -= int32(cap(m.p))
 		l.meta = slices.Delete(l.meta, i, i+1)
 	default:
 		if k == 0 || k == n-1 || w == m.hi || w == m.lo {
 			m.bounds()
 		}
-		if len(m.p) <= cap(m.p)/4 && cap(m.p) > minBlockCap {
-			m.p = resize(m.p, cap(m.p)/2)
+		if c := cap(m.p); len(m.p) <= c/4 && c > minBlockCap {
+			m.p = resize(m.p, c/2)
+			l.pcap -= int32(c - cap(m.p))
 		}
 		l.merge(i, blockCap)
 	}
@@ -437,12 +461,15 @@ func (l *list) merge(i int, blockCap int) {
 	}
 	a, b := &l.meta[j-1], &l.meta[j]
 	if n := len(a.p) + len(b.p); n > cap(a.p) {
-		c := cap(a.p)
+		c0 := cap(a.p)
+		c := c0
 		for c < n {
 			c *= 2
 		}
 		a.p = resize(a.p, min(c, blockCap))
+		l.pcap += int32(cap(a.p) - c0)
 	}
+	l.pcap -= int32(cap(b.p))
 	a.p = append(a.p, b.p...)
 	a.last, a.hi, a.lo = b.last, max(a.hi, b.hi), min(a.lo, b.lo)
 	l.meta = slices.Delete(l.meta, j, j+1)

@@ -113,11 +113,20 @@ func diff(got, want []Result) string {
 func (x *Index) check(t testing.TB) {
 	t.Helper()
 	postings, terms := 0, 0
+	var heap int64 // the lists' heap, counted afresh
 	visit := func(id uint32, l *list) {
 		if l.n == 0 && l.meta == nil && id < denseTerms {
 			return // a free slot of the dense table
 		}
 		terms++
+		pcap := 0
+		for i := range l.meta {
+			pcap += cap(l.meta[i].p)
+		}
+		if pcap != int(l.pcap) {
+			t.Fatalf("term %d: blocks' capacity %d, list says %d", id, pcap, l.pcap)
+		}
+		heap += l.listHeap()
 		if l.n == 0 || len(l.meta) == 0 {
 			t.Fatalf("term %d: empty list kept", id)
 		}
@@ -147,7 +156,7 @@ func (x *Index) check(t testing.TB) {
 			n += len(m.p)
 			hi, lo = max(hi, bhi), min(lo, blo)
 		}
-		if n != l.n || l.max != hi || l.min != lo {
+		if n != int(l.n) || l.max != hi || l.min != lo {
 			t.Fatalf("term %d: n %d max %v min %v, blocks say %d %v %v", id, l.n, l.max, l.min, n, hi, lo)
 		}
 		postings += n
@@ -164,6 +173,9 @@ func (x *Index) check(t testing.TB) {
 	}
 	if postings != x.postings || terms != x.nterms || rows != x.rows {
 		t.Fatalf("counted %d postings, %d terms, %d rows; index says %d, %d, %d", postings, terms, rows, x.postings, x.nterms, x.rows)
+	}
+	if heap != x.listBytes {
+		t.Fatalf("counted %d bytes of lists, index says %d", heap, x.listBytes)
 	}
 }
 

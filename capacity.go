@@ -376,6 +376,7 @@ func defaultConcurrentQueries() int { return 4 * runtime.GOMAXPROCS(0) }
 func (st *nsState) clearDerivedLocked() {
 	st.mu.post = nil
 	st.mu.graph = nil // its builder stops at its next batch
+	st.mu.inverted = nil
 }
 
 func (st *nsState) derivedBytesLocked() int64 {
@@ -386,6 +387,9 @@ func (st *nsState) derivedBytesLocked() int64 {
 	if ng := st.mu.graph; ng != nil {
 		l := ng.g.Len()
 		n += int64(ng.g.MemoryPerVector()*float64(l)) + int64(len(ng.slotOf))*16
+	}
+	if st.mu.inverted != nil {
+		n += st.mu.inverted.MemoryBytes()
 	}
 	return n
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/larchdb/larch/internal/postings"
+	"github.com/larchdb/larch/internal/sparse"
 	"github.com/larchdb/larch/storage"
 )
 
@@ -77,6 +78,9 @@ type nsState struct {
 		free   []uint32          // slots of deleted records, reused first
 		heap   int64             // perRecordHeap summed over live rows
 		graph  *nsGraph          // graph index; nil below the threshold
+		// inverted indexes the live rows' sparse values by slot
+		// (sparsequery.go); nil until a record with some arrives.
+		inverted *sparse.Index
 	}
 }
 
@@ -229,6 +233,7 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	}
 	st.mu.live = roaring.New()
 	st.mu.post = postings.New()
+	st.mu.inverted = nil // made by the first record with sparse values
 	lo, hi := storage.RecordBounds(st.nsid, "")
 	err := idx.db.Scan(ctx, lo, hi, func(k, v []byte) error {
 		rec, err := storage.DecodeRecord(v)
@@ -288,6 +293,7 @@ func (st *nsState) applyPutLocked(cfg config, id string, ver uint32, vals []floa
 	st.mu.heap += perRecordHeap(id, int(mdSize))
 	if sp != nil {
 		st.mu.heap += int64(8 * len(sp.Indices))
+		st.sparseAddLocked(r, sp)
 	}
 	if cfg.Dimension > 0 && len(vals) == cfg.Dimension {
 		copy(st.mu.vecs.row(r), vals)
@@ -311,6 +317,7 @@ func (st *nsState) applyDeleteLocked(r uint32) {
 	st.mu.heap -= perRecordHeap(old.id, int(old.mdSize))
 	if old.sparse != nil {
 		st.mu.heap -= int64(8 * len(old.sparse.Indices))
+		st.sparseRemoveLocked(r, old.sparse)
 	}
 	if old.md != nil {
 		st.mu.post.Remove(r, old.md)

@@ -14,8 +14,19 @@ import (
 type Query struct {
 	// Vector is the dense query vector; its length is the index dimension.
 	Vector []float32
-	// SparseVector is the sparse query vector (sparse indexes, and hybrid
-	// queries on dense dotproduct indexes).
+	// SparseVector is the sparse query vector (sparse indexes, and dense
+	// dotproduct indexes). Alone, it ranks records by the dot product of
+	// their sparse values with it, answered exactly from the namespace's
+	// inverted index (PlanSparseIndex); records sharing no term with it
+	// score zero.
+	//
+	// With Vector too, the query is hybrid: a record's score is the dense
+	// dot product plus the sparse dot product (zero for a record without
+	// sparse values), as the hosted service defines it, computed exactly
+	// for every matching record. Weight the two by scaling the query
+	// vectors: Vector times alpha and SparseVector.Values times 1-alpha,
+	// for alpha in [0, 1] (1 is pure dense search, 0 pure keywords; see
+	// examples/hybrid).
 	SparseVector *SparseValues
 	// ID queries with the values of the stored record with this id instead
 	// of a vector. If it does not exist the result is empty.
@@ -72,6 +83,11 @@ const (
 	// PlanFilteredGraph walked the graph returning only matching records:
 	// the filter matched too many records for an exact scan to pay.
 	PlanFilteredGraph Plan = "filtered-graph"
+	// PlanSparseIndex answered a query with a sparse vector and no dense
+	// one from the namespace's inverted index of sparse values, with
+	// pruning (block-max MaxScore) and the filter, if any, applied as it
+	// searched: exact, the same answer as scoring every record.
+	PlanSparseIndex Plan = "sparse-index"
 )
 
 // Usage is what a query cost.
@@ -178,11 +194,11 @@ func (ns *Namespace) Query(ctx context.Context, q Query) (*QueryResult, error) {
 		if !ok {
 			return res, nil
 		}
-		q.Vector = st.vectorLocked(cfg.Dimension, r)
-		q.SparseVector = st.mu.rows[r].sparse
-		if cfg.VectorType == Sparse {
-			q.Vector = nil
+		q.Vector = nil // a sparse index has no dense values (nor an arena)
+		if cfg.VectorType == Dense {
+			q.Vector = st.vectorLocked(cfg.Dimension, r)
 		}
+		q.SparseVector = st.mu.rows[r].sparse
 	}
 	top, scanned, plan, err := st.searchLocked(ctx, cfg, &q, ns.idx.opts.QueryParallelism)
 	if err != nil {
@@ -199,11 +215,15 @@ func (ns *Namespace) Query(ctx context.Context, q Query) (*QueryResult, error) {
 }
 
 // searchLocked is the planner: it picks how to answer q and runs it. A
-// namespace with a graph index is searched through it, unless the query
-// asks for an exact answer, carries a sparse vector (hybrid scoring is
-// exact), or its filter matches few enough records to score them all.
-// st.mu must be held for reading.
+// sparse query vector without a dense one is answered from the inverted
+// index (sparseSearchLocked). A namespace with a graph index is searched
+// through it, unless the query asks for an exact answer, carries a sparse
+// vector (hybrid scoring is exact), or its filter matches few enough
+// records to score them all. st.mu must be held for reading.
 func (st *nsState) searchLocked(ctx context.Context, cfg config, q *Query, parts int) ([]scored, int, Plan, error) {
+	if q.Vector == nil && q.SparseVector != nil {
+		return st.sparseSearchLocked(ctx, q) // the inverted index (sparsequery.go)
+	}
 	cands := st.mu.live
 	plan := PlanExactScan
 	if !q.Filter.IsZero() {
@@ -453,14 +473,17 @@ func (s *SparseValues) clone() *SparseValues {
 }
 
 // sparseDot returns the dot product of two sparse vectors with sorted
-// indices.
+// indices: float32(a·b) summed in float32 in increasing index order, the
+// sum the inverted index computes (internal/sparse), so that both give
+// the same bits. The explicit conversion keeps the compiler from fusing
+// the multiply and the add, which would round differently.
 func sparseDot(a, b *SparseValues) float32 {
 	var s float32
 	i, j := 0, 0
 	for i < len(a.Indices) && j < len(b.Indices) {
 		switch {
 		case a.Indices[i] == b.Indices[j]:
-			s += a.Values[i] * b.Values[j]
+			s += float32(a.Values[i] * b.Values[j])
 			i++
 			j++
 		case a.Indices[i] < b.Indices[j]:

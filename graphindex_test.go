@@ -133,7 +133,9 @@ func TestGraph_RecallOracle(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/dim=%d/n=%d/clusters=%d", tc.metric, tc.dim, tc.n, tc.clusters), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(tc.dim), uint64(tc.n)))
 			// Default graph parameters: the recall bar is for them.
-			idx, err := Open(t.TempDir(), &Options{Dimension: tc.dim, Metric: tc.metric, NoSync: true, Graph: GraphOptions{Threshold: 1000}})
+			// FilteredScanMax below the 50% filter's 3,000 rows, so that
+			// it walks the graph.
+			idx, err := Open(t.TempDir(), &Options{Dimension: tc.dim, Metric: tc.metric, NoSync: true, Graph: GraphOptions{Threshold: 1000, FilteredScanMax: 2048}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -439,4 +441,44 @@ func TestGraph_ConcurrentQueriesAndWrites(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	checkGraphInvariants(t, idx, "c")
+}
+
+// TestGraph_FilteredScanMax shows the planner's choice for a filtered query
+// on a namespace with a graph: by default (4·Threshold) a filter matching
+// 1,500 of 3,000 records is scanned exactly; with a negative
+// FilteredScanMax the same query walks the graph, and keeps its recall.
+func TestGraph_FilteredScanMax(t *testing.T) {
+	const dim, n = 32, 3000
+	r := rand.New(rand.NewPCG(7, 7))
+	vecs := clusteredVecs(r, n, dim, 0)
+	queries := clusteredVecs(r, 50, dim, 0)
+	odd := func(id string) bool {
+		var i int
+		fmt.Sscanf(id, "r%d", &i)
+		return i%2 == 1
+	}
+	for _, tc := range []struct {
+		scanMax int
+		want    Plan
+	}{
+		{0, PlanFilteredScan},
+		{-1, PlanFilteredGraph},
+		{1499, PlanFilteredGraph},
+		{1500, PlanFilteredScan},
+	} {
+		o := graphTestOptions(dim, Euclidean)
+		o.Graph.FilteredScanMax = tc.scanMax
+		idx, err := Open(t.TempDir(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns := idx.Namespace("ns")
+		upsertAll(t, ns, vecs, func(i int) Metadata { return Metadata{"half": i % 2} })
+		rec, plan := recallOf(t, ns, queries, 10, Eq("half", 1), odd)
+		idx.Close()
+		t.Logf("FilteredScanMax %d: plan %s, recall@10 %.3f", tc.scanMax, plan, rec)
+		if plan != tc.want || rec < 0.95 {
+			t.Errorf("FilteredScanMax %d: plan %s recall %.3f, want %s with recall ≥ 0.95", tc.scanMax, plan, rec, tc.want)
+		}
+	}
 }

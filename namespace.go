@@ -234,9 +234,18 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	st.mu.live = roaring.New()
 	st.mu.post = postings.New()
 	st.mu.inverted = nil // made by the first record with sparse values
+	gs := st.readGraphAsync(idx, cfg, meta.Count)
 	lo, hi := storage.RecordBounds(st.nsid, "")
 	err := idx.db.Scan(ctx, lo, hi, func(k, v []byte) error {
-		rec, err := storage.DecodeRecord(v)
+		// Decode the values straight into the arena row applyPutLocked
+		// will take (a load has no free slots: the next one).
+		var dst []float32
+		if cfg.Dimension > 0 {
+			r := uint32(len(st.mu.rows))
+			st.mu.vecs.grow(r + 1)
+			dst = st.mu.vecs.row(r)
+		}
+		rec, err := storage.DecodeRecordTo(v, dst)
 		if err != nil {
 			return fmt.Errorf("%w (record %q)", err, storage.RecordID(k))
 		}
@@ -255,7 +264,7 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	}
 	st.mu.post.Finish()
 	st.mu.loaded = true
-	st.loadGraphLocked(idx, cfg)
+	st.loadGraphLocked(idx, cfg, gs)
 	if st.mu.graph != nil {
 		st.startBuilderLocked(idx)
 	}
@@ -296,7 +305,9 @@ func (st *nsState) applyPutLocked(cfg config, id string, ver uint32, vals []floa
 		st.sparseAddLocked(r, sp)
 	}
 	if cfg.Dimension > 0 && len(vals) == cfg.Dimension {
-		copy(st.mu.vecs.row(r), vals)
+		if dst := st.mu.vecs.row(r); &dst[0] != &vals[0] {
+			copy(dst, vals)
+		}
 		if st.mu.inv != nil {
 			st.mu.inv[r] = invNorm(vals)
 		}

@@ -234,7 +234,7 @@ func (st *nsState) searchLocked(ctx context.Context, cfg config, q *Query, parts
 		return nil, 0, PlanNone, nil
 	}
 	if st.mu.graph != nil && !q.Exact && q.Vector != nil && q.SparseVector == nil &&
-		(plan == PlanExactScan || cands.GetCardinality() > exactFilterMax) {
+		(plan == PlanExactScan || st.mu.graph.walkFilter(cands.GetCardinality())) {
 		t := &topK{k: q.TopK}
 		var f *roaring.Bitmap
 		if plan == PlanFilteredScan {

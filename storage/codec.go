@@ -48,6 +48,17 @@ func AppendRecord(dst []byte, r *Record) []byte {
 // DecodeRecord decodes a value written by AppendRecord. The returned record
 // does not alias b.
 func DecodeRecord(b []byte) (Record, error) {
+	r, err := DecodeRecordTo(b, nil)
+	if err == nil && len(r.Metadata) > 0 {
+		r.Metadata = append([]byte(nil), r.Metadata...)
+	}
+	return r, err
+}
+
+// DecodeRecordTo is DecodeRecord for callers that copy what they keep, as
+// a namespace load does: the dense values are decoded into vals when it
+// has their length (else into a new slice), and Metadata aliases b.
+func DecodeRecordTo(b []byte, vals []float32) (Record, error) {
 	var r Record
 	if len(b) == 0 || b[0] != recordVersion {
 		return r, ErrCorrupt
@@ -65,7 +76,11 @@ func DecodeRecord(b []byte) (Record, error) {
 	}
 	b = b[n:]
 	if dim > 0 {
-		r.Values = make([]float32, dim)
+		if uint64(len(vals)) == dim {
+			r.Values = vals
+		} else {
+			r.Values = make([]float32, dim)
+		}
 		src := b[:4*dim]
 		for i := range r.Values {
 			r.Values[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i : 4*i+4]))
@@ -90,7 +105,7 @@ func DecodeRecord(b []byte) (Record, error) {
 		b = b[4*nnz:]
 	}
 	if len(b) > 0 {
-		r.Metadata = append([]byte(nil), b...)
+		r.Metadata = b
 	}
 	return r, nil
 }

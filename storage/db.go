@@ -74,7 +74,15 @@ func Open(dir string, o Options) (*DB, error) {
 }
 
 // Close closes the database.
-func (d *DB) Close() error { return d.db.Close() }
+func (d *DB) Close() error {
+	// Flush the memtables first, so that the next Open has no log to
+	// replay (up to two 64 MiB memtables' worth).
+	ferr := d.db.Flush()
+	if err := d.db.Close(); err != nil {
+		return err
+	}
+	return ferr
+}
 
 // Get returns a copy of the value of key, or ok=false if it is absent.
 func (d *DB) Get(key []byte) (val []byte, ok bool, err error) {

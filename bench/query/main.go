@@ -47,7 +47,7 @@ func main() {
 	for start := 0; start < train.N; start += 500 {
 		var recs []larch.Record
 		for i := start; i < min(start+500, train.N); i++ {
-			recs = append(recs, larch.Record{ID: fmt.Sprint(i), Values: train.Row(i), Metadata: larch.Metadata{"label": int(train.Labels[i])}})
+			recs = append(recs, larch.Record{ID: fmt.Sprint(i), Values: train.Row(i), Metadata: larch.Metadata{"label": int(train.Labels[i]), "attr": i % 100}})
 		}
 		if _, err := ns.Upsert(ctx, recs); err != nil {
 			log.Fatal(err)
@@ -97,35 +97,59 @@ func main() {
 	fmt.Printf("exact query (plan %s), 1 goroutine, generic Go kernels: %.1f queries/s (median of %d), recall@10 %.4f\n", plan, gqps, *runs, grecall)
 	fmt.Printf("exact query (plan %s), 1 goroutine, %s: %.1f queries/s (median of %d), recall@10 %.4f, %.2f× the generic kernels\n",
 		plan, simd.Implementations(), unfiltered, *runs, recall, unfiltered/gqps)
-	idx = graphBench(ctx, idx, ns, dir, test, want, *nq, *runs, unfiltered)
+	idx, unfiltered = graphBench(ctx, idx, ns, dir, test, want, *nq, *runs, unfiltered)
 	defer idx.Close()
 	ns = idx.Namespace("fmnist")
-	var qps []float64
 
-	// Filtered: the class label as metadata, one class per query (10%).
-	fgt := filteredTruth(train, test, *nq)
-	qps = qps[:0]
-	for r := 0; r < *runs; r++ {
+	// Filtered: the class label as metadata, one class per query (10%
+	// selectivity), and the class with a numeric attribute (1%), through
+	// the planner's default and with the graph walk forced.
+	label := func(q int) larch.Filter { return larch.Eq("label", q%10) }
+	labelAttr := func(q int) larch.Filter { return larch.And(larch.Eq("label", q%10), larch.Lt("attr", 10)) }
+	t10 := filteredTruth(train, test, *nq, func(i, q int) bool { return int(train.Labels[i]) == q%10 })
+	t1 := filteredTruth(train, test, *nq, func(i, q int) bool { return int(train.Labels[i]) == q%10 && i%100 < 10 })
+	filtered(ctx, ns, test, "label=q%10 (10% selectivity)", label, t10, *nq, *runs, unfiltered)
+	filtered(ctx, ns, test, "label=q%10 and attr<10 (1% selectivity)", labelAttr, t1, *nq, *runs, unfiltered)
+	if err := idx.Close(); err != nil {
+		log.Fatal(err)
+	}
+	idx, err = larch.Open(dir, &larch.Options{QueryParallelism: 1, Graph: larch.GraphOptions{FilteredScanMax: -1}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ns = idx.Namespace("fmnist")
+	fmt.Println("with GraphOptions.FilteredScanMax = -1 (the graph walked whatever the filter matches):")
+	filtered(ctx, ns, test, "label=q%10 (10% selectivity)", label, t10, *nq, *runs, unfiltered)
+	filtered(ctx, ns, test, "label=q%10 and attr<10 (1% selectivity)", labelAttr, t1, *nq, *runs, unfiltered)
+}
+
+// filtered measures queries/s and recall@10 of a filtered query, median of
+// runs.
+func filtered(ctx context.Context, ns *larch.Namespace, test *fmnist.Set, name string, f func(q int) larch.Filter, truth []map[string]bool, nq, runs int, unfiltered float64) {
+	var qps []float64
+	var recall float64
+	var plan larch.Plan
+	for r := 0; r < runs; r++ {
 		hits := 0
 		t := time.Now()
-		for q := 0; q < *nq; q++ {
-			res, err := ns.Query(ctx, larch.Query{Vector: test.Row(q), TopK: 10, Filter: larch.Eq("label", q%10)})
+		for q := 0; q < nq; q++ {
+			res, err := ns.Query(ctx, larch.Query{Vector: test.Row(q), TopK: 10, Filter: f(q)})
 			if err != nil {
 				log.Fatal(err)
 			}
 			plan = res.Plan
 			for _, m := range res.Matches {
-				if fgt[q][m.ID] {
+				if truth[q][m.ID] {
 					hits++
 				}
 			}
 		}
-		qps = append(qps, float64(*nq)/time.Since(t).Seconds())
-		recall = float64(hits) / float64(*nq*10)
+		qps = append(qps, float64(nq)/time.Since(t).Seconds())
+		recall = float64(hits) / float64(nq*10)
 	}
 	sort.Float64s(qps)
-	f := qps[len(qps)/2]
-	fmt.Printf("filtered query label=q%%10 (10%% selectivity, plan %s): %.1f queries/s, recall@10 %.4f, %.2f× the unfiltered queries/s\n", plan, f, recall, f/unfiltered)
+	m := qps[len(qps)/2]
+	fmt.Printf("filtered query %s, plan %s: %.1f queries/s, recall@10 %.4f, %.2f× the unfiltered graph query's (default ef)\n", name, plan, m, recall, m/unfiltered)
 }
 
 // graphBench waits for the namespace's graph, measures recall@10 and
@@ -147,7 +171,8 @@ func waitGraph(ctx context.Context, idx *larch.Index, t0 time.Time) {
 	fmt.Printf("graph built in the background (1 goroutine): ready %v after the first upsert, %.0f bytes per record\n", time.Since(t0).Round(time.Millisecond), d.Graph.BytesPerRecord)
 }
 
-func graphBench(ctx context.Context, idx *larch.Index, ns *larch.Namespace, dir string, test *fmnist.Set, want []map[string]bool, nq, runs int, exactQPS float64) *larch.Index {
+func graphBench(ctx context.Context, idx *larch.Index, ns *larch.Namespace, dir string, test *fmnist.Set, want []map[string]bool, nq, runs int, exactQPS float64) (*larch.Index, float64) {
+	var defaultQPS float64
 	for _, ef := range []int{16, 32, 64, 128, 256} {
 		var all []float64
 		var recall float64
@@ -172,6 +197,9 @@ func graphBench(ctx context.Context, idx *larch.Index, ns *larch.Namespace, dir 
 		}
 		sort.Float64s(all)
 		fmt.Printf("graph query (plan %s) ef=%d: %.0f queries/s (median of %d), recall@10 %.4f, %.1f× the exact scan\n", plan, ef, all[len(all)/2], runs, recall, all[len(all)/2]/exactQPS)
+		if ef == 128 {
+			defaultQPS = all[len(all)/2]
+		}
 	}
 	if err := idx.Close(); err != nil {
 		log.Fatal(err)
@@ -188,12 +216,12 @@ func graphBench(ctx context.Context, idx *larch.Index, ns *larch.Namespace, dir 
 	}
 	fmt.Printf("reopen: Open %v, first query %v after Open (plan %s, %d records scored), total %v\n",
 		open.Round(time.Millisecond), (time.Since(t) - open).Round(time.Millisecond), res.Plan, res.Usage.RecordsScanned, time.Since(t).Round(time.Millisecond))
-	return idx2
+	return idx2, defaultQPS
 }
 
-// filteredTruth returns, per query, the ids of the 10 nearest training
-// images of class q%10, by float64 squared distance.
-func filteredTruth(train, test *fmnist.Set, nq int) []map[string]bool {
+// filteredTruth returns, per query q, the ids of the 10 nearest training
+// images i for which keep(i, q), by float64 squared distance.
+func filteredTruth(train, test *fmnist.Set, nq int, keep func(i, q int) bool) []map[string]bool {
 	out := make([]map[string]bool, nq)
 	for q := 0; q < nq; q++ {
 		type c struct {
@@ -203,7 +231,7 @@ func filteredTruth(train, test *fmnist.Set, nq int) []map[string]bool {
 		var cs []c
 		qv := test.Row(q)
 		for i := 0; i < train.N; i++ {
-			if int(train.Labels[i]) != q%10 {
+			if !keep(i, q) {
 				continue
 			}
 			var d float64

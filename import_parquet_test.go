@@ -168,7 +168,7 @@ func TestImportParquet_SparseAndHybrid(t *testing.T) {
 		t.Fatalf("sparse: %+v", j)
 	}
 	res, err := idx.Namespace("ns").Query(context.Background(), Query{SparseVector: &SparseValues{Indices: []uint32{5}, Values: []float32{1}}, TopK: 2})
-	if err != nil || len(res.Matches) != 2 || res.Matches[0].ID != "s1" || res.Matches[0].Score != 2 {
+	if err != nil || len(res.Matches) != 2 || res.Matches[0].ID != "s1" || res.Matches[0].Score != 2 || res.Plan != PlanSparseIndex {
 		t.Fatalf("sparse query: %+v %v", res, err)
 	}
 
@@ -182,6 +182,11 @@ func TestImportParquet_SparseAndHybrid(t *testing.T) {
 	got, _ := hidx.Namespace("ns").Fetch(context.Background(), "h1", "h2")
 	if got["h1"].SparseValues == nil || got["h2"].SparseValues != nil {
 		t.Fatalf("hybrid records: %+v", got)
+	}
+	// Searchable: a hybrid query scores dense plus sparse dot products.
+	hres, err := hidx.Namespace("ns").Query(context.Background(), Query{Vector: []float32{0.5, 0.25}, SparseVector: &SparseValues{Indices: []uint32{3}, Values: []float32{2}}, TopK: 2})
+	if err != nil || len(hres.Matches) != 2 || hres.Matches[0].ID != "h1" || hres.Matches[0].Score != 2.5 || hres.Matches[1].Score != 0.25 {
+		t.Fatalf("hybrid query: %+v %v", hres, err)
 	}
 }
 

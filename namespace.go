@@ -495,6 +495,9 @@ func (st *nsState) commitWith(idx *Index, cfg config, ws []write, deleteAll bool
 
 	st.mu.Lock()
 	if deleteAll {
+		// Every record goes: drop the inverted index whole rather than
+		// posting by posting.
+		st.mu.inverted = nil
 		for _, r := range st.mu.live.ToArray() {
 			st.applyDeleteLocked(r)
 		}

@@ -319,10 +319,25 @@ func (idx *Index) importAll(run *jobRun, layout *importLayout) error {
 // importWorkers is how many namespaces an import reads at once.
 const importWorkers = 2
 
-// importUnitRows is the most rows one committed unit of an import holds.
-// It is larger than the API's 1,000 records per upsert: fewer synced
-// commits is most of what makes a bulk import faster than upserts.
-const importUnitRows = 4000
+// importUnitRows is the most rows one committed unit of an import holds,
+// and importUnitBytes about the most bytes: units larger than the API's
+// upserts mean fewer commits, and staying well under half of Pebble's
+// memtable keeps them on the ordinary write path (a larger batch becomes a
+// memtable of its own, flushed at once).
+const (
+	importUnitRows  = 16000
+	importUnitBytes = 16 << 20
+)
+
+// unitRows returns how many rows of a file go in one committed unit, from
+// an estimate of a row's size under cfg.
+func unitRows(cfg config) int {
+	per := 4*cfg.Dimension + 256 // values, id, metadata
+	if cfg.VectorType == Sparse || cfg.Metric == DotProduct {
+		per += 1024 // sparse values: up to 16 KiB, typically far fewer
+	}
+	return max(100, min(importUnitRows, importUnitBytes/per))
+}
 
 func (idx *Index) importNamespace(run *jobRun, cfg config, nsl importNamespace) error {
 	ns := &Namespace{idx: idx, name: nsl.Name}
@@ -357,6 +372,7 @@ func (idx *Index) importFile(run *jobRun, ns *Namespace, cfg config, file string
 	}
 	units := make(chan unit, 2)
 	done := make(chan struct{})
+	n := unitRows(cfg)
 	defer func() {
 		close(done)
 		for range units { // let the reader finish before closing the file
@@ -366,7 +382,7 @@ func (idx *Index) importFile(run *jobRun, ns *Namespace, cfg config, file string
 	go func() {
 		defer close(units)
 		for {
-			rows, err := r.Next(importUnitRows)
+			rows, err := r.Next(n)
 			select {
 			case units <- unit{rows, err}:
 			case <-done:

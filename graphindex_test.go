@@ -482,3 +482,40 @@ func TestGraph_FilteredScanMax(t *testing.T) {
 		}
 	}
 }
+
+// TestGraph_BuildWorkers builds a graph with one and with two goroutines
+// while queries run: the invariants hold, and recall with two is at the bar
+// and as good as with one.
+func TestGraph_BuildWorkers(t *testing.T) {
+	const dim, n = 32, 4000
+	r := rand.New(rand.NewPCG(11, 12))
+	vecs := clusteredVecs(r, n, dim, 0)
+	queries := clusteredVecs(r, 100, dim, 0)
+	var recalls [3]float64
+	for _, w := range []int{1, 2} {
+		idx, err := Open(t.TempDir(), &Options{Dimension: dim, Metric: Euclidean, NoSync: true,
+			Graph: GraphOptions{Threshold: 1000, BuildWorkers: w}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns := idx.Namespace("ns")
+		upsertAll(t, ns, vecs, func(i int) Metadata { return nil })
+		// Queries while the builders run.
+		for _, q := range queries[:10] {
+			if _, err := ns.Query(context.Background(), Query{Vector: q, TopK: 10}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		checkGraphInvariants(t, idx, "ns")
+		rec, plan := recallOf(t, ns, queries, 10, Filter{}, nil)
+		idx.Close()
+		t.Logf("%d build workers: plan %s, recall@10 %.3f", w, plan, rec)
+		if plan != PlanGraph || rec < 0.95 {
+			t.Fatalf("%d build workers: plan %s recall %.3f", w, plan, rec)
+		}
+		recalls[w] = rec
+	}
+	if recalls[2] < recalls[1]-0.02 {
+		t.Fatalf("recall@10 %.3f with two build workers, %.3f with one", recalls[2], recalls[1])
+	}
+}

@@ -211,6 +211,11 @@ func (st *nsState) load(ctx context.Context, idx *Index) error {
 	return err
 }
 
+// scanAheadBytes is the stored size from which a namespace load reads
+// records on one goroutine and decodes them on another (ScanAhead buffers
+// 16 MiB; small namespaces load faster without).
+const scanAheadBytes = 32 << 20
+
 // loadLocked reads the namespace's records into memory. st.mu must be held.
 func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	cfg := idx.config()
@@ -236,7 +241,11 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	st.mu.inverted = nil // made by the first record with sparse values
 	gs := st.readGraphAsync(idx, cfg, meta.Count)
 	lo, hi := storage.RecordBounds(st.nsid, "")
-	err := idx.db.Scan(ctx, lo, hi, func(k, v []byte) error {
+	scan := idx.db.Scan
+	if meta.Bytes >= scanAheadBytes {
+		scan = idx.db.ScanAhead
+	}
+	err := scan(ctx, lo, hi, func(k, v []byte) error {
 		// Decode the values straight into the arena row applyPutLocked
 		// will take (a load has no free slots: the next one).
 		var dst []float32

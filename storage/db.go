@@ -139,6 +139,74 @@ type Batch struct {
 	d *DB
 }
 
+// ScanAhead is Scan with the reading and the calls to fn on two
+// goroutines: another goroutine iterates (and decompresses) the next keys
+// into buffers while fn, on the caller's goroutine, is called in key order
+// on the ones before. k and v are valid only during the call. A namespace
+// load is both read- and CPU-bound; this overlaps the two.
+func (d *DB) ScanAhead(ctx context.Context, lower, upper []byte, fn func(k, v []byte) error) error {
+	type pair struct{ k, v []byte }
+	type chunk struct {
+		buf   []byte
+		pairs []pair
+	}
+	const chunkBytes = 4 << 20
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	full := make(chan *chunk, 2)
+	free := make(chan *chunk, 4)
+	for range 4 {
+		free <- &chunk{} // buffers are made when first needed
+	}
+	var scanErr error
+	go func() {
+		defer close(full)
+		c := <-free
+		scanErr = d.Scan(ctx, lower, upper, func(k, v []byte) error {
+			if len(c.pairs) > 0 && len(c.buf)+len(k)+len(v) > cap(c.buf) {
+				full <- c
+				c = nil
+				select {
+				case c = <-free:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				c.buf, c.pairs = c.buf[:0], c.pairs[:0]
+			}
+			if cap(c.buf) == 0 {
+				c.buf = make([]byte, 0, chunkBytes)
+			}
+			// A pair larger than a chunk gets a buffer of its own.
+			if len(c.buf)+len(k)+len(v) > cap(c.buf) {
+				c.buf = make([]byte, 0, len(k)+len(v))
+			}
+			at := len(c.buf)
+			c.buf = append(append(c.buf, k...), v...)
+			c.pairs = append(c.pairs, pair{c.buf[at : at+len(k)], c.buf[at+len(k):]})
+			return nil
+		})
+		if c != nil && len(c.pairs) > 0 {
+			full <- c
+		}
+	}()
+	var err error
+	for c := range full {
+		if err == nil {
+			for _, p := range c.pairs {
+				if err = fn(p.k, p.v); err != nil {
+					cancel() // stop the reader; keep draining
+					break
+				}
+			}
+		}
+		free <- c
+	}
+	if err != nil {
+		return err
+	}
+	return scanErr
+}
+
 // NewBatch returns an empty batch.
 func (d *DB) NewBatch() *Batch { return &Batch{b: d.db.NewBatch(), d: d} }
 

@@ -21,9 +21,13 @@ import (
 	"github.com/larchdb/larch/simd"
 )
 
+// buildWorkers is the -build-workers flag.
+var buildWorkers int
+
 func main() {
 	nq := flag.Int("queries", 1000, "test queries")
 	runs := flag.Int("runs", 3, "timed passes (median reported)")
+	flag.IntVar(&buildWorkers, "build-workers", 1, "GraphOptions.BuildWorkers: goroutines building the graph")
 	flag.Parse()
 	train, test, err := fmnist.Load()
 	if err != nil {
@@ -37,7 +41,8 @@ func main() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "larch-fmnist-")
 	defer os.RemoveAll(dir)
-	idx, err := larch.Open(dir, &larch.Options{Dimension: fmnist.Dim, Metric: larch.Euclidean, NoSync: true, QueryParallelism: 1})
+	idx, err := larch.Open(dir, &larch.Options{Dimension: fmnist.Dim, Metric: larch.Euclidean, NoSync: true, QueryParallelism: 1,
+		Graph: larch.GraphOptions{BuildWorkers: buildWorkers}})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -168,7 +173,7 @@ func waitGraph(ctx context.Context, idx *larch.Index, t0 time.Time) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	fmt.Printf("graph built in the background (1 goroutine): ready %v after the first upsert, %.0f bytes per record\n", time.Since(t0).Round(time.Millisecond), d.Graph.BytesPerRecord)
+	fmt.Printf("graph built in the background (%d goroutines): ready %v after the first upsert, %.0f bytes per record\n", buildWorkers, time.Since(t0).Round(time.Millisecond), d.Graph.BytesPerRecord)
 }
 
 func graphBench(ctx context.Context, idx *larch.Index, ns *larch.Namespace, dir string, test *fmnist.Set, want []map[string]bool, nq, runs int, exactQPS float64) (*larch.Index, float64) {

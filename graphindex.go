@@ -275,9 +275,8 @@ func (idx *Index) buildGraph(st *nsState, ng *nsGraph) {
 		for it.HasNext() && len(batch) < builderBatch*workers {
 			batch = append(batch, it.Next())
 		}
-		for _, s := range batch {
-			ng.pending.Remove(s)
-		}
+		// The batch leaves the queue only once in the graph (below):
+		// a query meanwhile must find each record in one or the other.
 		ng.changes += len(batch)
 		if len(batch) == 0 {
 			ng.building = false
@@ -303,6 +302,11 @@ func (idx *Index) buildGraph(st *nsState, ng *nsGraph) {
 			}
 			wg.Wait()
 		}
+		ng.gm.Lock()
+		for _, s := range batch {
+			ng.pending.Remove(s)
+		}
+		ng.gm.Unlock()
 		st.mu.RUnlock()
 		if len(batch) == 0 {
 			break
@@ -531,6 +535,20 @@ func (idx *Index) saveGraphs() {
 	}
 }
 
+// errNotQuantized: a graph without int8 codes yet cannot answer a code
+// scan (the planner then scans the vectors).
+var errNotQuantized = errors.New("larch: graph not quantized yet")
+
+// codeScanMin is the fewest matching records for which a filtered query
+// on a namespace with a graph scores int8 codes (PlanFilteredCodeScan)
+// rather than float32 vectors: below it the vectors are few enough to
+// read, and the code scan's pass over every node costs more than it saves.
+const codeScanMin = 2048
+
+// codeRerank is how many of the best records by their codes a code scan
+// re-scores exactly (at least 4·TopK).
+const codeRerank = 100
+
 // walkFilter reports whether a filtered query whose filter matches n
 // records walks the graph rather than scanning them.
 func (ng *nsGraph) walkFilter(n uint64) bool {
@@ -541,7 +559,12 @@ func (ng *nsGraph) walkFilter(n uint64) bool {
 // the records it holds, merged with an exact scan of the queued records.
 // cands is nil for an unfiltered query, else the matching records. st.mu
 // must be held for reading.
-func (st *nsState) graphSearchLocked(ctx context.Context, cfg config, q *Query, cands *roaring.Bitmap, t *topK) (scanned int, err error) {
+//
+// With codes, the graph is not walked: the matching records' int8 codes
+// are all scored and the best re-scored exactly (graph.ScanCodes). It
+// returns errNotQuantized, having done nothing, if the graph has no codes
+// yet.
+func (st *nsState) graphSearchLocked(ctx context.Context, cfg config, q *Query, cands *roaring.Bitmap, t *topK, codes bool) (scanned int, err error) {
 	ng := st.mu.graph
 	ef := q.EfSearch
 	var f graph.Filter
@@ -561,7 +584,16 @@ func (st *nsState) graphSearchLocked(ctx context.Context, cfg config, q *Query, 
 			qv[i] = x * inv
 		}
 	}
-	res, err := ng.g.Search(qv, q.TopK, ef, f)
+	var res []graph.Result
+	if codes {
+		var ok bool
+		res, ok, err = ng.g.ScanCodes(qv, q.TopK, max(codeRerank, 4*q.TopK), f)
+		if err == nil && !ok {
+			err = errNotQuantized
+		}
+	} else {
+		res, err = ng.g.Search(qv, q.TopK, ef, f)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -588,12 +620,26 @@ func (st *nsState) graphSearchLocked(ctx context.Context, cfg config, q *Query, 
 		}
 		t.offer(scored{row: s, key: key, id: st.mu.rows[s].id})
 	}
+	found := make([]uint32, 0, len(res))
+	for _, r := range res {
+		if s, ok := ng.slotOf[r.Row]; ok {
+			found = append(found, s)
+		}
+	}
 	scanned = len(res)
+	if codes {
+		scanned = int(cands.GetCardinality())
+	}
 	ng.gm.Lock()
 	pending := ng.pending.Clone()
 	ng.gm.Unlock()
 	if cands != nil {
 		pending.And(cands)
+	}
+	// A record the builder has just inserted is still queued until its
+	// batch is done: do not score it twice.
+	for _, s := range found {
+		pending.Remove(s)
 	}
 	if !pending.IsEmpty() {
 		n, err := st.scanRangeLocked(ctx, cfg, q, pending, 0, int(pending.GetCardinality()), t)

@@ -1,21 +1,49 @@
-// Command ann compares larch's graph index (internal/graph) with hnswlib on
-// Fashion-MNIST (Debian's dataset-fashion-mnist): 60,000 × 784 training
-// images as the base, the first 1,000 test images as queries, top-10,
-// squared L2, one goroutine / one thread, recall@10 against an exact float64
-// ground truth (cached under bench/out). hnswlib (Debian's python3-hnswlib,
-// M=16, efConstruction=200) runs in the same program run through
-// hnswlib_run.py. It prints the table and, with -readme, rewrites the
-// "Graph index vs hnswlib" section of bench/README.md and bench/ann_recall.png.
+// Command ann measures larch's graph index against hnswlib on Fashion-MNIST
+// (Debian's dataset-fashion-mnist), both in the same run on the same
+// machine: 60,000 × 784 training images as the base, the first 1,000 test
+// images as queries, top-10, Euclidean, one goroutine / one thread,
+// recall@10 against the exact float64 answer (computed here, in Go, from the
+// ids each system returns).
 //
-//	go run ./bench/ann -readme      (from the repository root)
+// larch is driven through its public API: an index in a temporary
+// directory, default graph options, the 60,000 records upserted in batches
+// of 500 (the namespace crosses GraphOptions.Threshold and its graph is built
+// in the background while the upserts go on), then Query with
+// Query.EfSearch; every answer must come from the graph plan. The build is
+// timed from the first upsert until the graph holds every record, with the
+// default single builder goroutine and (-workers2) with
+// GraphOptions.BuildWorkers = 2.
+//
+// hnswlib (M=16, efConstruction=200, single thread) is Debian's header-only
+// libhnswlib-dev, compiled at run time from anchor/hnsw_anchor.cpp with
+// g++ -O3 -march=native -std=c++17, or, without g++ or the headers, Debian's
+// python3-hnswlib (anchor/hnsw_anchor.py). It runs as a child process that
+// reads the same vectors from a file this program writes. The two systems
+// take turns on the query set, -chunk queries at a time, rotating which goes
+// first, so that load from other processes on the shared machine hits both
+// alike; only the query loops are timed. Each sweep over the ef list is
+// repeated -runs times and medians are reported, with larch ÷ hnswlib
+// queries/s compared at equal recall (log-linear interpolation of each curve
+// between adjacent ef values). Builds alternate too (-builds).
+//
+//	go run ./bench/ann -plot bench/ann/fmnist.png      (from the repository root)
+//
+// Nothing is installed: when the data set or hnswlib is missing the program
+// prints the apt-get command and exits.
 package main
 
 import (
+	"bufio"
+	"context"
+	_ "embed"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,103 +56,561 @@ import (
 	"sync"
 	"time"
 
-	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/larchdb/larch"
 	"github.com/larchdb/larch/bench/internal/fmnist"
 	"github.com/larchdb/larch/internal/graph"
+	"github.com/larchdb/larch/simd"
 )
+
+//go:embed anchor/hnsw_anchor.cpp
+var anchorCpp []byte
+
+//go:embed anchor/hnsw_anchor.py
+var anchorPy []byte
+
+//go:embed plot.py
+var plotPy []byte
 
 const (
+	install = "apt-get install dataset-fashion-mnist python3-hnswlib libhnswlib-dev"
 	python  = "/usr/bin/python3"
-	install = "apt-get install dataset-fashion-mnist python3-hnswlib libhnswlib-dev python3-matplotlib"
 	k       = 10
-	outDir  = "bench/out"
+	batch   = 500 // records per upsert, as bench/query
+	hnswM   = 16
+	hnswEfC = 200
+	// The graph defaults documented on larch.GraphOptions (and
+	// internal/graph.Params); larch is run with the zero GraphOptions.
+	defM, defEfC, defEfSearch, defThreshold = 16, 200, 128, 5000
 )
 
+var (
+	nq        = flag.Int("nq", 1000, "test queries (the first nq test images)")
+	runs      = flag.Int("runs", 3, "query sweeps per system, interleaved; medians reported")
+	efFlag    = flag.String("ef", "10,16,24,32,48,64,96,128,256", "search breadths (ef), comma-separated")
+	plotPath  = flag.String("plot", "", "write the recall/queries-per-second plot to this PNG (needs python3-matplotlib)")
+	chunk     = flag.Int("chunk", 100, "queries per turn: the systems take turns chunk by chunk (rotating who goes first)")
+	workers2  = flag.Bool("workers2", true, "also time larch's build with GraphOptions.BuildWorkers = 2")
+	builds    = flag.Int("builds", 1, "builds per system, alternating hnswlib and larch; medians reported")
+	direct    = flag.Bool("direct", false, "also build internal/graph directly with 1 and 2 goroutines and query it beside the public API (separates the graph from the API around it)")
+	cpuProf   = flag.String("cpuprofile", "", "write a CPU profile of larch's query sweeps (hnswlib runs in another process)")
+	buildProf = flag.String("buildprofile", "", "write a CPU profile of larch's (last) build")
+	jsonOut   = flag.String("json", "", "write the results as JSON to this file")
+	reopen    = flag.Bool("reopen", false, "close and reopen the larch index before the query sweeps (its graph then comes from the snapshot)")
+	anchorSel = flag.String("anchor", "auto", "hnswlib build: auto (C++ if g++ and libhnswlib-dev are there, else python3-hnswlib), cpp or python")
+)
+
+// sweep is one system's measurement at one ef.
+type sweep struct {
+	recall float64
+	qps    []float64 // one per run
+}
+
+// point is a curve point as the plot and JSON see it.
 type point struct {
 	Ef     int     `json:"ef"`
 	Recall float64 `json:"recall"`
 	QPS    float64 `json:"qps"`
 }
 
-type report struct {
-	Curves       map[string][]point `json:"curves"`
-	HnswBuild    float64            `json:"hnswlib_build_s"`
-	Build1       float64            `json:"larch_build_1_s"`
-	Build2       float64            `json:"larch_build_2_s"`
-	LoadMs       float64            `json:"larch_load_ms"`
-	FirstQueryMs float64            `json:"larch_first_query_ms"`
-	SnapshotMB   float64            `json:"snapshot_mb"`
-	BytesPerVec  float64            `json:"graph_bytes_per_vector"`
-	Sel10, Sel1  float64
-	GOMAXPROCS   int
+type curve struct {
+	Name   string  `json:"name"`
+	Points []point `json:"points"`
 }
 
 func main() {
-	nq := flag.Int("queries", 1000, "test queries")
-	readme := flag.Bool("readme", false, "write the section of bench/README.md and bench/ann_recall.png")
-	skipHnsw := flag.Bool("skip-hnswlib", false, "do not run hnswlib")
-	graphFile := flag.String("graph", "", "development: load the larch graph from this snapshot (built and saved there if absent), skip build timing")
-	filteredOnly := flag.Bool("filtered-only", false, "development: only the filtered sweeps")
-	fromJSON := flag.Bool("from-json", false, "only re-render the README section and plot from bench/out/ann.json")
-	efList := flag.String("ef", "10,16,24,32,48,64,96,128,200", "ef values")
-	cpuProfile := flag.String("cpuprofile", "", "development: write a CPU profile of the query sweeps")
 	flag.Parse()
-	efs := parseInts(*efList)
-	if *fromJSON {
-		var rep report
-		b, err := os.ReadFile(filepath.Join(outDir, "ann.json"))
-		if err == nil {
-			err = json.Unmarshal(b, &rep)
-		}
-		if err != nil {
-			log.Fatal(err)
-		}
-		publish(&rep, *readme)
+	log.SetFlags(0)
+	efs := parseInts(*efFlag)
+	if *runs < 1 || *builds < 1 || *nq < 1 || *chunk < 1 {
+		log.Fatal("-runs, -builds, -chunk and -nq must be at least 1")
+	}
+
+	// Prerequisites, checked before any work; nothing is installed.
+	train, test, err := fmnist.Load()
+	if errors.Is(err, fmnist.ErrMissing) {
+		fmt.Println("Fashion-MNIST is missing. Install the data set and hnswlib with:")
+		fmt.Println("  " + install)
+		return
+	} else if err != nil {
+		log.Fatal(err)
+	}
+	*nq = min(*nq, test.N)
+	anchor := chooseAnchor()
+	if anchor == "" {
+		fmt.Println("hnswlib is missing (neither g++ with /usr/include/hnswlib nor python3-hnswlib). Install it with:")
+		fmt.Println("  " + install)
 		return
 	}
 
-	train, test, err := fmnist.Load()
-	if err != nil {
-		fmt.Println(err)
-		fmt.Println("install with:", install)
-		return
-	}
-	if err := exec.Command(python, "-c", "import hnswlib, numpy").Run(); err != nil && !*skipHnsw {
-		fmt.Println("hnswlib for python3 is missing; install with:", install)
-		return
-	}
-	gt, err := fmnist.CachedGroundTruth(outDir, train, test, *nq, k)
+	gt, err := fmnist.CachedGroundTruth("bench/out", train, test, *nq, k)
 	if err != nil {
 		log.Fatal(err)
 	}
-	rep := report{Curves: map[string][]point{}, GOMAXPROCS: runtime.GOMAXPROCS(0)}
+	tmp, err := os.MkdirTemp("", "larch-bench-ann-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
 
-	// hnswlib first, in the same run.
-	if !*skipHnsw {
-		gtFile := filepath.Join(outDir, fmt.Sprintf("fmnist-gt-%d-%d.bin", *nq, k))
-		out, err := exec.Command(python, "bench/ann/hnswlib_run.py", "run", gtFile, strconv.Itoa(*nq), *efList+",300").Output()
+	fmt.Printf("# Fashion-MNIST: %d × %d base, %d queries, top-%d, L2; GOMAXPROCS=%d, %d CPUs; larch kernels: %s\n",
+		train.N, fmnist.Dim, *nq, k, runtime.GOMAXPROCS(0), runtime.NumCPU(), simd.Implementations())
+	h, err := startAnchor(anchor, tmp, train, test)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer h.close()
+	fmt.Printf("load average at the start: %s\n", loadavg())
+	fmt.Printf("hnswlib: %s (%s), M=%d, efConstruction=%d, 1 thread\n", h.desc, h.ready, hnswM, hnswEfC)
+	fmt.Printf("larch: GraphOptions zero = defaults M=%d, EfConstruction=%d, EfSearch=%d, Threshold=%d, BuildWorkers=1; QueryParallelism=1; upserts of %d records, NoSync\n",
+		defM, defEfC, defEfSearch, defThreshold, batch)
+
+	// Builds, alternating; the last larch index serves the queries.
+	// With -workers2, each round also builds larch with
+	// GraphOptions.BuildWorkers = 2 (closed at once).
+	var hb, lb, lup, lb2 []float64
+	var l *larchRun
+	for b := 0; b < *builds; b++ {
+		hs, err := h.build()
 		if err != nil {
-			log.Fatalf("hnswlib_run.py: %v", err)
-		}
-		var h struct {
-			Build  float64 `json:"build_s"`
-			Points []point `json:"points"`
-		}
-		if err := json.Unmarshal(out, &h); err != nil {
 			log.Fatal(err)
 		}
-		rep.HnswBuild = h.Build
-		rep.Curves["hnswlib"] = h.Points
-		fmt.Printf("hnswlib: build %.1f s\n", h.Build)
+		hb = append(hb, hs)
+		fmt.Printf("build %d: hnswlib %.1f s (1 thread)\n", b+1, hs)
+		if *workers2 {
+			l2, err := buildLarch(filepath.Join(tmp, fmt.Sprintf("larch-%d-w2", b)), train, false, 2)
+			if err != nil {
+				log.Fatal(err)
+			}
+			l2.close()
+			os.RemoveAll(l2.dir)
+			lb2 = append(lb2, l2.build.Seconds())
+			fmt.Printf("build %d: larch, BuildWorkers=2: %.1f s from the first upsert to the graph holding every record (upserts done after %.1f s)\n",
+				b+1, l2.build.Seconds(), l2.upsert.Seconds())
+		}
+		if l != nil {
+			l.close()
+			os.RemoveAll(l.dir)
+		}
+		l, err = buildLarch(filepath.Join(tmp, fmt.Sprintf("larch-%d", b)), train, b == *builds-1, 0)
+		if err != nil {
+			log.Fatal(err)
+		}
+		lb = append(lb, l.build.Seconds())
+		lup = append(lup, l.upsert.Seconds())
+		fmt.Printf("build %d: larch, default options: %.1f s from the first upsert to the graph holding every record (upserts done after %.1f s; builder: 1 goroutine; snapshot saved %.1f s later), %.0f graph bytes per record\n",
+			b+1, l.build.Seconds(), l.upsert.Seconds(), l.snapshot.Seconds(), l.bytesPerRecord)
+	}
+	if *reopen {
+		if err := l.reopen(); err != nil {
+			log.Fatal(err)
+		}
+	}
+	defer l.close()
+	var d1, d2 float64
+	var dg *graph.Graph
+	if *direct {
+		dg, d1, d2 = directBuild(train)
 	}
 
+	// Query sweeps, interleaved.
+	queries := make([][]float32, *nq)
+	for i := range queries {
+		queries[i] = test.Row(i)
+	}
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+	}
+	hs := make([]sweep, len(efs))
+	ls := make([]sweep, len(efs))
+	ds := make([]sweep, len(efs))
+	for r := 0; r < *runs; r++ {
+		for i, ef := range efs {
+			// Chunk by chunk, each system runs the same queries, in an
+			// order that rotates, so that both see the same machine.
+			var hsec, lsec, dsec float64
+			hids, lids, dids := make([][]int, *nq), make([][]int, *nq), make([][]int, *nq)
+			for c, lo := 0, 0; lo < *nq; c, lo = c+1, lo+*chunk {
+				hi := min(lo+*chunk, *nq)
+				order := []func(){
+					func() {
+						secs, ids, err := h.query(ef, lo, hi)
+						if err != nil {
+							log.Fatal(err)
+						}
+						hsec += secs
+						copy(hids[lo:hi], ids)
+					},
+					func() {
+						secs, ids := l.query(queries[lo:hi], ef)
+						lsec += secs
+						copy(lids[lo:hi], ids)
+					},
+				}
+				if dg != nil {
+					order = append(order, func() {
+						secs, ids := directQuery(dg, queries[lo:hi], ef)
+						dsec += secs
+						copy(dids[lo:hi], ids)
+					})
+				}
+				for j := range order {
+					order[(r+i+c+j)%len(order)]()
+				}
+			}
+			hs[i].qps = append(hs[i].qps, float64(*nq)/hsec)
+			hs[i].recall = recall(gt, hids)
+			ls[i].qps = append(ls[i].qps, float64(*nq)/lsec)
+			ls[i].recall = recall(gt, lids)
+			if dg != nil {
+				ds[i].qps = append(ds[i].qps, float64(*nq)/dsec)
+				ds[i].recall = recall(gt, dids)
+			}
+		}
+		fmt.Printf("sweep %d/%d done\n", r+1, *runs)
+	}
+	if *cpuProf != "" {
+		pprof.StopCPUProfile()
+	}
+
+	if dg == nil {
+		ds = nil
+	}
+	report(efs, hs, ls, ds, hb, lb, lup, lb2, l.bytesPerRecord, d1, d2, h.desc)
+	if *plotPath != "" || *jsonOut != "" {
+		curves := []curve{{"hnswlib (" + h.kind + ")", points(efs, hs)}, {"larch (public API, graph plan)", points(efs, ls)}}
+		if ds != nil {
+			curves = append(curves, curve{"larch internal/graph, called directly", points(efs, ds)})
+		}
+		title := fmt.Sprintf("Fashion-MNIST 60k×784, %d queries, top-10, 1 thread, median of %d (labels: ef)", *nq, *runs)
+		res := map[string]any{
+			"title":  title,
+			"curves": curves,
+			"build_s": map[string]any{
+				"hnswlib": hb, "larch": lb, "larch_upserts": lup,
+			},
+		}
+		js, _ := json.MarshalIndent(res, "", "  ")
+		if *jsonOut != "" {
+			if err := os.WriteFile(*jsonOut, js, 0o644); err != nil {
+				log.Fatal(err)
+			}
+		}
+		if *plotPath != "" {
+			plot(tmp, js, *plotPath)
+		}
+	}
+}
+
+// ---- hnswlib ----
+
+// chooseAnchor returns "cpp" when g++ and the libhnswlib-dev headers are
+// there, "python" when only python3-hnswlib is, else "".
+func chooseAnchor() string {
+	if *anchorSel != "python" {
+		if _, err := exec.LookPath("g++"); err == nil {
+			if _, err := os.Stat("/usr/include/hnswlib/hnswlib.h"); err == nil {
+				return "cpp"
+			}
+		}
+	}
+	if *anchorSel != "cpp" && exec.Command(python, "-c", "import hnswlib, numpy").Run() == nil {
+		return "python"
+	}
+	return ""
+}
+
+type anchorProc struct {
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	out   *bufio.Reader
+	kind  string // "C++" or "python3-hnswlib"
+	desc  string // how it was built
+	ready string
+}
+
+// startAnchor writes the vectors, builds the hnswlib program (or picks the
+// Python one) and starts it.
+func startAnchor(kind, tmp string, train, test *fmnist.Set) (*anchorProc, error) {
+	data := filepath.Join(tmp, "fmnist.f32")
+	if err := writeData(data, train, test); err != nil {
+		return nil, err
+	}
+	a := &anchorProc{}
+	args := []string{data, strconv.Itoa(hnswM), strconv.Itoa(hnswEfC)}
+	if kind == "cpp" {
+		src := filepath.Join(tmp, "hnsw_anchor.cpp")
+		bin := filepath.Join(tmp, "hnsw_anchor")
+		if err := os.WriteFile(src, anchorCpp, 0o644); err != nil {
+			return nil, err
+		}
+		cc := []string{"g++", "-O3", "-march=native", "-std=c++17", "-o", bin, src}
+		t := time.Now()
+		if out, err := exec.Command(cc[0], cc[1:]...).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("%s: %v\n%s", strings.Join(cc, " "), err, out)
+		}
+		ver, _ := exec.Command("g++", "-dumpfullversion").Output()
+		a.kind = "C++"
+		a.desc = fmt.Sprintf("libhnswlib-dev %s compiled with `g++ -O3 -march=native -std=c++17 bench/ann/anchor/hnsw_anchor.cpp` (g++ %s, %.1f s)",
+			debVersion("libhnswlib-dev"), strings.TrimSpace(string(ver)), time.Since(t).Seconds())
+		a.cmd = exec.Command(bin, args...)
+	} else {
+		src := filepath.Join(tmp, "hnsw_anchor.py")
+		if err := os.WriteFile(src, anchorPy, 0o644); err != nil {
+			return nil, err
+		}
+		fmt.Println("NOTE: not the C++ build (g++ or /usr/include/hnswlib missing, or -anchor python): using Debian's python3-hnswlib (slower than the C++ build with -march=native)")
+		a.kind = "python3-hnswlib"
+		a.desc = "python3-hnswlib " + debVersion("python3-hnswlib") + " via " + python + " bench/ann/anchor/hnsw_anchor.py (fallback: -anchor python, or no g++ or libhnswlib-dev)"
+		a.cmd = exec.Command(python, append([]string{src}, args...)...)
+	}
+	a.cmd.Stderr = os.Stderr
+	var err error
+	if a.in, err = a.cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	out, err := a.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	a.out = bufio.NewReaderSize(out, 1<<20)
+	if err := a.cmd.Start(); err != nil {
+		return nil, err
+	}
+	line, err := a.out.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "ready ") {
+		return nil, fmt.Errorf("hnswlib anchor did not start: %q %v", line, err)
+	}
+	a.ready = strings.TrimSpace(strings.TrimPrefix(line, "ready "))
+	return a, nil
+}
+
+func debVersion(pkg string) string {
+	out, err := exec.Command("dpkg-query", "-W", "-f=${Version}", pkg).Output()
+	if err != nil {
+		return "(version unknown)"
+	}
+	return string(out)
+}
+
+// writeData writes n, nq, dim (uint32) then the base and the queries as
+// little-endian float32.
+func writeData(path string, train, test *fmnist.Set) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	for _, x := range []uint32{uint32(train.N), uint32(*nq), fmnist.Dim} {
+		binary.Write(w, binary.LittleEndian, x)
+	}
+	binary.Write(w, binary.LittleEndian, train.Vectors)
+	binary.Write(w, binary.LittleEndian, test.Vectors[:*nq*fmnist.Dim])
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+func (a *anchorProc) call(cmd string) ([]string, error) {
+	if _, err := io.WriteString(a.in, cmd+"\n"); err != nil {
+		return nil, err
+	}
+	line, err := a.out.ReadString('\n')
+	if err != nil {
+		return nil, fmt.Errorf("hnswlib anchor, %s: %w", cmd, err)
+	}
+	return strings.Fields(line), nil
+}
+
+func (a *anchorProc) build() (float64, error) {
+	f, err := a.call("build")
+	if err != nil {
+		return 0, err
+	}
+	if len(f) != 2 || f[0] != "build" {
+		return 0, fmt.Errorf("hnswlib anchor: unexpected %q", f)
+	}
+	return strconv.ParseFloat(f[1], 64)
+}
+
+// query runs queries lo..hi-1 at ef and returns the timed seconds and the
+// ids.
+func (a *anchorProc) query(ef, lo, hi int) (float64, [][]int, error) {
+	f, err := a.call(fmt.Sprintf("query %d %d %d %d", ef, k, lo, hi))
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(f) != 2+(hi-lo)*k || f[0] != "query" {
+		return 0, nil, fmt.Errorf("hnswlib anchor: %d fields for query", len(f))
+	}
+	secs, err := strconv.ParseFloat(f[1], 64)
+	if err != nil {
+		return 0, nil, err
+	}
+	ids := make([][]int, hi-lo)
+	for q := range ids {
+		for j := 0; j < k; j++ {
+			id, err := strconv.Atoi(f[2+q*k+j])
+			if err != nil {
+				return 0, nil, err
+			}
+			if id >= 0 {
+				ids[q] = append(ids[q], id)
+			}
+		}
+	}
+	return secs, ids, nil
+}
+
+func (a *anchorProc) close() {
+	io.WriteString(a.in, "quit\n")
+	a.in.Close()
+	a.cmd.Wait()
+}
+
+// ---- larch ----
+
+type larchRun struct {
+	idx            *larch.Index
+	dir            string
+	ns             *larch.Namespace
+	upsert, build  time.Duration // from the first upsert
+	snapshot       time.Duration // from build end to the snapshot file
+	bytesPerRecord float64
+}
+
+// buildLarch opens an index in dir, upserts the base and waits until the
+// background builder has put every record in the graph.
+// workers is GraphOptions.BuildWorkers (0: the default, 1).
+func buildLarch(dir string, train *fmnist.Set, profile bool, workers int) (*larchRun, error) {
+	ctx := context.Background()
+	runtime.GC()
+	idx, err := larch.Open(dir, &larch.Options{Dimension: fmnist.Dim, Metric: larch.Euclidean, NoSync: true, QueryParallelism: 1,
+		Graph: larch.GraphOptions{BuildWorkers: workers}})
+	if err != nil {
+		return nil, err
+	}
+	l := &larchRun{idx: idx, ns: idx.Namespace("fmnist"), dir: dir}
+	if profile && *buildProf != "" {
+		f, err := os.Create(*buildProf)
+		if err != nil {
+			return nil, err
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	t0 := time.Now()
+	for start := 0; start < train.N; start += batch {
+		recs := make([]larch.Record, 0, batch)
+		for i := start; i < min(start+batch, train.N); i++ {
+			recs = append(recs, larch.Record{ID: strconv.Itoa(i), Values: train.Row(i)})
+		}
+		if _, err := l.ns.Upsert(ctx, recs); err != nil {
+			return nil, err
+		}
+	}
+	l.upsert = time.Since(t0)
+	for {
+		d, err := idx.DescribeNamespace(ctx, "fmnist")
+		if err != nil {
+			return nil, err
+		}
+		if d.Graph != nil && d.Graph.Pending == 0 && d.Graph.Records == train.N {
+			l.bytesPerRecord = d.Graph.BytesPerRecord
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	l.build = time.Since(t0)
+	// The builder then compacts and snapshots the graph; wait for the
+	// snapshot so that it does not run during the query sweeps.
+	ready := time.Now()
+	for deadline := ready.Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		m, _ := filepath.Glob(filepath.Join(dir, "graphs", "*.graph.zst"))
+		if len(m) > 0 {
+			if fi, err := os.Stat(m[0]); err == nil && fi.ModTime().After(ready) {
+				break
+			}
+		}
+	}
+	l.snapshot = time.Since(ready)
+	time.Sleep(200 * time.Millisecond)
+	return l, nil
+}
+
+// query runs the queries one after another at ef and returns the seconds
+// and the ids; every answer must come from the graph.
+func (l *larchRun) query(queries [][]float32, ef int) (float64, [][]int) {
+	ctx := context.Background()
+	res := make([]*larch.QueryResult, len(queries))
+	t := time.Now()
+	for i, q := range queries {
+		r, err := l.ns.Query(ctx, larch.Query{Vector: q, TopK: k, EfSearch: ef})
+		if err != nil {
+			log.Fatal(err)
+		}
+		res[i] = r
+	}
+	secs := time.Since(t).Seconds()
+	ids := make([][]int, len(queries))
+	for i, r := range res {
+		if r.Plan != larch.PlanGraph {
+			log.Fatalf("larch query %d at ef=%d took plan %q, not %q", i, ef, r.Plan, larch.PlanGraph)
+		}
+		for _, m := range r.Matches {
+			id, err := strconv.Atoi(m.ID)
+			if err != nil {
+				log.Fatal(err)
+			}
+			ids[i] = append(ids[i], id)
+		}
+	}
+	return secs, ids
+}
+
+// reopen closes the index and opens it again; the first query loads the
+// namespace and its graph snapshot.
+func (l *larchRun) reopen() error {
+	dir := l.dir
+	l.close()
+	t := time.Now()
+	idx, err := larch.Open(dir, &larch.Options{QueryParallelism: 1})
+	if err != nil {
+		return err
+	}
+	l.idx, l.ns = idx, idx.Namespace("fmnist")
+	r, err := l.ns.Query(context.Background(), larch.Query{Vector: make([]float32, fmnist.Dim), TopK: k})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("larch reopened: first query after %v (plan %s)\n", time.Since(t).Round(time.Millisecond), r.Plan)
+	return nil
+}
+
+func (l *larchRun) close() {
+	if err := l.idx.Close(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// directBuild builds internal/graph (default parameters) over the base with
+// one and with two goroutines calling Insert: the build the public API runs
+// on one goroutine per namespace, without the upserts around it. It returns
+// the graph built by one goroutine (the public API's build order).
+func directBuild(train *fmnist.Set) (g1 *graph.Graph, one, two float64) {
 	vectors := func(row uint32) []float32 {
 		if int(row) >= train.N {
 			return nil
 		}
 		return train.Row(int(row))
 	}
-	build := func(workers int) (*graph.Graph, time.Duration) {
+	build := func(workers int) (*graph.Graph, float64) {
 		runtime.GC()
 		g := graph.New(fmnist.Dim, graph.L2, vectors, nil)
 		t := time.Now()
@@ -141,332 +627,243 @@ func main() {
 			}()
 		}
 		wg.Wait()
-		return g, time.Since(t)
+		return g, time.Since(t).Seconds()
 	}
-	var g *graph.Graph
-	if *graphFile != "" {
-		if b, err := os.ReadFile(*graphFile); err == nil {
-			if g, err = graph.Unmarshal(b, vectors); err != nil {
-				log.Fatal(err)
-			}
-		}
-	}
-	if g == nil {
-		var d1 time.Duration
-		g, d1 = build(1)
-		rep.Build1 = d1.Seconds()
-		fmt.Printf("larch: build %.1f s (1 goroutine)\n", rep.Build1)
-		if err := g.Check(); err != nil {
-			log.Fatal(err)
-		}
-		if *graphFile != "" {
-			b, _ := g.MarshalBinary()
-			if err := os.WriteFile(*graphFile, b, 0o644); err != nil {
-				log.Fatal(err)
-			}
-		}
-	}
-	if *graphFile == "" {
-		_, d2 := build(2)
-		rep.Build2 = d2.Seconds()
-		fmt.Printf("larch: build %.1f s (2 goroutines)\n", rep.Build2)
-	}
-	rep.BytesPerVec = g.MemoryPerVector()
+	g1, one = build(1)
+	fmt.Printf("internal/graph directly: build %.1f s (1 goroutine)\n", one)
+	_, two = build(2)
+	fmt.Printf("internal/graph directly: build %.1f s (2 goroutines)\n", two)
+	return g1, one, two
+}
 
-	// Snapshot and load: how fast a reopened namespace serves.
-	snap, _ := g.MarshalBinary()
-	rep.SnapshotMB = float64(len(snap)) / 1e6
-	runtime.GC()
+// directQuery runs the queries through internal/graph's Search, without the
+// public API around it (planner, locks, re-scoring with the query kernels,
+// string ids).
+func directQuery(g *graph.Graph, queries [][]float32, ef int) (float64, [][]int) {
+	res := make([][]graph.Result, len(queries))
 	t := time.Now()
-	h, err := graph.Unmarshal(snap, vectors)
-	if err != nil {
-		log.Fatal(err)
-	}
-	rep.LoadMs = float64(time.Since(t).Microseconds()) / 1000
-	if _, err := h.Search(test.Row(0), k, 0, nil); err != nil {
-		log.Fatal(err)
-	}
-	rep.FirstQueryMs = float64(time.Since(t).Microseconds()) / 1000
-	fmt.Printf("larch: snapshot %.1f MB, load %.1f ms, load + first query %.1f ms\n", rep.SnapshotMB, rep.LoadMs, rep.FirstQueryMs)
-	h, snap = nil, nil
-
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	for i, q := range queries {
+		r, err := g.Search(q, k, ef, nil)
 		if err != nil {
 			log.Fatal(err)
 		}
-		pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
+		res[i] = r
 	}
-	queries := make([][]float32, *nq)
-	for i := range queries {
-		queries[i] = test.Row(i)
+	secs := time.Since(t).Seconds()
+	ids := make([][]int, len(queries))
+	for i, r := range res {
+		for _, x := range r {
+			ids[i] = append(ids[i], int(x.Row))
+		}
 	}
-	if !*filteredOnly {
-		rep.Curves["larch"] = sweep(g, queries, gt, efs, func(int) graph.Filter { return nil })
-	}
-
-	// Filters: the class label (10%), and the label and a synthetic numeric
-	// attribute (1%). Query i asks for label i%10, a different class than its
-	// own nine times in ten.
-	labels := make([]*roaring.Bitmap, 10)
-	attrs := make([]*roaring.Bitmap, 10)
-	for i := range labels {
-		labels[i], attrs[i] = roaring.New(), roaring.New()
-	}
-	for i := 0; i < train.N; i++ {
-		labels[train.Labels[i]].Add(uint32(i))
-		attrs[attr(i)].Add(uint32(i))
-	}
-	both := make([]*roaring.Bitmap, 10)
-	for i := range both {
-		both[i] = roaring.And(labels[i], attrs[i])
-	}
-	rep.Sel10 = float64(labels[0].GetCardinality()) / float64(train.N)
-	rep.Sel1 = float64(both[0].GetCardinality()) / float64(train.N)
-	f10 := func(q int) graph.Filter { return labels[q%10] }
-	f1 := func(q int) graph.Filter { return both[q%10] }
-	gt10 := filteredTruth("label10", train, queries, f10)
-	gt1 := filteredTruth("label-attr1", train, queries, f1)
-	rep.Curves["larch, label filter 10%"] = sweep(g, queries, gt10, efs, f10)
-	rep.Curves["larch, label+attr filter 1%"] = sweep(g, queries, gt1, efs, f1)
-
-	js, _ := json.MarshalIndent(rep, "", "  ")
-	if err := os.WriteFile(filepath.Join(outDir, "ann.json"), js, 0o644); err != nil {
-		log.Fatal(err)
-	}
-	publish(&rep, *readme)
+	return secs, ids
 }
 
-// publish prints the table and, with readme, writes the plot and the
-// README section.
-func publish(rep *report, readme bool) {
-	table := render(rep)
-	fmt.Print(table)
-	if !readme {
-		return
+// ---- results ----
+
+// recall is recall@k of ids against the ground truth.
+func recall(gt, ids [][]int) float64 {
+	hits, total := 0, 0
+	for q := range gt {
+		total += len(gt[q])
+		for _, id := range ids[q] {
+			if slices.Contains(gt[q], id) {
+				hits++
+			}
+		}
 	}
-	if out, err := exec.Command(python, "bench/ann/hnswlib_run.py", "plot", filepath.Join(outDir, "ann.json"), "bench/ann_recall.png").CombinedOutput(); err != nil {
-		log.Fatalf("plot: %v\n%s", err, out)
-	}
-	if err := writeSection("bench/README.md", "## Graph index vs hnswlib", table); err != nil {
-		log.Fatal(err)
-	}
+	return float64(hits) / float64(total)
 }
 
-// attr is a synthetic numeric attribute in 0..9, uncorrelated with the image.
-func attr(row int) int { return int(uint32(row)*2654435761>>16) % 10 }
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func points(efs []int, s []sweep) []point {
+	out := make([]point, len(efs))
+	for i, ef := range efs {
+		out[i] = point{ef, s[i].recall, median(s[i].qps)}
+	}
+	return out
+}
+
+// runCurve is one run's curve of a system.
+func runCurve(efs []int, s []sweep, r int) []point {
+	out := make([]point, len(efs))
+	for i, ef := range efs {
+		out[i] = point{ef, s[i].recall, s[i].qps[r]}
+	}
+	return out
+}
+
+// interp is the queries/s of the curve at recall, interpolated log-linearly
+// between the two adjacent points (by ef) that bracket it; NaN when the
+// curve does not reach it or starts above it.
+func interp(c []point, recall float64) float64 {
+	for i := 0; i+1 < len(c); i++ {
+		a, b := c[i], c[i+1]
+		if a.Recall <= recall && recall <= b.Recall {
+			if b.Recall == a.Recall {
+				return max(a.QPS, b.QPS)
+			}
+			f := (recall - a.Recall) / (b.Recall - a.Recall)
+			return math.Exp(math.Log(a.QPS) + f*(math.Log(b.QPS)-math.Log(a.QPS)))
+		}
+	}
+	return math.NaN()
+}
+
+func report(efs []int, hs, ls, ds []sweep, hb, lb, lup, lb2 []float64, bpr, d1, d2 float64, hdesc string) {
+	fmt.Printf("\n## Results (queries/s: median of %d interleaved sweeps, min–max in brackets)\n\n", *runs)
+	fmt.Printf("| ef | hnswlib recall@10 | hnswlib q/s | larch recall@10 | larch q/s | larch ÷ hnswlib q/s, same ef |\n")
+	fmt.Printf("|---:|---:|---:|---:|---:|---:|\n")
+	for i, ef := range efs {
+		hq, lq := median(hs[i].qps), median(ls[i].qps)
+		fmt.Printf("| %d | %.4f | %s (%s–%s) | %.4f | %s (%s–%s) | %.2f |\n", ef,
+			hs[i].recall, comma(hq), comma(slices.Min(hs[i].qps)), comma(slices.Max(hs[i].qps)),
+			ls[i].recall, comma(lq), comma(slices.Min(ls[i].qps)), comma(slices.Max(ls[i].qps)), lq/hq)
+	}
+	if ds != nil {
+		fmt.Printf("\ninternal/graph called directly (graph built by 1 goroutine; no planner, locks, re-scoring or string ids), same sweeps:\n\n")
+		fmt.Printf("| ef | recall@10 | q/s | ÷ hnswlib | public API ÷ direct |\n|---:|---:|---:|---:|---:|\n")
+		for i, ef := range efs {
+			dq := median(ds[i].qps)
+			fmt.Printf("| %d | %.4f | %s (%s–%s) | %.2f | %.2f |\n", ef, ds[i].recall, comma(dq),
+				comma(slices.Min(ds[i].qps)), comma(slices.Max(ds[i].qps)), dq/median(hs[i].qps), median(ls[i].qps)/dq)
+		}
+	}
+
+	fmt.Printf("\n### At equal recall (q/s interpolated log-linearly between adjacent ef; ratio = median over sweeps of each sweep's larch ÷ hnswlib)\n\n")
+	fmt.Printf("| recall@10 | hnswlib q/s | larch q/s | larch ÷ hnswlib | per-sweep ratios | target |\n")
+	fmt.Printf("|---:|---:|---:|---:|---|---|\n")
+	hm, lm := points(efs, hs), points(efs, ls)
+	for _, target := range []float64{0.95, 0.98, 0.99, 0.995} {
+		var ratios []string
+		var rs []float64
+		for r := 0; r < *runs; r++ {
+			x := interp(runCurve(efs, ls, r), target) / interp(runCurve(efs, hs, r), target)
+			rs = append(rs, x)
+			ratios = append(ratios, fmt.Sprintf("%.2f", x))
+		}
+		hq, lq := interp(hm, target), interp(lm, target)
+		goal, verdict := "", ""
+		switch target {
+		case 0.95, 0.98:
+			goal = "≥ 1.0×"
+			verdict = met(median(rs) >= 1.0)
+		case 0.99, 0.995:
+			goal = "≥ 0.8×"
+			verdict = met(median(rs) >= 0.8)
+		}
+		if math.IsNaN(hq) || math.IsNaN(lq) {
+			verdict = "not reached by the ef list"
+		}
+		fmt.Printf("| %.3f | %s | %s | **%.2f×** | %s | %s %s |\n", target, comma(hq), comma(lq), median(rs), strings.Join(ratios, ", "), goal, verdict)
+	}
+	fmt.Printf("\nhnswlib at the issue's anchor recalls (issue: ~8,500 q/s at 0.979, ~5,600 at 0.994 with -march=native): %s q/s at 0.979, %s at 0.994\n",
+		comma(interp(hm, 0.979)), comma(interp(hm, 0.994)))
+
+	fmt.Printf("\n### Build (hnswlib: 1 thread; larch: from the first upsert, builder in the background)\n\n")
+	fmt.Printf("| | seconds | ÷ hnswlib | target |\n|---|---:|---:|---|\n")
+	fmt.Printf("| hnswlib, M=%d, efConstruction=%d, 1 thread (median of %d) | %.1f | 1.00 | |\n", hnswM, hnswEfC, len(hb), median(hb))
+	var br []float64
+	var brs []string
+	for i := range lb {
+		br = append(br, lb[i]/hb[i])
+		brs = append(brs, fmt.Sprintf("%.2f", lb[i]/hb[i]))
+	}
+	fmt.Printf("| larch, first upsert → graph holds all %s records (1 builder goroutine, concurrent with the upserts; median of %d) | %.1f | **%.2f×** (median of each build pair's ratio: %s) | ≤ 1.0× %s |\n",
+		comma(60000), len(lb), median(lb), median(br), strings.Join(brs, ", "), met(median(br) <= 1))
+	if len(lb2) > 0 {
+		var r2 []float64
+		for i := range lb2 {
+			r2 = append(r2, lb2[i]/hb[i])
+		}
+		fmt.Printf("| larch, GraphOptions.BuildWorkers = 2, same measure (median of %d) | %.1f | %.2f× | faster than 1 goroutine %s |\n",
+			len(lb2), median(lb2), median(r2), met(median(lb2) < median(lb)))
+	}
+	fmt.Printf("| larch upserts alone (batches of %d, NoSync) | %.1f | | |\n", batch, median(lup))
+	if d1 > 0 {
+		fmt.Printf("| internal/graph directly, 1 goroutine | %.1f | %.2f× | |\n", d1, d1/median(hb))
+		fmt.Printf("| internal/graph directly, 2 goroutines | %.1f | %.2f× | faster than 1 goroutine %s |\n", d2, d2/median(hb), met(d2 < d1))
+	}
+	fmt.Printf("\nlarch graph memory: %.0f bytes per record (links + int8 codes; the float32 vector is 3,136 B more).\n", bpr)
+	fmt.Printf("hnswlib: %s\n", hdesc)
+	fmt.Printf("load average at the end: %s\n", loadavg())
+	fmt.Printf("command: go run ./bench/ann %s\n", strings.Join(os.Args[1:], " "))
+}
+
+// loadavg is /proc/loadavg's 1, 5 and 15-minute load: how busy the shared
+// machine was.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func met(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**not met**"
+}
+
+// comma formats a float with no decimals and thousands separators.
+func comma(x float64) string {
+	if math.IsNaN(x) {
+		return "—"
+	}
+	s := strconv.FormatInt(int64(math.Round(x)), 10)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
 
 func parseInts(s string) []int {
 	var out []int
 	for _, f := range strings.Split(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil {
-			log.Fatalf("bad number %q", f)
+		if err != nil || n <= 0 {
+			log.Fatalf("bad ef %q", f)
 		}
 		out = append(out, n)
 	}
 	return out
 }
 
-// sweep measures recall@10 and queries/s (median of 3 passes, one
-// goroutine) at each ef.
-func sweep(g *graph.Graph, queries [][]float32, gt [][]int, efs []int, filter func(q int) graph.Filter) []point {
-	var pts []point
-	for _, ef := range efs {
-		var rates []float64
-		hits := 0
-		for pass := 0; pass < 3; pass++ {
-			hits = 0
-			t := time.Now()
-			for i, q := range queries {
-				res, err := g.Search(q, k, ef, filter(i))
-				if err != nil {
-					log.Fatal(err)
-				}
-				for _, r := range res {
-					if slices.Contains(gt[i], int(r.Row)) {
-						hits++
-					}
-				}
-			}
-			rates = append(rates, float64(len(queries))/time.Since(t).Seconds())
-		}
-		sort.Float64s(rates)
-		total := 0
-		for _, x := range gt {
-			total += len(x)
-		}
-		pts = append(pts, point{ef, float64(hits) / float64(total), rates[1]})
+// plot writes the PNG with /usr/bin/python3 and matplotlib, or says why not.
+func plot(tmp string, js []byte, png string) {
+	if exec.Command(python, "-c", "import matplotlib").Run() != nil {
+		fmt.Println("plot skipped: matplotlib for /usr/bin/python3 is missing (apt-get install python3-matplotlib)")
+		return
 	}
-	return pts
-}
-
-// filteredTruth is the exact float64 top-10 among the rows each query's
-// filter accepts, cached under bench/out.
-func filteredTruth(name string, train *fmnist.Set, queries [][]float32, filter func(int) graph.Filter) [][]int {
-	path := filepath.Join(outDir, fmt.Sprintf("fmnist-gt-%s-%d-%d.bin", name, len(queries), k))
-	if b, err := os.ReadFile(path); err == nil && len(b) == len(queries)*(k+1)*4 {
-		out := make([][]int, len(queries))
-		for i := range out {
-			n := int(binary.LittleEndian.Uint32(b[i*(k+1)*4:]))
-			for j := 0; j < n && j < k; j++ {
-				out[i] = append(out[i], int(binary.LittleEndian.Uint32(b[(i*(k+1)+1+j)*4:])))
-			}
-		}
-		return out
+	jf, sf := filepath.Join(tmp, "results.json"), filepath.Join(tmp, "plot.py")
+	if err := os.WriteFile(jf, js, 0o644); err != nil {
+		log.Fatal(err)
 	}
-	out := make([][]int, len(queries))
-	var wg sync.WaitGroup
-	for w := 0; w < 2; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(queries); i += 2 {
-				type rd struct {
-					r int
-					d float64
-				}
-				var all []rd
-				bm := filter(i).(*roaring.Bitmap)
-				it := bm.Iterator()
-				for it.HasNext() {
-					r := int(it.Next())
-					v := train.Row(r)
-					var s float64
-					for j, x := range queries[i] {
-						y := float64(x) - float64(v[j])
-						s += y * y
-					}
-					all = append(all, rd{r, s})
-				}
-				sort.Slice(all, func(a, b int) bool {
-					if all[a].d != all[b].d {
-						return all[a].d < all[b].d
-					}
-					return all[a].r < all[b].r
-				})
-				for j := 0; j < k && j < len(all); j++ {
-					out[i] = append(out[i], all[j].r)
-				}
-			}
-		}()
+	if err := os.WriteFile(sf, plotPy, 0o644); err != nil {
+		log.Fatal(err)
 	}
-	wg.Wait()
-	b := make([]byte, 0, len(queries)*(k+1)*4)
-	for _, ids := range out {
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(ids)))
-		for j := 0; j < k; j++ {
-			id := 0
-			if j < len(ids) {
-				id = ids[j]
-			}
-			b = binary.LittleEndian.AppendUint32(b, uint32(id))
-		}
+	if out, err := exec.Command(python, sf, jf, png).CombinedOutput(); err != nil {
+		fmt.Printf("plot failed: %v\n%s", err, out)
+		return
 	}
-	_ = os.WriteFile(path, b, 0o644)
-	return out
-}
-
-// render formats the results as the Markdown of the README section.
-func render(r *report) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "Fashion-MNIST, 60,000 × 784 base, 1,000 test queries, top-10, squared L2, one goroutine / one thread,\n")
-	fmt.Fprintf(&b, "recall@10 against the exact float64 answer. hnswlib is Debian's `python3-hnswlib` (M=16,\n")
-	fmt.Fprintf(&b, "efConstruction=200, `set_num_threads(1)`), run by the same program on the same machine just before\n")
-	fmt.Fprintf(&b, "larch (`internal/graph`, defaults: M=16, efConstruction=200, int8-code walk, exact float32 re-scoring).\n")
-	fmt.Fprintf(&b, "Queries/s is the median of 3 passes. Regenerate with `go run ./bench/ann -readme` (GOMAXPROCS=%d).\n\n", r.GOMAXPROCS)
-	fmt.Fprintf(&b, "![recall@10 vs queries/s](ann_recall.png)\n\n")
-	names := []string{"hnswlib", "larch", "larch, label filter 10%", "larch, label+attr filter 1%"}
-	fmt.Fprintf(&b, "| ef |")
-	for _, n := range names {
-		if r.Curves[n] != nil {
-			fmt.Fprintf(&b, " %s recall | %s q/s |", n, n)
-		}
-	}
-	fmt.Fprintf(&b, "\n|---:|")
-	for _, n := range names {
-		if r.Curves[n] != nil {
-			fmt.Fprintf(&b, "---:|---:|")
-		}
-	}
-	fmt.Fprintf(&b, "\n")
-	efSet := map[int]bool{}
-	for _, n := range names {
-		for _, p := range r.Curves[n] {
-			efSet[p.Ef] = true
-		}
-	}
-	var efs []int
-	for ef := range efSet {
-		efs = append(efs, ef)
-	}
-	sort.Ints(efs)
-	for _, ef := range efs {
-		fmt.Fprintf(&b, "| %d |", ef)
-		for _, n := range names {
-			if r.Curves[n] == nil {
-				continue
-			}
-			i := slices.IndexFunc(r.Curves[n], func(p point) bool { return p.Ef == ef })
-			if i < 0 {
-				fmt.Fprintf(&b, " | |")
-				continue
-			}
-			p := r.Curves[n][i]
-			fmt.Fprintf(&b, " %.4f | %.0f |", p.Recall, p.QPS)
-		}
-		fmt.Fprintf(&b, "\n")
-	}
-	fmt.Fprintf(&b, "\n")
-	if h := r.Curves["hnswlib"]; h != nil {
-		l := r.Curves["larch"]
-		for _, target := range []float64{0.95, 0.99} {
-			hq, lq := best(h, target), best(l, target)
-			fmt.Fprintf(&b, "- At recall ≥ %.2f: larch %.0f q/s, hnswlib %.0f q/s (%.2f×; best point of each curve at or above the recall).\n", target, lq, hq, lq/hq)
-		}
-		fmt.Fprintf(&b, "- Build: hnswlib %.1f s (1 thread); larch %.1f s (1 goroutine, %.2f×), %.1f s (2 goroutines).\n", r.HnswBuild, r.Build1, r.Build1/r.HnswBuild, r.Build2)
-	} else {
-		fmt.Fprintf(&b, "- Build: larch %.1f s (1 goroutine), %.1f s (2 goroutines).\n", r.Build1, r.Build2)
-	}
-	fmt.Fprintf(&b, "- Filters: query i asks for class i mod 10 (%.1f%% of rows; another class than the query's own nine times in ten), and for that class and a synthetic attribute (%.2f%% of rows). Filtered recall is against the exact filtered answer.\n", 100*r.Sel10, 100*r.Sel1)
-	fmt.Fprintf(&b, "- The 1%% filter matches %.0f rows: up to 2,048 matching rows the graph scores them exactly instead of walking (recall 1.0, so the column does not move with ef). The 10%% filter is walked.\n", r.Sel1*60000)
-	fmt.Fprintf(&b, "- Kernels: these figures use the pure-Go distance loops (about 450 ns per 784-dim int8 dot product); the `simd` package's kernels plug into `internal/graph/kernels.go` when they land. Recall matches hnswlib's at every ef, so the queries/s gap is the kernel.\n")
-	fmt.Fprintf(&b, "- Memory: the graph holds %.0f bytes per vector (784 int8 codes, links, row, level) beside the caller's 3,136-byte float32 vector; the snapshot is %.1f MB. Loading it takes %.0f ms, %.0f ms to the first answered query.\n", r.BytesPerVec, r.SnapshotMB, r.LoadMs, r.FirstQueryMs)
-	return b.String()
-}
-
-// best is the highest queries/s among points with at least the recall.
-func best(pts []point, recall float64) float64 {
-	q := 0.0
-	for _, p := range pts {
-		if p.Recall >= recall {
-			q = max(q, p.QPS)
-		}
-	}
-	return q
-}
-
-// writeSection replaces (or appends) the section that starts with header.
-func writeSection(path, header, body string) error {
-	old, err := os.ReadFile(path)
-	if err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	s := string(old)
-	sec := header + "\n\n" + body
-	if i := strings.Index(s, header+"\n"); i >= 0 {
-		end := len(s)
-		if j := strings.Index(s[i+len(header):], "\n## "); j >= 0 {
-			end = i + len(header) + j + 1
-			sec += "\n"
-		}
-		s = s[:i] + sec + s[end:]
-	} else {
-		if s == "" {
-			s = "# Benchmarks\n"
-		}
-		s = strings.TrimRight(s, "\n") + "\n\n" + sec
-	}
-	return os.WriteFile(path, []byte(s), 0o644)
+	fmt.Printf("plot written to %s\n", png)
 }

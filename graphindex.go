@@ -535,20 +535,6 @@ func (idx *Index) saveGraphs() {
 	}
 }
 
-// errNotQuantized: a graph without int8 codes yet cannot answer a code
-// scan (the planner then scans the vectors).
-var errNotQuantized = errors.New("larch: graph not quantized yet")
-
-// codeScanMin is the fewest matching records for which a filtered query
-// on a namespace with a graph scores int8 codes (PlanFilteredCodeScan)
-// rather than float32 vectors: below it the vectors are few enough to
-// read, and the code scan's pass over every node costs more than it saves.
-const codeScanMin = 2048
-
-// codeRerank is how many of the best records by their codes a code scan
-// re-scores exactly (at least 4·TopK).
-const codeRerank = 100
-
 // walkFilter reports whether a filtered query whose filter matches n
 // records walks the graph rather than scanning them.
 func (ng *nsGraph) walkFilter(n uint64) bool {
@@ -559,12 +545,7 @@ func (ng *nsGraph) walkFilter(n uint64) bool {
 // the records it holds, merged with an exact scan of the queued records.
 // cands is nil for an unfiltered query, else the matching records. st.mu
 // must be held for reading.
-//
-// With codes, the graph is not walked: the matching records' int8 codes
-// are all scored and the best re-scored exactly (graph.ScanCodes). It
-// returns errNotQuantized, having done nothing, if the graph has no codes
-// yet.
-func (st *nsState) graphSearchLocked(ctx context.Context, cfg config, q *Query, cands *roaring.Bitmap, t *topK, codes bool) (scanned int, err error) {
+func (st *nsState) graphSearchLocked(ctx context.Context, cfg config, q *Query, cands *roaring.Bitmap, t *topK) (scanned int, err error) {
 	ng := st.mu.graph
 	ef := q.EfSearch
 	var f graph.Filter
@@ -584,16 +565,13 @@ func (st *nsState) graphSearchLocked(ctx context.Context, cfg config, q *Query, 
 			qv[i] = x * inv
 		}
 	}
-	var res []graph.Result
-	if codes {
-		var ok bool
-		res, ok, err = ng.g.ScanCodes(qv, q.TopK, max(codeRerank, 4*q.TopK), f)
-		if err == nil && !ok {
-			err = errNotQuantized
-		}
-	} else {
-		res, err = ng.g.Search(qv, q.TopK, ef, f)
-	}
+	// The queue is read before the graph: the builder takes a record off
+	// it only once the record is in the graph, so each record is in one or
+	// the other (or both, and scored once below).
+	ng.gm.Lock()
+	pending := ng.pending.Clone()
+	ng.gm.Unlock()
+	res, err := ng.g.Search(qv, q.TopK, ef, f)
 	if err != nil {
 		return 0, err
 	}
@@ -627,12 +605,6 @@ func (st *nsState) graphSearchLocked(ctx context.Context, cfg config, q *Query, 
 		}
 	}
 	scanned = len(res)
-	if codes {
-		scanned = int(cands.GetCardinality())
-	}
-	ng.gm.Lock()
-	pending := ng.pending.Clone()
-	ng.gm.Unlock()
 	if cands != nil {
 		pending.And(cands)
 	}

@@ -3,7 +3,6 @@ package larch
 import (
 	"container/heap"
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -84,13 +83,6 @@ const (
 	// PlanFilteredGraph walked the graph returning only matching records:
 	// the filter matched too many records for an exact scan to pay.
 	PlanFilteredGraph Plan = "filtered-graph"
-	// PlanFilteredCodeScan scored the int8 codes the graph keeps of every
-	// matching record (a quarter of their float32 bytes) and re-scored the
-	// best exactly: for filters matching more records than an exact scan
-	// reads quickly and fewer than GraphOptions.FilteredScanMax.
-	// Approximate, like the graph: a true neighbour can be missed only if
-	// its codes rank it below the best hundred.
-	PlanFilteredCodeScan Plan = "filtered-code-scan"
 	// PlanSparseIndex answered a query with a sparse vector and no dense
 	// one from the namespace's inverted index of sparse values, with
 	// pruning (block-max MaxScore) and the filter, if any, applied as it
@@ -241,29 +233,20 @@ func (st *nsState) searchLocked(ctx context.Context, cfg config, q *Query, parts
 	if cands.IsEmpty() {
 		return nil, 0, PlanNone, nil
 	}
-	if st.mu.graph != nil && !q.Exact && q.Vector != nil && q.SparseVector == nil {
+	if st.mu.graph != nil && !q.Exact && q.Vector != nil && q.SparseVector == nil &&
+		(plan == PlanExactScan || st.mu.graph.walkFilter(cands.GetCardinality())) {
 		t := &topK{k: q.TopK}
 		var f *roaring.Bitmap
-		n := cands.GetCardinality()
-		codes := false
-		switch {
-		case plan == PlanExactScan:
-			plan = PlanGraph
-		case st.mu.graph.walkFilter(n):
+		if plan == PlanFilteredScan {
 			f, plan = cands, PlanFilteredGraph
-		case n >= codeScanMin:
-			f, plan, codes = cands, PlanFilteredCodeScan, true
+		} else {
+			plan = PlanGraph
 		}
-		if plan != PlanFilteredScan {
-			scanned, err := st.graphSearchLocked(ctx, cfg, q, f, t, codes)
-			if err == nil {
-				return t.sorted(), scanned, plan, nil
-			}
-			if !errors.Is(err, errNotQuantized) {
-				return nil, 0, plan, err
-			}
-			plan = PlanFilteredScan
+		scanned, err := st.graphSearchLocked(ctx, cfg, q, f, t)
+		if err != nil {
+			return nil, 0, plan, err
 		}
+		return t.sorted(), scanned, plan, nil
 	}
 	top, scanned, err := st.scanLocked(ctx, cfg, q, cands, parts)
 	return top, scanned, plan, err

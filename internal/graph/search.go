@@ -38,6 +38,8 @@ type searcher struct {
 	sel2  []cand
 	prune []cand
 	hop   []uint32
+	next  []uint32 // the unvisited neighbours of the node being expanded
+	sink  int8     // keeps touch's reads
 	// fcache remembers the filter's answer per node for one search:
 	// fepoch<<1 | accepted.
 	fcache []uint32
@@ -164,6 +166,25 @@ func (s *searcher) greedy(cur cand, layer int) cand {
 	return cur
 }
 
+// touch reads one byte per cache line of the codes of nodes, so that the
+// loads are in flight together before the nodes are scored one by one.
+func (s *searcher) touch(nodes []uint32) {
+	if s.q == nil {
+		return
+	}
+	d := s.ix.dim
+	var x int8
+	for _, v := range nodes {
+		c := s.chunk(v)
+		o := int(v & chunkMask)
+		codes := c.codes[o*d : (o+1)*d]
+		for j := 0; j < len(codes); j += 64 {
+			x += codes[j]
+		}
+	}
+	s.sink += x
+}
+
 // ok reports whether node v may be a result.
 func (s *searcher) ok(v uint32, f Filter) bool {
 	c := s.chunk(v)
@@ -244,14 +265,25 @@ func (s *searcher) searchLayer(eps []cand, ef, layer int, f Filter, seed int) []
 		cnt := int(l[0].Load())
 		hop := s.hop[:0]
 		found := 0
+		if f == nil {
+			// The unvisited neighbours first, their codes touched, then
+			// scored: the memory reads of all of them overlap instead of
+			// one node's codes after another's (a software prefetch).
+			next := s.next[:0]
+			for i := 1; i <= cnt; i++ {
+				if u := l[i].Load(); s.visit(u) {
+					next = append(next, u)
+				}
+			}
+			s.touch(next)
+			for _, u := range next {
+				s.consider(u, s.ok(u, nil), ef)
+			}
+			s.next = next
+			continue
+		}
 		for i := 1; i <= cnt; i++ {
 			u := l[i].Load()
-			if f == nil {
-				if s.visit(u) {
-					s.consider(u, s.ok(u, nil), ef)
-				}
-				continue
-			}
 			if s.ok(u, f) {
 				found++
 				if s.visit(u) {

@@ -85,7 +85,7 @@ func benchUpsert(runs, batches, batchSize, dim int) {
 func timeRaw(raw [][][2][]byte) float64 {
 	dir, _ := os.MkdirTemp("", "larch-bench-raw-")
 	defer os.RemoveAll(dir)
-	db, err := pebble.Open(dir, &pebble.Options{FormatMajorVersion: storage.FormatMajorVersion})
+	db, err := pebble.Open(dir, &pebble.Options{FormatMajorVersion: storage.FormatMajorVersion, MemTableSize: storage.DefaultMemTableSize})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -69,27 +69,9 @@ func main() {
 		}
 	}
 	exact := func() (qps, recall float64, plan larch.Plan) {
-		var all []float64
-		for r := 0; r < *runs; r++ {
-			hits := 0
-			t := time.Now()
-			for q := 0; q < *nq; q++ {
-				res, err := ns.Query(ctx, larch.Query{Vector: test.Row(q), TopK: 10, Exact: true})
-				if err != nil {
-					log.Fatal(err)
-				}
-				plan = res.Plan
-				for _, m := range res.Matches {
-					if want[q][m.ID] {
-						hits++
-					}
-				}
-			}
-			all = append(all, float64(*nq)/time.Since(t).Seconds())
-			recall = float64(hits) / float64(*nq*10)
-		}
-		sort.Float64s(all)
-		return all[len(all)/2], recall, plan
+		return measure(ctx, ns, *nq, *runs, want, func(q int) larch.Query {
+			return larch.Query{Vector: test.Row(q), TopK: 10, Exact: true}
+		})
 	}
 	// The anchor: the same queries on the pure-Go reference kernels.
 	restore, err := simd.Use("generic")
@@ -123,6 +105,11 @@ func main() {
 		log.Fatal(err)
 	}
 	ns = idx.Namespace("fmnist")
+	// Load the namespace (and its graph) before timing: the reopen is
+	// measured above.
+	if _, err := ns.Query(ctx, larch.Query{Vector: test.Row(0), TopK: 10}); err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println("with GraphOptions.FilteredScanMax = -1 (the graph walked whatever the filter matches):")
 	filtered(ctx, ns, test, "label=q%10 (10% selectivity)", label, t10, *nq, *runs, unfiltered)
 	filtered(ctx, ns, test, "label=q%10 and attr<10 (1% selectivity)", labelAttr, t1, *nq, *runs, unfiltered)
@@ -131,14 +118,21 @@ func main() {
 // filtered measures queries/s and recall@10 of a filtered query, median of
 // runs.
 func filtered(ctx context.Context, ns *larch.Namespace, test *fmnist.Set, name string, f func(q int) larch.Filter, truth []map[string]bool, nq, runs int, unfiltered float64) {
-	var qps []float64
-	var recall float64
-	var plan larch.Plan
+	m, recall, plan := measure(ctx, ns, nq, runs, truth, func(q int) larch.Query {
+		return larch.Query{Vector: test.Row(q), TopK: 10, Filter: f(q)}
+	})
+	fmt.Printf("filtered query %s, plan %s: %.1f queries/s, recall@10 %.4f, %.2f× the unfiltered graph query's (default ef)\n", name, plan, m, recall, m/unfiltered)
+}
+
+// measure runs the nq queries query(q) runs times and returns the median
+// queries/s, the recall@10 against truth and the plan the last one took.
+func measure(ctx context.Context, ns *larch.Namespace, nq, runs int, truth []map[string]bool, query func(q int) larch.Query) (qps, recall float64, plan larch.Plan) {
+	var all []float64
 	for r := 0; r < runs; r++ {
 		hits := 0
 		t := time.Now()
 		for q := 0; q < nq; q++ {
-			res, err := ns.Query(ctx, larch.Query{Vector: test.Row(q), TopK: 10, Filter: f(q)})
+			res, err := ns.Query(ctx, query(q))
 			if err != nil {
 				log.Fatal(err)
 			}
@@ -149,17 +143,13 @@ func filtered(ctx context.Context, ns *larch.Namespace, test *fmnist.Set, name s
 				}
 			}
 		}
-		qps = append(qps, float64(nq)/time.Since(t).Seconds())
+		all = append(all, float64(nq)/time.Since(t).Seconds())
 		recall = float64(hits) / float64(nq*10)
 	}
-	sort.Float64s(qps)
-	m := qps[len(qps)/2]
-	fmt.Printf("filtered query %s, plan %s: %.1f queries/s, recall@10 %.4f, %.2f× the unfiltered graph query's (default ef)\n", name, plan, m, recall, m/unfiltered)
+	sort.Float64s(all)
+	return all[len(all)/2], recall, plan
 }
 
-// graphBench waits for the namespace's graph, measures recall@10 and
-// queries/s through it at several search breadths, then closes and reopens
-// the index and times the first query.
 // waitGraph waits until the background builder has indexed every record.
 func waitGraph(ctx context.Context, idx *larch.Index, t0 time.Time) {
 	var d *larch.NamespaceDescription
@@ -176,34 +166,19 @@ func waitGraph(ctx context.Context, idx *larch.Index, t0 time.Time) {
 	fmt.Printf("graph built in the background (%d goroutines): ready %v after the first upsert, %.0f bytes per record\n", buildWorkers, time.Since(t0).Round(time.Millisecond), d.Graph.BytesPerRecord)
 }
 
+// graphBench measures recall@10 and queries/s through the namespace's graph
+// at several search breadths, then closes and reopens the index and times
+// the first query. It returns the reopened index and the queries/s at the
+// default breadth.
 func graphBench(ctx context.Context, idx *larch.Index, ns *larch.Namespace, dir string, test *fmnist.Set, want []map[string]bool, nq, runs int, exactQPS float64) (*larch.Index, float64) {
 	var defaultQPS float64
 	for _, ef := range []int{16, 32, 64, 128, 256} {
-		var all []float64
-		var recall float64
-		var plan larch.Plan
-		for r := 0; r < runs; r++ {
-			hits := 0
-			t := time.Now()
-			for q := 0; q < nq; q++ {
-				res, err := ns.Query(ctx, larch.Query{Vector: test.Row(q), TopK: 10, EfSearch: ef})
-				if err != nil {
-					log.Fatal(err)
-				}
-				plan = res.Plan
-				for _, m := range res.Matches {
-					if want[q][m.ID] {
-						hits++
-					}
-				}
-			}
-			all = append(all, float64(nq)/time.Since(t).Seconds())
-			recall = float64(hits) / float64(nq*10)
-		}
-		sort.Float64s(all)
-		fmt.Printf("graph query (plan %s) ef=%d: %.0f queries/s (median of %d), recall@10 %.4f, %.1f× the exact scan\n", plan, ef, all[len(all)/2], runs, recall, all[len(all)/2]/exactQPS)
+		qps, recall, plan := measure(ctx, ns, nq, runs, want, func(q int) larch.Query {
+			return larch.Query{Vector: test.Row(q), TopK: 10, EfSearch: ef}
+		})
+		fmt.Printf("graph query (plan %s) ef=%d: %.0f queries/s (median of %d), recall@10 %.4f, %.1f× the exact scan\n", plan, ef, qps, runs, recall, qps/exactQPS)
 		if ef == 128 {
-			defaultQPS = all[len(all)/2]
+			defaultQPS = qps
 		}
 	}
 	if err := idx.Close(); err != nil {

@@ -437,19 +437,18 @@ func (st *nsState) readGraphAsync(idx *Index, cfg config, count uint64) *graphSn
 // reconciled with the records, else empty with every record queued. st.mu
 // must be held.
 func (st *nsState) loadGraphLocked(idx *Index, cfg config, gs *graphSnapshot) {
-	var g *graph.Graph
-	ng := &nsGraph{}
-	if gs != nil {
-		g, ng = <-gs.g, gs.ng
-	} else {
-		ng.vectors = st.graphVectors(cfg, ng)
-	}
 	if !idx.graphEligible(cfg) || st.mu.live.GetCardinality() < uint64(idx.opts.Graph.Threshold) {
-		return
+		return // a snapshot being read is dropped (its channel is buffered)
 	}
-	st.initGraphLocked(idx, ng)
-	if g != nil && g.Dimension() == cfg.Dimension && g.Metric() == graphMetric(cfg.Metric) {
-		ng.g = g
+	var ng *nsGraph
+	if gs != nil {
+		ng = gs.ng
+		st.initGraphLocked(idx, ng)
+		if g := <-gs.g; g != nil && g.Dimension() == cfg.Dimension && g.Metric() == graphMetric(cfg.Metric) {
+			ng.g = g
+		}
+	} else {
+		ng = st.newGraphLocked(idx)
 	}
 	if ng.g == nil {
 		ng.g = st.emptyGraph(idx, cfg, ng)

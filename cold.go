@@ -53,7 +53,7 @@ func (ns *Namespace) queryCold(ctx context.Context, st *nsState, cfg config, q *
 	if cfg.Metric == Cosine {
 		qinv = invNorm(q.Vector)
 	}
-	t := &topK{k: q.TopK}
+	t := newTopK(q.TopK, q.TopK)
 	type kept struct {
 		vals []float32
 		sp   *SparseValues

@@ -254,6 +254,10 @@ func (st *nsState) startBuilderLocked(idx *Index) {
 // snapshots are used as they are.
 var testSkipReconcile bool
 
+// testSkipRetag is the broken mode of TestGraph_TagsAfterReopen: a loaded
+// graph keeps the tags of its snapshot (its rows).
+var testSkipRetag bool
+
 // buildGraph inserts st's queued records into its graph, a batch at a time,
 // then snapshots the graph if it changed enough.
 func (idx *Index) buildGraph(st *nsState, ng *nsGraph) {
@@ -285,7 +289,7 @@ func (idx *Index) buildGraph(st *nsState, ng *nsGraph) {
 		if workers == 1 || len(batch) < 2*workers {
 			for _, s := range batch {
 				ver := st.mu.rows[s].ver
-				_ = ng.g.Insert(ver, ng.vectors(ver))
+				_ = ng.g.InsertTagged(ver, s, ng.vectors(ver))
 			}
 		} else {
 			// The workers share the read lock this goroutine holds.
@@ -295,8 +299,9 @@ func (idx *Index) buildGraph(st *nsState, ng *nsGraph) {
 				go func() {
 					defer wg.Done()
 					for i := w; i < len(batch); i += workers {
-						ver := st.mu.rows[batch[i]].ver
-						_ = ng.g.Insert(ver, ng.vectors(ver))
+						s := batch[i]
+						ver := st.mu.rows[s].ver
+						_ = ng.g.InsertTagged(ver, s, ng.vectors(ver))
 					}
 				}()
 			}
@@ -469,6 +474,14 @@ func (st *nsState) loadGraphLocked(idx *Index, cfg config, gs *graphSnapshot) {
 			ng.pending.Add(s)
 		}
 	}
+	// Slots are this process's: tag each row with its slot for searches.
+	if testSkipRetag {
+		return
+	}
+	ng.g.Retag(func(row uint32) (uint32, bool) {
+		s, ok := ng.slotOf[row]
+		return s, ok
+	})
 }
 
 // readGraph reads a snapshot file; a missing or unreadable one returns nil.
@@ -544,7 +557,7 @@ func (ng *nsGraph) walkFilter(n uint64) bool {
 // the records it holds, merged with an exact scan of the queued records.
 // cands is nil for an unfiltered query, else the matching records. st.mu
 // must be held for reading.
-func (st *nsState) graphSearchLocked(ctx context.Context, cfg config, q *Query, cands *roaring.Bitmap, t *topK) (scanned int, err error) {
+func (st *nsState) graphSearchLocked(ctx context.Context, cfg config, q *Query, cands *roaring.Bitmap, t *topK, sc *queryScratch) (scanned int, err error) {
 	ng := st.mu.graph
 	ef := q.EfSearch
 	var f graph.Filter
@@ -567,22 +580,35 @@ func (st *nsState) graphSearchLocked(ctx context.Context, cfg config, q *Query, 
 	// The queue is read before the graph: the builder takes a record off
 	// it only once the record is in the graph, so each record is in one or
 	// the other (or both, and scored once below).
+	var pending *roaring.Bitmap
 	ng.gm.Lock()
-	pending := ng.pending.Clone()
+	if !ng.pending.IsEmpty() {
+		pending = ng.pending.Clone()
+	}
 	ng.gm.Unlock()
-	res, err := ng.g.Search(qv, q.TopK, ef, f)
+	// The walk's best candidates, ranked by their int8 codes, are scored
+	// exactly here, found by the slots they are tagged with.
+	if ef <= 0 {
+		ef = ng.g.Params().EfSearch
+	}
+	ef = max(ef, q.TopK)
+	res, err := ng.g.SearchCandidates(sc.cands[:0], qv, q.TopK, max(3*q.TopK, 32), ef, f)
 	if err != nil {
 		return 0, err
 	}
+	sc.cands = res
 	var qinv float32 = 1
 	if cfg.Metric == Cosine {
 		qinv = invNorm(q.Vector)
 	}
+	found := 0
 	for _, r := range res {
-		s, ok := ng.slotOf[r.Row]
+		s, ok := st.slotOfResult(r)
 		if !ok || (cands != nil && !cands.Contains(s)) {
 			continue // cannot happen: deletes reach the graph under st.mu
 		}
+		res[found].Tag = s
+		found++
 		// Score with the query path's kernels, so that a record's score
 		// does not depend on the plan.
 		var key float32
@@ -597,20 +623,17 @@ func (st *nsState) graphSearchLocked(ctx context.Context, cfg config, q *Query, 
 		}
 		t.offer(scored{row: s, key: key, id: st.mu.rows[s].id})
 	}
-	found := make([]uint32, 0, len(res))
-	for _, r := range res {
-		if s, ok := ng.slotOf[r.Row]; ok {
-			found = append(found, s)
-		}
-	}
 	scanned = len(res)
+	if pending == nil {
+		return scanned, nil
+	}
 	if cands != nil {
 		pending.And(cands)
 	}
 	// A record the builder has just inserted is still queued until its
 	// batch is done: do not score it twice.
-	for _, s := range found {
-		pending.Remove(s)
+	for _, r := range res[:found] {
+		pending.Remove(r.Tag) // the slot, set above
 	}
 	if !pending.IsEmpty() {
 		n, err := st.scanRangeLocked(ctx, cfg, q, pending, 0, int(pending.GetCardinality()), t)
@@ -620,6 +643,18 @@ func (st *nsState) graphSearchLocked(ctx context.Context, cfg config, q *Query, 
 		scanned += n
 	}
 	return scanned, nil
+}
+
+// slotOfResult returns the slot of a graph search result: its tag, which
+// the builder and the load set to the slot, checked against the row the
+// slot holds (rows are never reused, and a deleted record leaves the graph
+// under st.mu), else from slotOf. st.mu must be held for reading.
+func (st *nsState) slotOfResult(r graph.Result) (uint32, bool) {
+	if int(r.Tag) < len(st.mu.rows) && st.mu.rows[r.Tag].ver == r.Row {
+		return r.Tag, true
+	}
+	s, ok := st.mu.graph.slotOf[r.Row]
+	return s, ok
 }
 
 // waitGraphBuilt blocks until st's builder has nothing queued (tests and

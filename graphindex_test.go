@@ -2,6 +2,7 @@ package larch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -99,27 +100,100 @@ func recallOf(t *testing.T, ns *Namespace, queries [][]float32, k int, f Filter,
 // records, nothing is queued, and its own structure checks out.
 func checkGraphInvariants(t *testing.T, idx *Index, name string) {
 	t.Helper()
+	if err := graphInvariants(t, idx, name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// graphInvariants checks that a namespace's graph holds exactly its live
+// records, each tagged with its slot (the tag is how a query finds a
+// result's record), and that the graph itself is sound.
+func graphInvariants(t *testing.T, idx *Index, name string) error {
 	st := nsStateOf(t, idx, name)
 	st.waitGraphBuilt()
 	st.mu.RLock()
 	defer st.mu.RUnlock()
 	ng := st.mu.graph
 	if ng == nil {
-		t.Fatal("namespace has no graph")
+		return errors.New("namespace has no graph")
 	}
 	if err := ng.g.Check(); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	live := int(st.mu.live.GetCardinality())
 	if ng.g.Len() != live || len(ng.slotOf) != live {
-		t.Fatalf("graph holds %d rows, slot map %d, live records %d", ng.g.Len(), len(ng.slotOf), live)
+		return fmt.Errorf("graph holds %d rows, slot map %d, live records %d", ng.g.Len(), len(ng.slotOf), live)
 	}
 	for row := range ng.g.Rows() {
 		s, ok := ng.slotOf[row]
 		if !ok || !st.mu.live.Contains(s) || st.mu.rows[s].ver != row {
-			t.Fatalf("graph row %d is not a live record", row)
+			return fmt.Errorf("graph row %d is not a live record", row)
+		}
+		if tag, _ := ng.g.Tag(row); tag != s {
+			return fmt.Errorf("graph row %d is tagged %d, its record is in slot %d", row, tag, s)
 		}
 	}
+	return nil
+}
+
+// TestGraph_TagsAfterReopen: after a reopen every graph row is tagged with
+// its record's new slot. With the retagging skipped (the broken mode) the
+// check must fail.
+func TestGraph_TagsAfterReopen(t *testing.T) {
+	for _, broken := range []bool{false, true} {
+		testSkipRetag = broken
+		err := tagsAfterReopen(t)
+		testSkipRetag = false
+		switch {
+		case !broken && err != nil:
+			t.Fatal(err)
+		case broken && err == nil:
+			t.Fatal("tags left stale after reopen were not detected")
+		case broken:
+			t.Logf("broken mode detected: %v", err)
+		}
+	}
+}
+
+func tagsAfterReopen(t *testing.T) error {
+	r := rand.New(rand.NewPCG(5, 6))
+	const dim, n = 32, 3000
+	dir := t.TempDir()
+	opts := graphTestOptions(dim, Euclidean)
+	idx, err := Open(dir, opts)
+	if err != nil {
+		return err
+	}
+	ns := idx.Namespace("t")
+	vecs := clusteredVecs(r, n, dim, 8)
+	upsertAll(t, ns, vecs, func(int) Metadata { return nil })
+	// Deletes leave free slots that later writes take: slots and rows
+	// then differ in order, and slots change on reload.
+	var ids []string
+	for i := 0; i < n; i += 3 {
+		ids = append(ids, fmt.Sprintf("r%06d", i))
+	}
+	if err := ns.Delete(context.Background(), ids...); err != nil {
+		return err
+	}
+	upsertAll(t, ns, clusteredVecs(r, n/2, dim, 8), func(int) Metadata { return nil })
+	if err := graphInvariants(t, idx, "t"); err != nil {
+		return fmt.Errorf("before reopen: %w", err)
+	}
+	if err := idx.Close(); err != nil {
+		return err
+	}
+	idx, err = Open(dir, opts)
+	if err != nil {
+		return err
+	}
+	defer idx.Close()
+	ns = idx.Namespace("t")
+	res, err := ns.Query(context.Background(), Query{Vector: vecs[n-1], TopK: 1})
+	if err != nil || res.Plan != PlanGraph || len(res.Matches) != 1 || res.Matches[0].ID != fmt.Sprintf("r%06d", n-1) {
+		return fmt.Errorf("query after reopen: %+v, %v", res, err)
+	}
+	return graphInvariants(t, idx, "t")
 }
 
 func TestGraph_RecallOracle(t *testing.T) {

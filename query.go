@@ -1,13 +1,15 @@
 package larch
 
 import (
-	"container/heap"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/larchdb/larch/internal/graph"
 )
 
 // Query asks for the records nearest to a vector, or to a stored record.
@@ -200,7 +202,9 @@ func (ns *Namespace) Query(ctx context.Context, q Query) (*QueryResult, error) {
 		}
 		q.SparseVector = st.mu.rows[r].sparse
 	}
-	top, scanned, plan, err := st.searchLocked(ctx, cfg, &q, ns.idx.opts.QueryParallelism)
+	sc := getQueryScratch()
+	defer putQueryScratch(sc)
+	top, scanned, plan, err := st.searchLocked(ctx, cfg, &q, ns.idx.opts.QueryParallelism, sc)
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +224,10 @@ func (ns *Namespace) Query(ctx context.Context, q Query) (*QueryResult, error) {
 // through it, unless the query asks for an exact answer, carries a sparse
 // vector (hybrid scoring is exact), or its filter matches few enough
 // records to score them all. st.mu must be held for reading.
-func (st *nsState) searchLocked(ctx context.Context, cfg config, q *Query, parts int) ([]scored, int, Plan, error) {
+//
+// sc lends buffers for the graph plan; the result may live in them, so sc
+// goes back to its pool only once the result is used.
+func (st *nsState) searchLocked(ctx context.Context, cfg config, q *Query, parts int, sc *queryScratch) ([]scored, int, Plan, error) {
 	if q.Vector == nil && q.SparseVector != nil {
 		return st.sparseSearchLocked(ctx, q) // the inverted index (sparsequery.go)
 	}
@@ -235,17 +242,18 @@ func (st *nsState) searchLocked(ctx context.Context, cfg config, q *Query, parts
 	}
 	if st.mu.graph != nil && !q.Exact && q.Vector != nil && q.SparseVector == nil &&
 		(plan == PlanExactScan || st.mu.graph.walkFilter(cands.GetCardinality())) {
-		t := &topK{k: q.TopK}
+		t := &topK{k: q.TopK, items: sc.top[:0]}
 		var f *roaring.Bitmap
 		if plan == PlanFilteredScan {
 			f, plan = cands, PlanFilteredGraph
 		} else {
 			plan = PlanGraph
 		}
-		scanned, err := st.graphSearchLocked(ctx, cfg, q, f, t)
+		scanned, err := st.graphSearchLocked(ctx, cfg, q, f, t, sc)
 		if err != nil {
 			return nil, 0, plan, err
 		}
+		sc.top = t.items
 		return t.sorted(), scanned, plan, nil
 	}
 	top, scanned, err := st.scanLocked(ctx, cfg, q, cands, parts)
@@ -273,44 +281,101 @@ func (a scored) better(b scored) bool {
 	return a.id < b.id
 }
 
-// topK keeps the k best candidates seen: a heap whose root is the worst.
+// topK keeps the k best candidates seen: a binary heap whose root is the
+// worst of them. It is written out rather than built on container/heap,
+// whose interface boxes every item pushed (an allocation per candidate).
 type topK struct {
 	k     int
 	items []scored
 }
 
-func (t *topK) Len() int           { return len(t.items) }
-func (t *topK) Less(i, j int) bool { return t.items[j].better(t.items[i]) }
-func (t *topK) Swap(i, j int)      { t.items[i], t.items[j] = t.items[j], t.items[i] }
-func (t *topK) Push(x any)         { t.items = append(t.items, x.(scored)) }
-func (t *topK) Pop() any {
-	x := t.items[len(t.items)-1]
-	t.items = t.items[:len(t.items)-1]
-	return x
+// newTopK returns a topK for k candidates with room for min(k, n) of them.
+func newTopK(k, n int) *topK {
+	return &topK{k: k, items: make([]scored, 0, max(0, min(k, n)))}
 }
 
 // offer considers s for the top k.
 func (t *topK) offer(s scored) {
-	if len(t.items) < t.k {
-		heap.Push(t, s)
+	h := t.items
+	if len(h) < t.k {
+		h = append(h, s)
+		i := len(h) - 1
+		for i > 0 {
+			p := (i - 1) / 2
+			if !h[p].better(s) {
+				break
+			}
+			h[i] = h[p]
+			i = p
+		}
+		h[i] = s
+		t.items = h
 		return
 	}
-	if s.better(t.items[0]) {
-		t.items[0] = s
-		heap.Fix(t, 0)
+	if !s.better(h[0]) {
+		return
 	}
+	// Replace the root and sift it down.
+	n, i := len(h), 0
+	for {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if r := c + 1; r < n && h[c].better(h[r]) {
+			c = r
+		}
+		if !s.better(h[c]) {
+			break
+		}
+		h[i] = h[c]
+		i = c
+	}
+	h[i] = s
 }
 
-// worst returns the key a candidate must beat, or -Inf while not full.
+// full reports whether t holds k candidates.
 func (t *topK) full() bool { return len(t.items) == t.k }
 
 // sorted returns the candidates best first, emptying t.
 func (t *topK) sorted() []scored {
-	out := make([]scored, len(t.items))
-	for i := len(out) - 1; i >= 0; i-- {
-		out[i] = heap.Pop(t).(scored)
-	}
+	out := t.items
+	t.items = nil
+	slices.SortFunc(out, func(a, b scored) int {
+		switch {
+		case a.better(b):
+			return -1
+		case b.better(a):
+			return 1
+		}
+		return 0
+	})
 	return out
+}
+
+// queryScratch holds a query's working buffers between queries, so that a
+// graph query allocates little beyond its result.
+type queryScratch struct {
+	top   []scored       // the top k
+	cands []graph.Result // the graph's candidates
+}
+
+var queryScratchPool = sync.Pool{New: func() any { return new(queryScratch) }}
+
+func getQueryScratch() *queryScratch { return queryScratchPool.Get().(*queryScratch) }
+
+// putQueryScratch returns sc to the pool, keeping small buffers only (a
+// TopK of 10,000 should not pin its buffer), and dropping the ids the
+// scored candidates refer to.
+func putQueryScratch(sc *queryScratch) {
+	if cap(sc.top) > 256 {
+		sc.top = nil
+	}
+	clear(sc.top[:cap(sc.top)])
+	if cap(sc.cands) > 1024 {
+		sc.cands = nil
+	}
+	queryScratchPool.Put(sc)
 }
 
 // scanChunk is how many rows are scored between context checks.
@@ -325,7 +390,7 @@ const parallelMinRows = 32768
 func (st *nsState) scanLocked(ctx context.Context, cfg config, q *Query, cands *roaring.Bitmap, parts int) ([]scored, int, error) {
 	n := int(cands.GetCardinality())
 	if parts <= 1 || n < parallelMinRows {
-		t := &topK{k: q.TopK, items: make([]scored, 0, min(q.TopK, n))}
+		t := newTopK(q.TopK, n)
 		scanned, err := st.scanRangeLocked(ctx, cfg, q, cands, 0, n, t)
 		return t.sorted(), scanned, err
 	}
@@ -334,7 +399,7 @@ func (st *nsState) scanLocked(ctx context.Context, cfg config, q *Query, cands *
 	errs := make([]error, parts)
 	var wg sync.WaitGroup
 	for p := 0; p < parts; p++ {
-		tops[p] = &topK{k: q.TopK}
+		tops[p] = newTopK(q.TopK, n)
 		wg.Add(1)
 		go func(p int) {
 			defer wg.Done()
@@ -342,7 +407,7 @@ func (st *nsState) scanLocked(ctx context.Context, cfg config, q *Query, cands *
 		}(p)
 	}
 	wg.Wait()
-	t := &topK{k: q.TopK}
+	t := newTopK(q.TopK, n)
 	for p := range tops {
 		if errs[p] != nil {
 			return nil, 0, errs[p]

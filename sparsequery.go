@@ -119,7 +119,7 @@ func (st *nsState) sparseSearchLocked(ctx context.Context, q *Query) ([]scored, 
 			}
 		}
 	}
-	t := &topK{k: k, items: make([]scored, 0, k)}
+	t := newTopK(k, k)
 	for _, r := range found {
 		t.offer(scored{row: r.Row, key: r.Score, id: st.mu.rows[r.Row].id})
 	}

@@ -51,16 +51,16 @@ func (g *Graph) Compact() {
 	g.cur.Store(nw)
 }
 
-// insertFrom inserts node v of another index, reusing its codes when both
-// are quantized alike.
+// insertFrom inserts node v of another index, with its tag, reusing its
+// codes when both are quantized alike.
 func (ix *index) insertFrom(old *index, v uint32) {
-	row := old.row(v)
+	row, tag := old.row(v), old.tag(v)
 	if q := ix.quant.Load(); q != nil && q == old.quant.Load() {
 		code, aux := old.code(v)
-		ix.insert(row, nil, code, aux)
+		ix.insert(row, tag, nil, code, aux)
 		return
 	}
 	if vec := ix.vectors(row); len(vec) == ix.dim {
-		ix.insert(row, vec, nil, 0)
+		ix.insert(row, tag, vec, nil, 0)
 	}
 }

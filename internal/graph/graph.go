@@ -102,9 +102,12 @@ func (p Params) withDefaults(dim int) Params {
 type Result struct {
 	// Row is the row id given to Insert.
 	Row uint32
+	// Tag is the row's tag (InsertTagged, Retag); the row itself when it
+	// has none.
+	Tag uint32
 	// Dist is the exact float32 distance under the graph's metric: the
 	// squared Euclidean distance for L2, the negated dot product for Dot
-	// and Cosine.
+	// and Cosine. (SearchCandidates returns the walk's distances instead.)
 	Dist float32
 }
 
@@ -159,14 +162,24 @@ func New(dim int, metric Metric, vectors Vectors, params *Params) *Graph {
 // Insert adds a row with its vector. The graph copies what it needs from
 // vec. Inserting a row that is already present does nothing, so that a
 // replay is safe. It returns ErrDimension if len(vec) is not the dimension.
+// The row is its own tag.
 func (g *Graph) Insert(row uint32, vec []float32) error {
+	return g.InsertTagged(row, row, vec)
+}
+
+// InsertTagged is Insert with a tag: a number the graph keeps with the row
+// and returns with it in results (Result.Tag), so that a caller who keeps
+// rows somewhere other than at their row id (an in-memory slot, say) finds
+// a result without a lookup of its own. Tags are not persisted: a graph
+// loaded from a snapshot tags each row with itself until Retag.
+func (g *Graph) InsertTagged(row, tag uint32, vec []float32) error {
 	g.writers.RLock()
 	ix := g.cur.Load()
 	if len(vec) != ix.dim {
 		g.writers.RUnlock()
 		return fmt.Errorf("insert row %d: %w (got %d, want %d)", row, ErrDimension, len(vec), ix.dim)
 	}
-	added := ix.insert(row, vec, nil, 0)
+	added := ix.insert(row, tag, vec, nil, 0)
 	if added {
 		g.logLocked(row, true)
 	}
@@ -229,6 +242,38 @@ func (g *Graph) Tombstones() int {
 func (g *Graph) NeedsCompaction() bool {
 	t := g.Tombstones()
 	return t >= 64 && 4*t >= int(g.cur.Load().nodes.Load())
+}
+
+// Retag sets the tag of every row in the graph to tagOf(row), leaving
+// those for which tagOf reports false as they are. Inserts, deletes and
+// compactions wait while it runs; searches may see old and new tags.
+func (g *Graph) Retag(tagOf func(row uint32) (tag uint32, ok bool)) {
+	g.compactMu.Lock()
+	defer g.compactMu.Unlock()
+	g.writers.Lock()
+	defer g.writers.Unlock()
+	ix := g.cur.Load()
+	n := ix.nodes.Load()
+	for v := uint32(0); v < n; v++ {
+		if ix.isDeleted(v) {
+			continue
+		}
+		if t, ok := tagOf(ix.row(v)); ok {
+			ix.chunk(v).tag[v&chunkMask].Store(t)
+		}
+	}
+}
+
+// Tag returns row's tag, and whether the row is in the graph.
+func (g *Graph) Tag(row uint32) (uint32, bool) {
+	ix := g.cur.Load()
+	ix.mu.Lock()
+	v, ok := ix.rows[row]
+	ix.mu.Unlock()
+	if !ok {
+		return 0, false
+	}
+	return ix.tag(v), true
 }
 
 // Rows returns the rows in the graph, in insertion order. The sequence is a
@@ -358,6 +403,7 @@ const noEntry = math.MaxUint64
 
 type chunk struct {
 	row     [chunkSize]uint32
+	tag     [chunkSize]atomic.Uint32
 	level   [chunkSize]uint8
 	deleted [chunkSize]atomic.Bool
 	ready   [chunkSize]atomic.Bool // codes written: the node may be scored
@@ -395,6 +441,8 @@ func (ix *index) newChunk() *chunk {
 func (ix *index) chunk(v uint32) *chunk { return (*ix.dir.Load())[v>>chunkBits] }
 
 func (ix *index) row(v uint32) uint32 { return ix.chunk(v).row[v&chunkMask] }
+
+func (ix *index) tag(v uint32) uint32 { return ix.chunk(v).tag[v&chunkMask].Load() }
 
 func (ix *index) level(v uint32) int { return int(ix.chunk(v).level[v&chunkMask]) }
 
@@ -446,7 +494,7 @@ func (ix *index) floatDist(a, b []float32) float32 {
 }
 
 // alloc reserves a node for row, or returns false if the row is present.
-func (ix *index) alloc(row uint32) (uint32, int, bool) {
+func (ix *index) alloc(row, tag uint32) (uint32, int, bool) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	if _, ok := ix.rows[row]; ok {
@@ -462,6 +510,7 @@ func (ix *index) alloc(row uint32) (uint32, int, bool) {
 	c := ix.chunk(v)
 	o := v & chunkMask
 	c.row[o] = row
+	c.tag[o].Store(tag)
 	c.level[o] = uint8(level)
 	if level > 0 {
 		c.upper[o] = make([]atomic.Uint32, level*(ix.p.M+1))
@@ -473,8 +522,8 @@ func (ix *index) alloc(row uint32) (uint32, int, bool) {
 
 // insert adds row. Its codes come from code/aux when the caller has them
 // (a compaction), otherwise from vec. It reports whether the row was added.
-func (ix *index) insert(row uint32, vec []float32, code []int8, aux float32) bool {
-	v, level, ok := ix.alloc(row)
+func (ix *index) insert(row, tag uint32, vec []float32, code []int8, aux float32) bool {
+	v, level, ok := ix.alloc(row, tag)
 	if !ok {
 		return false
 	}

@@ -507,3 +507,87 @@ func TestGraph_Compact(t *testing.T) {
 		t.Errorf("recall@10 = %.4f", r)
 	}
 }
+
+// TestGraph_Tags checks that every result carries its row's tag: as
+// inserted, through a compaction that runs while rows are inserted, after
+// a snapshot (where a row is its own tag) and after Retag; and that
+// SearchCandidates returns the walk's best nodes, nearest first.
+func TestGraph_Tags(t *testing.T) {
+	n := 3000 / raceScale
+	rng := rand.New(rand.NewPCG(21, 22))
+	d := clusteredData(rng, n+300, 32)
+	tagOf := func(row uint32) uint32 { return row*7 + 3 }
+	g := New(32, L2, d.row, nil)
+	for i := 0; i < n; i++ {
+		if err := g.InsertTagged(uint32(i), tagOf(uint32(i)), d.row(uint32(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkTags := func(stage string, g *Graph, tag func(uint32) uint32) {
+		t.Helper()
+		for i := n; i < n+20; i++ {
+			q := d.row(uint32(i))
+			res, err := g.Search(q, 10, 64, nil)
+			if err != nil || len(res) != 10 {
+				t.Fatalf("%s: search: %v, %d results", stage, err, len(res))
+			}
+			cands, err := g.SearchCandidates(nil, q, 10, 32, 64, nil)
+			if err != nil || len(cands) != 32 {
+				t.Fatalf("%s: candidates: %v, %d results", stage, err, len(cands))
+			}
+			for j, r := range append(res, cands...) {
+				if r.Tag != tag(r.Row) {
+					t.Fatalf("%s: row %d has tag %d, want %d", stage, r.Row, r.Tag, tag(r.Row))
+				}
+				if j > 10 && cands[j-10].Dist < cands[j-11].Dist {
+					t.Fatalf("%s: candidates out of order at %d", stage, j-10)
+				}
+			}
+			// The exact top 10 are among the candidates.
+			found := 0
+			for _, r := range res {
+				if slices.ContainsFunc(cands, func(c Result) bool { return c.Row == r.Row }) {
+					found++
+				}
+			}
+			if found < 9 {
+				t.Fatalf("%s: only %d of the top 10 among the candidates", stage, found)
+			}
+		}
+	}
+	checkTags("inserted", g, tagOf)
+
+	for i := 0; i < n; i += 3 {
+		g.Delete(uint32(i))
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := n; i < n+300; i++ {
+			if err := g.InsertTagged(uint32(i), tagOf(uint32(i)), d.row(uint32(i))); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	g.Compact()
+	<-done
+	checkTags("compacted", g, tagOf)
+
+	b, err := g.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2, err := Unmarshal(b, d.row)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := func(row uint32) uint32 { return row }
+	checkTags("loaded", g2, self)
+	g2.Retag(func(row uint32) (uint32, bool) { return row + 1, row%2 == 0 })
+	checkTags("retagged", g2, func(row uint32) uint32 {
+		if row%2 == 0 {
+			return row + 1
+		}
+		return row
+	})
+}

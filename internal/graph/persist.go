@@ -238,6 +238,7 @@ func unmarshal(b []byte, vectors Vectors) (*index, error) {
 			return nil, fmt.Errorf("node %d: level %d", v, level)
 		}
 		c.row[o] = row
+		c.tag[o].Store(row)
 		c.level[o] = uint8(level)
 		c.ready[o].Store(true)
 		if level > 0 {

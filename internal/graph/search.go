@@ -364,6 +364,24 @@ func (s *searcher) consider(u uint32, ok bool, ef int) {
 // rows is both faster and exact. It returns ErrDimension if len(q) is not
 // the dimension.
 func (g *Graph) Search(q []float32, k, ef int, f Filter) ([]Result, error) {
+	return g.search(nil, q, k, ef, f, 0)
+}
+
+// SearchCandidates is Search for the k nearest rows without the exact
+// re-scoring: it returns up to n of the nodes the walk found nearest to q,
+// nearest first by the walk's distance, which comes from the int8 codes
+// once the graph is quantized (exact before). It reads no float32 vector
+// (except for filters it answers by scoring their rows exactly, as Search
+// does), for callers who re-score the candidates themselves, by their
+// tags. Search re-scores max(3k, 32) of them. The candidates are appended
+// to dst (which may be nil), so that a caller can reuse one buffer.
+func (g *Graph) SearchCandidates(dst []Result, q []float32, k, n, ef int, f Filter) ([]Result, error) {
+	return g.search(dst, q, k, ef, f, max(n, 1))
+}
+
+// search is Search (cands == 0) or SearchCandidates (cands candidates,
+// appended to dst).
+func (g *Graph) search(dst []Result, q []float32, k, ef int, f Filter, cands int) ([]Result, error) {
 	ix := g.cur.Load()
 	if len(q) != ix.dim {
 		return nil, fmt.Errorf("search: %w (got %d, want %d)", ErrDimension, len(q), ix.dim)
@@ -382,7 +400,7 @@ func (g *Graph) Search(q []float32, k, ef int, f Filter) ([]Result, error) {
 	if l, ok := f.(lister); ok && l.GetCardinality() <= uint64(max(scanBelow, 16*ef)) {
 		// About as few matching rows as the walk would score: score them
 		// all, exactly.
-		return ix.scan(q, k, l.ToArray()), nil
+		return append(dst, ix.scan(q, max(k, cands), l.ToArray())...), nil
 	}
 	s := ix.getSearcher()
 	defer ix.putSearcher(s)
@@ -420,24 +438,34 @@ func (g *Graph) Search(q []float32, k, ef int, f Filter) ([]Result, error) {
 	s.eps = eps
 	res := s.searchLayer(eps, ef, 0, f, seed)
 
-	if quant != nil {
+	rescore := cands == 0
+	slices.SortFunc(res, cmpCand)
+	if !rescore {
+		res = res[:min(len(res), cands)]
+	} else if quant != nil {
 		// Re-score only the best of the walk's results: int8 codes rank
 		// well enough that the true top k are among them.
-		slices.SortFunc(res, cmpCand)
 		res = res[:min(len(res), max(3*k, 32))]
 	}
-	out := make([]Result, 0, len(res))
+	out := dst
+	if out == nil {
+		out = make([]Result, 0, len(res))
+	}
 	for _, c := range res {
-		row := s.chunk(c.n).row[c.n&chunkMask]
+		ch, o := s.chunk(c.n), c.n&chunkMask
+		row := ch.row[o]
 		d := c.d
-		if quant != nil {
+		if rescore && quant != nil {
 			vec := ix.vectors(row)
 			if len(vec) != ix.dim {
 				continue
 			}
 			d = ix.floatDist(q, vec)
 		}
-		out = append(out, Result{row, d})
+		out = append(out, Result{Row: row, Tag: ch.tag[o].Load(), Dist: d})
+	}
+	if !rescore {
+		return out, nil // sorted by the walk's distance
 	}
 	slices.SortFunc(out, func(a, b Result) int {
 		if c := cmp.Compare(a.Dist, b.Dist); c != 0 {
@@ -511,17 +539,18 @@ type lister interface {
 // scan is the exact answer over the given rows.
 func (ix *index) scan(q []float32, k int, rows []uint32) []Result {
 	out := make([]Result, 0, len(rows))
-	live := rows[:0]
+	nodes := make([]uint32, 0, len(rows))
 	ix.mu.Lock()
 	for _, r := range rows {
-		if _, ok := ix.rows[r]; ok {
-			live = append(live, r)
+		if v, ok := ix.rows[r]; ok {
+			nodes = append(nodes, v)
 		}
 	}
 	ix.mu.Unlock()
-	for _, r := range live {
+	for _, v := range nodes {
+		r := ix.row(v)
 		if vec := ix.vectors(r); len(vec) == ix.dim {
-			out = append(out, Result{r, ix.floatDist(q, vec)})
+			out = append(out, Result{Row: r, Tag: ix.tag(v), Dist: ix.floatDist(q, vec)})
 		}
 	}
 	slices.SortFunc(out, func(a, b Result) int {

@@ -559,7 +559,6 @@ func (ng *nsGraph) walkFilter(n uint64) bool {
 // must be held for reading.
 func (st *nsState) graphSearchLocked(ctx context.Context, cfg config, q *Query, cands *roaring.Bitmap, t *topK, sc *queryScratch) (scanned int, err error) {
 	ng := st.mu.graph
-	ef := q.EfSearch
 	var f graph.Filter
 	if cands != nil {
 		vers := make([]uint32, 0, cands.GetCardinality())
@@ -569,25 +568,11 @@ func (st *nsState) graphSearchLocked(ctx context.Context, cfg config, q *Query, 
 		}
 		f = roaring.BitmapOf(vers...)
 	}
-	qv := q.Vector
-	if cfg.Metric == Cosine {
-		inv := invNorm(q.Vector)
-		qv = make([]float32, len(q.Vector))
-		for i, x := range q.Vector {
-			qv[i] = x * inv
-		}
-	}
-	// The queue is read before the graph: the builder takes a record off
-	// it only once the record is in the graph, so each record is in one or
-	// the other (or both, and scored once below).
-	var pending *roaring.Bitmap
-	ng.gm.Lock()
-	if !ng.pending.IsEmpty() {
-		pending = ng.pending.Clone()
-	}
-	ng.gm.Unlock()
+	qv := graphQuery(cfg, q.Vector)
+	pending := ng.pendingClone()
 	// The walk's best candidates, ranked by their int8 codes, are scored
 	// exactly here, found by the slots they are tagged with.
+	ef := q.EfSearch
 	if ef <= 0 {
 		ef = ng.g.Params().EfSearch
 	}
@@ -597,6 +582,67 @@ func (st *nsState) graphSearchLocked(ctx context.Context, cfg config, q *Query, 
 		return 0, err
 	}
 	sc.cands = res
+	return st.rescoreLocked(ctx, cfg, q, res, cands, pending, t)
+}
+
+// codeScanRerank is how many of the records nearest by their int8 codes a
+// code scan (PlanFilteredCodeScan) scores exactly, at least: with 64 of a
+// 10% filter of Fashion-MNIST, recall@10 is 0.999 (bench/query).
+const codeScanRerank = 64
+
+// codeScanLocked answers a filtered query by scoring the int8 codes the
+// graph holds of the matching records, then the best of them exactly, and
+// the matching records not yet in the graph exactly. It reports false, and
+// does nothing, when the graph has no codes yet. st.mu must be held for
+// reading.
+func (st *nsState) codeScanLocked(ctx context.Context, cfg config, q *Query, cands *roaring.Bitmap, t *topK, sc *queryScratch) (scanned int, ok bool, err error) {
+	ng := st.mu.graph
+	qv := graphQuery(cfg, q.Vector)
+	pending := ng.pendingClone()
+	res, ok, err := ng.g.ScanTags(sc.cands[:0], qv, cands.Iterator(), max(codeScanRerank, 4*q.TopK))
+	if err != nil || !ok {
+		return 0, false, err
+	}
+	sc.cands = res
+	if _, err := st.rescoreLocked(ctx, cfg, q, res, cands, pending, t); err != nil {
+		return 0, false, err
+	}
+	return int(cands.GetCardinality()), true, nil
+}
+
+// graphQuery is the query vector the graph compares: unit length for
+// cosine, as the graph's vectors are.
+func graphQuery(cfg config, v []float32) []float32 {
+	if cfg.Metric != Cosine {
+		return v
+	}
+	inv := invNorm(v)
+	qv := make([]float32, len(v))
+	for i, x := range v {
+		qv[i] = x * inv
+	}
+	return qv
+}
+
+// pendingClone returns a copy of the queue of records not yet in the
+// graph, or nil if it is empty. A query reads it before the graph: the
+// builder takes a record off the queue only once the record is in the
+// graph, so each record is in one or the other (or both, and scored once).
+func (ng *nsGraph) pendingClone() *roaring.Bitmap {
+	ng.gm.Lock()
+	defer ng.gm.Unlock()
+	if ng.pending.IsEmpty() {
+		return nil
+	}
+	return ng.pending.Clone()
+}
+
+// rescoreLocked scores the graph's candidates res exactly into t, with the
+// query path's kernels (so that a record's score does not depend on the
+// plan), then the queued records (pending, from pendingClone) that match
+// cands (nil: all) and were not among the candidates. It returns how many
+// records it scored. st.mu must be held for reading.
+func (st *nsState) rescoreLocked(ctx context.Context, cfg config, q *Query, res []graph.Result, cands, pending *roaring.Bitmap, t *topK) (int, error) {
 	var qinv float32 = 1
 	if cfg.Metric == Cosine {
 		qinv = invNorm(q.Vector)
@@ -609,8 +655,6 @@ func (st *nsState) graphSearchLocked(ctx context.Context, cfg config, q *Query, 
 		}
 		res[found].Tag = s
 		found++
-		// Score with the query path's kernels, so that a record's score
-		// does not depend on the plan.
 		var key float32
 		v := st.mu.vecs.row(s)
 		switch cfg.Metric {
@@ -623,7 +667,7 @@ func (st *nsState) graphSearchLocked(ctx context.Context, cfg config, q *Query, 
 		}
 		t.offer(scored{row: s, key: key, id: st.mu.rows[s].id})
 	}
-	scanned = len(res)
+	scanned := len(res)
 	if pending == nil {
 		return scanned, nil
 	}

@@ -625,3 +625,47 @@ func TestGraph_FreshRecordsVisible(t *testing.T) {
 		}
 	}
 }
+
+// TestGraph_FilteredCodeScan: a filter matching from codeScanMin records
+// up to FilteredScanMax is answered from the graph's int8 codes of exactly
+// the matching records, re-scored exactly: recall stays at the bar, every
+// match passes the filter, a record written since the graph caught up is
+// found at once, and Query.Exact still scores the vectors.
+func TestGraph_FilteredCodeScan(t *testing.T) {
+	const dim, n = 32, 5000
+	r := rand.New(rand.NewPCG(31, 32))
+	vecs := clusteredVecs(r, n, dim, 8)
+	queries := clusteredVecs(r, 100, dim, 8)
+	idx, err := Open(t.TempDir(), &Options{Dimension: dim, Metric: Cosine, NoSync: true, Graph: GraphOptions{Threshold: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	ns := idx.Namespace("ns")
+	upsertAll(t, ns, vecs, func(i int) Metadata { return Metadata{"half": i % 2} })
+	checkGraphInvariants(t, idx, "ns")
+	odd := func(id string) bool {
+		var i int
+		fmt.Sscanf(id, "r%d", &i)
+		return i%2 == 1
+	}
+	rec, plan := recallOf(t, ns, queries, 10, Eq("half", 1), odd)
+	t.Logf("filter 50%% (2,500 of 5,000): plan %s, recall@10 %.3f", plan, rec)
+	if plan != PlanFilteredCodeScan || rec < 0.95 {
+		t.Fatalf("plan %s recall %.3f, want %s with recall ≥ 0.95", plan, rec, PlanFilteredCodeScan)
+	}
+	ctx := context.Background()
+	res, err := ns.Query(ctx, Query{Vector: queries[0], TopK: 10, Filter: Eq("half", 1), Exact: true})
+	if err != nil || res.Plan != PlanFilteredScan {
+		t.Fatalf("exact filtered query: %+v %v", res, err)
+	}
+	// A record written now is found at once, whatever the builder does:
+	// the query's own vector, matching the filter.
+	if _, err := ns.Upsert(ctx, []Record{{ID: "new", Values: queries[0], Metadata: Metadata{"half": 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = ns.Query(ctx, Query{Vector: queries[0], TopK: 1, Filter: Eq("half", 1)})
+	if err != nil || len(res.Matches) != 1 || res.Matches[0].ID != "new" {
+		t.Fatalf("fresh record not found first: %+v %v", res, err)
+	}
+}

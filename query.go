@@ -85,6 +85,15 @@ const (
 	// PlanFilteredGraph walked the graph returning only matching records:
 	// the filter matched too many records for an exact scan to pay.
 	PlanFilteredGraph Plan = "filtered-graph"
+	// PlanFilteredCodeScan compared the query with the int8 codes the
+	// graph keeps of exactly the records that match the filter (a quarter
+	// of the bytes of their vectors), then the best of them exactly: for
+	// filters matching from codeScanMin (2,048) records up to
+	// GraphOptions.FilteredScanMax in a namespace with a graph. A true
+	// neighbour is missed only if its codes rank it below the re-scored
+	// candidates (recall@10 0.999 on Fashion-MNIST); Query.Exact scores
+	// the vectors instead.
+	PlanFilteredCodeScan Plan = "filtered-code-scan"
 	// PlanSparseIndex answered a query with a sparse vector and no dense
 	// one from the namespace's inverted index of sparse values, with
 	// pruning (block-max MaxScore) and the filter, if any, applied as it
@@ -234,14 +243,27 @@ func (st *nsState) searchLocked(ctx context.Context, cfg config, q *Query, parts
 	cands := st.mu.live
 	plan := PlanExactScan
 	if !q.Filter.IsZero() {
-		cands = st.matchLocked(q.Filter)
+		// Read only, under st.mu: the postings' own bitmap will do.
+		cands = st.mu.post.EvalShared(q.Filter.n, st.mu.live)
 		plan = PlanFilteredScan
 	}
 	if cands.IsEmpty() {
 		return nil, 0, PlanNone, nil
 	}
-	if st.mu.graph != nil && !q.Exact && q.Vector != nil && q.SparseVector == nil &&
-		(plan == PlanExactScan || st.mu.graph.walkFilter(cands.GetCardinality())) {
+	graphOK := st.mu.graph != nil && !q.Exact && q.Vector != nil && q.SparseVector == nil
+	if graphOK && plan == PlanFilteredScan && !st.mu.graph.walkFilter(cands.GetCardinality()) &&
+		cands.GetCardinality() >= codeScanMin {
+		t := &topK{k: q.TopK, items: sc.top[:0]}
+		scanned, ok, err := st.codeScanLocked(ctx, cfg, q, cands, t, sc)
+		if err != nil {
+			return nil, 0, PlanFilteredCodeScan, err
+		}
+		if ok {
+			sc.top = t.items
+			return t.sorted(), scanned, PlanFilteredCodeScan, nil
+		}
+	}
+	if graphOK && (plan == PlanExactScan || st.mu.graph.walkFilter(cands.GetCardinality())) {
 		t := &topK{k: q.TopK, items: sc.top[:0]}
 		var f *roaring.Bitmap
 		if plan == PlanFilteredScan {
@@ -259,6 +281,11 @@ func (st *nsState) searchLocked(ctx context.Context, cfg config, q *Query, parts
 	top, scanned, err := st.scanLocked(ctx, cfg, q, cands, parts)
 	return top, scanned, plan, err
 }
+
+// codeScanMin is the fewest matching records a filtered query scores by
+// their graph codes (PlanFilteredCodeScan) rather than their vectors: below
+// it the exact scan costs little.
+const codeScanMin = 2048
 
 // matchLocked returns the live rows whose metadata match f, from the
 // postings. st.mu must be held for reading (or writeMu by a writer).

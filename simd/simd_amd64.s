@@ -811,3 +811,19 @@ ham_reduce:
 	VZEROUPPER
 	MOVQ AX, ret+24(FP)
 	RET
+
+// func prefetchAsm(p *int8, n int)
+// PREFETCHT0 on every 64-byte line of p[0:n] (n > 0), the last one
+// included when p is not line-aligned.
+TEXT ·prefetchAsm(SB), NOSPLIT, $0-16
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	LEAQ -1(SI)(CX*1), DX
+
+prefetch_loop:
+	PREFETCHT0 (SI)
+	ADDQ $64, SI
+	CMPQ SI, DX
+	JBE  prefetch_loop
+	PREFETCHT0 (DX)
+	RET

@@ -253,14 +253,23 @@ func (g *Graph) Retag(tagOf func(row uint32) (tag uint32, ok bool)) {
 	g.writers.Lock()
 	defer g.writers.Unlock()
 	ix := g.cur.Load()
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
 	n := ix.nodes.Load()
+	// Old tags leave the tag index first: the new ones may permute them.
+	var moved []uint32
 	for v := uint32(0); v < n; v++ {
 		if ix.isDeleted(v) {
 			continue
 		}
 		if t, ok := tagOf(ix.row(v)); ok {
+			ix.clearTag(ix.tag(v), v)
 			ix.chunk(v).tag[v&chunkMask].Store(t)
+			moved = append(moved, v)
 		}
+	}
+	for _, v := range moved {
+		ix.setTag(ix.tag(v), v)
 	}
 }
 
@@ -388,8 +397,9 @@ type index struct {
 	nodes atomic.Uint32
 	entry atomic.Uint64 // level<<32 | node; noEntry when empty
 
-	mu   sync.Mutex // guards rows, rng, chunk allocation, node allocation
+	mu   sync.Mutex // guards rows, rng, chunk allocation, node allocation, tag index growth
 	rows map[uint32]uint32
+	tags atomic.Pointer[tagDir] // tag → node+1 of live nodes (tags.go)
 	rng  *rand.Rand
 
 	entryMu sync.Mutex // serializes entry point raises
@@ -425,6 +435,7 @@ func newIndex(dim int, metric Metric, vectors Vectors, p Params) *index {
 		rng:     rand.New(rand.NewPCG(p.Seed, p.Seed^0x9e3779b97f4a7c15)),
 	}
 	ix.dir.Store(new([]*chunk))
+	ix.tags.Store(new(tagDir))
 	ix.entry.Store(noEntry)
 	return ix
 }
@@ -511,6 +522,7 @@ func (ix *index) alloc(row, tag uint32) (uint32, int, bool) {
 	o := v & chunkMask
 	c.row[o] = row
 	c.tag[o].Store(tag)
+	ix.setTag(tag, v)
 	c.level[o] = uint8(level)
 	if level > 0 {
 		c.upper[o] = make([]atomic.Uint32, level*(ix.p.M+1))
@@ -674,6 +686,7 @@ func (ix *index) delete(row uint32) bool {
 	}
 	delete(ix.rows, row)
 	ix.chunk(v).deleted[v&chunkMask].Store(true)
+	ix.clearTag(ix.tag(v), v)
 	return true
 }
 
@@ -735,6 +748,18 @@ func (ix *index) check() error {
 	}
 	if live != len(ix.rows) {
 		return fmt.Errorf("%d live nodes, %d rows", live, len(ix.rows))
+	}
+	// Every live node's tag leads to a live node with that tag (itself,
+	// unless two rows share a tag).
+	tdir := *ix.tags.Load()
+	for v := uint32(0); v < n; v++ {
+		if ix.isDeleted(v) {
+			continue
+		}
+		u, ok := nodeOfTag(tdir, ix.tag(v))
+		if !ok || u >= n || ix.isDeleted(u) || ix.tag(u) != ix.tag(v) {
+			return fmt.Errorf("node %d: tag %d not in the tag index", v, ix.tag(v))
+		}
 	}
 	e := ix.entry.Load()
 	if n == 0 {

@@ -591,3 +591,77 @@ func TestGraph_Tags(t *testing.T) {
 		return row
 	})
 }
+
+// TestGraph_ScanTags: scoring the codes of the rows with the given tags,
+// then re-scoring the best exactly, finds the exact top 10 among those
+// rows; tags of deleted rows and unknown tags are skipped; an unquantized
+// graph declines.
+func TestGraph_ScanTags(t *testing.T) {
+	n := max(4000/raceScale, 2000) // quantized: above the default TrainSize
+	rng := rand.New(rand.NewPCG(41, 42))
+	d := clusteredData(rng, n+50, 48)
+	tagOf := func(row uint32) uint32 { return (row * 13) % uint32(n) } // a permutation of 0..n-1
+	g := New(48, L2, d.row, nil)
+	for i := 0; i < n; i++ {
+		if err := g.InsertTagged(uint32(i), tagOf(uint32(i)), d.row(uint32(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < n; i += 5 {
+		g.Delete(uint32(i))
+	}
+	if err := g.Check(); err != nil {
+		t.Fatal(err)
+	}
+	// The filter: a third of the tags, plus tags no row has.
+	tags := roaring.New()
+	var rows []uint32
+	for i := 0; i < n; i++ {
+		if i%3 == 0 {
+			tags.Add(tagOf(uint32(i)))
+			if i%5 != 0 {
+				rows = append(rows, uint32(i))
+			}
+		}
+	}
+	tags.AddRange(uint64(n), uint64(n+100))
+	hits, total := 0, 0
+	for qi := n; qi < n+50; qi++ {
+		q := d.row(uint32(qi))
+		res, ok, err := g.ScanTags(nil, q, tags.Iterator(), 64)
+		if err != nil || !ok {
+			t.Fatalf("ScanTags: ok %v, %v", ok, err)
+		}
+		prev := float32(math.Inf(-1))
+		for i, r := range res {
+			if r.Tag != tagOf(r.Row) || !tags.Contains(r.Tag) || r.Row%5 == 0 {
+				t.Fatalf("result row %d tag %d: not a live row of the filter", r.Row, r.Tag)
+			}
+			if r.Dist < prev {
+				t.Fatalf("results out of order at %d", i)
+			}
+			prev = r.Dist
+			// Re-score exactly, as a caller does.
+			res[i].Dist = l2F32(q, d.row(r.Row))
+		}
+		slices.SortFunc(res, func(a, b Result) int { return cmpCand(cand{a.Dist, a.Row}, cand{b.Dist, b.Row}) })
+		want := bruteForce(d, L2, q, 10, rows, nil)
+		for _, r := range res[:10] {
+			if slices.Contains(want, r.Row) {
+				hits++
+			}
+		}
+		total += len(want)
+	}
+	if r := float64(hits) / float64(total); r < 0.99 {
+		t.Fatalf("recall@10 of the code scan re-scored: %.3f", r)
+	}
+	if _, _, err := g.ScanTags(nil, make([]float32, 3), tags.Iterator(), 10); !errors.Is(err, ErrDimension) {
+		t.Fatalf("wrong dimension: %v", err)
+	}
+	small := New(48, L2, d.row, nil)
+	small.Insert(0, d.row(0))
+	if _, ok, err := small.ScanTags(nil, d.row(1), tags.Iterator(), 10); ok || err != nil {
+		t.Fatalf("unquantized graph: ok %v, %v", ok, err)
+	}
+}

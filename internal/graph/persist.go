@@ -251,6 +251,7 @@ func unmarshal(b []byte, vectors Vectors) (*index, error) {
 				return nil, fmt.Errorf("row %d twice", row)
 			}
 			ix.rows[row] = v
+			ix.setTag(row, v)
 		}
 	}
 	links := d.take(int(n) * 4 * (ix.m0 + 1))

@@ -240,6 +240,20 @@ func (f *field) rebalance() {
 	f.blockValues = blockSize
 }
 
+// EvalShared is Eval for a caller that only reads the result: a filter on
+// one value ($eq) returns the index's own bitmap of that value, uncopied.
+// The result must not be modified, nor used once the index changes.
+func (x *Index) EvalShared(n *filter.Node, universe *roaring.Bitmap) *roaring.Bitmap {
+	if n != nil && n.Op == filter.Eq {
+		if f := x.fields[n.Field]; f != nil {
+			if b := f.eq(n.Value); b != nil {
+				return b
+			}
+		}
+	}
+	return x.Eval(n, universe)
+}
+
 // Eval returns the rows of universe that match n. universe is every live
 // row (it is needed for $exists: false). The result is a new bitmap the
 // caller owns; universe is not modified.

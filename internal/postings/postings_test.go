@@ -157,6 +157,9 @@ func differential(t *testing.T) {
 			r := diff.Minimum()
 			t.Fatalf("filter %d %s: bitmap has %d rows, naive %d; row %d (metadata %v) differs", i, f, got.GetCardinality(), want.GetCardinality(), r, mds[r])
 		}
+		if shared := x.EvalShared(f, live); !shared.Equals(want) {
+			t.Fatalf("filter %d %s: EvalShared has %d rows, Eval %d", i, f, shared.GetCardinality(), want.GetCardinality())
+		}
 	}
 }
 

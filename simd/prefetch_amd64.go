@@ -1,0 +1,18 @@
+//go:build !purego
+
+package simd
+
+// PrefetchInt8 asks the processor to start loading every cache line of c
+// into its caches, without waiting for them: a caller about to read many
+// scattered rows issues the next rows' prefetches while it scores the
+// current ones, so that their memory reads overlap. It has no effect on
+// results; without assembly (purego, or an architecture without the
+// kernel) it does nothing.
+func PrefetchInt8(c []int8) {
+	if len(c) > 0 {
+		prefetchAsm(&c[0], len(c))
+	}
+}
+
+//go:noescape
+func prefetchAsm(p *int8, n int)

@@ -46,15 +46,18 @@ type GraphOptions struct {
 	// overrides it per query. The default is 128.
 	EfSearch int
 	// FilteredScanMax is the most records a filter may match for a query
-	// to score exactly those records (PlanFilteredScan) rather than walk
-	// the graph for them (PlanFilteredGraph). The default is 4·Threshold
-	// (20,000): a filtered walk scores more nodes than an unfiltered one,
-	// the fewer the rows that match the more, so exact scans pay up to
-	// larger sizes than without a filter; on Fashion-MNIST (784
-	// dimensions) scoring the 6,000 records of one class exactly is
-	// several times faster than the walk, and exact (bench/query). A
-	// negative value walks the graph whatever the filter matches (the
-	// graph still scores filters of up to about 2,048 rows exactly).
+	// to score exactly those records rather than walk the graph for them
+	// (PlanFilteredGraph). Up to 2,048 matching records are scored by
+	// their vectors (PlanFilteredScan); more, by the graph's int8 codes
+	// of those records with the best re-scored exactly
+	// (PlanFilteredCodeScan). The default is 4·Threshold (20,000): a
+	// filtered walk scores more nodes than an unfiltered one, the fewer
+	// the rows that match the more, so scans pay up to larger sizes than
+	// without a filter; on Fashion-MNIST (784 dimensions) the code scan
+	// of the 6,000 records of one class is 3.6× as fast as the walk, with
+	// recall@10 1.0 against 0.976 (bench/query). A negative value walks
+	// the graph whatever the filter matches (the graph still scores
+	// filters of up to about 2,048 rows exactly).
 	FilteredScanMax int
 	// BuildWorkers is how many goroutines insert a namespace's queued
 	// records into its graph. The default, 1, leaves the other cores to

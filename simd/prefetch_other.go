@@ -2,6 +2,10 @@
 
 package simd
 
+// HasPrefetch reports whether PrefetchInt8 issues prefetch instructions
+// (rather than doing nothing).
+const HasPrefetch = false
+
 // PrefetchInt8 asks the processor to start loading every cache line of c
 // into its caches, without waiting for them: a caller about to read many
 // scattered rows issues the next rows' prefetches while it scores the

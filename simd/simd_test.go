@@ -352,3 +352,28 @@ func TestPublicAPI(t *testing.T) {
 		t.Fatal("Hamming")
 	}
 }
+
+// TestPrefetchInt8 calls the prefetch on every length and alignment near
+// cache-line boundaries, at the very end of an allocation and on an empty
+// slice: it must neither fault nor change the data.
+func TestPrefetchInt8(t *testing.T) {
+	buf := make([]int8, 4096)
+	for i := range buf {
+		buf[i] = int8(i)
+	}
+	for off := 0; off < 130; off++ {
+		for _, n := range []int{0, 1, 2, 63, 64, 65, 127, 128, 129, 784, 4096 - off} {
+			if off+n > len(buf) {
+				continue
+			}
+			PrefetchInt8(buf[off : off+n])
+		}
+	}
+	PrefetchInt8(nil)
+	PrefetchInt8(buf[len(buf)-1:])
+	for i := range buf {
+		if buf[i] != int8(i) {
+			t.Fatalf("byte %d changed", i)
+		}
+	}
+}

@@ -330,7 +330,7 @@ func (g *Graph) MemoryPerVector() float64 {
 	for v := uint32(0); v < n; v++ {
 		upper += 4 * len(ix.chunk(v).upper[v&chunkMask])
 	}
-	per := 4 + 1 + 4 + 4*(ix.m0+1) // row, level, deleted, layer 0
+	per := 4 + 1 + 4 + 4*(ix.m0+1) + 4 + 4 // row, level, deleted, layer 0, tag, tag index
 	if ix.quant.Load() != nil {
 		per += ix.dim + 4
 	}

@@ -308,6 +308,17 @@ func (a scored) better(b scored) bool {
 	return a.id < b.id
 }
 
+// compare orders a before b when a ranks better (for slices.SortFunc).
+func (a scored) compare(b scored) int {
+	switch {
+	case a.better(b):
+		return -1
+	case b.better(a):
+		return 1
+	}
+	return 0
+}
+
 // topK keeps the k best candidates seen: a binary heap whose root is the
 // worst of them. It is written out rather than built on container/heap,
 // whose interface boxes every item pushed (an allocation per candidate).
@@ -368,15 +379,7 @@ func (t *topK) full() bool { return len(t.items) == t.k }
 func (t *topK) sorted() []scored {
 	out := t.items
 	t.items = nil
-	slices.SortFunc(out, func(a, b scored) int {
-		switch {
-		case a.better(b):
-			return -1
-		case b.better(a):
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, scored.compare)
 	return out
 }
 

@@ -24,15 +24,7 @@ func TestTopK_MatchesSort(t *testing.T) {
 		}
 		got := tk.sorted()
 		want := slices.Clone(all)
-		slices.SortStableFunc(want, func(a, b scored) int {
-			switch {
-			case a.better(b):
-				return -1
-			case b.better(a):
-				return 1
-			}
-			return 0
-		})
+		slices.SortStableFunc(want, scored.compare)
 		want = want[:min(k, n)]
 		if len(got) != len(want) {
 			t.Fatalf("trial %d: %d kept, want %d", trial, len(got), len(want))

@@ -635,26 +635,10 @@ func pushMax(h []cand, c cand) []cand {
 
 func popMax(h []cand) []cand {
 	n := len(h) - 1
-	last := h[n]
+	h[0] = h[n]
 	h = h[:n]
 	if n == 0 {
 		return h
 	}
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		if r := l + 1; r < n && h[r].d > h[l].d {
-			l = r
-		}
-		if last.d >= h[l].d {
-			break
-		}
-		h[i] = h[l]
-		i = l
-	}
-	h[i] = last
-	return h
+	return siftDownMax(h)
 }

@@ -48,6 +48,7 @@ var (
 			name:      "avx512vpopcntdq",
 			available: cpu.X86.HasAVX && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VPOPCNTDQ,
 			hamming:   hammingAVX512,
+			planeDot:  planeDotAVX512,
 		},
 	}
 )
@@ -86,6 +87,9 @@ func dotInt8VNNIAsm(a, b *int8, n int) int32
 
 //go:noescape
 func hammingAVX512Asm(a, b *uint64, n int) int
+
+//go:noescape
+func planeDotAVX512Asm(planes, b *uint64, n int) int
 
 func dotAVX2(a, b []float32) float32 {
 	if len(a) < minAsmDim {
@@ -146,4 +150,12 @@ func hammingAVX512(a, b []uint64) int {
 	}
 	b = b[:len(a)]
 	return hammingAVX512Asm(&a[0], &b[0], len(a))
+}
+
+func planeDotAVX512(planes, b []uint64) int {
+	if len(b) == 0 {
+		return 0
+	}
+	planes = planes[:4*len(b)]
+	return planeDotAVX512Asm(&planes[0], &b[0], len(b))
 }

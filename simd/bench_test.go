@@ -116,6 +116,32 @@ func BenchmarkHamming(b *testing.B) {
 	}
 }
 
+// BenchmarkPlaneDot is the bit-plane dot product of a sketch (one bit per
+// coordinate, padded to a power of two) with a 4-bit query.
+func BenchmarkPlaneDot(b *testing.B) {
+	r := rand.New(rand.NewPCG(6, 6))
+	for _, im := range bitsImpls {
+		if !im.available {
+			continue
+		}
+		for _, bitsN := range []int{256, 1024, 2048} {
+			x, planes := make([]uint64, bitsN/64), make([]uint64, 4*bitsN/64)
+			for i := range x {
+				x[i] = r.Uint64()
+			}
+			for i := range planes {
+				planes[i] = r.Uint64()
+			}
+			b.Run(fmt.Sprintf("%s/%dbits", im.name, bitsN), func(b *testing.B) {
+				b.SetBytes(int64(bitsN / 8))
+				for b.Loop() {
+					isink += im.planeDot(planes, x)
+				}
+			})
+		}
+	}
+}
+
 // BenchmarkScanVsCopy scans 1 GiB of 768-dim float32 rows from RAM with the
 // block kernel and, in the same iteration, copies 1 GiB with copy(); it
 // reports both bandwidths and their ratio (scan bytes read per second over

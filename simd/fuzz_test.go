@@ -103,3 +103,27 @@ func FuzzHamming(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPlaneDot checks the bit-plane kernels against the generic one.
+func FuzzPlaneDot(f *testing.F) {
+	f.Add(make([]byte, 8*5*13))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n := len(data) / 40
+		planes := make([]uint64, 4*n)
+		b := make([]uint64, n)
+		for i := range planes {
+			planes[i] = binary.LittleEndian.Uint64(data[8*i:])
+		}
+		for i := range b {
+			b[i] = binary.LittleEndian.Uint64(data[8*(4*n+i):])
+		}
+		want := planeDotGeneric(planes, b)
+		for _, im := range bitsImpls {
+			if im.available {
+				if got := im.planeDot(planes, b); got != want {
+					t.Fatalf("%s: got %d, want %d", im.name, got, want)
+				}
+			}
+		}
+	})
+}

@@ -15,7 +15,7 @@ var genericF32 = f32Impl{
 
 var genericI8 = i8Impl{name: "generic", available: true, dot: dotInt8Generic}
 
-var genericBits = bitsImpl{name: "generic", available: true, hamming: hammingGeneric}
+var genericBits = bitsImpl{name: "generic", available: true, hamming: hammingGeneric, planeDot: planeDotGeneric}
 
 // dotGeneric is the reference dot product: four partial sums so that the
 // additions pipeline, and b resliced once so the loop has no bounds checks.
@@ -110,4 +110,18 @@ func hammingGeneric(a, b []uint64) int {
 		n0 += bits.OnesCount64(a[i] ^ b[i])
 	}
 	return n0 + n1 + n2 + n3
+}
+
+// planeDotGeneric is the reference bit-plane dot product (PlaneDot).
+func planeDotGeneric(planes, b []uint64) int {
+	w := len(b)
+	p0, p1, p2, p3 := planes[:w], planes[w:2*w], planes[2*w:3*w], planes[3*w:4*w]
+	var s0, s1, s2, s3 int
+	for i, x := range b {
+		s0 += bits.OnesCount64(p0[i] & x)
+		s1 += bits.OnesCount64(p1[i] & x)
+		s2 += bits.OnesCount64(p2[i] & x)
+		s3 += bits.OnesCount64(p3[i] & x)
+	}
+	return s0 + 2*s1 + 4*s2 + 8*s3
 }

@@ -2,6 +2,8 @@
 
 package simd
 
+import "unsafe"
+
 // HasPrefetch reports whether PrefetchInt8 issues prefetch instructions
 // (rather than doing nothing).
 const HasPrefetch = true
@@ -15,6 +17,13 @@ const HasPrefetch = true
 func PrefetchInt8(c []int8) {
 	if len(c) > 0 {
 		prefetchAsm(&c[0], len(c))
+	}
+}
+
+// PrefetchFloat32 is PrefetchInt8 for a float32 vector.
+func PrefetchFloat32(v []float32) {
+	if len(v) > 0 {
+		prefetchAsm((*int8)(unsafe.Pointer(&v[0])), 4*len(v))
 	}
 }
 

@@ -13,3 +13,6 @@ const HasPrefetch = false
 // results; without assembly (purego, or an architecture without the
 // kernel) it does nothing.
 func PrefetchInt8(c []int8) {}
+
+// PrefetchFloat32 is PrefetchInt8 for a float32 vector.
+func PrefetchFloat32(v []float32) {}

@@ -29,11 +29,13 @@ type i8Impl struct {
 	dot       func(a, b []int8) int32
 }
 
-// bitsImpl is one implementation of the Hamming distance.
+// bitsImpl is one implementation of the bit kernels: the Hamming distance
+// and the bit-plane dot product.
 type bitsImpl struct {
 	name      string
 	available bool
 	hamming   func(a, b []uint64) int
+	planeDot  func(planes, b []uint64) int
 }
 
 // The registries: every implementation compiled into this binary, generic
@@ -155,3 +157,13 @@ func DotInt8(a, b []int8) int32 { return curI8.dot(a, b) }
 
 // Hamming returns the number of bits in which a and b[:len(a)] differ.
 func Hamming(a, b []uint64) int { return curBits.hamming(a, b) }
+
+// PlaneDot returns the dot product of a vector u of 4-bit unsigned
+// integers, held as four bit planes, with the 0/1 vector b:
+//
+//	Σ_p 2^p · popcount(planes[p·len(b):(p+1)·len(b)] AND b),  p = 0..3
+//
+// where plane p holds bit p of every u[j] at bit j. planes must hold at
+// least 4·len(b) words. Quantized searches use it to score a rounded query
+// against one-bit vector sketches with AND and popcount alone.
+func PlaneDot(planes, b []uint64) int { return curBits.planeDot(planes, b) }

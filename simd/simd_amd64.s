@@ -30,7 +30,9 @@
 // unsigned) and 128·Σb, computed by a second VPDPBUSD, is subtracted:
 // Σ(a+128)b − 128Σb = Σab. The AVX2 kernel widens bytes to int16 and uses
 // VPMADDWD. The Hamming kernel XORs 8 words at a time and counts with
-// VPOPCNTQ.
+// VPOPCNTQ. The bit-plane kernel ANDs 8 words of b with the same 8 words
+// of each of the four planes, counts each with VPOPCNTQ into its own
+// accumulator (Z0..Z3), and weighs the planes by shifts at the end.
 
 #include "textflag.h"
 
@@ -826,4 +828,81 @@ prefetch_loop:
 	CMPQ SI, DX
 	JBE  prefetch_loop
 	PREFETCHT0 (DX)
+	RET
+
+// func planeDotAVX512Asm(planes, b *uint64, n int) int
+// planes holds 4 planes of n words each (n ≥ 1).
+TEXT ·planeDotAVX512Asm(SB), NOSPLIT, $0-32
+	MOVQ planes+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ n+16(FP), BX
+	MOVQ BX, R8
+	SHLQ $3, R8
+	LEAQ (SI)(R8*1), R9
+	LEAQ (R9)(R8*1), R10
+	LEAQ (R10)(R8*1), R11
+	XORQ AX, AX
+	VPXORQ Z0, Z0, Z0
+	VPXORQ Z1, Z1, Z1
+	VPXORQ Z2, Z2, Z2
+	VPXORQ Z3, Z3, Z3
+
+pd_loop8:
+	CMPQ BX, $8
+	JL   pd_tail
+	VMOVDQU64 (DI)(AX*1), Z4
+	VPANDQ    (SI)(AX*1), Z4, Z5
+	VPANDQ    (R9)(AX*1), Z4, Z6
+	VPANDQ    (R10)(AX*1), Z4, Z7
+	VPANDQ    (R11)(AX*1), Z4, Z8
+	VPOPCNTQ  Z5, Z5
+	VPOPCNTQ  Z6, Z6
+	VPOPCNTQ  Z7, Z7
+	VPOPCNTQ  Z8, Z8
+	VPADDQ    Z5, Z0, Z0
+	VPADDQ    Z6, Z1, Z1
+	VPADDQ    Z7, Z2, Z2
+	VPADDQ    Z8, Z3, Z3
+	ADDQ      $64, AX
+	SUBQ      $8, BX
+	JMP       pd_loop8
+
+pd_tail:
+	TESTQ BX, BX
+	JZ    pd_reduce
+	TAILMASK_K
+	VMOVDQU64.Z (DI)(AX*1), K1, Z4
+	VMOVDQU64.Z (SI)(AX*1), K1, Z5
+	VMOVDQU64.Z (R9)(AX*1), K1, Z6
+	VMOVDQU64.Z (R10)(AX*1), K1, Z7
+	VMOVDQU64.Z (R11)(AX*1), K1, Z8
+	VPANDQ      Z4, Z5, Z5
+	VPANDQ      Z4, Z6, Z6
+	VPANDQ      Z4, Z7, Z7
+	VPANDQ      Z4, Z8, Z8
+	VPOPCNTQ    Z5, Z5
+	VPOPCNTQ    Z6, Z6
+	VPOPCNTQ    Z7, Z7
+	VPOPCNTQ    Z8, Z8
+	VPADDQ      Z5, Z0, Z0
+	VPADDQ      Z6, Z1, Z1
+	VPADDQ      Z7, Z2, Z2
+	VPADDQ      Z8, Z3, Z3
+
+pd_reduce:
+	VPSLLQ $1, Z1, Z1
+	VPSLLQ $2, Z2, Z2
+	VPSLLQ $3, Z3, Z3
+	VPADDQ Z1, Z0, Z0
+	VPADDQ Z3, Z2, Z2
+	VPADDQ Z2, Z0, Z0
+	VEXTRACTI64X4 $1, Z0, Y1
+	VPADDQ Y1, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPADDQ X1, X0, X0
+	VPSHUFD $0x4e, X0, X1
+	VPADDQ X1, X0, X0
+	VMOVQ X0, AX
+	VZEROUPPER
+	MOVQ AX, ret+24(FP)
 	RET

@@ -281,6 +281,44 @@ func TestHamming_Exact(t *testing.T) {
 	}
 }
 
+// TestPlaneDot_Exact checks every bit-plane kernel against the dot product
+// of the 4-bit values the planes hold, computed value by value.
+func TestPlaneDot_Exact(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, im := range bitsImpls {
+		if !im.available {
+			continue
+		}
+		for _, n := range testLengths {
+			u := make([]uint8, 64*n)
+			b := make([]uint64, n+1)[1:] // unaligned
+			planes := make([]uint64, 4*n)
+			want := 0
+			for j := range u {
+				u[j] = uint8(r.IntN(16))
+				if j%97 == 0 {
+					u[j] = 15
+				}
+				bit := r.IntN(2)
+				if j%89 == 0 {
+					bit = 1
+				}
+				b[j/64] |= uint64(bit) << (j % 64)
+				for p := range 4 {
+					planes[p*n+j/64] |= uint64(u[j]>>p&1) << (j % 64)
+				}
+				want += int(u[j]) * bit
+			}
+			if got := im.planeDot(planes, b); got != want {
+				t.Fatalf("%s n=%d: got %d, want %d", im.name, n, got, want)
+			}
+		}
+	}
+	if got := PlaneDot([]uint64{1, 1, 1, 1}, []uint64{3}); got != 15 {
+		t.Fatalf("PlaneDot of u=15 with b=1: got %d, want 15", got)
+	}
+}
+
 // TestDispatch checks that the kernels in use are the best available ones,
 // that Use switches and restores them, and that the purego build has only
 // the generic ones.
@@ -374,6 +412,23 @@ func TestPrefetchInt8(t *testing.T) {
 	for i := range buf {
 		if buf[i] != int8(i) {
 			t.Fatalf("byte %d changed", i)
+		}
+	}
+	f := make([]float32, 1000)
+	for i := range f {
+		f[i] = float32(i)
+	}
+	for off := 0; off < 40; off++ {
+		for _, n := range []int{0, 1, 15, 16, 17, 784, 1000 - off} {
+			if off+n <= len(f) {
+				PrefetchFloat32(f[off : off+n])
+			}
+		}
+	}
+	PrefetchFloat32(nil)
+	for i := range f {
+		if f[i] != float32(i) {
+			t.Fatalf("float %d changed", i)
 		}
 	}
 }

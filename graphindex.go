@@ -17,6 +17,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/larchdb/larch/internal/graph"
+	"github.com/larchdb/larch/simd"
 )
 
 // GraphOptions tune the per-namespace graph index that serves approximate
@@ -48,8 +49,8 @@ type GraphOptions struct {
 	// FilteredScanMax is the most records a filter may match for a query
 	// to score exactly those records rather than walk the graph for them
 	// (PlanFilteredGraph). Up to 2,048 matching records are scored by
-	// their vectors (PlanFilteredScan); more, by the graph's int8 codes
-	// of those records with the best re-scored exactly
+	// their vectors (PlanFilteredScan); more, by the graph's sketches and
+	// int8 codes of those records with the best re-scored exactly
 	// (PlanFilteredCodeScan). The default is 4·Threshold (20,000): a
 	// filtered walk scores more nodes than an unfiltered one, the fewer
 	// the rows that match the more, so scans pay up to larger sizes than
@@ -602,7 +603,7 @@ func (st *nsState) codeScanLocked(ctx context.Context, cfg config, q *Query, can
 	ng := st.mu.graph
 	qv := graphQuery(cfg, q.Vector)
 	pending := ng.pendingClone()
-	res, ok, err := ng.g.ScanTags(sc.cands[:0], qv, cands.Iterator(), max(codeScanRerank, 4*q.TopK))
+	res, ok, err := ng.g.ScanTags(sc.cands[:0], qv, cands.ManyIterator(), q.TopK, max(codeScanRerank, 4*q.TopK))
 	if err != nil || !ok {
 		return 0, false, err
 	}
@@ -658,6 +659,18 @@ func (st *nsState) rescoreLocked(ctx context.Context, cfg config, q *Query, res 
 		}
 		res[found].Tag = s
 		found++
+	}
+	// The candidates' vectors are scattered over memory: the next ones
+	// are prefetched while one is scored.
+	const ahead = 2
+	for _, r := range res[:min(ahead, found)] {
+		simd.PrefetchFloat32(st.mu.vecs.row(r.Tag))
+	}
+	for i, r := range res[:found] {
+		if i+ahead < found {
+			simd.PrefetchFloat32(st.mu.vecs.row(res[i+ahead].Tag))
+		}
+		s := r.Tag
 		var key float32
 		v := st.mu.vecs.row(s)
 		switch cfg.Metric {

@@ -628,11 +628,18 @@ func TestGraph_FreshRecordsVisible(t *testing.T) {
 
 // TestGraph_FilteredCodeScan: a filter matching from codeScanMin records
 // up to FilteredScanMax is answered from the graph's int8 codes of exactly
-// the matching records, re-scored exactly: recall stays at the bar, every
-// match passes the filter, a record written since the graph caught up is
-// found at once, and Query.Exact still scores the vectors.
+// the matching records (ranked first by their one-bit sketches at 256
+// dimensions), re-scored exactly: recall stays at the bar, every match
+// passes the filter, a record written since the graph caught up is found at
+// once, and Query.Exact still scores the vectors.
 func TestGraph_FilteredCodeScan(t *testing.T) {
-	const dim, n = 32, 5000
+	for _, dim := range []int{32, 256} {
+		t.Run(fmt.Sprint(dim), func(t *testing.T) { testFilteredCodeScan(t, dim) })
+	}
+}
+
+func testFilteredCodeScan(t *testing.T, dim int) {
+	const n = 5000
 	r := rand.New(rand.NewPCG(31, 32))
 	vecs := clusteredVecs(r, n, dim, 8)
 	queries := clusteredVecs(r, 100, dim, 8)
@@ -650,7 +657,7 @@ func TestGraph_FilteredCodeScan(t *testing.T) {
 		return i%2 == 1
 	}
 	rec, plan := recallOf(t, ns, queries, 10, Eq("half", 1), odd)
-	t.Logf("filter 50%% (2,500 of 5,000): plan %s, recall@10 %.3f", plan, rec)
+	t.Logf("dimension %d, filter 50%% (2,500 of 5,000): plan %s, recall@10 %.3f", dim, plan, rec)
 	if plan != PlanFilteredCodeScan || rec < 0.95 {
 		t.Fatalf("plan %s recall %.3f, want %s with recall ≥ 0.95", plan, rec, PlanFilteredCodeScan)
 	}

@@ -944,8 +944,9 @@ type GraphStatus struct {
 	// Pending is how many records wait for the background builder; queries
 	// score them exactly meanwhile.
 	Pending int
-	// BytesPerRecord is the graph's memory per record (links and int8
-	// codes; the float32 vectors are the namespace's own).
+	// BytesPerRecord is the graph's memory per record (links, int8 codes
+	// and, from 256 dimensions, one-bit sketches; the float32 vectors are
+	// the namespace's own).
 	BytesPerRecord float64
 }
 

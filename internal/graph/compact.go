@@ -56,8 +56,7 @@ func (g *Graph) Compact() {
 func (ix *index) insertFrom(old *index, v uint32) {
 	row, tag := old.row(v), old.tag(v)
 	if q := ix.quant.Load(); q != nil && q == old.quant.Load() {
-		code, aux := old.code(v)
-		ix.insert(row, tag, nil, code, aux)
+		ix.insert(row, tag, nil, old, v)
 		return
 	}
 	if vec := ix.vectors(row); len(vec) == ix.dim {

@@ -331,8 +331,11 @@ func (g *Graph) MemoryPerVector() float64 {
 		upper += 4 * len(ix.chunk(v).upper[v&chunkMask])
 	}
 	per := 4 + 1 + 4 + 4*(ix.m0+1) + 4 + 4 // row, level, deleted, layer 0, tag, tag index
-	if ix.quant.Load() != nil {
+	if q := ix.quant.Load(); q != nil {
 		per += ix.dim + 4
+		if q.sk != nil {
+			per += 8*q.sk.words + 4*sketchExtra
+		}
 	}
 	per += 24 + 12 // upper slice header, row map entry (approximate)
 	return float64(per) + float64(upper)/float64(n)
@@ -355,15 +358,13 @@ func (g *Graph) train() {
 			}
 		}
 	}
-	q := trainQuantizer(ix.metric, ix.dim, sample)
+	q := trainQuantizer(ix.metric, ix.dim, sample, rand.New(rand.NewPCG(ix.p.Seed, sketchSeed)))
 	for v := uint32(0); v < n; v++ {
 		vec := ix.vectors(ix.row(v))
 		if len(vec) != ix.dim {
 			continue // a tombstone whose vector is gone: never scored again usefully
 		}
-		c := ix.chunk(v)
-		o := v & chunkMask
-		c.aux[o] = q.encode(vec, c.codes[int(o)*ix.dim:int(o+1)*ix.dim])
+		ix.encode(v, vec, q)
 	}
 	ix.quant.Store(q)
 }
@@ -421,6 +422,8 @@ type chunk struct {
 	upper   [chunkSize][]atomic.Uint32
 	codes   []int8    // chunkSize × dim, once quantized
 	aux     []float32 // chunkSize
+	sk      []uint64  // chunkSize × P/64: sketch bits (sketch.go), once quantized
+	skx     []float32 // chunkSize × sketchExtra
 }
 
 func newIndex(dim int, metric Metric, vectors Vectors, p Params) *index {
@@ -445,6 +448,10 @@ func (ix *index) newChunk() *chunk {
 	if !ix.p.Float {
 		c.codes = make([]int8, chunkSize*ix.dim)
 		c.aux = make([]float32, chunkSize)
+		if sketchable(ix.metric, ix.dim) {
+			c.sk = make([]uint64, chunkSize*sketchPad(ix.dim)/64)
+			c.skx = make([]float32, chunkSize*sketchExtra)
+		}
 	}
 	return c
 }
@@ -481,6 +488,23 @@ func (ix *index) code(v uint32) ([]int8, float32) {
 	c := ix.chunk(v)
 	o := int(v & chunkMask)
 	return c.codes[o*ix.dim : (o+1)*ix.dim], c.aux[o]
+}
+
+// sketch returns node v's sketch bits and numbers, for a graph whose
+// quantizer makes sketches.
+func (c *chunk) sketch(o uint32, k *sketcher) ([]uint64, []float32) {
+	return c.sk[int(o)*k.words : int(o+1)*k.words], c.skx[o*sketchExtra : (o+1)*sketchExtra]
+}
+
+// encode writes node v's codes, and its sketch if q makes them, from vec.
+func (ix *index) encode(v uint32, vec []float32, q *quantizer) {
+	c := ix.chunk(v)
+	o := v & chunkMask
+	c.aux[o] = q.encode(vec, c.codes[int(o)*ix.dim:int(o+1)*ix.dim])
+	if q.sk != nil {
+		b, x := c.sketch(o, q.sk)
+		q.sk.encode(vec, b, x)
+	}
 }
 
 // nodeDist is the distance between two nodes, for neighbour selection.
@@ -532,23 +556,30 @@ func (ix *index) alloc(row, tag uint32) (uint32, int, bool) {
 	return v, level, true
 }
 
-// insert adds row. Its codes come from code/aux when the caller has them
-// (a compaction), otherwise from vec. It reports whether the row was added.
-func (ix *index) insert(row, tag uint32, vec []float32, code []int8, aux float32) bool {
+// insert adds row. Its codes and sketch are copied from node fv of from
+// when the caller has them (a compaction, from != nil), otherwise made from
+// vec. It reports whether the row was added.
+func (ix *index) insert(row, tag uint32, vec []float32, from *index, fv uint32) bool {
 	v, level, ok := ix.alloc(row, tag)
 	if !ok {
 		return false
 	}
 	q := ix.quant.Load()
 	if q != nil {
-		c := ix.chunk(v)
-		o := int(v & chunkMask)
-		dst := c.codes[o*ix.dim : (o+1)*ix.dim]
-		if code != nil {
-			copy(dst, code)
+		if from != nil {
+			c, o := ix.chunk(v), v&chunkMask
+			fc, fo := from.chunk(fv), fv&chunkMask
+			code, aux := from.code(fv)
+			copy(c.codes[int(o)*ix.dim:int(o+1)*ix.dim], code)
 			c.aux[o] = aux
+			if q.sk != nil {
+				b, x := c.sketch(o, q.sk)
+				fb, fx := fc.sketch(fo, q.sk)
+				copy(b, fb)
+				copy(x, fx)
+			}
 		} else {
-			c.aux[o] = q.encode(vec, dst)
+			ix.encode(v, vec, q)
 		}
 	}
 	ix.chunk(v).ready[v&chunkMask].Store(true)

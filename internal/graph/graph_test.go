@@ -628,7 +628,7 @@ func TestGraph_ScanTags(t *testing.T) {
 	hits, total := 0, 0
 	for qi := n; qi < n+50; qi++ {
 		q := d.row(uint32(qi))
-		res, ok, err := g.ScanTags(nil, q, tags.Iterator(), 64)
+		res, ok, err := g.ScanTags(nil, q, tags.ManyIterator(), 10, 64)
 		if err != nil || !ok {
 			t.Fatalf("ScanTags: ok %v, %v", ok, err)
 		}
@@ -656,12 +656,12 @@ func TestGraph_ScanTags(t *testing.T) {
 	if r := float64(hits) / float64(total); r < 0.99 {
 		t.Fatalf("recall@10 of the code scan re-scored: %.3f", r)
 	}
-	if _, _, err := g.ScanTags(nil, make([]float32, 3), tags.Iterator(), 10); !errors.Is(err, ErrDimension) {
+	if _, _, err := g.ScanTags(nil, make([]float32, 3), tags.ManyIterator(), 10, 10); !errors.Is(err, ErrDimension) {
 		t.Fatalf("wrong dimension: %v", err)
 	}
 	small := New(48, L2, d.row, nil)
 	small.Insert(0, d.row(0))
-	if _, ok, err := small.ScanTags(nil, d.row(1), tags.Iterator(), 10); ok || err != nil {
+	if _, ok, err := small.ScanTags(nil, d.row(1), tags.ManyIterator(), 10, 10); ok || err != nil {
 		t.Fatalf("unquantized graph: ok %v, %v", ok, err)
 	}
 }

@@ -13,7 +13,7 @@ import (
 
 // The snapshot format, little endian throughout:
 //
-//	magic "LARCHGR1"
+//	magic "LARCHGR2" ("LARCHGR1": the same without sketches)
 //	header: dim, metric, M, efConstruction, efSearch, trainSize, float,
 //	        seed (u64), nodes, entry (u64), quantized
 //	quantizer (if quantized): scale, base, w, off[dim]
@@ -21,12 +21,22 @@ import (
 //	layer 0 links: nodes × (2M+1) u32 (count, then neighbours)
 //	upper links: for each node with level > 0, level × (M+1) u32
 //	codes (if quantized): nodes × dim int8, then nodes × aux f32
+//	sketches (if quantized): sketched u8, and if 1: rotation signs
+//	        (P/64 u64), mean[dim] f32, nodes × P/64 u64 bits, then
+//	        nodes × 3 f32 (sketch.go)
 //	crc32c of everything before it
 //
 // Float32 vectors are not in the snapshot: Vectors supplies them.
-const magic = "LARCHGR1"
+const (
+	magic   = "LARCHGR2"
+	magicV1 = "LARCHGR1" // read, never written
+)
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// testMarshalV1 makes snapshots in the format before sketches, for tests of
+// reading one.
+var testMarshalV1 bool
 
 // MarshalBinary returns a snapshot of the graph. It waits for inserts and
 // deletes in progress and holds further ones off while it copies; searches
@@ -48,8 +58,15 @@ func (ix *index) marshal() []byte {
 	n := ix.nodes.Load()
 	q := ix.quant.Load()
 	size := 8 + 64 + 4*ix.dim + int(n)*(6+4*(ix.m0+1)+ix.dim+4) + 4
+	if q != nil && q.sk != nil {
+		size += 8*q.sk.words + 4*ix.dim + int(n)*(8*q.sk.words+4*sketchExtra)
+	}
 	b := make([]byte, 0, size)
-	b = append(b, magic...)
+	if testMarshalV1 {
+		b = append(b, magicV1...)
+	} else {
+		b = append(b, magic...)
+	}
 	le := binary.LittleEndian
 	b = le.AppendUint32(b, uint32(ix.dim))
 	b = append(b, byte(ix.metric))
@@ -91,6 +108,30 @@ func (ix *index) marshal() []byte {
 		}
 		for v := uint32(0); v < n; v++ {
 			b = le.AppendUint32(b, math.Float32bits(ix.chunk(v).aux[v&chunkMask]))
+		}
+		if testMarshalV1 {
+			return le.AppendUint32(b, crc32.Checksum(b, castagnoli))
+		}
+		b = append(b, boolByte(q.sk != nil))
+		if k := q.sk; k != nil {
+			for _, w := range k.neg {
+				b = le.AppendUint64(b, w)
+			}
+			for _, m := range k.mean {
+				b = le.AppendUint32(b, math.Float32bits(m))
+			}
+			for v := uint32(0); v < n; v++ {
+				bits, _ := ix.chunk(v).sketch(v&chunkMask, k)
+				for _, w := range bits {
+					b = le.AppendUint64(b, w)
+				}
+			}
+			for v := uint32(0); v < n; v++ {
+				_, x := ix.chunk(v).sketch(v&chunkMask, k)
+				for _, f := range x {
+					b = le.AppendUint32(b, math.Float32bits(f))
+				}
+			}
 		}
 	}
 	return le.AppendUint32(b, crc32.Checksum(b, castagnoli))
@@ -171,9 +212,10 @@ func (d *decoder) u64() uint64 {
 }
 
 func unmarshal(b []byte, vectors Vectors) (*index, error) {
-	if len(b) < len(magic)+4 || string(b[:len(magic)]) != magic {
+	if len(b) < len(magic)+4 || (string(b[:len(magic)]) != magic && string(b[:len(magic)]) != magicV1) {
 		return nil, fmt.Errorf("bad magic")
 	}
+	v1 := string(b[:len(magic)]) == magicV1
 	body := b[:len(b)-4]
 	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
 		return nil, fmt.Errorf("checksum mismatch")
@@ -278,6 +320,11 @@ func unmarshal(b []byte, vectors Vectors) (*index, error) {
 		for v := uint32(0); v < n && d.err == nil; v++ {
 			dir[v>>chunkBits].aux[v&chunkMask] = math.Float32frombits(binary.LittleEndian.Uint32(aux[4*v:]))
 		}
+		if !v1 && d.u8() != 0 {
+			if err := unmarshalSketches(d, ix, q, dir, n); err != nil {
+				return nil, err
+			}
+		}
 		ix.quant.Store(q)
 	}
 	if d.err != nil {
@@ -294,6 +341,41 @@ func unmarshal(b []byte, vectors Vectors) (*index, error) {
 		return nil, err
 	}
 	return ix, nil
+}
+
+// unmarshalSketches reads the sketch section into q and the nodes.
+func unmarshalSketches(d *decoder, ix *index, q *quantizer, dir []*chunk, n uint32) error {
+	if !sketchable(ix.metric, ix.dim) {
+		return fmt.Errorf("sketches for metric %v", ix.metric)
+	}
+	k := &sketcher{dim: ix.dim, pad: sketchPad(ix.dim), mean: make([]float32, ix.dim)}
+	k.words = k.pad / 64
+	k.neg = make([]uint64, k.words)
+	for i := range k.neg {
+		k.neg[i] = d.u64()
+	}
+	for j := range k.mean {
+		k.mean[j] = math.Float32frombits(d.u32())
+	}
+	bits := d.take(int(n) * 8 * k.words)
+	extra := d.take(int(n) * 4 * sketchExtra)
+	if d.err != nil {
+		return d.err
+	}
+	le := binary.LittleEndian
+	for v := uint32(0); v < n; v++ {
+		b, x := dir[v>>chunkBits].sketch(v&chunkMask, k)
+		src := bits[int(v)*8*k.words:]
+		for i := range b {
+			b[i] = le.Uint64(src[8*i:])
+		}
+		src = extra[int(v)*4*sketchExtra:]
+		for i := range x {
+			x[i] = math.Float32frombits(le.Uint32(src[4*i:]))
+		}
+	}
+	q.sk = k
+	return nil
 }
 
 func crcOf(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }

@@ -1,6 +1,9 @@
 package graph
 
-import "math"
+import (
+	"math"
+	"math/rand/v2"
+)
 
 // quantizer maps float32 vectors to int8 codes with one affine map per
 // dimension sharing a single scale: x[j] ≈ off[j] + scale·c[j].
@@ -22,13 +25,19 @@ type quantizer struct {
 	base   float32   // constant term of the distance
 	w      float32   // weight of the code dot product
 	metric Metric
+	// sk makes the nodes' sketches (sketch.go); nil when the metric has
+	// none or the graph was saved before sketches.
+	sk *sketcher
 }
 
 // trainQuantizer fits a quantizer to a sample of vectors: per dimension the
-// minimum, and one scale so that the widest dimension spans 255 steps.
-func trainQuantizer(metric Metric, dim int, sample [][]float32) *quantizer {
+// minimum, and one scale so that the widest dimension spans 255 steps; and,
+// for metrics with sketches, the sample's mean as their centre, with a
+// rotation drawn from rng.
+func trainQuantizer(metric Metric, dim int, sample [][]float32, rng *rand.Rand) *quantizer {
 	lo := make([]float32, dim)
 	hi := make([]float32, dim)
+	sum := make([]float64, dim)
 	for j := range lo {
 		lo[j] = float32(math.Inf(1))
 		hi[j] = float32(math.Inf(-1))
@@ -42,6 +51,7 @@ func trainQuantizer(metric Metric, dim int, sample [][]float32) *quantizer {
 		for j, x := range v {
 			lo[j] = min(lo[j], x)
 			hi[j] = max(hi[j], x)
+			sum[j] += float64(x)
 		}
 	}
 	if n == 0 {
@@ -68,6 +78,15 @@ func trainQuantizer(metric Metric, dim int, sample [][]float32) *quantizer {
 	} else {
 		q.base = -float32(oo)
 		q.w = scale * scale
+	}
+	if sketchable(metric, dim) {
+		mean := make([]float32, dim)
+		for j := range mean {
+			if n > 0 {
+				mean[j] = float32(sum[j] / float64(n))
+			}
+		}
+		q.sk = newSketcher(mean, rng)
 	}
 	return q
 }

@@ -49,6 +49,7 @@ type searcher struct {
 	// dense is the filter as a bitset over rows, when it is cheap to make.
 	dense    []uint64
 	denseBuf []uint64
+	skq      sketchQuery // the query against sketches (ScanTags)
 }
 
 func (ix *index) getSearcher() *searcher {

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sync/atomic"
 
@@ -60,22 +61,29 @@ func nodeOfTag(dir tagDir, tag uint32) (uint32, bool) {
 	return x - 1, x != 0
 }
 
-// TagIterator yields tags in any order; roaring's bitmap iterators satisfy
-// it.
+// TagIterator yields tags in any order, many at a time: NextMany fills buf
+// with the next tags and returns how many it wrote, 0 once there are no
+// more. Roaring's ManyIterator satisfies it.
 type TagIterator interface {
-	HasNext() bool
-	Next() uint32
+	NextMany(buf []uint32) int
 }
 
-// ScanTags scores the nodes carrying the given tags by their int8 codes
-// (a quarter of the bytes of their float32 vectors) and appends the n
-// nearest to q to dst, nearest first, with those approximate distances,
-// for the caller to re-score exactly. Tags no live node carries are
-// skipped. It suits filters that match too many rows to score their
-// vectors cheaply; the tags should be small integers (the index is a
-// table of them). It returns ok false, and dst unchanged, when the graph
-// is not quantized yet, and ErrDimension if len(q) is not the dimension.
-func (g *Graph) ScanTags(dst []Result, q []float32, tags TagIterator, n int) (res []Result, ok bool, err error) {
+// ScanTags finds, among the nodes carrying the given tags, candidates for
+// the k nearest to q: it appends to dst up to n (≥ k) nodes, nearest first,
+// with their distances by int8 codes, for the caller to re-score exactly.
+// Where the graph keeps sketches (one bit per coordinate, sketch.go;
+// Euclidean and cosine graphs of at least sketchMinDim dimensions), it
+// first bounds every node's distance by its sketch, an eighth of the bytes
+// of its codes, and scores by code only the nodes that may be among the k
+// nearest (how many depends on how well the sketches separate the data),
+// returning the n best of those. Otherwise it returns the n nearest by
+// codes (a quarter of the bytes of a float32 vector) of all the nodes.
+// Tags no live node carries are skipped. It suits filters that match too
+// many rows to score their vectors cheaply; the tags should be small
+// integers (the index is a table of them). It returns ok false, and dst
+// unchanged, when the graph is not quantized yet, and ErrDimension if
+// len(q) is not the dimension.
+func (g *Graph) ScanTags(dst []Result, q []float32, tags TagIterator, k, n int) (res []Result, ok bool, err error) {
 	ix := g.cur.Load()
 	if len(q) != ix.dim {
 		return dst, false, fmt.Errorf("scan: %w (got %d, want %d)", ErrDimension, len(q), ix.dim)
@@ -84,34 +92,61 @@ func (g *Graph) ScanTags(dst []Result, q []float32, tags TagIterator, n int) (re
 	if quant == nil {
 		return dst, false, nil
 	}
-	if n <= 0 {
+	if n <= 0 || k <= 0 {
 		return dst, true, nil
 	}
+	k = min(k, n)
 	s := ix.getSearcher()
 	defer ix.putSearcher(s)
 	s.prepareQuery(q, quant)
+	sk := quant.sk
+	if sk != nil && !testNoSketch {
+		sk.prepare(q, &s.skq)
+	} else {
+		sk = nil
+	}
+	// With sketches, h keeps the k least upper bounds of the rows'
+	// distances and all their lower bounds; else h keeps the n nearest by
+	// codes.
+	all := s.sel[:0]
+	keep := n
+	if sk != nil {
+		keep = k
+	}
 	tdir := *ix.tags.Load()
 	dim := ix.dim
-	h := s.res[:0] // a max-heap of the n best by code distance
-	// Nodes are taken a batch at a time, and the codes of the next batch
-	// are prefetched while a batch is scored, so that the reads of rows
-	// scattered over memory overlap.
+	h := s.res[:0] // a max-heap of the n best
+	// Nodes are taken a batch at a time, and the sketches (or codes) of
+	// the next batch are prefetched while a batch is scored, so that the
+	// reads of rows scattered over memory overlap.
 	const batch = 16
 	var bufs [2][batch]uint32
 	fill := func(nodes *[batch]uint32) int {
-		m := 0
-		for m < batch && tags.HasNext() {
-			v, ok := nodeOfTag(tdir, tags.Next())
-			if !ok {
-				continue
+		for {
+			got := tags.NextMany(nodes[:])
+			if got == 0 {
+				return 0
 			}
-			nodes[m] = v
-			m++
-			c := s.chunk(v)
-			o := int(v & chunkMask)
-			simd.PrefetchInt8(c.codes[o*dim : (o+1)*dim])
+			m := 0
+			for _, t := range nodes[:got] { // m ≤ the index read: in place
+				v, ok := nodeOfTag(tdir, t)
+				if !ok {
+					continue
+				}
+				nodes[m] = v
+				m++
+				c := s.chunk(v)
+				o := int(v & chunkMask)
+				if sk != nil {
+					prefetchWords(c.sk[o*sk.words : (o+1)*sk.words])
+				} else {
+					simd.PrefetchInt8(c.codes[o*dim : (o+1)*dim])
+				}
+			}
+			if m > 0 {
+				return m
+			}
 		}
-		return m
 	}
 	m := fill(&bufs[0])
 	for b := 0; m > 0; b ^= 1 {
@@ -122,8 +157,16 @@ func (g *Graph) ScanTags(dst []Result, q []float32, tags TagIterator, n int) (re
 			if !c.ready[o].Load() || c.deleted[o].Load() {
 				continue
 			}
-			d := s.qaux + c.aux[o] + quant.base - quant.w*float32(dotI8(s.qc, c.codes[int(o)*dim:int(o+1)*dim]))
-			if len(h) < n {
+			var d float32
+			if sk != nil {
+				sb, sx := c.sketch(o, sk)
+				e, bound := s.skq.estimate(sb, sx)
+				all = append(all, cand{e - bound, v})
+				d = e + bound
+			} else {
+				d = s.codeDist(c, o)
+			}
+			if len(h) < keep {
 				h = pushMax(h, cand{d, v})
 			} else if d < h[0].d {
 				h[0] = cand{d, v}
@@ -132,14 +175,65 @@ func (g *Graph) ScanTags(dst []Result, q []float32, tags TagIterator, n int) (re
 		}
 		m = next
 	}
+	if sk != nil {
+		// The k nearest are, but for the bounds' rare failures, among
+		// the rows whose lower bound is under the k-th least upper
+		// bound: score those by their codes, a few prefetched ahead,
+		// and keep the n best.
+		thr := float32(math.Inf(1))
+		if len(h) == k {
+			thr = h[0].d
+		}
+		cands := all[:0]
+		for _, c := range all {
+			if c.d <= thr {
+				cands = append(cands, c)
+			}
+		}
+		s.sel = all
+		h = h[:0]
+		const ahead = 8
+		for _, c := range cands[:min(ahead, len(cands))] {
+			s.prefetchCodes(c.n)
+		}
+		for i, cd := range cands {
+			if i+ahead < len(cands) {
+				s.prefetchCodes(cands[i+ahead].n)
+			}
+			d := s.codeDist(s.chunk(cd.n), cd.n&chunkMask)
+			if len(h) < n {
+				h = pushMax(h, cand{d, cd.n})
+			} else if d < h[0].d {
+				h[0] = cand{d, cd.n}
+				h = siftDownMax(h)
+			}
+		}
+	}
 	s.res = h
 	slices.SortFunc(h, cmpCand)
-	for _, cd := range h {
+	for _, cd := range h[:min(n, len(h))] {
 		c := s.chunk(cd.n)
 		o := cd.n & chunkMask
 		dst = append(dst, Result{Row: c.row[o], Tag: c.tag[o].Load(), Dist: cd.d})
 	}
 	return dst, true, nil
+}
+
+// testNoSketch makes ScanTags ignore sketches (tests compare the two).
+var testNoSketch bool
+
+// codeDist is the distance from the query to node o of c by int8 codes.
+func (s *searcher) codeDist(c *chunk, o uint32) float32 {
+	d := s.ix.dim
+	q := s.q
+	return s.qaux + c.aux[o] + q.base - q.w*float32(dotI8(s.qc, c.codes[int(o)*d:int(o+1)*d]))
+}
+
+// prefetchCodes starts loading node v's int8 codes.
+func (s *searcher) prefetchCodes(v uint32) {
+	c := s.chunk(v)
+	o := int(v & chunkMask)
+	simd.PrefetchInt8(c.codes[o*s.ix.dim : (o+1)*s.ix.dim])
 }
 
 // siftDownMax restores the max-heap h after its root was replaced.

@@ -563,15 +563,6 @@ func (ng *nsGraph) walkFilter(n uint64) bool {
 // must be held for reading.
 func (st *nsState) graphSearchLocked(ctx context.Context, cfg config, q *Query, cands *roaring.Bitmap, t *topK, sc *queryScratch) (scanned int, err error) {
 	ng := st.mu.graph
-	var f graph.Filter
-	if cands != nil {
-		vers := make([]uint32, 0, cands.GetCardinality())
-		it := cands.Iterator()
-		for it.HasNext() {
-			vers = append(vers, st.mu.rows[it.Next()].ver)
-		}
-		f = roaring.BitmapOf(vers...)
-	}
 	qv := graphQuery(cfg, q.Vector)
 	pending := ng.pendingClone()
 	// The walk's best candidates, ranked by their int8 codes, are scored
@@ -581,7 +572,14 @@ func (st *nsState) graphSearchLocked(ctx context.Context, cfg config, q *Query, 
 		ef = ng.g.Params().EfSearch
 	}
 	ef = max(ef, q.TopK)
-	res, err := ng.g.SearchCandidates(sc.cands[:0], qv, q.TopK, max(3*q.TopK, 32), ef, f)
+	var res []graph.Result
+	if cands != nil {
+		// Graph nodes are tagged with their slots: the filter's slots
+		// serve as they are.
+		res, err = ng.g.SearchCandidatesTagged(sc.cands[:0], qv, q.TopK, max(3*q.TopK, 32), ef, cands)
+	} else {
+		res, err = ng.g.SearchCandidates(sc.cands[:0], qv, q.TopK, max(3*q.TopK, 32), ef, nil)
+	}
 	if err != nil {
 		return 0, err
 	}

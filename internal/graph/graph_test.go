@@ -665,3 +665,48 @@ func TestGraph_ScanTags(t *testing.T) {
 		t.Fatalf("unquantized graph: ok %v, %v", ok, err)
 	}
 }
+
+// TestGraph_SearchTagged: a filter naming tags finds what the same filter
+// naming rows finds, through the walk (large filters, as a bitset and not)
+// and the exact scan of small ones.
+func TestGraph_SearchTagged(t *testing.T) {
+	const n = 5000 // filters of more than scanBelow (2,048) rows are walked
+	rng := rand.New(rand.NewPCG(61, 62))
+	d := clusteredData(rng, n+30, 32)
+	tagOf := func(row uint32) uint32 { return (row*7 + 3) % uint32(n) } // a permutation
+	g := New(32, L2, d.row, nil)
+	for i := 0; i < n; i++ {
+		if err := g.InsertTagged(uint32(i), tagOf(uint32(i)), d.row(uint32(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < n; i += 9 {
+		g.Delete(uint32(i))
+	}
+	for _, every := range []int{1, 2, 40} { // all, 50%, 2.5% of the rows
+		rows, tags := roaring.New(), roaring.New()
+		for i := 0; i < n; i += every {
+			rows.Add(uint32(i))
+			tags.Add(tagOf(uint32(i)))
+		}
+		for qi := n; qi < n+30; qi++ {
+			q := d.row(uint32(qi))
+			want, err := g.SearchCandidates(nil, q, 10, 32, 64, rows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := g.SearchCandidatesTagged(nil, q, 10, 32, 64, tags)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(want) == 0 || !slices.Equal(got, want) {
+				t.Fatalf("every %d, query %d: by tag %v, by row %v", every, qi, got, want)
+			}
+			for _, r := range got {
+				if r.Row%uint32(every) != 0 || r.Row%9 == 0 || r.Tag != tagOf(r.Row) {
+					t.Fatalf("row %d (tag %d): not a live row of the filter", r.Row, r.Tag)
+				}
+			}
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"unsafe"
 
 	"github.com/larchdb/larch/simd"
 )
@@ -29,6 +30,7 @@ type searcher struct {
 	qc    []int8    // the query's codes
 	qbuf  []int8    // owned storage for qc
 	all   bool      // tombstones may be results (a build with no live neighbour)
+	byTag bool      // the filter names tags, not rows
 	qaux  float32
 	dir   []*chunk
 	marks []uint16
@@ -70,6 +72,7 @@ func (ix *index) putSearcher(s *searcher) {
 	s.qc = nil
 	s.dir = nil
 	s.all = false
+	s.byTag = false
 	s.dense = nil
 	ix.pool.Put(s)
 }
@@ -210,6 +213,9 @@ func (s *searcher) ok(v uint32, f Filter) bool {
 	}
 	if s.dense != nil {
 		r := c.row[o]
+		if s.byTag {
+			r = c.tag[o].Load()
+		}
 		return int(r>>6) < len(s.dense) && s.dense[r>>6]&(1<<(r&63)) != 0
 	}
 	if int(v) >= len(s.fcache) {
@@ -220,7 +226,11 @@ func (s *searcher) ok(v uint32, f Filter) bool {
 	if e := s.fcache[v]; e>>1 == s.fepoch {
 		return e&1 == 1
 	}
-	ok := f.Contains(c.row[o])
+	r := c.row[o]
+	if s.byTag {
+		r = c.tag[o].Load()
+	}
+	ok := f.Contains(r)
 	e := s.fepoch << 1
 	if ok {
 		e |= 1
@@ -295,12 +305,15 @@ func (s *searcher) searchLayer(eps []cand, ef, layer int, f Filter, seed int) []
 			s.next = next
 			continue
 		}
+		// The matching unvisited nodes, 1 and 2 hops away, are gathered
+		// first and scored after their codes are prefetched, as above.
+		next := s.next[:0]
 		for i := 1; i <= cnt; i++ {
 			u := l[i].Load()
 			if s.ok(u, f) {
 				found++
 				if s.visit(u) {
-					s.consider(u, true, ef)
+					next = append(next, u)
 				}
 				continue
 			}
@@ -317,6 +330,9 @@ func (s *searcher) searchLayer(eps []cand, ef, layer int, f Filter, seed int) []
 		}
 		// ACORN 2-hop: look past rejected neighbours while this node has
 		// fewer matching neighbours than the bottom layer's degree.
+		if found < m0 {
+			s.touchLinks(hop, layer)
+		}
 		for _, u := range hop {
 			if found >= m0 {
 				break
@@ -334,12 +350,28 @@ func (s *searcher) searchLayer(eps []cand, ef, layer int, f Filter, seed int) []
 				}
 				s.visit(w)
 				found++
-				s.consider(w, true, ef)
+				next = append(next, w)
 			}
 		}
 		s.hop = hop
+		s.touch(next)
+		for _, u := range next {
+			s.consider(u, true, ef)
+		}
+		s.next = next
 	}
 	return s.res
+}
+
+// touchLinks prefetches the link arrays of nodes on a layer.
+func (s *searcher) touchLinks(nodes []uint32, layer int) {
+	if !simd.HasPrefetch {
+		return
+	}
+	for _, v := range nodes {
+		l := s.ix.links(v, layer)
+		simd.PrefetchInt8(unsafe.Slice((*int8)(unsafe.Pointer(&l[0])), 4*len(l)))
+	}
 }
 
 // purge keeps the candidates that may be results, as a heap.
@@ -377,7 +409,7 @@ func (s *searcher) consider(u uint32, ok bool, ef int) {
 // rows is both faster and exact. It returns ErrDimension if len(q) is not
 // the dimension.
 func (g *Graph) Search(q []float32, k, ef int, f Filter) ([]Result, error) {
-	return g.search(nil, q, k, ef, f, 0)
+	return g.search(nil, q, k, ef, f, 0, false)
 }
 
 // SearchCandidates is Search for the k nearest rows without the exact
@@ -389,12 +421,19 @@ func (g *Graph) Search(q []float32, k, ef int, f Filter) ([]Result, error) {
 // tags. Search re-scores max(3k, 32) of them. The candidates are appended
 // to dst (which may be nil), so that a caller can reuse one buffer.
 func (g *Graph) SearchCandidates(dst []Result, q []float32, k, n, ef int, f Filter) ([]Result, error) {
-	return g.search(dst, q, k, ef, f, max(n, 1))
+	return g.search(dst, q, k, ef, f, max(n, 1), false)
+}
+
+// SearchCandidatesTagged is SearchCandidates with a filter that names the
+// tags of the rows it accepts rather than the rows, so that a caller who
+// keeps its rows by tag (InsertTagged) need not translate its filter.
+func (g *Graph) SearchCandidatesTagged(dst []Result, q []float32, k, n, ef int, f Filter) ([]Result, error) {
+	return g.search(dst, q, k, ef, f, max(n, 1), true)
 }
 
 // search is Search (cands == 0) or SearchCandidates (cands candidates,
-// appended to dst).
-func (g *Graph) search(dst []Result, q []float32, k, ef int, f Filter, cands int) ([]Result, error) {
+// appended to dst); byTag says f names tags.
+func (g *Graph) search(dst []Result, q []float32, k, ef int, f Filter, cands int, byTag bool) ([]Result, error) {
 	ix := g.cur.Load()
 	if len(q) != ix.dim {
 		return nil, fmt.Errorf("search: %w (got %d, want %d)", ErrDimension, len(q), ix.dim)
@@ -413,10 +452,11 @@ func (g *Graph) search(dst []Result, q []float32, k, ef int, f Filter, cands int
 	if l, ok := f.(lister); ok && l.GetCardinality() <= uint64(max(scanBelow, 16*ef)) {
 		// About as few matching rows as the walk would score: score them
 		// all, exactly.
-		return append(dst, ix.scan(q, max(k, cands), l.ToArray())...), nil
+		return append(dst, ix.scan(q, max(k, cands), l.ToArray(), byTag)...), nil
 	}
 	s := ix.getSearcher()
 	defer ix.putSearcher(s)
+	s.byTag = byTag
 	quant := ix.quant.Load()
 	s.prepareQuery(q, quant)
 	ep := uint32(e)
@@ -506,13 +546,18 @@ func (s *searcher) sampleSeeds(eps []cand, l lister, ef int) []cand {
 	ix := s.ix
 	var nodes [want]uint32
 	n := 0
+	tdir := *ix.tags.Load()
 	ix.mu.Lock()
 	for i := uint64(0); i < card && n < want; i += step {
-		row, err := bm.Select(uint32(i))
+		key, err := bm.Select(uint32(i))
 		if err != nil {
 			break
 		}
-		if v, ok := ix.rows[row]; ok && ix.chunk(v).ready[v&chunkMask].Load() {
+		v, ok := ix.rows[key]
+		if s.byTag {
+			v, ok = nodeOfTag(tdir, key)
+		}
+		if ok && ix.chunk(v).ready[v&chunkMask].Load() {
 			nodes[n] = v
 			n++
 		}
@@ -549,13 +594,19 @@ type lister interface {
 	ToArray() []uint32
 }
 
-// scan is the exact answer over the given rows.
-func (ix *index) scan(q []float32, k int, rows []uint32) []Result {
+// scan is the exact answer over the given rows (or the rows with the given
+// tags).
+func (ix *index) scan(q []float32, k int, rows []uint32, byTag bool) []Result {
 	out := make([]Result, 0, len(rows))
 	nodes := make([]uint32, 0, len(rows))
+	tdir := *ix.tags.Load()
 	ix.mu.Lock()
 	for _, r := range rows {
-		if v, ok := ix.rows[r]; ok {
+		v, ok := ix.rows[r]
+		if byTag {
+			v, ok = nodeOfTag(tdir, r)
+		}
+		if ok {
 			nodes = append(nodes, v)
 		}
 	}

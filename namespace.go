@@ -385,7 +385,9 @@ func (a *arena) grow(n uint32) {
 		a.blocks[0] = b
 	}
 	for uint32(len(a.blocks))*arenaBlockRows < n {
-		a.blocks = append(a.blocks, make([]float32, arenaBlockRows*a.dim))
+		b := make([]float32, arenaBlockRows*a.dim)
+		adviseHuge(b)
+		a.blocks = append(a.blocks, b)
 	}
 }
 

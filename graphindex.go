@@ -55,7 +55,7 @@ type GraphOptions struct {
 	// filtered walk scores more nodes than an unfiltered one, the fewer
 	// the rows that match the more, so scans pay up to larger sizes than
 	// without a filter; on Fashion-MNIST (784 dimensions) the code scan
-	// of the 6,000 records of one class is 3.6× as fast as the walk, with
+	// of the 6,000 records of one class is 2.3× as fast as the walk, with
 	// recall@10 1.0 against 0.976 (bench/query). A negative value walks
 	// the graph whatever the filter matches (the graph still scores
 	// filters of up to about 2,048 rows exactly).

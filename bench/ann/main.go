@@ -793,7 +793,7 @@ func report(efs []int, hs, ls, ds []sweep, hb, lb, lup, lb2 []float64, bpr, d1, 
 		fmt.Printf("| internal/graph directly, 1 goroutine | %.1f | %.2f× | |\n", d1, d1/median(hb))
 		fmt.Printf("| internal/graph directly, 2 goroutines | %.1f | %.2f× | faster than 1 goroutine %s |\n", d2, d2/median(hb), met(d2 < d1))
 	}
-	fmt.Printf("\nlarch graph memory: %.0f bytes per record (links + int8 codes; the float32 vector is 3,136 B more).\n", bpr)
+	fmt.Printf("\nlarch graph memory: %.0f bytes per record (links, int8 codes and, from 256 dimensions, a one-bit sketch; the float32 vector is 3,136 B more).\n", bpr)
 	fmt.Printf("hnswlib: %s\n", hdesc)
 	fmt.Printf("load average at the end: %s\n", loadavg())
 	fmt.Printf("command: go run ./bench/ann %s\n", strings.Join(os.Args[1:], " "))

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -224,5 +226,70 @@ func BenchmarkScanTags(b *testing.B) {
 				i++
 			}
 		})
+	}
+}
+
+// TestGraph_ScanTagsConcurrent: ScanTags runs while writers insert,
+// delete and compact a graph with sketches (run with -race): every result
+// is a live row carrying a requested tag when it is returned, or one
+// deleted since.
+func TestGraph_ScanTagsConcurrent(t *testing.T) {
+	n := 4000 / raceScale
+	const dim = sketchMinDim
+	rng := rand.New(rand.NewPCG(81, 82))
+	d := clusteredData(rng, n+20, dim)
+	g := New(dim, L2, d.row, &Params{TrainSize: 300, EfConstruction: 32})
+	tags := roaring.New()
+	tags.AddRange(0, uint64(n))
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	var scans atomic.Int64
+	for r := 0; r < 2; r++ {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			var dst []Result
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var err error
+				dst, _, err = g.ScanTags(dst[:0], d.row(uint32(n+i%20)), tags.ManyIterator(), 10, 32)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, x := range dst {
+					if x.Tag != x.Row || x.Row >= uint32(n) {
+						t.Errorf("result row %d tag %d", x.Row, x.Tag)
+					}
+				}
+				scans.Add(1)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := g.Insert(uint32(i), d.row(uint32(i))); err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 9 {
+			g.Delete(uint32(i - 5))
+		}
+		if i == n/2 || i == 3*n/4 {
+			g.Compact()
+		}
+	}
+	close(stop)
+	readers.Wait()
+	if err := g.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if scans.Load() == 0 {
+		t.Fatal("no scan ran")
+	}
+	if g.cur.Load().quant.Load().sk == nil {
+		t.Fatal("no sketches")
 	}
 }

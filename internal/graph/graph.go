@@ -317,7 +317,8 @@ func (g *Graph) Metric() Metric { return g.cur.Load().metric }
 func (g *Graph) Params() Params { return g.cur.Load().p }
 
 // MemoryPerVector returns the bytes the graph holds per node: codes,
-// links and bookkeeping (not the float32 vectors, which the caller owns).
+// sketches, links and bookkeeping (not the float32 vectors, which the
+// caller owns).
 func (g *Graph) MemoryPerVector() float64 {
 	ix := g.cur.Load()
 	n := ix.nodes.Load()

@@ -354,8 +354,12 @@ func (st *nsState) vectorLocked(dim int, r uint32) []float32 {
 	return st.mu.vecs.row(r)
 }
 
-// arenaBlockRows is the number of rows per arena block.
-const arenaBlockRows = 1024
+// arenaBlockRows is the number of rows per arena block. Blocks of a few
+// MiB (6.4 MiB at 784 dimensions) are mostly backed by transparent huge
+// pages (adviseHuge): reopening a 60,000 × 784 namespace took 0.75–0.83 s
+// to its first query with 2,048 rows per block against 0.91–1.06 s with
+// 1,024, and ~20% fewer page faults (bench/query's data, alternating runs).
+const arenaBlockRows = 2048
 
 // arena holds dense vectors by row in fixed-size blocks, so growing it
 // never copies what it holds, and a block's rows are contiguous for batch

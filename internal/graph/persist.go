@@ -348,15 +348,15 @@ func unmarshalSketches(d *decoder, ix *index, q *quantizer, dir []*chunk, n uint
 	if !sketchable(ix.metric, ix.dim) {
 		return fmt.Errorf("sketches for metric %v", ix.metric)
 	}
-	k := &sketcher{dim: ix.dim, pad: sketchPad(ix.dim), mean: make([]float32, ix.dim)}
-	k.words = k.pad / 64
-	k.neg = make([]uint64, k.words)
-	for i := range k.neg {
-		k.neg[i] = d.u64()
+	neg := make([]uint64, sketchPad(ix.dim)/64)
+	for i := range neg {
+		neg[i] = d.u64()
 	}
-	for j := range k.mean {
-		k.mean[j] = math.Float32frombits(d.u32())
+	mean := make([]float32, ix.dim)
+	for j := range mean {
+		mean[j] = math.Float32frombits(d.u32())
 	}
+	k := sketcherOf(mean, neg)
 	bits := d.take(int(n) * 8 * k.words)
 	extra := d.take(int(n) * 4 * sketchExtra)
 	if d.err != nil {

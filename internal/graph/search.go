@@ -116,6 +116,7 @@ func (s *searcher) dist(v uint32) float32 {
 	c := s.chunk(v)
 	o := int(v & chunkMask)
 	if q := s.q; q != nil {
+		// codeDist's body, kept inline: this is the walk's hot path.
 		d := s.ix.dim
 		return s.qaux + c.aux[o] + q.base - q.w*float32(dotI8(s.qc, c.codes[o*d:(o+1)*d]))
 	}
@@ -212,10 +213,7 @@ func (s *searcher) ok(v uint32, f Filter) bool {
 		return true
 	}
 	if s.dense != nil {
-		r := c.row[o]
-		if s.byTag {
-			r = c.tag[o].Load()
-		}
+		r := s.filterKey(c, o)
 		return int(r>>6) < len(s.dense) && s.dense[r>>6]&(1<<(r&63)) != 0
 	}
 	if int(v) >= len(s.fcache) {
@@ -226,17 +224,32 @@ func (s *searcher) ok(v uint32, f Filter) bool {
 	if e := s.fcache[v]; e>>1 == s.fepoch {
 		return e&1 == 1
 	}
-	r := c.row[o]
-	if s.byTag {
-		r = c.tag[o].Load()
-	}
-	ok := f.Contains(r)
+	ok := f.Contains(s.filterKey(c, o))
 	e := s.fepoch << 1
 	if ok {
 		e |= 1
 	}
 	s.fcache[v] = e
 	return ok
+}
+
+// filterKey is what the filter is asked about node o of c: its row, or its
+// tag when the filter names tags.
+func (s *searcher) filterKey(c *chunk, o uint32) uint32 {
+	if s.byTag {
+		return c.tag[o].Load()
+	}
+	return c.row[o]
+}
+
+// nodeOf returns the live node a filter's key names: a row, or a tag when
+// byTag. ix.mu must be held.
+func (ix *index) nodeOf(key uint32, byTag bool, tdir tagDir) (uint32, bool) {
+	if byTag {
+		return nodeOfTag(tdir, key)
+	}
+	v, ok := ix.rows[key]
+	return v, ok
 }
 
 // searchLayer is the ef-bounded best-first search of one layer from eps.
@@ -553,11 +566,7 @@ func (s *searcher) sampleSeeds(eps []cand, l lister, ef int) []cand {
 		if err != nil {
 			break
 		}
-		v, ok := ix.rows[key]
-		if s.byTag {
-			v, ok = nodeOfTag(tdir, key)
-		}
-		if ok && ix.chunk(v).ready[v&chunkMask].Load() {
+		if v, ok := ix.nodeOf(key, s.byTag, tdir); ok && ix.chunk(v).ready[v&chunkMask].Load() {
 			nodes[n] = v
 			n++
 		}
@@ -602,11 +611,7 @@ func (ix *index) scan(q []float32, k int, rows []uint32, byTag bool) []Result {
 	tdir := *ix.tags.Load()
 	ix.mu.Lock()
 	for _, r := range rows {
-		v, ok := ix.rows[r]
-		if byTag {
-			v, ok = nodeOfTag(tdir, r)
-		}
-		if ok {
+		if v, ok := ix.nodeOf(r, byTag, tdir); ok {
 			nodes = append(nodes, v)
 		}
 	}

@@ -81,13 +81,18 @@ const sketchMinDim = 256
 // newSketcher returns a sketcher centred on mean, with a rotation drawn
 // from rng.
 func newSketcher(mean []float32, rng *rand.Rand) *sketcher {
-	k := &sketcher{dim: len(mean), pad: sketchPad(len(mean)), mean: mean}
-	k.words = k.pad / 64
-	k.neg = make([]uint64, k.words)
-	for i := range k.neg {
-		k.neg[i] = rng.Uint64()
+	neg := make([]uint64, sketchPad(len(mean))/64)
+	for i := range neg {
+		neg[i] = rng.Uint64()
 	}
-	return k
+	return sketcherOf(mean, neg)
+}
+
+// sketcherOf returns the sketcher centred on mean whose rotation negates
+// the coordinates set in neg (P/64 words).
+func sketcherOf(mean []float32, neg []uint64) *sketcher {
+	pad := sketchPad(len(mean))
+	return &sketcher{dim: len(mean), pad: pad, words: pad / 64, mean: mean, neg: neg}
 }
 
 // rotate writes the rotated, centred x into r (P long) and returns ‖x'‖².

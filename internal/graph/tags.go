@@ -166,12 +166,7 @@ func (g *Graph) ScanTags(dst []Result, q []float32, tags TagIterator, k, n int) 
 			} else {
 				d = s.codeDist(c, o)
 			}
-			if len(h) < keep {
-				h = pushMax(h, cand{d, v})
-			} else if d < h[0].d {
-				h[0] = cand{d, v}
-				h = siftDownMax(h)
-			}
+			h = offerMax(h, cand{d, v}, keep)
 		}
 		m = next
 	}
@@ -200,13 +195,7 @@ func (g *Graph) ScanTags(dst []Result, q []float32, tags TagIterator, k, n int) 
 			if i+ahead < len(cands) {
 				s.prefetchCodes(cands[i+ahead].n)
 			}
-			d := s.codeDist(s.chunk(cd.n), cd.n&chunkMask)
-			if len(h) < n {
-				h = pushMax(h, cand{d, cd.n})
-			} else if d < h[0].d {
-				h[0] = cand{d, cd.n}
-				h = siftDownMax(h)
-			}
+			h = offerMax(h, cand{s.codeDist(s.chunk(cd.n), cd.n&chunkMask), cd.n}, n)
 		}
 	}
 	s.res = h
@@ -234,6 +223,18 @@ func (s *searcher) prefetchCodes(v uint32) {
 	c := s.chunk(v)
 	o := int(v & chunkMask)
 	simd.PrefetchInt8(c.codes[o*s.ix.dim : (o+1)*s.ix.dim])
+}
+
+// offerMax keeps c in the max-heap h of the up to keep nearest.
+func offerMax(h []cand, c cand, keep int) []cand {
+	if len(h) < keep {
+		return pushMax(h, c)
+	}
+	if c.d < h[0].d {
+		h[0] = c
+		h = siftDownMax(h)
+	}
+	return h
 }
 
 // siftDownMax restores the max-heap h after its root was replaced.

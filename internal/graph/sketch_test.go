@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -178,6 +179,18 @@ func TestGraph_ScanTagsSketches(t *testing.T) {
 			t.Fatal(err)
 		}
 		same("after a snapshot", h)
+		// A damaged snapshot with sketches is refused, never a panic:
+		// cut inside the sketch section (its tail) and anywhere else.
+		for _, cut := range []int{len(b) / 2, len(b) - 4 - n*8, len(b) - 5} {
+			if _, err := Unmarshal(b[:cut], d.row); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("%s: cut at %d of %d: %v", name, cut, len(b), err)
+			}
+		}
+		bad := slices.Clone(b)
+		bad[len(bad)-4-n] ^= 1 // in the sketches' numbers
+		if _, err := Unmarshal(bad, d.row); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("%s: flipped sketch byte: %v", name, err)
+		}
 
 		testMarshalV1 = true
 		b1, _ := g.MarshalBinary()

@@ -2,12 +2,8 @@ package storage
 
 import (
 	"encoding/binary"
-	"errors"
 	"math"
 )
-
-// ErrCorrupt reports a stored value that cannot be decoded.
-var ErrCorrupt = errors.New("larch/storage: corrupt value")
 
 const recordVersion = 1
 

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/debug"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -24,12 +26,42 @@ type Options struct {
 	NoSync bool
 	// CacheSize is the block cache size in bytes; 0 means 64 MiB.
 	CacheSize int64
+	// ReadOnly opens an existing database without writing to it (still
+	// taking its lock): to read settings before deciding what to do.
+	ReadOnly bool
 	// MemTableSize is the size of a memtable in bytes; 0 means 64 MiB.
 	// Pebble applies a batch of more than half of it as a memtable of its
 	// own, flushed at once: the default keeps bulk import units (a few
 	// MiB) and large upserts on the ordinary write path. At most two
 	// memtables are in memory at once.
 	MemTableSize uint64
+	// DiskReserve is the free space, in bytes, that writes leave on the
+	// file system: a commit that would leave less fails with ErrNoSpace,
+	// and a quarter of it is held as a ballast file (see space). 0 means
+	// DefaultDiskReserve; a negative value turns the guard and the ballast
+	// off. File systems that report no usage (in memory) have no guard.
+	DiskReserve int64
+	// Test holds the broken modes of larch's fault tests. Nothing else
+	// sets it.
+	Test TestHooks
+}
+
+// TestHooks are deliberately broken behaviours, each the broken mode of a
+// fault test, which must then fail: they show that the tests can see the
+// faults they guard against.
+type TestHooks struct {
+	// SkipLogCheck skips checkLogs (the corruption test).
+	SkipLogCheck bool
+	// NoBallast keeps the disk reserve without its ballast file (the
+	// disk-full test).
+	NoBallast bool
+	// IgnoreScanErrors ends a scan at an iterator error as if the range
+	// ended there (the failing-I/O test).
+	IgnoreScanErrors bool
+	// PanicOnFatal makes Pebble's fatal errors panic, as larch's logger
+	// did before, instead of stopping the process (the log write error
+	// test).
+	PanicOnFatal bool
 }
 
 // DefaultMemTableSize is the memtable size Open uses when
@@ -39,49 +71,126 @@ const DefaultMemTableSize = 64 << 20
 // DB is a Pebble database laid out for larch. It is safe for concurrent
 // use, but not for use after Close: callers guard that.
 type DB struct {
-	db    *pebble.DB
-	write *pebble.WriteOptions
+	db      *pebble.DB
+	dir     string
+	fs      vfs.FS // the file system dir is on (snapshot.go)
+	write   *pebble.WriteOptions
+	lock    *pebble.Lock
+	release func() // the in-process claim on dir, or nil
+	space   *space // nil: no guard
+
+	ignoreScanErrors bool // TestHooks.IgnoreScanErrors
 }
 
-// Open opens or creates the database in dir.
-func Open(dir string, o Options) (*DB, error) {
+// Open opens or creates the database in dir. It fails at once with an error
+// wrapping ErrLocked if another Open holds dir, in this process or another;
+// with one wrapping ErrCorrupt, naming the file, if a file it reads is
+// damaged.
+func Open(dir string, o Options) (_ *DB, err error) {
+	fs := o.FS
+	if fs == nil {
+		fs = vfs.Default
+	}
+	if !o.ReadOnly {
+		if err := fs.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	d := &DB{dir: dir, fs: fs}
+	defer func() {
+		if err != nil {
+			d.unlock()
+		}
+	}()
+	if o.FS == nil {
+		if d.release, err = claimDir(dir); err != nil {
+			return nil, err
+		}
+	}
+	if d.lock, err = lockDir(fs, dir); err != nil {
+		return nil, err
+	}
 	cache := o.CacheSize
 	if cache == 0 {
 		cache = 64 << 20
 	}
 	c := pebble.NewCache(cache)
 	defer c.Unref()
+	reserve := o.DiskReserve
+	if reserve == 0 {
+		reserve = DefaultDiskReserve
+	}
+	if o.ReadOnly {
+		reserve = -1 // no guard and no ballast: nothing is written
+	}
+	if reserve > 0 {
+		d.space = newSpace(fs, dir, reserve, !o.Test.NoBallast)
+		if d.space.off {
+			d.space = nil
+		} else {
+			fs = vfs.OnDiskFull(fs, d.space.onDiskFull)
+		}
+	}
 	po := &pebble.Options{
-		FS:                 o.FS,
+		// FS is set, so Pebble does not wrap it with its disk-health
+		// checker, whose goroutines a failed Open leaked.
+		FS:                 fs,
+		Lock:               d.lock,
 		Cache:              c,
 		FormatMajorVersion: FormatMajorVersion,
-		Logger:             quietLogger{},
+		Logger:             fatalLogger{dir: dir, panics: o.Test.PanicOnFatal},
 		MemTableSize:       o.MemTableSize,
+		ReadOnly:           o.ReadOnly,
+	}
+	po.EventListener = &pebble.EventListener{
+		// Corruption is reported to the reader as an error wrapping
+		// ErrCorrupt (wrapErr); Pebble's default would stop the process.
+		DataCorruption: func(pebble.DataCorruptionInfo) {},
 	}
 	if po.MemTableSize == 0 {
 		po.MemTableSize = DefaultMemTableSize
 	}
 	po.EnsureDefaults()
+	if !o.Test.SkipLogCheck {
+		if err := checkLogs(fs, dir); err != nil {
+			return nil, err
+		}
+	}
 	db, err := pebble.Open(dir, po)
 	if err != nil {
-		return nil, err
+		return nil, wrapOpenErr(dir, err)
 	}
-	w := pebble.Sync
+	d.db = db
+	d.ignoreScanErrors = o.Test.IgnoreScanErrors
+	d.write = pebble.Sync
 	if o.NoSync {
-		w = pebble.NoSync
+		d.write = pebble.NoSync
 	}
-	return &DB{db: db, write: w}, nil
+	return d, nil
+}
+
+// unlock releases the directory lock and the in-process claim.
+func (d *DB) unlock() {
+	if d.lock != nil {
+		_ = d.lock.Close()
+		d.lock = nil
+	}
+	if d.release != nil {
+		d.release()
+		d.release = nil
+	}
 }
 
 // Close closes the database.
 func (d *DB) Close() error {
+	defer d.unlock()
 	// Flush the memtables first, so that the next Open has no log to
 	// replay (up to two 64 MiB memtables' worth).
 	ferr := d.db.Flush()
 	if err := d.db.Close(); err != nil {
-		return err
+		return wrapErr(d.dir, err)
 	}
-	return ferr
+	return wrapErr(d.dir, ferr)
 }
 
 // Get returns a copy of the value of key, or ok=false if it is absent.
@@ -91,7 +200,7 @@ func (d *DB) Get(key []byte) (val []byte, ok bool, err error) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, false, wrapErr(d.dir, err)
 	}
 	val = append([]byte(nil), v...)
 	return val, true, closer.Close()
@@ -106,7 +215,7 @@ func (d *DB) Scan(ctx context.Context, lower, upper []byte, fn func(k, v []byte)
 	}
 	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
-		return err
+		return wrapErr(d.dir, err)
 	}
 	n := 0
 	for ok := it.First(); ok; ok = it.Next() {
@@ -119,24 +228,30 @@ func (d *DB) Scan(ctx context.Context, lower, upper []byte, fn func(k, v []byte)
 		v, err := it.ValueAndErr()
 		if err != nil {
 			it.Close()
-			return err
+			return wrapErr(d.dir, err)
 		}
 		if err := fn(it.Key(), v); err != nil {
 			it.Close()
 			return err
 		}
 	}
-	if err := it.Error(); err != nil {
+	if err := it.Error(); err != nil && !d.ignoreScanErrors {
 		it.Close()
-		return err
+		return wrapErr(d.dir, err)
 	}
-	return it.Close()
+	if d.ignoreScanErrors {
+		it.Close()
+		return nil
+	}
+	return wrapErr(d.dir, it.Close())
 }
 
 // Batch is a set of writes committed atomically.
 type Batch struct {
-	b *pebble.Batch
-	d *DB
+	b     *pebble.Batch
+	d     *DB
+	grows bool // it sets keys (not only deletes them)
+	frees bool // see Frees
 }
 
 // ScanAhead is Scan with the reading and the calls to fn on two
@@ -217,10 +332,18 @@ func (d *DB) NewBatchWithSize(size int) *Batch {
 }
 
 // Set adds a write of key to the batch. The batch copies key and value.
-func (b *Batch) Set(key, value []byte) { _ = b.b.Set(key, value, nil) }
+func (b *Batch) Set(key, value []byte) {
+	b.grows = true
+	_ = b.b.Set(key, value, nil)
+}
 
 // Delete adds a deletion of key to the batch.
 func (b *Batch) Delete(key []byte) { _ = b.b.Delete(key, nil) }
+
+// Frees marks the batch as one that frees space (it deletes records and
+// rewrites only their bookkeeping): it may commit into the lower half of
+// the disk reserve, since deleting is how a full disk is made room on.
+func (b *Batch) Frees() { b.frees = true }
 
 // DeleteRange adds a deletion of every key in [start, end) to the batch.
 func (b *Batch) DeleteRange(start, end []byte) { _ = b.b.DeleteRange(start, end, nil) }
@@ -229,11 +352,30 @@ func (b *Batch) DeleteRange(start, end []byte) { _ = b.b.DeleteRange(start, end,
 func (b *Batch) Len() int { return b.b.Len() }
 
 // Commit applies the batch atomically, synced unless the database was opened
-// with NoSync, and releases it.
-func (b *Batch) Commit() error {
-	err := b.b.Commit(b.d.write)
-	_ = b.b.Close()
-	return err
+// with NoSync, and releases it. It fails with an error wrapping ErrNoSpace,
+// applying nothing, if the file system is short of the disk reserve.
+func (b *Batch) Commit() error { return b.commit(b.d.write) }
+
+func (b *Batch) commit(w *pebble.WriteOptions) error {
+	defer b.b.Close()
+	if err := b.d.checkSpace(b.b.Len(), b.grows && !b.frees); err != nil {
+		return err
+	}
+	return wrapErr(b.d.dir, b.b.Commit(w))
+}
+
+// checkSpace refuses a write of n bytes while the disk is short of the
+// reserve. Batches that only delete may use half of it: deleting is how
+// space is freed.
+func (d *DB) checkSpace(n int, grows bool) error {
+	if d.space == nil {
+		return nil
+	}
+	need := d.space.reserve
+	if !grows {
+		need /= 2
+	}
+	return d.space.check(n, need)
 }
 
 // CommitNoSync applies the batch atomically without waiting for the
@@ -241,11 +383,7 @@ func (b *Batch) Commit() error {
 // lose it, but only with every batch committed after it: the log is
 // written in commit order, and a later synced commit (or Sync) makes it
 // durable.
-func (b *Batch) CommitNoSync() error {
-	err := b.b.Commit(pebble.NoSync)
-	_ = b.b.Close()
-	return err
-}
+func (b *Batch) CommitNoSync() error { return b.commit(pebble.NoSync) }
 
 // Close releases a batch that will not be committed.
 func (b *Batch) Close() { _ = b.b.Close() }
@@ -253,7 +391,7 @@ func (b *Batch) Close() { _ = b.b.Close() }
 // Compact asks Pebble to compact [start, end), reclaiming the space of range
 // deletions. It is used in the background after a namespace drop.
 func (d *DB) Compact(ctx context.Context, start, end []byte) error {
-	return d.db.Compact(ctx, start, end, false)
+	return wrapErr(d.dir, d.db.Compact(ctx, start, end, false))
 }
 
 // DiskUsage returns the bytes Pebble estimates for [start, end).
@@ -273,7 +411,9 @@ func (d *DB) Config() (cfg []byte, ok bool, err error) { return d.Get(configKey)
 
 // SetConfig stores the index configuration, synced.
 func (d *DB) SetConfig(cfg []byte) error {
-	return d.db.Set(configKey, cfg, pebble.Sync)
+	b := d.NewBatch()
+	b.Set(configKey, cfg)
+	return b.commit(pebble.Sync)
 }
 
 // NextNSID returns the stored namespace id high-water mark (0 when none).
@@ -291,13 +431,33 @@ func (d *DB) NextNSID() (uint64, error) {
 // SetNextNSID stores the namespace id high-water mark, synced: ids below it
 // are never handed out again.
 func (d *DB) SetNextNSID(v uint64) error {
-	return d.db.Set(nextNSIDKey, binary.BigEndian.AppendUint64(nil, v), pebble.Sync)
+	b := d.NewBatch()
+	b.Set(nextNSIDKey, binary.BigEndian.AppendUint64(nil, v))
+	return b.commit(pebble.Sync)
 }
 
-type quietLogger struct{}
-
-func (quietLogger) Infof(string, ...interface{})  {}
-func (quietLogger) Errorf(string, ...interface{}) {}
-func (quietLogger) Fatalf(format string, args ...interface{}) {
-	panic(fmt.Sprintf(format, args...))
+// fatalLogger is Pebble's logger: quiet, except for the errors Pebble
+// cannot continue after (a failed write or sync of its log or manifest,
+// whose state on disk is then unknown, or a broken invariant). Those stop
+// the process, as Pebble's own default logger does: a panic could be
+// recovered by a caller (net/http recovers handler panics) and leave the
+// database wedged with its commit pipeline locked. Reopening recovers every
+// acknowledged write.
+type fatalLogger struct {
+	dir    string
+	panics bool // TestHooks.PanicOnFatal
 }
+
+func (fatalLogger) Infof(string, ...interface{})  {}
+func (fatalLogger) Errorf(string, ...interface{}) {}
+func (l fatalLogger) Fatalf(format string, args ...interface{}) {
+	if l.panics {
+		panic(fmt.Sprintf(format, args...))
+	}
+	fmt.Fprintf(os.Stderr, "larch: fatal storage error in %s: %s\n%s", l.dir, fmt.Sprintf(format, args...), debug.Stack())
+	os.Exit(fatalExitCode)
+}
+
+// fatalExitCode is the exit status of a process stopped by a fatal storage
+// error.
+const fatalExitCode = 70

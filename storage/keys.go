@@ -7,6 +7,7 @@ const (
 	tagNextNSID  = 0x02
 	tagCatalog   = 0x03
 	tagJob       = 0x04
+	tagRestore   = 0x05 // a namespace restore in progress (RestoreKey)
 	tagNamespace = 0x10
 
 	subMeta   = 0x01
@@ -109,4 +110,24 @@ func JobKey(id string) []byte {
 // JobBounds returns the iteration bounds of all import jobs.
 func JobBounds() (lower, upper []byte) {
 	return []byte{tagJob}, []byte{tagJob + 1}
+}
+
+// RestoreKey returns the key marking namespace id nsid as being restored:
+// its keys are not yet published in the catalog, and are removed if the
+// restore does not finish.
+func RestoreKey(nsid uint64) []byte {
+	return append([]byte{tagRestore}, NamespacePrefix(nsid)[1:]...)
+}
+
+// RestoreBounds returns the iteration bounds of all restore markers.
+func RestoreBounds() (lower, upper []byte) {
+	return []byte{tagRestore}, []byte{tagRestore + 1}
+}
+
+// RestoreNSID returns the namespace id of a restore marker key.
+func RestoreNSID(key []byte) (uint64, bool) {
+	if len(key) != 1+NSIDLen || key[0] != tagRestore {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(key[1:]), true
 }

@@ -1,0 +1,210 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
+	"github.com/cockroachdb/pebble/v2/sstable"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Snapshot is a consistent, point-in-time view of the database: it sees
+// every batch committed before NewSnapshot returned and none after. Writes
+// go on meanwhile; the snapshot only keeps the data it sees from being
+// compacted away. Close it when done.
+type Snapshot struct {
+	s *pebble.Snapshot
+}
+
+// NewSnapshot returns a snapshot of the database as of now.
+func (d *DB) NewSnapshot() *Snapshot { return &Snapshot{s: d.db.NewSnapshot()} }
+
+// Close releases the snapshot.
+func (s *Snapshot) Close() error { return s.s.Close() }
+
+// Get returns a copy of the value of key as of the snapshot, or ok=false if
+// it is absent.
+func (s *Snapshot) Get(key []byte) (val []byte, ok bool, err error) {
+	v, closer, err := s.s.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	val = append([]byte(nil), v...)
+	return val, true, closer.Close()
+}
+
+// Scan is DB.Scan over the snapshot.
+func (s *Snapshot) Scan(ctx context.Context, lower, upper []byte, fn func(k, v []byte) error) error {
+	if lower == nil || upper == nil {
+		return errors.New("larch/storage: scan needs both bounds")
+	}
+	it, err := s.s.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return err
+	}
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		if n++; n&255 == 0 {
+			if err := ctx.Err(); err != nil {
+				it.Close()
+				return err
+			}
+		}
+		v, err := it.ValueAndErr()
+		if err == nil {
+			err = fn(it.Key(), v)
+		}
+		if err != nil {
+			it.Close()
+			return err
+		}
+	}
+	if err := it.Error(); err != nil {
+		it.Close()
+		return err
+	}
+	return it.Close()
+}
+
+// Checkpoint writes a consistent copy of the database to dest, a directory
+// that must not exist, on the database's file system: every batch committed
+// before the call is in it. Table files are hard-linked where the file
+// system allows, so a checkpoint costs little space until compactions
+// replace them. Pebble's own directory (dest) is then openable with Open.
+func (d *DB) Checkpoint(dest string) error {
+	return d.db.Checkpoint(dest, pebble.WithFlushedWAL())
+}
+
+// FS returns the file system the database is on, and Dir its directory.
+func (d *DB) FS() vfs.FS { return d.fs }
+
+// Dir returns the database's directory.
+func (d *DB) Dir() string { return d.dir }
+
+// ingestTableBytes is the size at which an Ingest starts a new table file.
+const ingestTableBytes = 256 << 20
+
+// Ingest builds table files from keys given in increasing order and adds
+// them to the database at once (Pebble's ingestion): no write-ahead log, no
+// memtable, no later compaction of keys that overlap nothing. Until Commit
+// the keys are invisible and only in the files under its temporary
+// directory. Ingest is not safe for concurrent use.
+type Ingest struct {
+	d     *DB
+	dir   string // temporary directory of the table files
+	opts  sstable.WriterOptions
+	w     *sstable.Writer
+	paths []string
+	size  int64 // bytes added to the current table
+	last  []byte
+	err   error
+}
+
+// NewIngest starts an ingestion whose table files are written under dir,
+// which it creates on the database's file system.
+func (d *DB) NewIngest(dir string) (*Ingest, error) {
+	if err := d.fs.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	po := &pebble.Options{}
+	po.EnsureDefaults()
+	o := po.MakeWriterOptions(6, d.db.FormatMajorVersion().MaxTableFormat())
+	return &Ingest{d: d, dir: dir, opts: o}, nil
+}
+
+// Set adds a key. Keys must come in strictly increasing order; one that
+// does not is refused. Set copies key and value. It fails with an error
+// wrapping ErrNoSpace while the file system is short of the disk reserve.
+func (in *Ingest) Set(key, value []byte) error {
+	if in.err != nil {
+		return in.err
+	}
+	if in.last != nil && string(key) <= string(in.last) {
+		return fmt.Errorf("larch/storage: ingest key %q after %q: keys must increase", key, in.last)
+	}
+	if in.w == nil {
+		path := in.d.fs.PathJoin(in.dir, fmt.Sprintf("%06d.sst", len(in.paths)))
+		f, err := in.d.fs.Create(path, vfs.WriteCategoryUnspecified)
+		if err != nil {
+			in.err = err
+			return err
+		}
+		in.w = sstable.NewWriter(objstorageprovider.NewFileWritable(f), in.opts)
+		in.paths = append(in.paths, path)
+		in.size = 0
+	}
+	if err := in.d.checkSpace(len(key)+len(value), true); err != nil {
+		in.err = err
+		return err
+	}
+	if err := in.w.Set(key, value); err != nil {
+		in.err = err
+		return err
+	}
+	in.last = append(in.last[:0], key...)
+	if in.size += int64(len(key) + len(value)); in.size >= ingestTableBytes {
+		in.err = in.finishTable()
+	}
+	return in.err
+}
+
+// finishTable closes (and syncs) the current table file.
+func (in *Ingest) finishTable() error {
+	w := in.w
+	in.w = nil
+	if w == nil {
+		return nil
+	}
+	return w.Close()
+}
+
+// Commit adds the tables to the database atomically and durably, then
+// removes the temporary directory. With no key set it does nothing.
+func (in *Ingest) Commit(ctx context.Context) error {
+	if in.err == nil {
+		in.err = in.finishTable()
+	}
+	if in.err == nil && len(in.paths) > 0 {
+		in.err = in.d.db.Ingest(ctx, in.paths)
+	}
+	err := in.err
+	in.Abort()
+	return err
+}
+
+// Abort drops the table files written so far. It is safe to call after
+// Commit, and more than once.
+func (in *Ingest) Abort() {
+	if in.w != nil {
+		_ = in.w.Close()
+		in.w = nil
+	}
+	_ = in.d.fs.RemoveAll(in.dir)
+	in.paths = nil
+	if in.err == nil {
+		in.err = errors.New("larch/storage: ingest aborted")
+	}
+}
+
+// RemoveAll removes path (a file or directory) on the database's file
+// system; a missing path is not an error.
+func (d *DB) RemoveAll(path string) error { return d.fs.RemoveAll(path) }
+
+// CommitSync is Commit, synced even when the database was opened with
+// NoSync: for the rare writes whose order against files matters (a
+// restore's marker before its tables, its publication after them).
+// Like Commit, it fails with an error wrapping ErrNoSpace, applying
+// nothing, while the file system is short of the disk reserve.
+func (b *Batch) CommitSync() error { return b.commit(pebble.Sync) }
+
+// CheckSpace fails with an error wrapping ErrNoSpace if writing about n
+// more bytes would leave the file system short of the disk reserve (a
+// restore's check before it writes anything).
+func (d *DB) CheckSpace(n int64) error { return d.checkSpace(int(min(n, math.MaxInt32)), true) }

@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Limits checked while parsing, before any recursion or allocation they
@@ -108,6 +109,11 @@ func Parse(data []byte) (*Node, error) {
 	if len(data) > MaxBytes {
 		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrInvalid, len(data), MaxBytes)
 	}
+	if !utf8.Valid(data) {
+		// The JSON decoder would turn the bad bytes into U+FFFD, a filter
+		// that could never match what the user meant.
+		return nil, fmt.Errorf("%w: not valid UTF-8 (byte %d)", ErrInvalid, invalidAt(string(data)))
+	}
 	p := &parser{dec: json.NewDecoder(bytes.NewReader(data))}
 	p.dec.UseNumber()
 	n, err := p.filter("", 0)
@@ -116,6 +122,13 @@ func Parse(data []byte) (*Node, error) {
 	}
 	if _, err := p.dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%w: unexpected data after the filter", ErrInvalid)
+	}
+	// The tree's own limits: an object of several keys is an $and node
+	// of its own, which the canonical form writes out, so the tree may be
+	// larger and deeper than the text. Checking the tree keeps every
+	// parsed filter printable as one that parses back.
+	if err := Validate(n); err != nil {
+		return nil, err
 	}
 	return n, nil
 }
@@ -568,11 +581,16 @@ func (n *Node) Fields() []string {
 	return out
 }
 
-// Validate checks a tree built in code (not parsed) against the limits.
+// Validate checks a tree built in code (not parsed) against every rule
+// Parse enforces, so that a tree Validate accepts prints (String) as JSON
+// that Parse reads back to an equal tree.
 func Validate(n *Node) error {
 	nodes := 0
 	var walk func(n *Node, depth int, path string) error
 	walk = func(n *Node, depth int, path string) error {
+		if n == nil {
+			return pathErr(path, "missing filter")
+		}
 		if nodes++; nodes > MaxNodes {
 			return pathErr(path, "more than %d conditions", MaxNodes)
 		}
@@ -589,18 +607,95 @@ func Validate(n *Node) error {
 					return err
 				}
 			}
-		case In, Nin:
-			if len(n.Values) > MaxInValues {
-				return pathErr(join(join(path, n.Field), n.Op.String()), "%s holds more than %d values", n.Op, MaxInValues)
-			}
+			return nil
 		}
-		if n.Op != And && n.Op != Or && n.Field == "" {
-			return pathErr(path, "empty field name")
-		}
-		return nil
+		return CheckCondition(path, n)
 	}
 	if n == nil {
 		return nil
 	}
 	return walk(n, 0, "")
+}
+
+// CheckCondition checks one condition node (not $and / $or) against the
+// rules Parse enforces: a field name that is not empty, does not start
+// with "$" and is valid UTF-8; operands of the kinds the operator takes;
+// finite numbers; valid UTF-8 strings; at most MaxInValues values. path
+// prefixes the error message (the position of the condition in a larger
+// filter, or "").
+func CheckCondition(path string, n *Node) error {
+	if err := CheckField(path, n.Field); err != nil {
+		return err
+	}
+	path = join(path, n.Field)
+	switch n.Op {
+	case Eq, Ne:
+		return checkValue(path, n.Op, n.Value, false)
+	case Gt, Gte, Lt, Lte:
+		if n.Value.Kind != Number {
+			return pathErr(path, "%s needs a number", n.Op)
+		}
+		return checkValue(path, n.Op, n.Value, false)
+	case In, Nin:
+		if len(n.Values) > MaxInValues {
+			return pathErr(path, "%s holds more than %d values", n.Op, MaxInValues)
+		}
+		for i, v := range n.Values {
+			if err := checkValue(fmt.Sprintf("%s.%s[%d]", path, n.Op, i), n.Op, v, true); err != nil {
+				return err
+			}
+		}
+		return nil
+	case Exists:
+		return nil
+	}
+	return pathErr(path, "unknown operator %d", n.Op)
+}
+
+// CheckField checks a field name as Parse does.
+func CheckField(path, field string) error {
+	switch {
+	case field == "":
+		return pathErr(path, "empty field name")
+	case strings.HasPrefix(field, "$"):
+		return pathErr(join(path, field), "a field name cannot start with \"$\" (that is an operator)")
+	case !utf8.ValidString(field):
+		return pathErr(path, "field name %q is not valid UTF-8 (byte %d)", field, invalidAt(field))
+	}
+	return nil
+}
+
+// checkValue checks an operand; list operands (inList) may not be
+// booleans.
+func checkValue(path string, op Op, v Value, inList bool) error {
+	switch v.Kind {
+	case String:
+		if !utf8.ValidString(v.S) {
+			return pathErr(path, "%s: string %q is not valid UTF-8 (byte %d)", op, v.S, invalidAt(v.S))
+		}
+	case Number:
+		if math.IsNaN(v.N) || math.IsInf(v.N, 0) {
+			return pathErr(path, "%s needs a finite number, not %v", op, v.N)
+		}
+	case Bool:
+		if inList {
+			return pathErr(path, "%s needs an array of strings or numbers", op)
+		}
+	default:
+		return pathErr(path, "%s: operand of unknown kind %d", op, v.Kind)
+	}
+	return nil
+}
+
+// invalidAt returns the offset of the first byte of s that is not valid
+// UTF-8 (s is known to hold one).
+func invalidAt(s string) int {
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(s)
 }

@@ -4,31 +4,43 @@ package graph
 // deletes go on while it works on a copy; the changes made meanwhile are
 // replayed onto the copy before it replaces the graph, during which inserts
 // and deletes wait (searches never do). Nodes keep their int8 codes, so the
-// rebuild needs no float32 vectors once the graph is quantized.
+// rebuild needs no float32 vectors once the graph is quantized. The
+// rebuilt graph's nodes are then renumbered for locality (Reorder).
 func (g *Graph) Compact() {
+	g.replace(func(old *index, n uint32, _ uint64) *index {
+		live := make([]uint32, 0, n)
+		for v := uint32(0); v < n; v++ {
+			if !old.isDeleted(v) {
+				live = append(live, v)
+			}
+		}
+		nw := newIndex(old.dim, old.metric, old.vectors, old.p)
+		nw.quant.Store(old.quant.Load())
+		for _, v := range live {
+			nw.insertFrom(old, v)
+		}
+		return nw.reordered()
+	})
+}
+
+// replace builds a new index from the current one with build (which may
+// read the first n nodes of old, whose entry point was entry, while inserts
+// and deletes go on) and swaps it in, after replaying onto it the inserts
+// and deletes made meanwhile. One replacement runs at a time.
+func (g *Graph) replace(build func(old *index, n uint32, entry uint64) *index) {
 	g.compactMu.Lock()
 	defer g.compactMu.Unlock()
 
 	g.writers.Lock()
 	old := g.cur.Load()
-	n := old.nodes.Load()
-	live := make([]uint32, 0, n)
-	for v := uint32(0); v < n; v++ {
-		if !old.isDeleted(v) {
-			live = append(live, v)
-		}
-	}
+	n, entry := old.nodes.Load(), old.entry.Load()
 	log := []logEntry{}
 	g.logMu.Lock()
 	g.log = &log
 	g.logMu.Unlock()
 	g.writers.Unlock()
 
-	nw := newIndex(old.dim, old.metric, old.vectors, old.p)
-	nw.quant.Store(old.quant.Load())
-	for _, v := range live {
-		nw.insertFrom(old, v)
-	}
+	nw := build(old, n, entry)
 
 	g.writers.Lock()
 	defer g.writers.Unlock()
@@ -42,7 +54,7 @@ func (g *Graph) Compact() {
 			continue
 		}
 		old.mu.Lock()
-		v, ok := old.rows[e.row]
+		v, ok := old.rows.get(old, e.row)
 		old.mu.Unlock()
 		if ok {
 			nw.insertFrom(old, v)
@@ -59,7 +71,7 @@ func (ix *index) insertFrom(old *index, v uint32) {
 		ix.insert(row, tag, nil, old, v)
 		return
 	}
-	if vec := ix.vectors(row); len(vec) == ix.dim {
+	if vec := ix.vectors(row, tag); len(vec) == ix.dim {
 		ix.insert(row, tag, vec, nil, 0)
 	}
 }

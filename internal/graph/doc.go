@@ -13,6 +13,11 @@
 // and for Euclidean and cosine graphs a one-bit sketch: for 784 dimensions
 // and M = 16, about 1,120 bytes against the 3,136 of the float32 vector.
 //
+// What a walk reads of a node, its codes and its bottom-layer links, lives
+// in one block aligned to cache lines (layout.go), as hnswlib keeps a
+// node's vector beside its links: a node scored and then expanded is one
+// region of memory, not three arrays apart.
+//
 // # Quantized walk
 //
 // Once TrainSize nodes are present the graph fits a quantizer (per-dimension
@@ -54,6 +59,17 @@
 // without tombstones while searches and writes go on; NeedsCompaction says
 // when it is worth it.
 //
+// # Connectivity
+//
+// Repair (repair.go) makes every live node reachable and findable: a
+// traversal of each layer from the entry point, O(nodes·M), links each node
+// it does not reach in from its nearest reachable node, and a search for
+// every node by its own vector (a narrow walk) links each one it misses in
+// from the nearest node that walk found, degree bounds kept (a full list
+// gives up its farthest neighbour that another node links to as well).
+// Plain HNSW leaves such nodes among near-duplicates and tight clusters.
+// larch's builder repairs after a build and as the graph changes.
+//
 // # Concurrency
 //
 // Searches never block: nodes live in chunks that never move and links are
@@ -63,11 +79,15 @@
 //
 // # Persistence
 //
-// MarshalBinary/WriteTo write a checksummed snapshot (links, codes,
-// sketches, rows, tombstones; not the float32 vectors) and Load reads it
-// back (and snapshots from before sketches, whose graphs then scan by
-// codes alone until rebuilt) without
-// rebuilding. To reconcile a snapshot with the live rows, iterate Rows and
-// Delete those that are gone, then Insert the rows the snapshot lacks:
-// Insert and Delete are idempotent.
+// WriteTo streams a checksummed snapshot (node blocks as they lie in
+// memory, rows, levels, upper links, sketches; not the float32 vectors,
+// nor tags) a chunk of nodes at a time, holding no copy of the graph;
+// inserts wait meanwhile, deletes and searches do not. Load reads the
+// blocks straight into place (snapshot.go), and still reads the two
+// formats of before node blocks, whose graphs then scan by codes alone
+// until rebuilt if they had no sketches. To reconcile a snapshot with the
+// live rows, Sync takes the live rows with their tags in one pass: rows the
+// graph holds but the caller does not are deleted, and the rows the graph
+// lacks are returned for the caller to insert (Insert and Delete are
+// idempotent too).
 package graph

@@ -9,6 +9,9 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
+
+	"github.com/larchdb/larch/simd"
 )
 
 // Metric is how the graph measures distance; smaller is nearer.
@@ -20,8 +23,9 @@ const (
 	L2 Metric = iota
 	// Dot is the negated inner product.
 	Dot
-	// Cosine is the negated inner product of vectors the caller has
-	// normalized to unit length: the graph treats it exactly as Dot.
+	// Cosine is the negated cosine similarity. Vectors may have any
+	// length: the graph scales them to unit length where it needs to (its
+	// codes and sketches are of unit vectors, and it compares them as Dot).
 	Cosine
 )
 
@@ -46,12 +50,14 @@ var (
 	ErrCorrupt = errors.New("graph: corrupt snapshot")
 )
 
-// Vectors returns the float32 vector of a row, or nil if the row is gone.
-// The graph calls it to train its quantizer and to re-score candidates
-// exactly; it must be safe for concurrent use and must return the vector of
-// every row from the moment that row is passed to Insert. The graph never
-// modifies or keeps the returned slice.
-type Vectors func(row uint32) []float32
+// Vectors returns the float32 vector of a row, or nil if the row is gone;
+// tag is the row's tag (InsertTagged, Retag, Sync), which a caller that
+// keeps vectors by tag can use to find it without a lookup. The graph calls
+// it to train its quantizer and to re-score candidates exactly; it must be
+// safe for concurrent use and must return the vector of every row from the
+// moment that row is passed to Insert. The graph never modifies or keeps
+// the returned slice.
+type Vectors func(row, tag uint32) []float32
 
 // Params tune the graph. The zero value of each field means its default.
 type Params struct {
@@ -137,6 +143,11 @@ type Graph struct {
 	// snapshots, and the final swap of a compaction.
 	writers sync.RWMutex
 
+	// snap is held shared by inserts (and the quantizer's training they
+	// start) and exclusively while a snapshot is written (WriteTo), so
+	// that the nodes it writes do not change but for deletes.
+	snap sync.RWMutex
+
 	compactMu sync.Mutex // one compaction at a time
 	logMu     sync.Mutex
 	log       *[]logEntry // non-nil while a compaction runs
@@ -173,13 +184,15 @@ func (g *Graph) Insert(row uint32, vec []float32) error {
 // a result without a lookup of its own. Tags are not persisted: a graph
 // loaded from a snapshot tags each row with itself until Retag.
 func (g *Graph) InsertTagged(row, tag uint32, vec []float32) error {
+	g.snap.RLock()
+	defer g.snap.RUnlock()
 	g.writers.RLock()
 	ix := g.cur.Load()
 	if len(vec) != ix.dim {
 		g.writers.RUnlock()
 		return fmt.Errorf("insert row %d: %w (got %d, want %d)", row, ErrDimension, len(vec), ix.dim)
 	}
-	added := ix.insert(row, tag, vec, nil, 0)
+	added := ix.insert(row, tag, ix.unit(vec, nil), nil, 0)
 	if added {
 		g.logLocked(row, true)
 	}
@@ -216,7 +229,7 @@ func (g *Graph) logLocked(row uint32, insert bool) {
 func (g *Graph) Contains(row uint32) bool {
 	ix := g.cur.Load()
 	ix.mu.Lock()
-	_, ok := ix.rows[row]
+	_, ok := ix.rows.get(ix, row)
 	ix.mu.Unlock()
 	return ok
 }
@@ -226,7 +239,7 @@ func (g *Graph) Len() int {
 	ix := g.cur.Load()
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	return len(ix.rows)
+	return ix.rows.live
 }
 
 // Tombstones returns the number of deleted nodes still in the graph.
@@ -234,7 +247,7 @@ func (g *Graph) Tombstones() int {
 	ix := g.cur.Load()
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	return int(ix.nodes.Load()) - len(ix.rows)
+	return int(ix.nodes.Load()) - ix.rows.live
 }
 
 // NeedsCompaction reports whether tombstones make up enough of the graph
@@ -273,11 +286,71 @@ func (g *Graph) Retag(tagOf func(row uint32) (tag uint32, ok bool)) {
 	}
 }
 
+// Sync makes the graph agree with the caller's live rows, each given with
+// its tag by live: every row live yields gets that tag, rows the graph
+// holds but live does not yield are deleted, and the tags of the rows live
+// yields that the graph does not hold are returned (for the caller to
+// insert them). It does in one pass what Rows, Delete, Contains and Retag
+// would do in several, for reconciling a loaded snapshot with the records.
+// Inserts, deletes and compactions wait while it runs.
+func (g *Graph) Sync(live func(yield func(row, tag uint32) bool)) (missing []uint32, deleted int) {
+	g.compactMu.Lock()
+	defer g.compactMu.Unlock()
+	g.writers.Lock()
+	defer g.writers.Unlock()
+	ix := g.cur.Load()
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	n := ix.nodes.Load()
+	// The live rows sorted, merged with the frozen rows (a loaded graph's
+	// are all frozen): no lookup per row.
+	pairs := make([]uint64, 0, ix.rows.live)
+	for row, tag := range live {
+		pairs = append(pairs, uint64(row)<<32|uint64(tag))
+	}
+	slices.Sort(pairs)
+	seen := make([]uint64, (n+63)/64)
+	frozen := ix.rows.frozen
+	for _, p := range pairs {
+		row, tag := uint32(p>>32), uint32(p)
+		v, ok := ix.rows.added[row]
+		if !ok {
+			for len(frozen) > 0 && uint32(frozen[0]>>32) < row {
+				frozen = frozen[1:]
+			}
+			if len(frozen) > 0 && uint32(frozen[0]>>32) == row && !ix.isDeleted(uint32(frozen[0])) {
+				v, ok = uint32(frozen[0]), true
+			}
+		}
+		if !ok {
+			missing = append(missing, tag)
+			continue
+		}
+		seen[v>>6] |= 1 << (v & 63)
+		ix.chunk(v).tag[v&chunkMask].Store(tag)
+	}
+	// The tag index is made afresh: the new tags may permute the old.
+	ix.tags.Store(new(tagDir))
+	for v := uint32(0); v < n; v++ {
+		if ix.isDeleted(v) {
+			continue
+		}
+		if seen[v>>6]&(1<<(v&63)) == 0 {
+			ix.rows.drop(ix.row(v))
+			ix.setDeleted(ix.chunk(v).block(int(v&chunkMask), ix.stride))
+			deleted++
+			continue
+		}
+		ix.setTag(ix.tag(v), v)
+	}
+	return missing, deleted
+}
+
 // Tag returns row's tag, and whether the row is in the graph.
 func (g *Graph) Tag(row uint32) (uint32, bool) {
 	ix := g.cur.Load()
 	ix.mu.Lock()
-	v, ok := ix.rows[row]
+	v, ok := ix.rows.get(ix, row)
 	ix.mu.Unlock()
 	if !ok {
 		return 0, false
@@ -291,7 +364,7 @@ func (g *Graph) Rows() iter.Seq[uint32] {
 	return func(yield func(uint32) bool) {
 		ix := g.cur.Load()
 		ix.mu.Lock()
-		rows := make([]uint32, 0, len(ix.rows))
+		rows := make([]uint32, 0, ix.rows.live)
 		n := ix.nodes.Load()
 		for v := uint32(0); v < n; v++ {
 			if !ix.isDeleted(v) {
@@ -325,21 +398,15 @@ func (g *Graph) MemoryPerVector() float64 {
 	if n == 0 {
 		return 0
 	}
+	per := ix.stride + 4 + 1 + 1 + 4 + 4 // block, row, level, ready, tag, tag index
+	if q := ix.quant.Load(); q != nil && q.sk != nil {
+		per += 8*q.sk.words + 4*sketchExtra
+	}
+	per += 8 // upper links pointer
 	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	var upper int
-	for v := uint32(0); v < n; v++ {
-		upper += 4 * len(ix.chunk(v).upper[v&chunkMask])
-	}
-	per := 4 + 1 + 4 + 4*(ix.m0+1) + 4 + 4 // row, level, deleted, layer 0, tag, tag index
-	if q := ix.quant.Load(); q != nil {
-		per += ix.dim + 4
-		if q.sk != nil {
-			per += 8*q.sk.words + 4*sketchExtra
-		}
-	}
-	per += 24 + 12 // upper slice header, row map entry (approximate)
-	return float64(per) + float64(upper)/float64(n)
+	rows := ix.rows.bytesPerRow()
+	ix.mu.Unlock()
+	return float64(per) + rows + float64(4*ix.upperLinks.Load())/float64(n)
 }
 
 // train fits the quantizer to the nodes present and encodes them.
@@ -354,18 +421,23 @@ func (g *Graph) train() {
 	sample := make([][]float32, 0, n)
 	for v := uint32(0); v < n; v++ {
 		if !ix.isDeleted(v) {
-			if vec := ix.vectors(ix.row(v)); len(vec) == ix.dim {
-				sample = append(sample, vec)
+			if vec := ix.vectorOf(v); len(vec) == ix.dim {
+				sample = append(sample, ix.unit(vec, nil))
 			}
 		}
 	}
 	q := trainQuantizer(ix.metric, ix.dim, sample, rand.New(rand.NewPCG(ix.p.Seed, sketchSeed)))
+	var buf []float32
 	for v := uint32(0); v < n; v++ {
-		vec := ix.vectors(ix.row(v))
+		vec := ix.vectorOf(v)
 		if len(vec) != ix.dim {
 			continue // a tombstone whose vector is gone: never scored again usefully
 		}
-		ix.encode(v, vec, q)
+		buf = ix.unit(vec, buf)
+		ix.encode(v, buf, q)
+		if ix.metric != Cosine {
+			buf = nil
+		}
 	}
 	ix.quant.Store(q)
 }
@@ -393,16 +465,21 @@ type index struct {
 	m0      int // bottom layer degree
 	mL      float64
 	vectors Vectors
+	layout  // of the node blocks
 
 	quant atomic.Pointer[quantizer]
 	dir   atomic.Pointer[[]*chunk]
 	nodes atomic.Uint32
 	entry atomic.Uint64 // level<<32 | node; noEntry when empty
 
-	mu   sync.Mutex // guards rows, rng, chunk allocation, node allocation, tag index growth
-	rows map[uint32]uint32
-	tags atomic.Pointer[tagDir] // tag → node+1 of live nodes (tags.go)
-	rng  *rand.Rand
+	upperLinks atomic.Int64 // words of upper-layer link arrays, for MemoryPerVector
+
+	mu         sync.Mutex // guards rows, rng, chunk allocation, node allocation, tag index growth
+	rows       rowIndex
+	slab       []byte                 // what is left of the slab blocks are carved from (layout.go)
+	slabChunks int                    // chunks in the next slab
+	tags       atomic.Pointer[tagDir] // tag → node+1 of live nodes (tags.go)
+	rng        *rand.Rand
 
 	entryMu sync.Mutex // serializes entry point raises
 
@@ -414,17 +491,18 @@ type index struct {
 const noEntry = math.MaxUint64
 
 type chunk struct {
-	row     [chunkSize]uint32
-	tag     [chunkSize]atomic.Uint32
-	level   [chunkSize]uint8
-	deleted [chunkSize]atomic.Bool
-	ready   [chunkSize]atomic.Bool // codes written: the node may be scored
-	links0  []atomic.Uint32        // chunkSize × (m0+1)
-	upper   [chunkSize][]atomic.Uint32
-	codes   []int8    // chunkSize × dim, once quantized
-	aux     []float32 // chunkSize
-	sk      []uint64  // chunkSize × P/64: sketch bits (sketch.go), once quantized
-	skx     []float32 // chunkSize × sketchExtra
+	// blocks holds each node's block (layout.go): its int8 codes, aux
+	// and bottom-layer links, chunkSize × stride bytes from base, which is
+	// 64-byte aligned.
+	blocks []byte
+	base   unsafe.Pointer
+	row    [chunkSize]uint32
+	tag    [chunkSize]atomic.Uint32
+	level  [chunkSize]uint8
+	ready  [chunkSize]atomic.Bool    // codes written: the node may be scored
+	upper  [chunkSize]*atomic.Uint32 // level × (M+1) upper-layer links (upperOf)
+	sk     []uint64                  // chunkSize × P/64: sketch bits (sketch.go), once quantized
+	skx    []float32                 // chunkSize × sketchExtra
 }
 
 func newIndex(dim int, metric Metric, vectors Vectors, p Params) *index {
@@ -435,7 +513,7 @@ func newIndex(dim int, metric Metric, vectors Vectors, p Params) *index {
 		m0:      2 * p.M,
 		mL:      1 / math.Log(float64(p.M)),
 		vectors: vectors,
-		rows:    make(map[uint32]uint32),
+		layout:  newLayout(dim, 2*p.M, !p.Float),
 		rng:     rand.New(rand.NewPCG(p.Seed, p.Seed^0x9e3779b97f4a7c15)),
 	}
 	ix.dir.Store(new([]*chunk))
@@ -445,10 +523,9 @@ func newIndex(dim int, metric Metric, vectors Vectors, p Params) *index {
 }
 
 func (ix *index) newChunk() *chunk {
-	c := &chunk{links0: make([]atomic.Uint32, chunkSize*(ix.m0+1))}
+	c := &chunk{}
+	c.blocks, c.base = ix.allocBlocks()
 	if !ix.p.Float {
-		c.codes = make([]int8, chunkSize*ix.dim)
-		c.aux = make([]float32, chunkSize)
 		if sketchable(ix.metric, ix.dim) {
 			c.sk = make([]uint64, chunkSize*sketchPad(ix.dim)/64)
 			c.skx = make([]float32, chunkSize*sketchExtra)
@@ -461,21 +538,38 @@ func (ix *index) chunk(v uint32) *chunk { return (*ix.dir.Load())[v>>chunkBits] 
 
 func (ix *index) row(v uint32) uint32 { return ix.chunk(v).row[v&chunkMask] }
 
+// vectorOf returns node v's float32 vector (Vectors).
+func (ix *index) vectorOf(v uint32) []float32 {
+	c, o := ix.chunk(v), v&chunkMask
+	return ix.vectors(c.row[o], c.tag[o].Load())
+}
+
 func (ix *index) tag(v uint32) uint32 { return ix.chunk(v).tag[v&chunkMask].Load() }
 
 func (ix *index) level(v uint32) int { return int(ix.chunk(v).level[v&chunkMask]) }
 
-func (ix *index) isDeleted(v uint32) bool { return ix.chunk(v).deleted[v&chunkMask].Load() }
+func (ix *index) isDeleted(v uint32) bool {
+	return ix.deletedAt(ix.chunk(v).block(int(v&chunkMask), ix.stride))
+}
 
 // links returns node v's link array on a layer: count, then neighbours.
 func (ix *index) links(v uint32, layer int) []atomic.Uint32 {
 	c := ix.chunk(v)
 	o := int(v & chunkMask)
 	if layer == 0 {
-		return c.links0[o*(ix.m0+1) : (o+1)*(ix.m0+1)]
+		return ix.links0(c.block(o, ix.stride))
 	}
 	b := (layer - 1) * (ix.p.M + 1)
-	return c.upper[o][b : b+ix.p.M+1]
+	return c.upperOf(uint32(o), ix.p.M)[b : b+ix.p.M+1]
+}
+
+// upperOf returns node o's upper-layer links: for each layer from 1 to its
+// level, M+1 words (count, then neighbours).
+func (c *chunk) upperOf(o uint32, m int) []atomic.Uint32 {
+	if c.upper[o] == nil {
+		return nil
+	}
+	return unsafe.Slice(c.upper[o], int(c.level[o])*(m+1))
 }
 
 func (ix *index) maxDegree(layer int) int {
@@ -486,9 +580,8 @@ func (ix *index) maxDegree(layer int) int {
 }
 
 func (ix *index) code(v uint32) ([]int8, float32) {
-	c := ix.chunk(v)
-	o := int(v & chunkMask)
-	return c.codes[o*ix.dim : (o+1)*ix.dim], c.aux[o]
+	b := ix.chunk(v).block(int(v&chunkMask), ix.stride)
+	return ix.codes(b), *ix.aux(b)
 }
 
 // sketch returns node v's sketch bits and numbers, for a graph whose
@@ -501,7 +594,8 @@ func (c *chunk) sketch(o uint32, k *sketcher) ([]uint64, []float32) {
 func (ix *index) encode(v uint32, vec []float32, q *quantizer) {
 	c := ix.chunk(v)
 	o := v & chunkMask
-	c.aux[o] = q.encode(vec, c.codes[int(o)*ix.dim:int(o+1)*ix.dim])
+	b := c.block(int(o), ix.stride)
+	*ix.aux(b) = q.encode(vec, ix.codes(b))
 	if q.sk != nil {
 		b, x := c.sketch(o, q.sk)
 		q.sk.encode(vec, b, x)
@@ -515,7 +609,7 @@ func (ix *index) nodeDist(a, b uint32, q *quantizer) float32 {
 		cb, xb := ix.code(b)
 		return q.dist(ca, xa, cb, xb)
 	}
-	va, vb := ix.vectors(ix.row(a)), ix.vectors(ix.row(b))
+	va, vb := ix.vectorOf(a), ix.vectorOf(b)
 	if len(va) != ix.dim || len(vb) != ix.dim {
 		return float32(math.Inf(1))
 	}
@@ -523,17 +617,56 @@ func (ix *index) nodeDist(a, b uint32, q *quantizer) float32 {
 }
 
 func (ix *index) floatDist(a, b []float32) float32 {
-	if ix.metric == L2 {
+	switch ix.metric {
+	case L2:
 		return l2F32(a, b)
+	case Cosine:
+		return cosineDist(a, b)
 	}
 	return -dotF32(a, b)
+}
+
+// cosineDist is the negated cosine similarity of two vectors of any length
+// (0 when either is zero).
+func cosineDist(a, b []float32) float32 {
+	aa, bb := dotF32(a, a), dotF32(b, b)
+	if aa == 0 || bb == 0 {
+		return 0
+	}
+	return -dotF32(a, b) / float32(math.Sqrt(float64(aa)*float64(bb)))
+}
+
+// invNorm is 1/|v|, or 0 for a zero vector.
+func invNorm(v []float32) float32 {
+	n := dotF32(v, v)
+	if n == 0 {
+		return 0
+	}
+	return float32(1 / math.Sqrt(float64(n)))
+}
+
+// unit returns v scaled to unit length for a Cosine graph, in a new slice
+// (or buf, when long enough); v itself for other metrics.
+func (ix *index) unit(v, buf []float32) []float32 {
+	if ix.metric != Cosine || len(v) == 0 {
+		return v
+	}
+	if cap(buf) < len(v) {
+		buf = make([]float32, len(v))
+	}
+	buf = buf[:len(v)]
+	inv := invNorm(v)
+	for i, x := range v {
+		buf[i] = x * inv
+	}
+	return buf
 }
 
 // alloc reserves a node for row, or returns false if the row is present.
 func (ix *index) alloc(row, tag uint32) (uint32, int, bool) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	if _, ok := ix.rows[row]; ok {
+	if _, ok := ix.rows.get(ix, row); ok {
 		return 0, 0, false
 	}
 	level := min(int(-math.Log(1-ix.rng.Float64())*ix.mL), maxLevel-1)
@@ -550,9 +683,10 @@ func (ix *index) alloc(row, tag uint32) (uint32, int, bool) {
 	ix.setTag(tag, v)
 	c.level[o] = uint8(level)
 	if level > 0 {
-		c.upper[o] = make([]atomic.Uint32, level*(ix.p.M+1))
+		c.upper[o] = &make([]atomic.Uint32, level*(ix.p.M+1))[0]
+		ix.upperLinks.Add(int64(level * (ix.p.M + 1)))
 	}
-	ix.rows[row] = v
+	ix.rows.put(row, v)
 	ix.nodes.Store(v + 1)
 	return v, level, true
 }
@@ -571,8 +705,9 @@ func (ix *index) insert(row, tag uint32, vec []float32, from *index, fv uint32) 
 			c, o := ix.chunk(v), v&chunkMask
 			fc, fo := from.chunk(fv), fv&chunkMask
 			code, aux := from.code(fv)
-			copy(c.codes[int(o)*ix.dim:int(o+1)*ix.dim], code)
-			c.aux[o] = aux
+			b := c.block(int(o), ix.stride)
+			copy(ix.codes(b), code)
+			*ix.aux(b) = aux
 			if q.sk != nil {
 				b, x := c.sketch(o, q.sk)
 				fb, fx := fc.sketch(fo, q.sk)
@@ -620,11 +755,24 @@ func (ix *index) link(v uint32, level int, vec []float32, q *quantizer) {
 			w = s.searchLayer(eps, ix.p.EfConstruction, l, nil, 0)
 			s.all = false
 		}
-		slices.SortFunc(w, cmpCand)
-		sel := ix.selectNeighbors(w, ix.p.M, &s.sel, q, v)
+		s.keys = sortCands(w, s.keys)
+		// A quantized graph chooses a new node's neighbours by exact
+		// distances where it matters (selectExact); a compaction, which
+		// reinserts nodes from their codes alone, by codes.
+		exact := q != nil && vec != nil
+		var sel []cand
+		if exact {
+			sel = s.selectExact(w, vec, ix.p.M, v, q)
+		} else {
+			sel = ix.selectNeighbors(w, ix.p.M, &s.sel, q, v)
+		}
 		ix.setLinks(v, l, sel)
 		for _, nb := range sel {
-			ix.addLink(nb.n, v, nb.d, l, q, s)
+			d := nb.d
+			if exact {
+				d = ix.nodeDist(nb.n, v, q) // addLink compares codes' distances
+			}
+			ix.addLink(nb.n, v, d, l, q, s)
 		}
 		eps = append(eps[:0], w...)
 		s.eps = eps
@@ -665,6 +813,98 @@ func (ix *index) selectNeighbors(cands []cand, m int, buf *[]cand, q *quantizer,
 	return out
 }
 
+// exactTop is how many of the nearest candidates, by their codes, a new
+// node's neighbours are chosen from by their exact distances.
+const exactTop = 64
+
+// xcand is a candidate with its float32 vector, and for a Cosine graph the
+// inverse of the vector's length (1 otherwise).
+type xcand struct {
+	c   cand
+	v   []float32
+	inv float32
+}
+
+// exactDist is the distance of two candidates held with their vectors.
+func (ix *index) exactDist(a, b *xcand) float32 {
+	if ix.metric == L2 {
+		return l2F32(a.v, b.v)
+	}
+	return -dotF32(a.v, b.v) * a.inv * b.inv
+}
+
+// selectExact is selectNeighbors for a new node whose vector vec is at
+// hand: the first exactTop candidates (sorted by their codes' distances)
+// are ranked and judged by exact distances, the farther ones by their
+// codes. The heuristic keeps a candidate only if it is nearer to the new
+// node than to every neighbour kept before it; among near candidates the
+// two distances it compares are often closer than the codes' error, which
+// made the graph worse (recall@10 at ef 64 on the 250,000-vector synthetic
+// set: 0.9868 by codes, 0.99 and more exactly), while the far candidates,
+// which make the graph's long links, are told apart by codes well enough.
+// The near candidates' vectors are prefetched together, then held for the
+// pairwise distances. q is the graph's quantizer.
+func (s *searcher) selectExact(w []cand, vec []float32, m int, self uint32, q *quantizer) []cand {
+	ix := s.ix
+	top := min(len(w), exactTop)
+	xs := s.xs[:0]
+	for _, c := range w[:top] {
+		if c.n == self {
+			continue
+		}
+		if fv := ix.vectorOf(c.n); len(fv) == ix.dim {
+			simd.PrefetchFloat32(fv)
+			xs = append(xs, xcand{c, fv, 1})
+		}
+	}
+	self0 := xcand{v: vec, inv: 1} // vec is of unit length for Cosine
+	for i := range xs {
+		if ix.metric == Cosine {
+			xs[i].inv = invNorm(xs[i].v)
+		}
+		xs[i].c.d = ix.exactDist(&self0, &xs[i])
+	}
+	slices.SortFunc(xs, func(a, b xcand) int { return cmpCand(a.c, b.c) })
+	out, outv := s.sel[:0], s.selv[:0]
+	for i := range xs {
+		x := &xs[i]
+		if len(out) >= m {
+			break
+		}
+		good := true
+		for j := range outv {
+			if ix.exactDist(x, &outv[j]) < x.c.d {
+				good = false
+				break
+			}
+		}
+		if good {
+			out = append(out, x.c)
+			outv = append(outv, *x)
+		}
+	}
+	for _, c := range w[top:] {
+		if len(out) >= m {
+			break
+		}
+		if c.n == self {
+			continue
+		}
+		good := true
+		for _, r := range out {
+			if ix.nodeDist(c.n, r.n, q) < c.d {
+				good = false
+				break
+			}
+		}
+		if good {
+			out = append(out, c)
+		}
+	}
+	s.xs, s.sel, s.selv = xs, out, outv
+	return out
+}
+
 func (ix *index) setLinks(v uint32, layer int, sel []cand) {
 	mu := &ix.locks[v&1023]
 	mu.Lock()
@@ -699,7 +939,7 @@ func (ix *index) addLink(from, to uint32, d float32, layer int, q *quantizer, s 
 		u := l[i].Load()
 		cs = append(cs, cand{ix.nodeDist(from, u, q), u})
 	}
-	slices.SortFunc(cs, cmpCand)
+	s.keys = sortCands(cs, s.keys)
 	sel := ix.selectNeighbors(cs, ix.maxDegree(layer), &s.sel2, q, from)
 	for i, c := range sel {
 		l[1+i].Store(c.n)
@@ -712,12 +952,12 @@ func (ix *index) addLink(from, to uint32, d float32, layer int, q *quantizer, s 
 func (ix *index) delete(row uint32) bool {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	v, ok := ix.rows[row]
+	v, ok := ix.rows.get(ix, row)
 	if !ok {
 		return false
 	}
-	delete(ix.rows, row)
-	ix.chunk(v).deleted[v&chunkMask].Store(true)
+	ix.rows.drop(row)
+	ix.setDeleted(ix.chunk(v).block(int(v&chunkMask), ix.stride))
 	ix.clearTag(ix.tag(v), v)
 	return true
 }
@@ -729,10 +969,13 @@ func (ix *index) delete(row uint32) bool {
 func (g *Graph) Check() error {
 	g.writers.Lock()
 	defer g.writers.Unlock()
-	return g.cur.Load().check()
+	return g.cur.Load().check(true)
 }
 
-func (ix *index) check() error {
+// check verifies the invariants; dups says whether duplicate edges count
+// as a violation (snapshots in the current format are loaded without
+// looking for them: checkLoaded).
+func (ix *index) check(dups bool) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	n := ix.nodes.Load()
@@ -743,12 +986,12 @@ func (ix *index) check() error {
 		top = max(top, lv)
 		if !ix.isDeleted(v) {
 			live++
-			if w, ok := ix.rows[ix.row(v)]; !ok || w != v {
+			if w, ok := ix.rows.get(ix, ix.row(v)); !ok || w != v {
 				return fmt.Errorf("node %d (row %d) missing from the row map", v, ix.row(v))
 			}
 		}
-		if len(ix.chunk(v).upper[v&chunkMask]) != lv*(ix.p.M+1) {
-			return fmt.Errorf("node %d: level %d but %d upper link slots", v, lv, len(ix.chunk(v).upper[v&chunkMask]))
+		if (ix.chunk(v).upper[v&chunkMask] != nil) != (lv > 0) {
+			return fmt.Errorf("node %d: level %d but upper links %v", v, lv, ix.chunk(v).upper[v&chunkMask] != nil)
 		}
 		for l := 0; l <= lv; l++ {
 			links := ix.links(v, l)
@@ -770,7 +1013,7 @@ func (ix *index) check() error {
 				if ix.level(u) < l {
 					return fmt.Errorf("node %d layer %d: edge to node %d of level %d", v, l, u, ix.level(u))
 				}
-				for j := 1; j < i; j++ {
+				for j := 1; j < i && dups; j++ {
 					if links[j].Load() == u {
 						return fmt.Errorf("node %d layer %d: duplicate edge to %d", v, l, u)
 					}
@@ -778,8 +1021,8 @@ func (ix *index) check() error {
 			}
 		}
 	}
-	if live != len(ix.rows) {
-		return fmt.Errorf("%d live nodes, %d rows", live, len(ix.rows))
+	if live != ix.rows.live {
+		return fmt.Errorf("%d live nodes, %d rows", live, ix.rows.live)
 	}
 	// Every live node's tag leads to a live node with that tag (itself,
 	// unless two rows share a tag).

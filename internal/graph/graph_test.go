@@ -25,6 +25,10 @@ func (d *dataset) row(i uint32) []float32 {
 	return d.data[int(i)*d.dim : int(i+1)*d.dim : int(i+1)*d.dim]
 }
 
+// vec is d's vectors as the graph asks for them (by row; the tag is not
+// needed).
+func (d *dataset) vec(row, _ uint32) []float32 { return d.row(row) }
+
 func randomData(rng *rand.Rand, n, dim int) *dataset {
 	d := &dataset{dim: dim, data: make([]float32, n*dim)}
 	for i := range d.data {
@@ -118,7 +122,7 @@ func bruteForce(d *dataset, metric Metric, q []float32, k int, rows []uint32, f 
 }
 
 func build(t testing.TB, d *dataset, metric Metric, n int, p *Params) *Graph {
-	g := New(d.dim, metric, d.row, p)
+	g := New(d.dim, metric, d.vec, p)
 	for i := 0; i < n; i++ {
 		if err := g.Insert(uint32(i), d.row(uint32(i))); err != nil {
 			t.Fatal(err)
@@ -267,7 +271,7 @@ func TestGraph_MarshalLoad(t *testing.T) {
 			if !bytes.Equal(b, buf.Bytes()) {
 				t.Fatal("WriteTo and MarshalBinary differ")
 			}
-			h, err := Load(&buf, d.row)
+			h, err := Load(&buf, d.vec)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -291,13 +295,13 @@ func TestGraph_MarshalLoad(t *testing.T) {
 			}
 			// Every truncation and a flipped byte are refused, never a panic.
 			for _, cut := range []int{0, 1, 8, len(b) / 2, len(b) - 1} {
-				if _, err := Unmarshal(b[:cut], d.row); !errors.Is(err, ErrCorrupt) {
+				if _, err := Unmarshal(b[:cut], d.vec); !errors.Is(err, ErrCorrupt) {
 					t.Fatalf("cut at %d: %v", cut, err)
 				}
 			}
 			bad := slices.Clone(b)
 			bad[len(bad)/2] ^= 1
-			if _, err := Unmarshal(bad, d.row); !errors.Is(err, ErrCorrupt) {
+			if _, err := Unmarshal(bad, d.vec); !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("flipped byte: %v", err)
 			}
 			// The loaded graph keeps growing.
@@ -374,7 +378,7 @@ func TestGraph_Concurrent(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	d := clusteredData(rng, n+100, 48)
 	qs := &dataset{dim: 48, data: d.data[n*48:]}
-	g := New(48, L2, d.row, &Params{TrainSize: 300})
+	g := New(48, L2, d.vec, &Params{TrainSize: 300})
 	var wg sync.WaitGroup
 	const writers = 3
 	for w := 0; w < writers; w++ {
@@ -438,7 +442,7 @@ func TestGraph_Concurrent(t *testing.T) {
 
 func TestGraph_Rows(t *testing.T) {
 	d := randomData(rand.New(rand.NewPCG(1, 1)), 100, 8)
-	g := New(8, L2, d.row, nil)
+	g := New(8, L2, d.vec, nil)
 	for _, r := range []uint32{5, 9, 2, 70} {
 		g.Insert(r, d.row(r))
 	}
@@ -517,7 +521,7 @@ func TestGraph_Tags(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 22))
 	d := clusteredData(rng, n+300, 32)
 	tagOf := func(row uint32) uint32 { return row*7 + 3 }
-	g := New(32, L2, d.row, nil)
+	g := New(32, L2, d.vec, nil)
 	for i := 0; i < n; i++ {
 		if err := g.InsertTagged(uint32(i), tagOf(uint32(i)), d.row(uint32(i))); err != nil {
 			t.Fatal(err)
@@ -577,7 +581,7 @@ func TestGraph_Tags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g2, err := Unmarshal(b, d.row)
+	g2, err := Unmarshal(b, d.vec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -601,7 +605,7 @@ func TestGraph_ScanTags(t *testing.T) {
 	rng := rand.New(rand.NewPCG(41, 42))
 	d := clusteredData(rng, n+50, 48)
 	tagOf := func(row uint32) uint32 { return (row * 13) % uint32(n) } // a permutation of 0..n-1
-	g := New(48, L2, d.row, nil)
+	g := New(48, L2, d.vec, nil)
 	for i := 0; i < n; i++ {
 		if err := g.InsertTagged(uint32(i), tagOf(uint32(i)), d.row(uint32(i))); err != nil {
 			t.Fatal(err)
@@ -659,7 +663,7 @@ func TestGraph_ScanTags(t *testing.T) {
 	if _, _, err := g.ScanTags(nil, make([]float32, 3), tags.ManyIterator(), 10, 10); !errors.Is(err, ErrDimension) {
 		t.Fatalf("wrong dimension: %v", err)
 	}
-	small := New(48, L2, d.row, nil)
+	small := New(48, L2, d.vec, nil)
 	small.Insert(0, d.row(0))
 	if _, ok, err := small.ScanTags(nil, d.row(1), tags.ManyIterator(), 10, 10); ok || err != nil {
 		t.Fatalf("unquantized graph: ok %v, %v", ok, err)
@@ -674,7 +678,7 @@ func TestGraph_SearchTagged(t *testing.T) {
 	rng := rand.New(rand.NewPCG(61, 62))
 	d := clusteredData(rng, n+30, 32)
 	tagOf := func(row uint32) uint32 { return (row*7 + 3) % uint32(n) } // a permutation
-	g := New(32, L2, d.row, nil)
+	g := New(32, L2, d.vec, nil)
 	for i := 0; i < n; i++ {
 		if err := g.InsertTagged(uint32(i), tagOf(uint32(i)), d.row(uint32(i))); err != nil {
 			t.Fatal(err)
@@ -708,5 +712,54 @@ func TestGraph_SearchTagged(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestGraph_CosineAnyLength: a Cosine graph over vectors of any length
+// (each scaled by a random factor) finds the same neighbours as over the
+// same vectors at unit length, with the cosine distance.
+func TestGraph_CosineAnyLength(t *testing.T) {
+	n := 3000 / raceScale
+	rng := rand.New(rand.NewPCG(71, 72))
+	d := clusteredData(rng, n+100, 64)
+	unit := &dataset{dim: 64, data: slices.Clone(d.data)}
+	normalize(unit)
+	for i := 0; i < n+100; i++ {
+		f := float32(0.1 + 10*rng.Float64())
+		for j := range d.row(uint32(i)) {
+			d.row(uint32(i))[j] = unit.row(uint32(i))[j] * f
+		}
+	}
+	g := build(t, d, Cosine, n, nil)
+	var rows []uint32
+	for r := range g.Rows() {
+		rows = append(rows, r)
+	}
+	hits, total := 0, 0
+	for i := 0; i < 100; i++ {
+		q := d.row(uint32(n + i))
+		res, err := g.Search(q, 10, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Brute force over the unit vectors (Dot of unit vectors is
+		// cosine).
+		want := bruteForce(unit, Dot, unit.row(uint32(n+i)), 10, rows, nil)
+		total += len(want)
+		for _, r := range res {
+			if slices.Contains(want, r.Row) {
+				hits++
+			}
+			var dot float64
+			for j, x := range unit.row(uint32(n + i)) {
+				dot += float64(x) * float64(unit.row(r.Row)[j])
+			}
+			if math.Abs(float64(r.Dist)+dot) > 1e-4 {
+				t.Fatalf("query %d row %d: distance %v, want %v", i, r.Row, r.Dist, -dot)
+			}
+		}
+	}
+	if rec := float64(hits) / float64(total); rec < 0.95 {
+		t.Fatalf("recall@10 %.3f over vectors of any length", rec)
 	}
 }

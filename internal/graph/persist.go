@@ -11,7 +11,8 @@ import (
 	"unsafe"
 )
 
-// The snapshot format, little endian throughout:
+// The legacy snapshot formats (snapshot.go has the current one), little
+// endian throughout, still read:
 //
 //	magic "LARCHGR2" ("LARCHGR1": the same without sketches)
 //	header: dim, metric, M, efConstruction, efSearch, trainSize, float,
@@ -28,33 +29,28 @@ import (
 //
 // Float32 vectors are not in the snapshot: Vectors supplies them.
 const (
-	magic   = "LARCHGR2"
-	magicV1 = "LARCHGR1" // read, never written
+	magicV2 = "LARCHGR2" // read; written only for tests (testMarshalV2)
+	magicV1 = "LARCHGR1" // read; written only for tests (testMarshalV1)
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// testMarshalV1 makes snapshots in the format before sketches, for tests of
-// reading one.
-var testMarshalV1 bool
+// testMarshalV1 and testMarshalV2 make MarshalBinary write the legacy
+// formats (before sketches, before node blocks), for tests of reading them.
+var testMarshalV1, testMarshalV2 bool
 
-// MarshalBinary returns a snapshot of the graph. It waits for inserts and
-// deletes in progress and holds further ones off while it copies; searches
-// go on.
-func (g *Graph) MarshalBinary() ([]byte, error) {
+// MarshalLegacy returns a snapshot in the format of before node blocks
+// (LARCHGR2), which Load still reads: it exists for tests that snapshots
+// written by earlier versions still load.
+func (g *Graph) MarshalLegacy() []byte {
 	g.writers.Lock()
 	defer g.writers.Unlock()
-	return g.cur.Load().marshal(), nil
+	return g.cur.Load().marshalLegacy()
 }
 
-// WriteTo writes a snapshot of the graph to w (see MarshalBinary).
-func (g *Graph) WriteTo(w io.Writer) (int64, error) {
-	b, _ := g.MarshalBinary()
-	n, err := w.Write(b)
-	return int64(n), err
-}
-
-func (ix *index) marshal() []byte {
+// marshalLegacy writes a LARCHGR2 (or, with testMarshalV1, LARCHGR1)
+// snapshot. The caller holds g.writers.
+func (ix *index) marshalLegacy() []byte {
 	n := ix.nodes.Load()
 	q := ix.quant.Load()
 	size := 8 + 64 + 4*ix.dim + int(n)*(6+4*(ix.m0+1)+ix.dim+4) + 4
@@ -65,7 +61,7 @@ func (ix *index) marshal() []byte {
 	if testMarshalV1 {
 		b = append(b, magicV1...)
 	} else {
-		b = append(b, magic...)
+		b = append(b, magicV2...)
 	}
 	le := binary.LittleEndian
 	b = le.AppendUint32(b, uint32(ix.dim))
@@ -97,17 +93,19 @@ func (ix *index) marshal() []byte {
 		}
 	}
 	for v := uint32(0); v < n; v++ {
-		for i := range ix.chunk(v).upper[v&chunkMask] {
-			b = le.AppendUint32(b, ix.chunk(v).upper[v&chunkMask][i].Load())
+		u := ix.chunk(v).upperOf(v&chunkMask, ix.p.M)
+		for i := range u {
+			b = le.AppendUint32(b, u[i].Load())
 		}
 	}
 	if q != nil {
-		for v := uint32(0); v < n; v += chunkSize {
-			m := int(min(chunkSize, n-v))
-			b = append(b, int8sAsBytes(ix.chunk(v).codes[:m*ix.dim])...)
+		for v := uint32(0); v < n; v++ {
+			code, _ := ix.code(v)
+			b = append(b, int8sAsBytes(code)...)
 		}
 		for v := uint32(0); v < n; v++ {
-			b = le.AppendUint32(b, math.Float32bits(ix.chunk(v).aux[v&chunkMask]))
+			_, aux := ix.code(v)
+			b = le.AppendUint32(b, math.Float32bits(aux))
 		}
 		if testMarshalV1 {
 			return le.AppendUint32(b, crc32.Checksum(b, castagnoli))
@@ -151,19 +149,8 @@ func int8sAsBytes(c []int8) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&c[0])), len(c))
 }
 
-// Load reads a snapshot written by MarshalBinary or WriteTo. vectors plays
-// the role it has in New. It returns ErrCorrupt (wrapped with the reason)
-// if the snapshot is damaged or inconsistent.
-func Load(r io.Reader, vectors Vectors) (*Graph, error) {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return nil, err
-	}
-	return Unmarshal(b, vectors)
-}
-
-// Unmarshal is Load from a byte slice. The graph does not keep b.
-func Unmarshal(b []byte, vectors Vectors) (*Graph, error) {
+// unmarshalLegacy reads a LARCHGR1 or LARCHGR2 snapshot.
+func unmarshalLegacy(b []byte, vectors Vectors) (*Graph, error) {
 	ix, err := unmarshal(b, vectors)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
@@ -212,15 +199,15 @@ func (d *decoder) u64() uint64 {
 }
 
 func unmarshal(b []byte, vectors Vectors) (*index, error) {
-	if len(b) < len(magic)+4 || (string(b[:len(magic)]) != magic && string(b[:len(magic)]) != magicV1) {
+	if len(b) < len(magicV2)+4 || (string(b[:len(magicV2)]) != magicV2 && string(b[:len(magicV2)]) != magicV1) {
 		return nil, fmt.Errorf("bad magic")
 	}
-	v1 := string(b[:len(magic)]) == magicV1
+	v1 := string(b[:len(magicV1)]) == magicV1
 	body := b[:len(b)-4]
 	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
 		return nil, fmt.Errorf("checksum mismatch")
 	}
-	d := &decoder{b: body[len(magic):]}
+	d := &decoder{b: body[len(magicV2):]}
 	dim := int(d.u32())
 	metric := Metric(d.u8())
 	var p Params
@@ -262,12 +249,9 @@ func unmarshal(b []byte, vectors Vectors) (*index, error) {
 		q.inv = 1 / q.scale
 	}
 	dir := make([]*chunk, (n+chunkSize-1)/chunkSize)
+	ix.reserveBlocks(len(dir))
 	for i := range dir {
 		dir[i] = ix.newChunk()
-		if q != nil && dir[i].codes == nil {
-			dir[i].codes = make([]int8, chunkSize*dim)
-			dir[i].aux = make([]float32, chunkSize)
-		}
 	}
 	ix.dir.Store(&dir)
 	meta := d.take(int(n) * 6)
@@ -284,15 +268,12 @@ func unmarshal(b []byte, vectors Vectors) (*index, error) {
 		c.level[o] = uint8(level)
 		c.ready[o].Store(true)
 		if level > 0 {
-			c.upper[o] = make([]atomic.Uint32, level*(p.M+1))
+			c.upper[o] = &make([]atomic.Uint32, level*(p.M+1))[0]
+			ix.upperLinks.Add(int64(level * (p.M + 1)))
 		}
 		if m[5] != 0 {
-			c.deleted[o].Store(true)
+			ix.setDeleted(c.block(int(o), ix.stride))
 		} else {
-			if _, dup := ix.rows[row]; dup {
-				return nil, fmt.Errorf("row %d twice", row)
-			}
-			ix.rows[row] = v
 			ix.setTag(row, v)
 		}
 	}
@@ -305,20 +286,20 @@ func unmarshal(b []byte, vectors Vectors) (*index, error) {
 		}
 	}
 	for v := uint32(0); v < n && d.err == nil; v++ {
-		u := dir[v>>chunkBits].upper[v&chunkMask]
+		u := dir[v>>chunkBits].upperOf(v&chunkMask, p.M)
 		src := d.take(4 * len(u))
 		for i := 0; i < len(u) && src != nil; i++ {
 			u[i].Store(binary.LittleEndian.Uint32(src[4*i:]))
 		}
 	}
 	if q != nil {
-		for v := uint32(0); v < n && d.err == nil; v += chunkSize {
-			m := int(min(chunkSize, n-v))
-			copy(int8sAsBytes(dir[v>>chunkBits].codes[:m*dim]), d.take(m*dim))
+		codes := d.take(int(n) * dim)
+		for v := uint32(0); v < n && d.err == nil; v++ {
+			copy(int8sAsBytes(ix.codes(dir[v>>chunkBits].block(int(v&chunkMask), ix.stride))), codes[int(v)*dim:])
 		}
 		aux := d.take(int(n) * 4)
 		for v := uint32(0); v < n && d.err == nil; v++ {
-			dir[v>>chunkBits].aux[v&chunkMask] = math.Float32frombits(binary.LittleEndian.Uint32(aux[4*v:]))
+			*ix.aux(dir[v>>chunkBits].block(int(v&chunkMask), ix.stride)) = math.Float32frombits(binary.LittleEndian.Uint32(aux[4*v:]))
 		}
 		if !v1 && d.u8() != 0 {
 			if err := unmarshalSketches(d, ix, q, dir, n); err != nil {
@@ -337,7 +318,10 @@ func unmarshal(b []byte, vectors Vectors) (*index, error) {
 	ix.entry.Store(entry)
 	// Levels of later inserts: a stream of its own, not a replay.
 	ix.rng = rand.New(rand.NewPCG(p.Seed, uint64(n)))
-	if err := ix.check(); err != nil {
+	if err := ix.rows.freeze(ix, n); err != nil {
+		return nil, err
+	}
+	if err := ix.check(true); err != nil {
 		return nil, err
 	}
 	return ix, nil

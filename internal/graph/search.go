@@ -15,6 +15,34 @@ type cand struct {
 	n uint32
 }
 
+// sortCands sorts c as slices.SortFunc(c, cmpCand) does, faster: each
+// candidate becomes one uint64 whose order is theirs (the distance's bits
+// made monotonic, then the node), sorted without a comparison function.
+// keys is scratch space, returned for reuse.
+func sortCands(c []cand, keys []uint64) []uint64 {
+	keys = keys[:0]
+	for _, x := range c {
+		b := math.Float32bits(x.d + 0) // -0 becomes +0: they compare equal
+		if b>>31 != 0 {
+			b = ^b
+		} else {
+			b |= 1 << 31
+		}
+		keys = append(keys, uint64(b)<<32|uint64(x.n))
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		b := uint32(k >> 32)
+		if b>>31 != 0 {
+			b &^= 1 << 31
+		} else {
+			b = ^b
+		}
+		c[i] = cand{math.Float32frombits(b), uint32(k)}
+	}
+	return keys
+}
+
 func cmpCand(a, b cand) int {
 	if c := cmp.Compare(a.d, b.d); c != 0 {
 		return c
@@ -33,17 +61,28 @@ type searcher struct {
 	byTag bool      // the filter names tags, not rows
 	qaux  float32
 	dir   []*chunk
-	marks []uint16
-	epoch uint16
-	cands []cand // min-heap
-	res   []cand // max-heap
-	eps   []cand
-	sel   []cand
-	sel2  []cand
-	prune []cand
-	hop   []uint32
-	next  []uint32 // the unvisited neighbours of the node being expanded
-	sink  int8     // keeps touch's reads
+	// vis is the visited set of the current search, one bit per node;
+	// visited lists its nodes, so that the next search clears only
+	// their words (a bitset of a million nodes is 128 KB, which stays in
+	// the core's cache, where a byte or more per node would not).
+	vis     []uint64
+	visited []uint32
+	cands   []cand // min-heap
+	res     []cand // max-heap
+	eps     []cand
+	sel     []cand
+	sel2    []cand
+	prune   []cand
+	hop     []uint32
+	next    []uint32         // the unvisited neighbours of the node being expanded
+	ptrs    []unsafe.Pointer // their blocks
+	dots    []int32          // their codes' dot products with the query's
+	keys    []uint64         // sortCands' scratch
+	xs      []xcand          // selectExact's candidates
+	selv    []xcand          // selectExact's kept candidates
+	vecs    [][]float32      // the re-scored candidates' vectors
+	unitBuf []float32        // the query at unit length (Cosine)
+	sink    int8             // keeps touch's reads
 	// fcache remembers the filter's answer per node for one search:
 	// fepoch<<1 | accepted.
 	fcache []uint32
@@ -58,10 +97,6 @@ func (ix *index) getSearcher() *searcher {
 	s, _ := ix.pool.Get().(*searcher)
 	if s == nil {
 		s = &searcher{ix: ix}
-	}
-	if n := int(ix.nodes.Load()); len(s.marks) < n {
-		s.marks = make([]uint16, n+n/4+chunkSize)
-		s.epoch = 0
 	}
 	s.dir = *ix.dir.Load()
 	return s
@@ -80,6 +115,11 @@ func (ix *index) putSearcher(s *searcher) {
 // prepareQuery sets the query vector (and its codes when quantized).
 func (s *searcher) prepareQuery(vec []float32, q *quantizer) {
 	s.q = q
+	s.unitBuf = s.ix.unit(vec, s.unitBuf)
+	vec = s.unitBuf
+	if s.ix.metric != Cosine {
+		s.unitBuf = nil
+	}
 	s.vec = vec
 	if q != nil {
 		if cap(s.qbuf) < len(vec) {
@@ -99,7 +139,7 @@ func (s *searcher) prepareNode(v uint32, vec []float32, q *quantizer) {
 		return
 	}
 	if vec == nil {
-		s.vec = s.ix.vectors(s.ix.row(v))
+		s.vec = s.ix.vectorOf(v)
 	}
 }
 
@@ -117,58 +157,89 @@ func (s *searcher) dist(v uint32) float32 {
 	o := int(v & chunkMask)
 	if q := s.q; q != nil {
 		// codeDist's body, kept inline: this is the walk's hot path.
-		d := s.ix.dim
-		return s.qaux + c.aux[o] + q.base - q.w*float32(dotI8(s.qc, c.codes[o*d:(o+1)*d]))
+		ix := s.ix
+		b := c.block(o, ix.stride)
+		return s.qaux + *ix.aux(b) + q.base - q.w*float32(dotI8(s.qc, ix.codes(b)))
 	}
-	vec := s.ix.vectors(c.row[o])
+	vec := s.ix.vectors(c.row[o], c.tag[o].Load())
 	if len(vec) != s.ix.dim || len(s.vec) != s.ix.dim {
 		return float32(math.Inf(1))
 	}
 	return s.ix.floatDist(s.vec, vec)
 }
 
+// newEpoch empties the visited set.
 func (s *searcher) newEpoch() {
-	if n := int(s.ix.nodes.Load()); len(s.marks) < n {
-		s.marks = make([]uint16, n+n/4+chunkSize)
-		s.epoch = 0
+	for _, v := range s.visited {
+		s.vis[v>>6] = 0
 	}
-	s.epoch++
-	if s.epoch == 0 {
-		clear(s.marks)
-		s.epoch = 1
+	s.visited = s.visited[:0]
+	if n := int(s.ix.nodes.Load()); len(s.vis)*64 < n {
+		s.vis = make([]uint64, (n+n/4+chunkSize)/64)
 	}
 }
 
 // visit marks v and reports whether it was unmarked.
 func (s *searcher) visit(v uint32) bool {
-	if int(v) >= len(s.marks) {
-		m := make([]uint16, int(v)+int(v)/4+chunkSize)
-		copy(m, s.marks)
-		s.marks = m
+	w := int(v >> 6)
+	if w >= len(s.vis) {
+		m := make([]uint64, w+w/4+chunkSize/64)
+		copy(m, s.vis)
+		s.vis = m
 	}
-	if s.marks[v] == s.epoch {
+	bit := uint64(1) << (v & 63)
+	if s.vis[w]&bit != 0 {
 		return false
 	}
-	s.marks[v] = s.epoch
+	s.vis[w] |= bit
+	s.visited = append(s.visited, v)
 	return true
 }
 
 func (s *searcher) seen(v uint32) bool {
-	return int(v) < len(s.marks) && s.marks[v] == s.epoch
+	w := int(v >> 6)
+	return w < len(s.vis) && s.vis[w]&(1<<(v&63)) != 0
 }
 
 // greedy walks one upper layer to the local minimum nearest the query.
+// Once quantized, each step's neighbours are prefetched and scored in one
+// batch, as on the bottom layer: the upper layers' few nodes lie far apart
+// in memory, and one after another their reads were a quarter of a query
+// at small ef.
 func (s *searcher) greedy(cur cand, layer int) cand {
+	ix := s.ix
 	for changed := true; changed; {
 		changed = false
-		l := s.ix.links(cur.n, layer)
+		l := ix.links(cur.n, layer)
 		cnt := int(l[0].Load())
+		if s.q == nil {
+			for i := 1; i <= cnt; i++ {
+				u := l[i].Load()
+				if d := s.dist(u); d < cur.d {
+					cur, changed = cand{d, u}, true
+				}
+			}
+			continue
+		}
+		next, ptrs := s.next[:0], s.ptrs[:0]
 		for i := 1; i <= cnt; i++ {
 			u := l[i].Load()
-			if d := s.dist(u); d < cur.d {
+			next = append(next, u)
+			ptrs = append(ptrs, s.chunk(u).block(int(u&chunkMask), ix.stride))
+		}
+		s.sink += prefetchBlocks(ptrs, (ix.auxOff+8+63)/64)
+		if cap(s.dots) < len(ptrs) {
+			s.dots = make([]int32, len(ptrs))
+		}
+		dots := s.dots[:len(ptrs)]
+		dotsI8(s.qc, ptrs, dots)
+		c0 := s.qaux + s.q.base
+		for i, u := range next {
+			if d := c0 + *ix.aux(ptrs[i]) - s.q.w*float32(dots[i]); d < cur.d {
 				cur, changed = cand{d, u}, true
 			}
 		}
+		s.next, s.ptrs = next, ptrs
 	}
 	return cur
 }
@@ -181,20 +252,16 @@ func (s *searcher) touch(nodes []uint32) {
 	if s.q == nil {
 		return
 	}
-	d := s.ix.dim
+	ix := s.ix
 	if simd.HasPrefetch {
 		for _, v := range nodes {
-			c := s.chunk(v)
-			o := int(v & chunkMask)
-			simd.PrefetchInt8(c.codes[o*d : (o+1)*d])
+			simd.PrefetchInt8(ix.scored(s.chunk(v).block(int(v&chunkMask), ix.stride)))
 		}
 		return
 	}
 	var x int8
 	for _, v := range nodes {
-		c := s.chunk(v)
-		o := int(v & chunkMask)
-		codes := c.codes[o*d : (o+1)*d]
+		codes := ix.scored(s.chunk(v).block(int(v&chunkMask), ix.stride))
 		for j := 0; j < len(codes); j += 64 {
 			x += codes[j]
 		}
@@ -206,7 +273,7 @@ func (s *searcher) touch(nodes []uint32) {
 func (s *searcher) ok(v uint32, f Filter) bool {
 	c := s.chunk(v)
 	o := v & chunkMask
-	if c.deleted[o].Load() && !s.all {
+	if s.ix.deletedAt(c.block(int(o), s.ix.stride)) && !s.all {
 		return false
 	}
 	if f == nil {
@@ -248,7 +315,7 @@ func (ix *index) nodeOf(key uint32, byTag bool, tdir tagDir) (uint32, bool) {
 	if byTag {
 		return nodeOfTag(tdir, key)
 	}
-	v, ok := ix.rows[key]
+	v, ok := ix.rows.get(ix, key)
 	return v, ok
 }
 
@@ -286,6 +353,8 @@ func (s *searcher) searchLayer(eps []cand, ef, layer int, f Filter, seed int) []
 		}
 	}
 	m0 := s.ix.maxDegree(layer)
+	stride := s.ix.stride
+	lines := (s.ix.auxOff + 8 + 63) / 64 // the cache lines scoring reads
 	sweep := 0
 	if f != nil {
 		sweep = ef * sweepPct / 100
@@ -306,12 +375,24 @@ func (s *searcher) searchLayer(eps []cand, ef, layer int, f Filter, seed int) []
 			// scored: the memory reads of all of them overlap instead of
 			// one node's codes after another's (a software prefetch).
 			next := s.next[:0]
+			if s.q != nil {
+				ptrs := s.ptrs[:0]
+				for i := 1; i <= cnt; i++ {
+					if u := l[i].Load(); s.visit(u) {
+						next = append(next, u)
+						ptrs = append(ptrs, s.chunk(u).block(int(u&chunkMask), stride))
+					}
+				}
+				s.sink += prefetchBlocks(ptrs, lines)
+				s.scoreBlocks(next, ptrs, ef)
+				s.next, s.ptrs = next, ptrs
+				continue
+			}
 			for i := 1; i <= cnt; i++ {
 				if u := l[i].Load(); s.visit(u) {
 					next = append(next, u)
 				}
 			}
-			s.touch(next)
 			for _, u := range next {
 				s.consider(u, s.ok(u, nil), ef)
 			}
@@ -387,16 +468,33 @@ func (s *searcher) touchLinks(nodes []uint32, layer int) {
 	}
 }
 
-// purge keeps the candidates that may be results, as a heap.
-func (s *searcher) purge(h []cand, f Filter) []cand {
-	keep := h[:0]
-	for _, c := range h {
-		if s.ok(c.n, f) {
-			keep = append(keep, c)
+// scoreBlocks scores the nodes next, whose blocks are ptrs, by their codes
+// in one batch, and keeps each as a candidate, and as a result unless it
+// is a tombstone, when it is nearer than the current ef-th result.
+func (s *searcher) scoreBlocks(next []uint32, ptrs []unsafe.Pointer, ef int) {
+	if cap(s.dots) < len(ptrs) {
+		s.dots = make([]int32, len(ptrs))
+	}
+	dots := s.dots[:len(ptrs)]
+	dotsI8(s.qc, ptrs, dots)
+	ix, q := s.ix, s.q
+	c0 := s.qaux + q.base
+	for i, u := range next {
+		b := ptrs[i]
+		d := c0 + *ix.aux(b) - q.w*float32(dots[i])
+		if len(s.res) < ef || d < s.res[0].d {
+			// A candidate may be expanded soon: its links, in the
+			// rest of its block, start loading now.
+			simd.PrefetchInt8(unsafe.Slice((*int8)(unsafe.Add(b, ix.linkOff)), 4*(ix.m0+1)))
+			s.cands = pushMin(s.cands, cand{d, u})
+			if s.all || !ix.deletedAt(b) {
+				s.res = pushMax(s.res, cand{d, u})
+				if len(s.res) > ef {
+					s.res = popMax(s.res)
+				}
+			}
 		}
 	}
-	slices.SortFunc(keep, cmpCand) // a sorted slice is a min-heap
-	return keep
 }
 
 // consider scores node u and keeps it as a candidate, and as a result if ok,
@@ -505,7 +603,7 @@ func (g *Graph) search(dst []Result, q []float32, k, ef int, f Filter, cands int
 	res := s.searchLayer(eps, ef, 0, f, seed)
 
 	rescore := cands == 0
-	slices.SortFunc(res, cmpCand)
+	s.keys = sortCands(res, s.keys)
 	if !rescore {
 		res = res[:min(len(res), cands)]
 	} else if quant != nil {
@@ -517,18 +615,31 @@ func (g *Graph) search(dst []Result, q []float32, k, ef int, f Filter, cands int
 	if out == nil {
 		out = make([]Result, 0, len(res))
 	}
-	for _, c := range res {
-		ch, o := s.chunk(c.n), c.n&chunkMask
-		row := ch.row[o]
-		d := c.d
-		if rescore && quant != nil {
-			vec := ix.vectors(row)
-			if len(vec) != ix.dim {
+	if rescore && quant != nil {
+		// The candidates' vectors, scattered over memory, are prefetched
+		// together before they are scored.
+		vecs := s.vecs[:0]
+		for _, c := range res {
+			vec := ix.vectorOf(c.n)
+			if len(vec) == ix.dim {
+				simd.PrefetchFloat32(vec)
+			}
+			vecs = append(vecs, vec)
+		}
+		for i, c := range res {
+			if len(vecs[i]) != ix.dim {
 				continue
 			}
-			d = ix.floatDist(q, vec)
+			ch, o := s.chunk(c.n), c.n&chunkMask
+			out = append(out, Result{Row: ch.row[o], Tag: ch.tag[o].Load(), Dist: ix.floatDist(q, vecs[i])})
 		}
-		out = append(out, Result{Row: row, Tag: ch.tag[o].Load(), Dist: d})
+		clear(vecs)
+		s.vecs = vecs[:0]
+	} else {
+		for _, c := range res {
+			ch, o := s.chunk(c.n), c.n&chunkMask
+			out = append(out, Result{Row: ch.row[o], Tag: ch.tag[o].Load(), Dist: c.d})
+		}
 	}
 	if !rescore {
 		return out, nil // sorted by the walk's distance
@@ -618,7 +729,7 @@ func (ix *index) scan(q []float32, k int, rows []uint32, byTag bool) []Result {
 	ix.mu.Unlock()
 	for _, v := range nodes {
 		r := ix.row(v)
-		if vec := ix.vectors(r); len(vec) == ix.dim {
+		if vec := ix.vectorOf(v); len(vec) == ix.dim {
 			out = append(out, Result{Row: r, Tag: ix.tag(v), Dist: ix.floatDist(q, vec)})
 		}
 	}

@@ -174,7 +174,7 @@ func TestGraph_ScanTagsSketches(t *testing.T) {
 		g.Compact()
 		same("after Compact", g)
 		b, _ := g.MarshalBinary()
-		h, err := Unmarshal(b, d.row)
+		h, err := Unmarshal(b, d.vec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -182,20 +182,20 @@ func TestGraph_ScanTagsSketches(t *testing.T) {
 		// A damaged snapshot with sketches is refused, never a panic:
 		// cut inside the sketch section (its tail) and anywhere else.
 		for _, cut := range []int{len(b) / 2, len(b) - 4 - n*8, len(b) - 5} {
-			if _, err := Unmarshal(b[:cut], d.row); !errors.Is(err, ErrCorrupt) {
+			if _, err := Unmarshal(b[:cut], d.vec); !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("%s: cut at %d of %d: %v", name, cut, len(b), err)
 			}
 		}
 		bad := slices.Clone(b)
 		bad[len(bad)-4-n] ^= 1 // in the sketches' numbers
-		if _, err := Unmarshal(bad, d.row); !errors.Is(err, ErrCorrupt) {
+		if _, err := Unmarshal(bad, d.vec); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("%s: flipped sketch byte: %v", name, err)
 		}
 
 		testMarshalV1 = true
 		b1, _ := g.MarshalBinary()
 		testMarshalV1 = false
-		old, err := Unmarshal(b1, d.row)
+		old, err := Unmarshal(b1, d.vec)
 		if err != nil {
 			t.Fatalf("snapshot without sketches: %v", err)
 		}
@@ -251,7 +251,7 @@ func TestGraph_ScanTagsConcurrent(t *testing.T) {
 	const dim = sketchMinDim
 	rng := rand.New(rand.NewPCG(81, 82))
 	d := clusteredData(rng, n+20, dim)
-	g := New(dim, L2, d.row, &Params{TrainSize: 300, EfConstruction: 32})
+	g := New(dim, L2, d.vec, &Params{TrainSize: 300, EfConstruction: 32})
 	tags := roaring.New()
 	tags.AddRange(0, uint64(n))
 	stop := make(chan struct{})

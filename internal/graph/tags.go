@@ -101,7 +101,7 @@ func (g *Graph) ScanTags(dst []Result, q []float32, tags TagIterator, k, n int) 
 	s.prepareQuery(q, quant)
 	sk := quant.sk
 	if sk != nil && !testNoSketch {
-		sk.prepare(q, &s.skq)
+		sk.prepare(s.vec, &s.skq) // the query at unit length for Cosine
 	} else {
 		sk = nil
 	}
@@ -114,7 +114,6 @@ func (g *Graph) ScanTags(dst []Result, q []float32, tags TagIterator, k, n int) 
 		keep = k
 	}
 	tdir := *ix.tags.Load()
-	dim := ix.dim
 	h := s.res[:0] // a max-heap of the n best
 	// Nodes are taken a batch at a time, and the sketches (or codes) of
 	// the next batch are prefetched while a batch is scored, so that the
@@ -140,7 +139,7 @@ func (g *Graph) ScanTags(dst []Result, q []float32, tags TagIterator, k, n int) 
 				if sk != nil {
 					prefetchWords(c.sk[o*sk.words : (o+1)*sk.words])
 				} else {
-					simd.PrefetchInt8(c.codes[o*dim : (o+1)*dim])
+					simd.PrefetchInt8(ix.scored(c.block(o, ix.stride)))
 				}
 			}
 			if m > 0 {
@@ -154,7 +153,7 @@ func (g *Graph) ScanTags(dst []Result, q []float32, tags TagIterator, k, n int) 
 		for _, v := range bufs[b][:m] {
 			c := s.chunk(v)
 			o := v & chunkMask
-			if !c.ready[o].Load() || c.deleted[o].Load() {
+			if !c.ready[o].Load() || ix.deletedAt(c.block(int(o), ix.stride)) {
 				continue
 			}
 			var d float32
@@ -213,16 +212,16 @@ var testNoSketch bool
 
 // codeDist is the distance from the query to node o of c by int8 codes.
 func (s *searcher) codeDist(c *chunk, o uint32) float32 {
-	d := s.ix.dim
+	ix := s.ix
 	q := s.q
-	return s.qaux + c.aux[o] + q.base - q.w*float32(dotI8(s.qc, c.codes[int(o)*d:int(o+1)*d]))
+	b := c.block(int(o), ix.stride)
+	return s.qaux + *ix.aux(b) + q.base - q.w*float32(dotI8(s.qc, ix.codes(b)))
 }
 
 // prefetchCodes starts loading node v's int8 codes.
 func (s *searcher) prefetchCodes(v uint32) {
-	c := s.chunk(v)
-	o := int(v & chunkMask)
-	simd.PrefetchInt8(c.codes[o*s.ix.dim : (o+1)*s.ix.dim])
+	ix := s.ix
+	simd.PrefetchInt8(ix.scored(s.chunk(v).block(int(v&chunkMask), ix.stride)))
 }
 
 // offerMax keeps c in the max-heap h of the up to keep nearest.

@@ -264,6 +264,7 @@ func (d *pageDecoder) dictionary(ph *format.PageHeader) error {
 		return d.errorf(ErrCorrupt, "a dictionary page that is not the first page of its column chunk")
 	}
 	h := &ph.DictionaryPageHeader.V
+	//lint:ignore SA1019 writers no longer use PLAIN_DICTIONARY, but readers must accept it (Parquet 1.0 files)
 	if h.Encoding != format.Plain && h.Encoding != format.PlainDictionary {
 		return d.errorf(ErrUnsupported, "dictionary encoding %s", h.Encoding)
 	}
@@ -407,6 +408,7 @@ func (d *pageDecoder) setValues(enc format.Encoding, p []byte) error {
 			return d.errorf(ErrCorrupt, "%d values in %d bytes", n, len(p))
 		}
 		d.fixed = p[:4*n]
+	//lint:ignore SA1019 writers no longer use PLAIN_DICTIONARY, but readers must accept it (Parquet 1.0 files)
 	case enc == format.PlainDictionary || enc == format.RLEDictionary:
 		if !d.dict.ok {
 			return d.errorf(ErrCorrupt, "dictionary-encoded values without a dictionary page")

@@ -12,7 +12,12 @@ import (
 const blockSize = 128
 
 // denseTerms bounds the term ids looked up in a slice; larger ids go
-// through a map. The slice grows only as far as the largest id seen.
+// through a map. The slice covers ids from 0 up, and grows to cover a new
+// id only while at least half its slots would hold a term (see
+// growDense): a vocabulary of small ids (a SPLADE model's 30,522) lives
+// in the slice, while ids spread over the whole uint32 range (hashed
+// words, such as BM25's) live in the map, where the few that fall below
+// denseTerms cannot grow the slice to a million empty slots.
 const denseTerms = 1 << 20
 
 // defaultWindow is the widest window of rows a search scores at once:
@@ -55,9 +60,14 @@ type list struct {
 // exclusive access, while any number of Search and SearchExhaustive calls
 // may run concurrently with each other (callers hold a sync.RWMutex).
 type Index struct {
-	dense  []list // lists of terms below denseTerms, by term id (n == 0: none)
-	sparse map[uint32]*list
-	nterms int // terms with at least one posting
+	dense  []list           // lists of terms below len(dense), by term id (n == 0: none)
+	sparse map[uint32]*list // lists of terms from len(dense) up
+	nterms int              // terms with at least one posting
+
+	// ndense counts the terms in dense, nsmall those in sparse below
+	// denseTerms; growDense does not look for a denser slice again until
+	// ndense+nsmall reaches regrow.
+	ndense, nsmall, regrow int
 
 	present  []uint64 // bitset of indexed rows
 	rows     int
@@ -140,8 +150,8 @@ func (l *list) listHeap() int64 {
 
 // term returns the list of term t, or nil.
 func (x *Index) term(t uint32) *list {
-	if t < denseTerms {
-		if int(t) < len(x.dense) && x.dense[t].n > 0 {
+	if int64(t) < int64(len(x.dense)) {
+		if x.dense[t].n > 0 {
 			return &x.dense[t]
 		}
 		return nil
@@ -151,13 +161,11 @@ func (x *Index) term(t uint32) *list {
 
 // termForAdd returns the list of term t, creating it if needed.
 func (x *Index) termForAdd(t uint32) *list {
-	if t < denseTerms {
-		if int(t) >= len(x.dense) {
-			x.dense = slices.Grow(x.dense, int(t)+1-len(x.dense))[:int(t)+1]
-		}
+	if int64(t) < int64(len(x.dense)) || (t < denseTerms && x.growDense(t)) {
 		l := &x.dense[t]
 		if l.n == 0 {
 			x.nterms++
+			x.ndense++
 		}
 		return l
 	}
@@ -169,18 +177,68 @@ func (x *Index) termForAdd(t uint32) *list {
 	}
 	l := &list{}
 	x.nterms++
+	if t < denseTerms {
+		x.nsmall++
+	}
 	x.sparse[t] = l
 	return l
+}
+
+// growDense grows the dense slice to cover term t (at least doubling it,
+// up to denseTerms) if at least half the slots would then hold a term,
+// moving the map's lists in the new range into it, and reports whether it
+// did. A failed attempt that had to look through the map is not repeated
+// until the terms below denseTerms have grown by a quarter, so the scans
+// cost O(log n) passes over the map in all.
+func (x *Index) growDense(t uint32) bool {
+	n := min(max(int(t)+1, 2*len(x.dense), 64), denseTerms)
+	// At most ndense+nsmall+1 terms could fill the new slice.
+	if small := x.ndense + x.nsmall + 1; 2*small < n || small < x.regrow {
+		return false
+	}
+	in := x.ndense + 1
+	for id := range x.sparse {
+		if int64(id) >= int64(len(x.dense)) && int64(id) < int64(n) {
+			in++
+		}
+	}
+	if 2*in < n {
+		x.regrow = (x.ndense + x.nsmall) * 5 / 4
+		return false
+	}
+	x.dense = slices.Grow(x.dense, n-len(x.dense))[:n]
+	for id, l := range x.sparse {
+		if int64(id) < int64(n) {
+			x.dense[id] = *l
+			delete(x.sparse, id)
+			x.nsmall--
+			x.ndense++
+		}
+	}
+	return true
 }
 
 // dropTerm forgets the list of term t, which has become empty.
 func (x *Index) dropTerm(t uint32) {
 	x.nterms--
-	if t < denseTerms {
+	if int64(t) < int64(len(x.dense)) {
 		x.dense[t] = list{}
+		x.ndense--
 		return
 	}
+	if t < denseTerms {
+		x.nsmall--
+	}
 	delete(x.sparse, t)
+}
+
+// Count returns the number of rows holding term t: the length of its
+// posting list (a BM25 document frequency, when rows are documents).
+func (x *Index) Count(t uint32) int {
+	if l := x.term(t); l != nil {
+		return int(l.n)
+	}
+	return 0
 }
 
 // Has reports whether row is indexed.

@@ -1,7 +1,9 @@
 package sparse
 
 import (
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -24,9 +26,11 @@ func TestIndex_Churn(t *testing.T) {
 			}
 			if step%100 == 0 {
 				x.check(t)
+				checkCounts(t, x, o)
 			}
 		}
 		x.check(t)
+		checkCounts(t, x, o)
 		for row := range o.docs {
 			x.Remove(row, o.remove(row))
 		}
@@ -128,4 +132,96 @@ func TestIndex_AddPanics(t *testing.T) {
 		}
 	}()
 	x.Remove(3, []uint32{1, 9})
+}
+
+// checkCounts checks Count against the oracle's posting lists for every
+// term the oracle has seen, including terms no row holds any more.
+func checkCounts(t *testing.T, x *Index, o *oracle) {
+	t.Helper()
+	for term, rows := range o.inv {
+		if got := x.Count(term); got != len(rows) {
+			t.Fatalf("Count(%d) = %d, the oracle has %d rows", term, got, len(rows))
+		}
+	}
+	if got := x.Count(1 << 31); got != 0 {
+		t.Fatalf("Count of a term never added = %d", got)
+	}
+}
+
+// TestIndex_CountLargeTerms covers Count for term ids past denseTerms,
+// which live in the map (hashed term ids, such as BM25's, mostly do).
+func TestIndex_CountLargeTerms(t *testing.T) {
+	x := New()
+	big := []uint32{7, denseTerms + 5, 1<<32 - 1}
+	x.Add(1, big, []float32{1, 2, 3})
+	x.Add(2, big[1:], []float32{4, 5})
+	for i, want := range []int{1, 2, 2} {
+		if got := x.Count(big[i]); got != want {
+			t.Fatalf("Count(%d) = %d, want %d", big[i], got, want)
+		}
+	}
+	x.Remove(2, big[1:])
+	if got := x.Count(big[2]); got != 1 {
+		t.Fatalf("after Remove, Count(%d) = %d, want 1", big[2], got)
+	}
+}
+
+// TestIndex_HashedTermsMemory checks that term ids spread over the whole
+// uint32 range, as hashed vocabularies (BM25's, or pinecone-text's) make
+// them, cost about what ids of a small vocabulary do: the few that fall
+// below denseTerms must not grow the dense table to their size.
+func TestIndex_HashedTermsMemory(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	x := New()
+	o := newOracle()
+	for row := range 2000 {
+		seen := map[uint32]bool{}
+		var idx []uint32
+		for len(idx) < 40 {
+			tm := r.Uint32()
+			if row%100 == 0 {
+				tm %= denseTerms // some rows hold many small ids
+			}
+			if !seen[tm] {
+				seen[tm] = true
+				idx = append(idx, tm)
+			}
+		}
+		slices.Sort(idx)
+		val := make([]float32, len(idx))
+		for i := range val {
+			val[i] = 1 + r.Float32()
+		}
+		x.Add(uint32(row), idx, val)
+		o.add(uint32(row), idx, val)
+	}
+	x.check(t)
+	checkCounts(t, x, o)
+	perNZ := float64(x.MemoryBytes()) / float64(x.Postings())
+	if perNZ > 150 {
+		t.Fatalf("%.0f bytes per non-zero with hashed term ids (a dense table of %d slots for %d terms)", perNZ, len(x.dense), x.Terms())
+	}
+	t.Logf("%.0f bytes per non-zero, %d terms (%d postings), dense table %d slots", perNZ, x.Terms(), x.Postings(), len(x.dense))
+	for row := range 2000 {
+		x.Remove(uint32(row), o.remove(uint32(row)))
+	}
+	x.check(t)
+	if x.Terms() != 0 {
+		t.Fatalf("%d terms left", x.Terms())
+	}
+
+	// A small vocabulary, ids below 600 with some far above: the small ids
+	// move to the dense table as it fills, the large stay in the map.
+	x = New()
+	for row := range 300 {
+		idx := []uint32{uint32(r.IntN(200)), uint32(200 + r.IntN(200)), uint32(400 + r.IntN(200)), denseTerms + uint32(r.IntN(50))}
+		x.Add(uint32(row), idx, []float32{1, 2, 3, 4})
+		if row%50 == 0 {
+			x.check(t)
+		}
+	}
+	x.check(t)
+	if len(x.dense) < 512 || x.nsmall > 60 {
+		t.Fatalf("a small vocabulary: dense table of %d slots, %d small ids left in the map", len(x.dense), x.nsmall)
+	}
 }

@@ -115,9 +115,6 @@ func (x *Index) check(t testing.TB) {
 	postings, terms := 0, 0
 	var heap int64 // the lists' heap, counted afresh
 	visit := func(id uint32, l *list) {
-		if l.n == 0 && l.meta == nil && id < denseTerms {
-			return // a free slot of the dense table
-		}
 		terms++
 		pcap := 0
 		for i := range l.meta {
@@ -161,11 +158,24 @@ func (x *Index) check(t testing.TB) {
 		}
 		postings += n
 	}
+	ndense, nsmall := 0, 0
 	for id := range x.dense {
-		visit(uint32(id), &x.dense[id])
+		if l := &x.dense[id]; l.n != 0 || l.meta != nil {
+			visit(uint32(id), l)
+			ndense++
+		}
 	}
 	for id, l := range x.sparse {
+		if int64(id) < int64(len(x.dense)) {
+			t.Fatalf("term %d is in the map, below the dense table's %d slots", id, len(x.dense))
+		}
+		if id < denseTerms {
+			nsmall++
+		}
 		visit(id, l)
+	}
+	if ndense != x.ndense || nsmall != x.nsmall || len(x.dense) > denseTerms {
+		t.Fatalf("counted %d dense and %d small map terms (dense table %d slots); index says %d, %d", ndense, nsmall, len(x.dense), x.ndense, x.nsmall)
 	}
 	rows := 0
 	for _, w := range x.present {

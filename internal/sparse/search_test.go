@@ -158,6 +158,7 @@ func TestSearch_Oracle(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.c.ubScale = 1
+			tc.c.queries /= raceDivisor
 			run := runOracle(t, tc.c)
 			if run.mismatches > 0 {
 				t.Fatalf("%d of %d answers differ from the oracle; first: %s", run.mismatches, run.checks, run.first)
@@ -183,7 +184,7 @@ func TestSearch_BrokenBounds(t *testing.T) {
 // weights: Search reads under half the postings SearchExhaustive reads.
 // With heavy-tailed weights it only logs the ratio.
 func TestSearch_Prunes(t *testing.T) {
-	const queries = 500
+	const queries = 500 / raceDivisor
 	for _, model := range []weighting{bm25, heavy} {
 		g := newGen(7, 0, model)
 		x := New()

@@ -1,0 +1,53 @@
+package graph
+
+import (
+	"math/rand/v2"
+	"testing"
+	"unsafe"
+)
+
+// TestDotsI8 checks the batched kernel against a plain loop over awkward
+// lengths, unaligned blocks and batch sizes, with the assembly (where the
+// CPU has it) and with the per-block fallback.
+func TestDotsI8(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, generic := range []bool{false, true} {
+		testGenericDots = generic
+		for _, dim := range []int{1, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 95, 96, 97, 127, 128, 129, 767, 768, 769, 784} {
+			q := make([]int8, dim)
+			for i := range q {
+				q[i] = int8(rng.IntN(256) - 128)
+			}
+			for _, n := range []int{0, 1, 2, 7, 32} {
+				mem := make([]int8, n*(dim+3)+1)
+				for i := range mem {
+					mem[i] = int8(rng.IntN(256) - 128)
+				}
+				ptrs := make([]unsafe.Pointer, n)
+				want := make([]int32, n)
+				for i := range ptrs {
+					off := i*(dim+3) + i%3 // unaligned
+					ptrs[i] = unsafe.Pointer(&mem[off])
+					for j := 0; j < dim; j++ {
+						want[i] += int32(q[j]) * int32(mem[off+j])
+					}
+				}
+				out := make([]int32, n+1)
+				out[n] = 12345
+				dotsI8(q, ptrs, out)
+				for i := range want {
+					if out[i] != want[i] {
+						t.Fatalf("generic=%v dim=%d n=%d block %d: %d, want %d", generic, dim, n, i, out[i], want[i])
+					}
+				}
+				if out[n] != 12345 {
+					t.Fatalf("generic=%v dim=%d n=%d: wrote past the batch", generic, dim, n)
+				}
+			}
+		}
+	}
+	testGenericDots = false
+	if !hasDotsAsm {
+		t.Log("no AVX-512 VNNI here: only the fallback was tested")
+	}
+}

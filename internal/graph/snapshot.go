@@ -1,0 +1,530 @@
+package graph
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"math"
+	"math/rand/v2"
+	"sync/atomic"
+	"unsafe"
+)
+
+// The snapshot format (LARCHGR3), little endian throughout. The nodes'
+// blocks are written as they lie in memory, so that loading reads them
+// straight into place at the speed of the disk (or the page cache), and a
+// snapshot is written by streaming, a chunk at a time, never held whole:
+//
+//	magic "LARCHGR3"
+//	header: dim u32, metric u8, M u32, efConstruction u32, efSearch u32,
+//	        trainSize u32, float u8, seed u64, nodes u32, entry u64,
+//	        quantized u8, sketched u8, stride u32 (bytes per block)
+//	quantizer (if quantized): scale, base, w, off[dim] (f32)
+//	sketcher (if sketched): rotation signs (P/64 u64), mean[dim] f32
+//	rows: nodes × u32
+//	levels: nodes × u8
+//	upper links: for each node of level > 0, level × (M+1) u32
+//	blocks: nodes × stride bytes (layout.go: codes, aux, flags, links)
+//	sketches (if sketched): nodes × P/64 u64 bits, nodes × 4 f32
+//	crc32c of everything before it
+//
+// Float32 vectors and tags are not in the snapshot: Vectors supplies the
+// former, and a loaded row is its own tag until Retag or Sync. Snapshots
+// of the formats before (LARCHGR1, LARCHGR2: persist.go) still load.
+const magic = "LARCHGR3"
+
+// headerSize is the bytes of the header after the magic.
+const headerSize = 4 + 1 + 4 + 4 + 4 + 4 + 1 + 8 + 4 + 8 + 1 + 1 + 4
+
+// littleEndian reports whether this machine stores numbers as snapshots
+// do; blocks are written and read as they lie in memory, which elsewhere
+// would need a conversion that is not written.
+var littleEndian = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
+
+// errBigEndian is returned on a machine where snapshots cannot be read or
+// written (see littleEndian).
+var errBigEndian = errors.New("graph: snapshots need a little-endian machine")
+
+// MarshalBinary returns a snapshot of the graph (see WriteTo).
+func (g *Graph) MarshalBinary() ([]byte, error) {
+	if testMarshalV1 || testMarshalV2 {
+		g.writers.Lock()
+		defer g.writers.Unlock()
+		return g.cur.Load().marshalLegacy(), nil
+	}
+	var buf bytes.Buffer
+	if _, err := g.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// WriteTo writes a snapshot of the graph to w, a chunk of nodes at a time
+// (it holds no copy of the graph). Inserts wait while it writes; deletes
+// and searches go on (a delete made meanwhile may or may not be in the
+// snapshot, as if it came just before or just after).
+func (g *Graph) WriteTo(w io.Writer) (int64, error) {
+	if !littleEndian {
+		return 0, errBigEndian
+	}
+	g.snap.Lock()
+	defer g.snap.Unlock()
+	sw := &snapWriter{w: w, buf: make([]byte, 0, 1<<16)}
+	g.cur.Load().writeSnapshot(sw)
+	sw.flush()
+	if sw.err == nil {
+		var tail [4]byte
+		binary.LittleEndian.PutUint32(tail[:], sw.crc)
+		var n int
+		n, sw.err = w.Write(tail[:])
+		sw.n += int64(n)
+	}
+	return sw.n, sw.err
+}
+
+// snapWriter buffers a snapshot's small pieces and checksums all of it.
+type snapWriter struct {
+	w   io.Writer
+	buf []byte
+	crc uint32
+	n   int64
+	err error
+}
+
+func (sw *snapWriter) flush() {
+	if sw.err == nil && len(sw.buf) > 0 {
+		sw.crc = crc32.Update(sw.crc, castagnoli, sw.buf)
+		var n int
+		n, sw.err = sw.w.Write(sw.buf)
+		sw.n += int64(n)
+	}
+	sw.buf = sw.buf[:0]
+}
+
+// room makes room for n more bytes in the buffer.
+func (sw *snapWriter) room(n int) {
+	if len(sw.buf)+n > cap(sw.buf) {
+		sw.flush()
+		if n > cap(sw.buf) {
+			sw.buf = make([]byte, 0, n)
+		}
+	}
+}
+
+func (sw *snapWriter) bytes(b []byte) {
+	sw.room(len(b))
+	sw.buf = append(sw.buf, b...)
+}
+
+func (sw *snapWriter) u8(x byte) { sw.room(1); sw.buf = append(sw.buf, x) }
+
+func (sw *snapWriter) u32(x uint32) {
+	sw.room(4)
+	sw.buf = binary.LittleEndian.AppendUint32(sw.buf, x)
+}
+
+func (sw *snapWriter) u64(x uint64) {
+	sw.room(8)
+	sw.buf = binary.LittleEndian.AppendUint64(sw.buf, x)
+}
+
+func (sw *snapWriter) f32(x float32) { sw.u32(math.Float32bits(x)) }
+
+// writeSnapshot writes ix, whose inserts are held off, to sw (all but the
+// checksum).
+func (ix *index) writeSnapshot(sw *snapWriter) {
+	n := ix.nodes.Load()
+	q := ix.quant.Load()
+	var sk *sketcher
+	if q != nil {
+		sk = q.sk
+	}
+	sw.bytes([]byte(magic))
+	sw.u32(uint32(ix.dim))
+	sw.u8(byte(ix.metric))
+	sw.u32(uint32(ix.p.M))
+	sw.u32(uint32(ix.p.EfConstruction))
+	sw.u32(uint32(ix.p.EfSearch))
+	sw.u32(uint32(ix.p.TrainSize))
+	sw.u8(boolByte(ix.p.Float))
+	sw.u64(ix.p.Seed)
+	sw.u32(n)
+	sw.u64(ix.entry.Load())
+	sw.u8(boolByte(q != nil))
+	sw.u8(boolByte(sk != nil))
+	sw.u32(uint32(ix.stride))
+	if q != nil {
+		sw.f32(q.scale)
+		sw.f32(q.base)
+		sw.f32(q.w)
+		for _, o := range q.off {
+			sw.f32(o)
+		}
+	}
+	if sk != nil {
+		for _, w := range sk.neg {
+			sw.u64(w)
+		}
+		for _, m := range sk.mean {
+			sw.f32(m)
+		}
+	}
+	dir := *ix.dir.Load()
+	for v := uint32(0); v < n; v++ {
+		sw.u32(ix.row(v))
+	}
+	for v := uint32(0); v < n; v++ {
+		sw.u8(byte(ix.level(v)))
+	}
+	for v := uint32(0); v < n; v++ {
+		u := dir[v>>chunkBits].upperOf(v&chunkMask, ix.p.M)
+		for i := range u {
+			sw.u32(u[i].Load())
+		}
+	}
+	// Blocks as they lie in memory, but for the flags, which a delete
+	// may be setting meanwhile: those are read atomically.
+	flagOff := ix.auxOff + 4
+	for v := uint32(0); v < n; v++ {
+		b := dir[v>>chunkBits].block(int(v&chunkMask), ix.stride)
+		sw.room(ix.stride)
+		sw.buf = append(sw.buf, unsafe.Slice((*byte)(b), flagOff)...)
+		sw.buf = binary.LittleEndian.AppendUint32(sw.buf, ix.flags(b).Load())
+		sw.buf = append(sw.buf, unsafe.Slice((*byte)(unsafe.Add(b, flagOff+4)), ix.stride-flagOff-4)...)
+	}
+	if sk != nil {
+		for v := uint32(0); v < n; v += chunkSize {
+			m := int(min(chunkSize, n-v))
+			c := dir[v>>chunkBits]
+			sw.bytes(unsafe.Slice((*byte)(unsafe.Pointer(&c.sk[0])), 8*m*sk.words))
+		}
+		for v := uint32(0); v < n; v += chunkSize {
+			m := int(min(chunkSize, n-v))
+			c := dir[v>>chunkBits]
+			sw.bytes(unsafe.Slice((*byte)(unsafe.Pointer(&c.skx[0])), 4*m*sketchExtra))
+		}
+	}
+}
+
+// Load reads a snapshot written by WriteTo or MarshalBinary, in this
+// format or an earlier one. vectors plays the role it has in New. It
+// returns ErrCorrupt (wrapped with the reason) if the snapshot is damaged
+// or inconsistent. The nodes' blocks are read straight into place; when r
+// can tell its size (a file, a bytes.Reader) a snapshot that claims more
+// than r holds is refused before anything is allocated for it.
+func Load(r io.Reader, vectors Vectors) (*Graph, error) {
+	var m [len(magic)]byte
+	if _, err := io.ReadFull(r, m[:]); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if string(m[:]) == magicV1 || string(m[:]) == magicV2 {
+		rest, err := io.ReadAll(r)
+		if err != nil {
+			return nil, err
+		}
+		return unmarshalLegacy(append(m[:], rest...), vectors)
+	}
+	if string(m[:]) != magic {
+		return nil, fmt.Errorf("%w: bad magic", ErrCorrupt)
+	}
+	if !littleEndian {
+		return nil, errBigEndian
+	}
+	size := int64(-1)
+	switch s := r.(type) {
+	case interface{ Len() int }:
+		size = int64(s.Len())
+	case interface{ Stat() (fs.FileInfo, error) }:
+		if fi, err := s.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size() - int64(len(magic))
+			if sk, ok := r.(io.Seeker); ok {
+				if at, err := sk.Seek(0, io.SeekCurrent); err == nil {
+					size = fi.Size() - at
+				}
+			}
+		}
+	}
+	sr := &snapReader{r: r, crc: crc32.Update(0, castagnoli, m[:])}
+	ix, err := loadSnapshot(sr, vectors, size)
+	if err != nil {
+		var ioErr *readError
+		if errors.As(err, &ioErr) {
+			return nil, ioErr.err
+		}
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	g := &Graph{}
+	g.cur.Store(ix)
+	return g, nil
+}
+
+// Unmarshal is Load from a byte slice. The graph does not keep b.
+func Unmarshal(b []byte, vectors Vectors) (*Graph, error) {
+	return Load(bytes.NewReader(b), vectors)
+}
+
+// readError is a failure of the reader itself, as opposed to a damaged
+// snapshot.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return e.err.Error() }
+
+// snapReader reads a snapshot's pieces and checksums them.
+type snapReader struct {
+	r   io.Reader
+	crc uint32
+	buf [8]byte
+	err error
+}
+
+// full fills p.
+func (sr *snapReader) full(p []byte) {
+	if sr.err != nil {
+		return
+	}
+	if _, err := io.ReadFull(sr.r, p); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			sr.err = io.ErrUnexpectedEOF
+		} else {
+			sr.err = &readError{err}
+		}
+		return
+	}
+	sr.crc = crc32.Update(sr.crc, castagnoli, p)
+}
+
+func (sr *snapReader) u8() byte {
+	sr.full(sr.buf[:1])
+	return sr.buf[0]
+}
+
+func (sr *snapReader) u32() uint32 {
+	sr.full(sr.buf[:4])
+	return binary.LittleEndian.Uint32(sr.buf[:4])
+}
+
+func (sr *snapReader) u64() uint64 {
+	sr.full(sr.buf[:8])
+	return binary.LittleEndian.Uint64(sr.buf[:8])
+}
+
+func (sr *snapReader) f32() float32 { return math.Float32frombits(sr.u32()) }
+
+// loadSnapshot reads a LARCHGR3 snapshot after its magic. size is how many
+// bytes follow the magic, or -1 if unknown.
+func loadSnapshot(sr *snapReader, vectors Vectors, size int64) (*index, error) {
+	dim := int(sr.u32())
+	metric := Metric(sr.u8())
+	var p Params
+	p.M = int(sr.u32())
+	p.EfConstruction = int(sr.u32())
+	p.EfSearch = int(sr.u32())
+	p.TrainSize = int(sr.u32())
+	p.Float = sr.u8() != 0
+	p.Seed = sr.u64()
+	n := sr.u32()
+	entry := sr.u64()
+	quantized := sr.u8() != 0
+	sketched := sr.u8() != 0
+	stride := int(sr.u32())
+	if sr.err != nil {
+		return nil, sr.err
+	}
+	if dim <= 0 || dim > 1<<16 || metric > Cosine || p.M <= 1 || p.M > 128 || p.EfConstruction <= 0 ||
+		p.EfSearch <= 0 || p.TrainSize <= 0 || n > 1<<31 || (quantized && p.Float) || (sketched && !quantized) {
+		return nil, fmt.Errorf("bad header")
+	}
+	ix := newIndex(dim, metric, vectors, p.withDefaults(dim))
+	if ix.p != p {
+		return nil, fmt.Errorf("bad parameters")
+	}
+	if stride != ix.stride {
+		return nil, fmt.Errorf("blocks of %d bytes, want %d", stride, ix.stride)
+	}
+	if sketched && !sketchable(metric, dim) {
+		return nil, fmt.Errorf("sketches for metric %v", metric)
+	}
+	words := sketchPad(dim) / 64
+	// The least the rest can be: every fixed part, and no upper links.
+	least := int64(n)*int64(4+1+stride) + 4
+	if quantized {
+		least += int64(12 + 4*dim)
+	}
+	if sketched {
+		least += int64(8*words+4*dim) + int64(n)*int64(8*words+4*sketchExtra)
+	}
+	if size >= 0 && size-headerSize < least {
+		return nil, fmt.Errorf("truncated: %d nodes in %d bytes", n, size)
+	}
+	var q *quantizer
+	if quantized {
+		q = &quantizer{metric: metric, off: make([]float32, dim)}
+		q.scale = sr.f32()
+		q.base = sr.f32()
+		q.w = sr.f32()
+		for j := range q.off {
+			q.off[j] = sr.f32()
+		}
+		if sr.err == nil && (!(q.scale > 0) || math.IsInf(float64(q.scale), 0)) {
+			return nil, fmt.Errorf("bad quantizer scale")
+		}
+		q.inv = 1 / q.scale
+	}
+	if sketched {
+		neg := make([]uint64, words)
+		for i := range neg {
+			neg[i] = sr.u64()
+		}
+		mean := make([]float32, dim)
+		for j := range mean {
+			mean[j] = sr.f32()
+		}
+		q.sk = sketcherOf(mean, neg)
+	}
+	if sr.err != nil {
+		return nil, sr.err
+	}
+	chunks := int((n + chunkMask) / chunkSize)
+	if size >= 0 {
+		// The size is known to hold them: the blocks come from one slab.
+		ix.reserveBlocks(chunks)
+	}
+	// Chunks are made as their rows arrive, so that a snapshot of an
+	// unknown size allocates no more than it holds.
+	dir := make([]*chunk, 0, min(chunks, 1<<10))
+	rows := make([]byte, 4*chunkSize)
+	for v := uint32(0); v < n && sr.err == nil; v += chunkSize {
+		m := int(min(chunkSize, n-v))
+		c := ix.newChunk()
+		dir = append(dir, c)
+		sr.full(rows[:4*m])
+		for i := 0; i < m; i++ {
+			c.row[i] = binary.LittleEndian.Uint32(rows[4*i:])
+			c.tag[i].Store(c.row[i])
+			c.ready[i].Store(true)
+		}
+	}
+	for i := 0; i < len(dir) && sr.err == nil; i++ {
+		m := int(min(chunkSize, n-uint32(i)*chunkSize))
+		sr.full(dir[i].level[:m])
+		for o := 0; o < m; o++ {
+			if dir[i].level[o] >= maxLevel {
+				return nil, fmt.Errorf("node %d: level %d", i*chunkSize+o, dir[i].level[o])
+			}
+		}
+	}
+	for v := uint32(0); v < n && sr.err == nil; v++ {
+		c, o := dir[v>>chunkBits], v&chunkMask
+		if l := int(c.level[o]); l > 0 {
+			u := make([]atomic.Uint32, l*(p.M+1))
+			sr.full(unsafe.Slice((*byte)(unsafe.Pointer(&u[0])), 4*len(u)))
+			c.upper[o] = &u[0]
+			ix.upperLinks.Add(int64(len(u)))
+		}
+	}
+	for i := 0; i < len(dir) && sr.err == nil; i++ {
+		m := int(min(chunkSize, n-uint32(i)*chunkSize))
+		sr.full(dir[i].blocks[:m*stride])
+	}
+	if sketched {
+		for i := 0; i < len(dir) && sr.err == nil; i++ {
+			m := int(min(chunkSize, n-uint32(i)*chunkSize))
+			sr.full(unsafe.Slice((*byte)(unsafe.Pointer(&dir[i].sk[0])), 8*m*words))
+		}
+		for i := 0; i < len(dir) && sr.err == nil; i++ {
+			m := int(min(chunkSize, n-uint32(i)*chunkSize))
+			sr.full(unsafe.Slice((*byte)(unsafe.Pointer(&dir[i].skx[0])), 4*m*sketchExtra))
+		}
+	}
+	if sr.err != nil {
+		return nil, sr.err
+	}
+	sum := sr.crc
+	if tail := sr.u32(); sr.err != nil || tail != sum {
+		if sr.err != nil {
+			return nil, sr.err
+		}
+		return nil, fmt.Errorf("checksum mismatch")
+	}
+	var extra [1]byte
+	if k, _ := io.ReadFull(sr.r, extra[:]); k != 0 {
+		return nil, fmt.Errorf("trailing bytes")
+	}
+	ix.dir.Store(&dir)
+	ix.nodes.Store(n)
+	ix.entry.Store(entry)
+	if q != nil {
+		ix.quant.Store(q)
+	}
+	if err := ix.checkLoaded(); err != nil {
+		return nil, err
+	}
+	// Levels of later inserts: a stream of its own, not a replay.
+	ix.rng = rand.New(rand.NewPCG(p.Seed, uint64(n)))
+	return ix, nil
+}
+
+// checkLoaded verifies what a search or an insert relies on in a loaded
+// index, in one pass over the nodes, and builds the row map and the tag
+// index: degrees within bounds, every edge to an existing node other than
+// itself that lives on that layer, only known flags, the entry point on the
+// top level, no row twice. (Check also looks for duplicate edges, which
+// cost a search nothing.) It builds the row index and the tag index.
+func (ix *index) checkLoaded() error {
+	n := ix.nodes.Load()
+	dir := *ix.dir.Load()
+	if err := ix.rows.freeze(ix, n); err != nil {
+		return err
+	}
+	top := -1
+	for v := uint32(0); v < n; v++ {
+		c, o := dir[v>>chunkBits], v&chunkMask
+		b := c.block(int(o), ix.stride)
+		flags := ix.flags(b).Load()
+		if flags&^flagDeleted != 0 {
+			return fmt.Errorf("node %d: flags %#x", v, flags)
+		}
+		lv := int(c.level[o])
+		top = max(top, lv)
+		for l := 0; l <= lv; l++ {
+			links := ix.links(v, l)
+			cnt := int(links[0].Load())
+			if cnt > ix.maxDegree(l) {
+				return fmt.Errorf("node %d layer %d: degree %d > %d", v, l, cnt, ix.maxDegree(l))
+			}
+			if cnt == 0 && n > 1 && l == 0 {
+				return fmt.Errorf("node %d: no neighbours on layer 0", v)
+			}
+			for i := 1; i <= cnt; i++ {
+				u := links[i].Load()
+				if u >= n || u == v {
+					return fmt.Errorf("node %d layer %d: edge to node %d of %d", v, l, u, n)
+				}
+				if l > 0 && int(dir[u>>chunkBits].level[u&chunkMask]) < l {
+					return fmt.Errorf("node %d layer %d: edge to node %d of level %d", v, l, u, ix.level(u))
+				}
+			}
+		}
+		if flags&flagDeleted == 0 {
+			ix.setTag(c.row[o], v)
+		}
+	}
+	e := ix.entry.Load()
+	if n == 0 {
+		if e != noEntry {
+			return errors.New("empty graph with an entry point")
+		}
+		return nil
+	}
+	if ep, el := uint32(e), int(e>>32); e == noEntry || ep >= n || ix.level(ep) != el || el != top {
+		return fmt.Errorf("entry point %#x, top level %d", e, top)
+	}
+	return nil
+}

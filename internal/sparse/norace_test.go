@@ -1,0 +1,6 @@
+//go:build !race
+
+package sparse
+
+// raceDivisor: see race_test.go.
+const raceDivisor = 1

@@ -12,6 +12,9 @@ import (
 // hosted service's recipe for replacing a document: delete its chunks by
 // document id, then upsert the new ones.
 func (ns *Namespace) DeleteByFilter(ctx context.Context, f Filter) (int, error) {
+	if err := ctxErr(ctx); err != nil {
+		return 0, err
+	}
 	if ns.err != nil {
 		return 0, ns.err
 	}
@@ -33,18 +36,31 @@ func (ns *Namespace) DeleteByFilter(ctx context.Context, f Filter) (int, error) 
 	defer st.writeMu.Unlock()
 	rows := st.matchLocked(f) // safe: writers hold writeMu, the only mutator
 	ws := make([]write, 0, rows.GetCardinality())
+	var cerr error
 	rows.Iterate(func(r uint32) bool {
+		if len(ws)%byFilterCheckEvery == byFilterCheckEvery-1 {
+			if cerr = ctxErr(ctx); cerr != nil {
+				return false
+			}
+		}
 		ws = append(ws, write{id: st.mu.rows[r].id, del: true})
 		return true
 	})
+	if cerr != nil {
+		return 0, cerr
+	}
 	if len(ws) == 0 {
 		return 0, nil
 	}
-	if err := st.commit(ns.idx, ns.idx.config(), ws, false); err != nil {
+	if err := st.commit(ctx, ns.idx, ns.idx.config(), ws, false); err != nil {
 		return 0, err
 	}
 	return len(ws), nil
 }
+
+// byFilterCheckEvery is how many matching records the by-filter calls go
+// through between checks of their context.
+const byFilterCheckEvery = 1024
 
 // UpdateByFilterOptions are the optional arguments of UpdateByFilter.
 type UpdateByFilterOptions struct {
@@ -56,6 +72,9 @@ type UpdateByFilterOptions struct {
 // matches f, in one atomic batch, and returns how many records matched. With
 // DryRun nothing changes. The zero Filter matches every record.
 func (ns *Namespace) UpdateByFilter(ctx context.Context, f Filter, setMetadata Metadata, opts *UpdateByFilterOptions) (int, error) {
+	if err := ctxErr(ctx); err != nil {
+		return 0, err
+	}
 	if ns.err != nil {
 		return 0, ns.err
 	}
@@ -87,6 +106,11 @@ func (ns *Namespace) UpdateByFilter(ctx context.Context, f Filter, setMetadata M
 	ws := make([]write, 0, n)
 	var werr error
 	rows.Iterate(func(r uint32) bool {
+		if len(ws)%byFilterCheckEvery == byFilterCheckEvery-1 {
+			if werr = ctxErr(ctx); werr != nil {
+				return false
+			}
+		}
 		cur := st.mu.rows[r]
 		md := cur.md.clone()
 		if md == nil {
@@ -110,7 +134,7 @@ func (ns *Namespace) UpdateByFilter(ctx context.Context, f Filter, setMetadata M
 	if werr != nil {
 		return 0, werr
 	}
-	if err := st.commit(ns.idx, cfg, ws, false); err != nil {
+	if err := st.commit(ctx, ns.idx, cfg, ws, false); err != nil {
 		return 0, err
 	}
 	return n, nil
@@ -136,6 +160,9 @@ type RecordPage struct {
 // FetchByMetadata returns the records whose metadata match f, in id order,
 // a page at a time.
 func (ns *Namespace) FetchByMetadata(ctx context.Context, f Filter, opts *FetchByMetadataOptions) (*RecordPage, error) {
+	if err := ctxErr(ctx); err != nil {
+		return nil, err
+	}
 	if ns.err != nil {
 		return nil, ns.err
 	}
@@ -175,12 +202,22 @@ func (ns *Namespace) FetchByMetadata(ctx context.Context, f Filter, opts *FetchB
 		r  uint32
 	}
 	var ids []idRow
+	var cerr error
+	seen := 0
 	rows.Iterate(func(r uint32) bool {
+		if seen++; seen%byFilterCheckEvery == 0 {
+			if cerr = ctxErr(ctx); cerr != nil {
+				return false
+			}
+		}
 		if id := st.mu.rows[r].id; id > after {
 			ids = append(ids, idRow{id, r})
 		}
 		return true
 	})
+	if cerr != nil {
+		return nil, cerr
+	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i].id < ids[j].id })
 	if len(ids) > limit {
 		ids = ids[:limit]
@@ -200,6 +237,9 @@ func (ns *Namespace) FetchByMetadata(ctx context.Context, f Filter, opts *FetchB
 // Count returns how many records of the namespace match f (all records for
 // the zero Filter), exactly and as of the call.
 func (ns *Namespace) Count(ctx context.Context, f Filter) (uint64, error) {
+	if err := ctxErr(ctx); err != nil {
+		return 0, err
+	}
 	if ns.err != nil {
 		return 0, ns.err
 	}

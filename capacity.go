@@ -40,9 +40,6 @@ type NamespaceQuota struct {
 	MaxBytes uint64
 }
 
-// defaultMemoryBudget is the memory budget when Options.MemoryBudget is 0.
-const defaultMemoryBudget = 1 << 30
-
 // operation names a kind of request, for rate limits.
 type operation uint8
 
@@ -90,30 +87,100 @@ func (idx *Index) allow(st *nsState, op operation) error {
 }
 
 // memory tracks warm namespaces against the budget.
+//
+// The policy (see Options.MemoryBudget): warm namespaces are held to the
+// budget by evicting the least recently used ones, never a pinned one, one
+// in use, or the most recently used. A namespace that alone needs more
+// memory than the whole budget is oversized: evicting it would only mean
+// reloading it whole at its next query, so it is held outside the budget
+// (its bytes are not counted against the others, which keep the whole
+// budget) while it is in use, and evicted once idle for its hold
+// (hold.idle). Memory then passes the budget by the oversized namespaces in
+// use; DescribeStats reports it.
 type memory struct {
 	sync.Mutex
 	lru       list.List // of *nsState; front is the most recently used
-	used      int64
+	used      int64     // bytes of all warm namespaces
 	evictions int64
+	// oversized are the warm namespaces that alone pass the budget, with
+	// their hold, and outside the bytes they hold (part of used, not held
+	// to the budget). Kept here rather than in nsState: a million idle
+	// namespaces should not each carry a hold.
+	oversized map[*nsState]*hold
+	outside   int64
 }
 
-// admit records that st was loaded and holds bytes, then evicts others if
-// the budget is passed.
-func (idx *Index) admit(st *nsState, bytes int64) {
+// hold is an oversized namespace's stay in memory.
+type hold struct {
+	lastUse time.Time     // its last use
+	took    time.Duration // how long its load took (0 if it grew past the budget)
+}
+
+// overBudgetHold is the least time an oversized namespace stays warm after
+// its last use; a namespace that took longer than a tenth of it to load is
+// held ten times its load time, so that reloading it costs at most about a
+// tenth of the time however often it is queried.
+const overBudgetHold = 30 * time.Second
+
+// idle returns how long the namespace stays warm once idle.
+func (h *hold) idle() time.Duration {
+	return max(overBudgetHold, 10*h.took)
+}
+
+// now returns the time the budget's hold is measured with (a test clock
+// when Options.clock is set).
+func (idx *Index) now() time.Time {
+	if idx.opts.clock != nil {
+		return idx.opts.clock()
+	}
+	return time.Now()
+}
+
+// accountLocked records that warm namespace st holds bytes, and whether
+// that makes it oversized (its hold starting now, after a load that took
+// took). idx.mem must be held.
+func (idx *Index) accountLocked(st *nsState, bytes int64, now time.Time, took time.Duration) {
+	idx.mem.used += bytes - st.memBytes
+	if st.oversized {
+		idx.mem.outside -= st.memBytes
+	}
+	st.memBytes = bytes
+	was := st.oversized
+	st.oversized = bytes > idx.opts.MemoryBudget && !idx.opts.noOverBudgetHold
+	switch {
+	case st.oversized:
+		idx.mem.outside += bytes
+		if !was {
+			if idx.mem.oversized == nil {
+				idx.mem.oversized = make(map[*nsState]*hold)
+			}
+			idx.mem.oversized[st] = &hold{lastUse: now, took: took}
+		}
+	case was:
+		delete(idx.mem.oversized, st)
+	}
+}
+
+// admit records that st was loaded, taking took, and holds bytes, then
+// evicts others if the budget is passed.
+func (idx *Index) admit(st *nsState, bytes int64, took time.Duration) {
+	now := idx.now()
 	idx.mem.Lock()
 	st.lru = idx.mem.lru.PushFront(st)
-	st.memBytes = bytes
-	idx.mem.used += bytes
+	idx.accountLocked(st, bytes, now, took)
 	idx.mem.Unlock()
+	if idx.opts.onLoad != nil {
+		idx.opts.onLoad(st.name)
+	}
 	idx.evictOverBudget(st)
 }
 
 // resize records that warm namespace st now holds bytes.
 func (idx *Index) resize(st *nsState, bytes int64) {
+	now := idx.now()
 	idx.mem.Lock()
 	if st.lru != nil {
-		idx.mem.used += bytes - st.memBytes
-		st.memBytes = bytes
+		idx.accountLocked(st, bytes, now, 0)
 	}
 	idx.mem.Unlock()
 	idx.evictOverBudget(st)
@@ -124,6 +191,9 @@ func (idx *Index) touch(st *nsState) {
 	idx.mem.Lock()
 	if st.lru != nil {
 		idx.mem.lru.MoveToFront(st.lru)
+		if st.oversized {
+			idx.mem.oversized[st].lastUse = idx.now()
+		}
 	}
 	idx.mem.Unlock()
 }
@@ -134,8 +204,7 @@ func (idx *Index) forget(st *nsState) {
 	if st.lru != nil {
 		idx.mem.lru.Remove(st.lru)
 		st.lru = nil
-		idx.mem.used -= st.memBytes
-		st.memBytes = 0
+		idx.accountLocked(st, 0, time.Time{}, 0)
 	}
 	idx.mem.Unlock()
 }
@@ -147,26 +216,66 @@ func (idx *Index) memoryUsed() int64 {
 	return idx.mem.used
 }
 
-// evictOverBudget evicts least recently used namespaces, never keep, until
-// the warm namespaces fit the budget. Namespaces in use are skipped; settle
-// retries once they are released.
+// memoryHeld returns the bytes held to the budget: those of the warm
+// namespaces that are not oversized.
+func (idx *Index) memoryHeld() int64 {
+	idx.mem.Lock()
+	defer idx.mem.Unlock()
+	return idx.mem.used - idx.mem.outside
+}
+
+// overLocked reports whether evictOverBudget has work: namespaces held to
+// the budget pass it, or an oversized one has been idle for its hold.
+// idx.mem must be held.
+func (idx *Index) overLocked(now time.Time) bool {
+	if idx.mem.used-idx.mem.outside > idx.opts.MemoryBudget {
+		return true
+	}
+	for st, h := range idx.mem.oversized {
+		if idleLocked(st, h, now) {
+			return true
+		}
+	}
+	return false
+}
+
+// idleLocked reports whether oversized namespace st, held by h, may be
+// evicted: not pinned, and idle for its hold. idx.mem must be held.
+func idleLocked(st *nsState, h *hold, now time.Time) bool {
+	return !st.pinned.Load() && !st.evicting && now.Sub(h.lastUse) >= h.idle()
+}
+
+// evictOverBudget evicts oversized namespaces idle for their hold, and the
+// least recently used of the others, never keep, until those fit the
+// budget. Namespaces in use are skipped; settle retries once they are
+// released.
 func (idx *Index) evictOverBudget(keep *nsState) {
 	if idx.opts.ReadCapacity == Dedicated {
 		return
 	}
 	budget := idx.opts.MemoryBudget
+	now := idx.now()
 	idx.mem.Lock()
-	if idx.mem.used <= budget {
+	if !idx.overLocked(now) {
 		idx.mem.Unlock()
 		return
+	}
+	var idle []*nsState
+	for st, h := range idx.mem.oversized {
+		if st != keep && idleLocked(st, h, now) {
+			st.evicting = true
+			idle = append(idle, st)
+		}
 	}
 	// Take just enough of the least recently used to get under the budget
 	// (and a few more in case some are busy), not the whole list.
 	var victims []*nsState
-	need := idx.mem.used - budget
+	need := idx.mem.used - idx.mem.outside - budget
+	candidate := func(st *nsState) bool {
+		return st != keep && !st.pinned.Load() && !st.evicting && !st.oversized
+	}
 	for e := idx.mem.lru.Back(); e != nil && need > 0 && len(victims) < 64; e = e.Prev() {
-		st := e.Value.(*nsState)
-		if st != keep && !st.pinned.Load() && !st.evicting {
+		if st := e.Value.(*nsState); candidate(st) {
 			st.evicting = true
 			victims = append(victims, st)
 			need -= st.memBytes
@@ -174,15 +283,18 @@ func (idx *Index) evictOverBudget(keep *nsState) {
 	}
 	if need > 0 {
 		for e := idx.mem.lru.Back(); e != nil && len(victims) < 64+8; e = e.Prev() {
-			if st := e.Value.(*nsState); st != keep && !st.pinned.Load() && !st.evicting {
+			if st := e.Value.(*nsState); candidate(st) {
 				st.evicting = true
 				victims = append(victims, st)
 			}
 		}
 	}
 	idx.mem.Unlock()
+	for _, st := range idle {
+		idx.tryEvict(st)
+	}
 	for i, st := range victims {
-		if idx.memoryUsed() <= budget {
+		if idx.memoryHeld() <= budget {
 			idx.mem.Lock()
 			for _, v := range victims[i:] {
 				v.evicting = false
@@ -190,32 +302,44 @@ func (idx *Index) evictOverBudget(keep *nsState) {
 			idx.mem.Unlock()
 			return
 		}
-		evicted := st.evict()
-		idx.mem.Lock()
-		st.evicting = false
-		idx.mem.Unlock()
-		if evicted {
-			idx.forget(st)
-			idx.mem.Lock()
-			idx.mem.evictions++
-			idx.mem.Unlock()
-		}
+		idx.tryEvict(st)
 	}
+}
+
+// tryEvict evicts st unless it is in use. st.evicting must be set; it is
+// cleared.
+func (idx *Index) tryEvict(st *nsState) {
+	evicted := st.evict(idx)
+	idx.mem.Lock()
+	st.evicting = false
+	if evicted {
+		idx.mem.evictions++
+	}
+	idx.mem.Unlock()
 }
 
 // settle runs at the end of a call that held a namespace: if the budget is
-// passed (namespaces in use could not be evicted), it tries again now.
+// passed (namespaces in use could not be evicted) or an oversized
+// namespace has been idle for its hold, it evicts now, sparing the most
+// recently used namespace (the one the call used, unless another call
+// used one since): a namespace is never evicted by the call that used it.
 func (idx *Index) settle() {
+	now := idx.now()
 	idx.mem.Lock()
-	over := idx.mem.used > idx.opts.MemoryBudget
+	over := idx.overLocked(now)
+	var keep *nsState
+	if e := idx.mem.lru.Front(); e != nil && !idx.opts.noOverBudgetHold {
+		keep = e.Value.(*nsState)
+	}
 	idx.mem.Unlock()
 	if over {
-		idx.evictOverBudget(nil)
+		idx.evictOverBudget(keep)
 	}
 }
 
-// evict drops st's in-memory state if no writer or reader holds it.
-func (st *nsState) evict() bool {
+// evict drops st's in-memory state if no writer or reader holds it, and
+// its accounting (under st.mu, so that a load cannot admit it again first).
+func (st *nsState) evict(idx *Index) bool {
 	if !st.writeMu.TryLock() {
 		return false
 	}
@@ -225,6 +349,7 @@ func (st *nsState) evict() bool {
 	}
 	defer st.mu.Unlock()
 	st.resetLocked()
+	idx.forget(st)
 	return true
 }
 
@@ -288,6 +413,9 @@ func (idx *Index) Warm(ctx context.Context, name string) error {
 }
 
 func (idx *Index) warm(ctx context.Context, name string, pin bool) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
 	canon, err := checkNamespace(name)
 	if err != nil {
 		return err
@@ -386,7 +514,7 @@ func (st *nsState) derivedBytesLocked() int64 {
 	}
 	if ng := st.mu.graph; ng != nil {
 		l := ng.g.Len()
-		n += int64(ng.g.MemoryPerVector()*float64(l)) + int64(len(ng.slotOf))*16
+		n += int64(ng.g.MemoryPerVector() * float64(l))
 	}
 	if st.mu.inverted != nil {
 		n += st.mu.inverted.MemoryBytes()

@@ -109,7 +109,11 @@ func TestCapacity_EvictionMatchesNeverEvicted(t *testing.T) {
 
 func TestCapacity_PinAndDedicated(t *testing.T) {
 	ctx := context.Background()
-	idx := openTest(t, &Options{Dimension: 4, MemoryBudget: 1})
+	// The budget holds one of these namespaces (a few hundred bytes each)
+	// but not two. (A namespace alone over the budget would be held while
+	// in use: TestCapacity_OverBudget*.)
+	const budget = 600
+	idx := openTest(t, &Options{Dimension: 4, MemoryBudget: budget})
 	for i := 0; i < 3; i++ {
 		idx.Namespace(fmt.Sprint("t", i)).Upsert(ctx, []Record{{ID: "a", Values: ones(4)}})
 	}
@@ -119,7 +123,10 @@ func TestCapacity_PinAndDedicated(t *testing.T) {
 	idx.Warm(ctx, "t1")
 	idx.Warm(ctx, "t2")
 	st, _ := idx.DescribeStats(ctx, nil)
-	if !st.Namespaces["t0"].Warm || st.Namespaces["t1"].Warm {
+	if b := st.Namespaces["t0"].MemoryBytes; b <= budget/2 || b > budget {
+		t.Fatalf("a namespace holds %d bytes: the %d-byte budget no longer holds exactly one", b, budget)
+	}
+	if !st.Namespaces["t0"].Warm || st.Namespaces["t1"].Warm || !st.Namespaces["t2"].Warm {
 		t.Fatalf("pinned namespace evicted or budget ignored: %+v", st.Namespaces)
 	}
 	if err := idx.Pin(ctx, "missing"); !errors.Is(err, ErrNamespaceNotFound) {

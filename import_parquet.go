@@ -2,6 +2,7 @@ package larch
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/larchdb/larch/internal/importsrc"
+	"github.com/larchdb/larch/objstore"
 )
 
 // Limits of one import's layout, the hosted service's.
@@ -36,14 +38,46 @@ type parquetSource struct {
 	rows map[string]int64 // file → rows, from its footer
 }
 
-// openParquetSource resolves uri ("/path", "file:///path", or with fsys a
-// path inside it).
-func openParquetSource(uri string, fsys fs.FS) (importSource, error) {
+// openParquetSource resolves uri ("/path", "file:///path",
+// "s3://bucket/prefix/" read through s3 (or the environment's S3 options
+// when s3 is nil), or with fsys a path inside it).
+func openParquetSource(uri string, fsys fs.FS, s3 *objstore.S3Options) (importSource, error) {
 	src := &parquetSource{uri: uri, rows: map[string]int64{}}
+	if rest, ok := strings.CutPrefix(uri, "s3://"); ok && fsys == nil {
+		bucket, prefix, _ := strings.Cut(rest, "/")
+		if bucket == "" || strings.Contains(prefix, "//") || strings.HasPrefix(prefix, "/") {
+			return nil, fmt.Errorf("%w: %s: want s3://bucket/prefix/ (a bucket, then the folder holding the namespace folders)", ErrImportSource, uri)
+		}
+		if s3 == nil {
+			env := objstore.S3OptionsFromEnv()
+			s3 = &env
+		}
+		store, err := objstore.NewS3(context.Background(), bucket, s3)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrImportSource, uri, err)
+		}
+		// The URI's own key first: an object there is a file, not a folder.
+		name := strings.TrimSuffix(prefix, "/")
+		if name == "" {
+			name = "."
+		}
+		fi, err := fs.Stat(store.FS(context.Background(), ""), name)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s: no such prefix (no object under it)", ErrImportSource, uri)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrImportSource, err)
+		}
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("%w: %s names a file, not a directory of namespace folders", ErrImportSource, uri)
+		}
+		src.fsys, src.root = store.FS(context.Background(), prefix), "."
+		return src, nil
+	}
 	if fsys == nil {
 		p := strings.TrimPrefix(uri, "file://")
 		if strings.Contains(p, "://") {
-			return nil, fmt.Errorf("%w: %s: only local paths and file:// URIs are supported (pass an fs.FS for other stores)", ErrImportSource, uri)
+			return nil, fmt.Errorf("%w: %s: only local paths, file:// and s3:// URIs are supported (pass an fs.FS for other stores)", ErrImportSource, uri)
 		}
 		fi, err := os.Stat(p)
 		if err != nil {
@@ -87,7 +121,7 @@ func fileError(err error) error {
 // Layout lists the namespaces and files, and reads and checks every footer
 // to count rows (so that a bad footer fails the import before anything is
 // written).
-func (s *parquetSource) Layout() (*importLayout, error) {
+func (s *parquetSource) Layout(ctx context.Context) (*importLayout, error) {
 	top, err := fs.ReadDir(s.fsys, s.root)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrImportSource, err)
@@ -95,6 +129,9 @@ func (s *parquetSource) Layout() (*importLayout, error) {
 	l := &importLayout{}
 	files := 0
 	for _, e := range top {
+		if err := ctxErr(ctx); err != nil {
+			return nil, err
+		}
 		name := e.Name()
 		if strings.HasPrefix(name, ".") {
 			continue
@@ -122,6 +159,11 @@ func (s *parquetSource) Layout() (*importLayout, error) {
 			p := path.Join(dir, f.Name())
 			if files++; files > maxImportFiles {
 				return nil, fmt.Errorf("%w: more than %d files", ErrImportSource, maxImportFiles)
+			}
+			if files%64 == 0 {
+				if err := ctxErr(ctx); err != nil {
+					return nil, err
+				}
 			}
 			ft, err := importsrc.ReadFooter(s.fsys, p)
 			if err != nil {
@@ -220,6 +262,10 @@ func (pr *parquetRows) Close() error { return pr.r.Close() }
 func parseMetadata(b []byte) (Metadata, []byte, error) {
 	if md, raw, ok := fastMetadata(b); ok {
 		return md, raw, nil
+	}
+	if !utf8.Valid(b) {
+		// json.Unmarshal would store the bad bytes as U+FFFD.
+		return nil, nil, fmt.Errorf("%w: metadata is not valid UTF-8 (byte %d)", ErrInvalidMetadata, invalidUTF8(string(b)))
 	}
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {

@@ -230,7 +230,6 @@ func TestImportParquet_Failures(t *testing.T) {
 				if j.Status != ImportFailed {
 					t.Fatalf("job %+v, want failure", j)
 				}
-				err = errors.New(j.Error)
 				if !strings.Contains(j.Error, tc.msg) {
 					t.Fatalf("job error %q, want it to say %q", j.Error, tc.msg)
 				}
@@ -284,11 +283,11 @@ func TestImportParquet_BadMetadataAndNamespaceExists(t *testing.T) {
 
 func TestImportParquet_ResumeFromRow(t *testing.T) {
 	fsys := fstest.MapFS{"src/ns/a.parquet": {Data: parquetBytes(t, denseRows(2500, 0, nil))}}
-	src, err := openParquetSource("src", fsys)
+	src, err := openParquetSource("src", fsys, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := src.Layout(); err != nil {
+	if _, err := src.Layout(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	r, err := src.Open("src/ns/a.parquet", 1234, Dense)
@@ -336,11 +335,11 @@ func FuzzParquetReader(f *testing.F) {
 	f.Add(hostileFile(f, hostile{groups: 1, rows: 3, dim: 2, codec: format.Snappy}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fsys := fstest.MapFS{"src/ns/a.parquet": {Data: data}}
-		src, err := openParquetSource("src", fsys)
+		src, err := openParquetSource("src", fsys, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := src.Layout(); err != nil {
+		if _, err := src.Layout(context.Background()); err != nil {
 			if !errors.Is(err, ErrImportFile) && !errors.Is(err, ErrImportSource) {
 				t.Fatalf("layout error %v is not an import error", err)
 			}
@@ -634,13 +633,13 @@ func TestImportParquet_HostileFiles(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// The source level: the typed error, and what it costs.
 			fsys := fstest.MapFS{"src/ns/a.parquet": {Data: tc.data}}
-			src, err := openParquetSource("src", fsys)
+			src, err := openParquetSource("src", fsys, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
-			_, err = src.Layout()
+			_, err = src.Layout(context.Background())
 			if err == nil {
 				var r rowReader
 				if r, err = src.Open("src/ns/a.parquet", 0, Dense); err == nil {

@@ -3,14 +3,15 @@ package larch
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/larchdb/larch/objstore"
 	"github.com/larchdb/larch/storage"
 )
 
@@ -57,8 +58,19 @@ type Options struct {
 
 	// MemoryBudget bounds the memory held by warm (loaded) namespaces, in
 	// bytes. With OnDemand read capacity the least recently used namespaces
-	// are evicted past it; pinned namespaces are never evicted. The default
-	// is 1 GiB.
+	// are evicted past it; pinned namespaces, namespaces in use and the
+	// most recently used one are not. A namespace that alone needs more
+	// than the budget is not evicted after each query (it would be
+	// reloaded whole at the next): it stays warm outside the budget, the
+	// others keeping the whole budget, until idle for 30 s (or ten times
+	// its load time, if longer). Memory then passes the budget by its size,
+	// which DescribeStats reports (MemoryFullness above 1, the namespace's
+	// OverBudget). Writes that grow a namespace past the budget are
+	// accepted. The default is a quarter of the memory available to the
+	// process: the tightest cgroup memory limit (v2 memory.max, v1
+	// memory.limit_in_bytes) on the process's cgroup and its ancestors or
+	// the physical memory (/proc/meminfo), whichever is lower, and
+	// GOMEMLIMIT if lower still; 1 GiB where neither is known (not Linux).
 	MemoryBudget int64
 
 	// ReadCapacity is OnDemand (load on access, evict under the budget) or
@@ -93,8 +105,43 @@ type Options struct {
 	// ErrRateLimited. The default is no limit (the hosted service uses 100/s).
 	RateLimit RateLimit
 
+	// DiskReserve is the free space, in bytes, that writes leave on the
+	// file system holding the index: a write that would leave less fails
+	// with ErrNoSpace and changes nothing, so that Pebble's flushes and
+	// compactions always have room (Pebble stops the process if a write
+	// to its log fails). A quarter of it is held as a ballast file
+	// (LARCH-BALLAST), given up if the disk fills anyway. The default is
+	// 64 MiB; a negative value turns the guard off.
+	DiskReserve int64
+
+	// ImportS3 says where the S3-compatible service of s3:// import URIs
+	// is and how to sign in (endpoint, region, keys; see
+	// objstore.S3Options). It is an index option, not an import one, so
+	// that a job interrupted by a restart resumes from the same service
+	// when the index is reopened; keys are never stored in the index. The
+	// default (nil) reads objstore.S3OptionsFromEnv (AWS_ENDPOINT_URL,
+	// AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...) when an
+	// s3:// import starts or resumes.
+	ImportS3 *objstore.S3Options
+
 	// fs overrides the file system (tests use Pebble's crashable one).
 	fs vfs.FS
+	// memTableSize overrides the storage memtable size (tests of a small
+	// disk).
+	memTableSize uint64
+	// test holds the broken modes of the fault tests (see
+	// storage.TestHooks).
+	test storage.TestHooks
+	// clock, when set, is the time the memory budget's hold of oversized
+	// namespaces is measured with (tests step it).
+	clock func() time.Time
+	// onLoad, when set, is called after every namespace load (tests count
+	// loads with it).
+	onLoad func(name string)
+	// noOverBudgetHold is the broken mode of the over-budget tests: no
+	// namespace is held outside the budget, and settle may evict the one
+	// its call used (the behaviour before oversized namespaces were held).
+	noOverBudgetHold bool
 }
 
 // config is the persisted part of the options.
@@ -105,6 +152,7 @@ type config struct {
 	DeletionProtection bool              `json:"deletion_protection"`
 	Tags               map[string]string `json:"tags,omitempty"`
 	CreatedAt          time.Time         `json:"created_at"`
+	Embed              *embedConfig      `json:"embed,omitempty"` // text.go
 }
 
 // Index is an open larch index: a set of namespaces sharing one dimension,
@@ -121,6 +169,8 @@ type Index struct {
 	mem      memory        // warm namespaces against the memory budget
 	paused   atomic.Bool   // see Pause
 	querySem chan struct{} // concurrent query slots
+
+	embed atomic.Pointer[embedder] // the text models (text.go)
 
 	// life guards db against use after Close: every operation holds it for
 	// reading, Close for writing.
@@ -144,25 +194,40 @@ type Index struct {
 // creating a namespace rarely costs an extra synced write.
 const nsidBlock = 1024
 
-// Open opens the index in dir, creating it if it does not exist. When
-// creating, opts must give the dimension of a dense index. When reopening,
-// non-zero settings in opts must match the stored ones, or Open returns an
-// error wrapping ErrOptionsMismatch.
+// Open opens the index in dir, creating it if dir does not exist or is an
+// empty directory. When creating, opts must give the dimension of a dense
+// index. When reopening, non-zero settings in opts must match the stored
+// ones, or Open returns an error wrapping ErrOptionsMismatch; so do invalid
+// options (a negative size, count or rate, an unknown metric), before
+// anything is written. Open refuses, with an error wrapping ErrNotIndex, a
+// directory holding files that are not a larch index's: it never writes
+// among the user's own files. A creation that fails leaves nothing behind.
 func Open(dir string, opts *Options) (*Index, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
 	}
-	fs := o.fs
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	fs, claimFS := o.fs, o.fs
 	if fs == nil && o.InMemory {
 		fs = vfs.NewMem()
+	} else if fs == nil {
+		claimFS = vfs.Default
 	}
-	db, err := storage.Open(dir, storage.Options{FS: fs, NoSync: o.NoSync, CacheSize: o.CacheSize})
+	claim, err := claimDir(claimFS, dir, func() error { _, err := newConfig(&o); return err })
 	if err != nil {
+		return nil, err
+	}
+	db, err := storage.Open(dir, storage.Options{FS: fs, NoSync: o.NoSync, CacheSize: o.CacheSize,
+		MemTableSize: o.memTableSize, DiskReserve: o.DiskReserve, Test: o.test})
+	if err != nil {
+		claim.undo()
 		return nil, fmt.Errorf("larch: open %s: %w", dir, err)
 	}
 	if o.MemoryBudget <= 0 {
-		o.MemoryBudget = defaultMemoryBudget
+		o.MemoryBudget = defaultMemoryBudget()
 	}
 	if o.MaxConcurrentQueries <= 0 {
 		o.MaxConcurrentQueries = defaultConcurrentQueries()
@@ -172,7 +237,11 @@ func Open(dir string, opts *Options) (*Index, error) {
 		o.QueryParallelism = 1
 	}
 	idx := &Index{db: db, dir: dir, opts: o, querySem: make(chan struct{}, o.MaxConcurrentQueries)}
-	cfg, err := loadOrCreateConfig(db, &o)
+	var cfg config
+	err = claim.opened(db)
+	if err == nil {
+		cfg, err = loadOrCreateConfig(db, &o)
+	}
 	if err == nil {
 		idx.mu.cfg = cfg
 		idx.mu.namespaces = make(map[string]*nsState)
@@ -183,10 +252,15 @@ func Open(dir string, opts *Options) (*Index, error) {
 		idx.mu.nsidLimit = idx.mu.nextNSID
 	}
 	if err == nil {
+		idx.removeOrphanSnapshots()
 		err = idx.loadImports()
+	}
+	if err == nil {
+		err = idx.finishRestores() // restore.go
 	}
 	if err != nil {
 		_ = db.Close()
+		claim.undo()
 		return nil, err
 	}
 	return idx, nil
@@ -200,7 +274,7 @@ func loadOrCreateConfig(db *storage.DB, o *Options) (config, error) {
 	if ok {
 		var cfg config
 		if err := json.Unmarshal(raw, &cfg); err != nil {
-			return config{}, fmt.Errorf("larch: stored index settings: %w", err)
+			return config{}, fmt.Errorf("%w: stored index settings: %v", ErrCorrupt, err)
 		}
 		if o.Dimension != 0 && o.Dimension != cfg.Dimension {
 			return config{}, fmt.Errorf("%w: dimension %d, the index has %d", ErrOptionsMismatch, o.Dimension, cfg.Dimension)
@@ -213,6 +287,20 @@ func loadOrCreateConfig(db *storage.DB, o *Options) (config, error) {
 		}
 		return cfg, nil
 	}
+	cfg, err := newConfig(o)
+	if err != nil {
+		return config{}, err
+	}
+	raw, _ = json.Marshal(cfg)
+	if err := db.SetConfig(raw); err != nil {
+		return config{}, err
+	}
+	return cfg, nil
+}
+
+// newConfig returns the settings of a new index made with o, or why o
+// cannot make one.
+func newConfig(o *Options) (config, error) {
 	cfg := config{Dimension: o.Dimension, Metric: o.Metric, VectorType: o.VectorType,
 		DeletionProtection: o.DeletionProtection, Tags: o.Tags, CreatedAt: time.Now().UTC()}
 	if cfg.VectorType == 0 {
@@ -233,12 +321,10 @@ func loadOrCreateConfig(db *storage.DB, o *Options) (config, error) {
 		return config{}, fmt.Errorf("%w: a sparse index needs the dotproduct metric, not %v", ErrOptionsMismatch, cfg.Metric)
 	case cfg.VectorType == Sparse && cfg.Dimension != 0:
 		return config{}, fmt.Errorf("%w: a sparse index has no dimension (got %d)", ErrOptionsMismatch, cfg.Dimension)
+	case cfg.VectorType == Dense && cfg.Dimension == 0:
+		return config{}, fmt.Errorf("%w: creating a dense index needs Options.Dimension (1..%d)", ErrOptionsMismatch, MaxDimension)
 	case cfg.VectorType == Dense && (cfg.Dimension < 1 || cfg.Dimension > MaxDimension):
 		return config{}, fmt.Errorf("%w: dimension %d is outside 1..%d", ErrOptionsMismatch, cfg.Dimension, MaxDimension)
-	}
-	raw, _ = json.Marshal(cfg)
-	if err := db.SetConfig(raw); err != nil {
-		return config{}, err
 	}
 	return cfg, nil
 }
@@ -296,6 +382,9 @@ type Description struct {
 	DeletionProtection bool
 	Tags               map[string]string
 	CreatedAt          time.Time
+	// Embed is how the index embeds text (nil if it does not): see
+	// ConfigureEmbed.
+	Embed *EmbedDescription
 }
 
 // Describe returns the index's settings.
@@ -306,7 +395,8 @@ func (idx *Index) Describe() Description {
 		tags[k] = v
 	}
 	return Description{Dimension: c.Dimension, Metric: c.Metric, VectorType: c.VectorType,
-		DeletionProtection: c.DeletionProtection, Tags: tags, CreatedAt: c.CreatedAt}
+		DeletionProtection: c.DeletionProtection, Tags: tags, CreatedAt: c.CreatedAt,
+		Embed: idx.describeEmbed(c.Embed)}
 }
 
 // ConfigureOptions change an index's mutable settings. Nil fields are left
@@ -318,8 +408,16 @@ type ConfigureOptions struct {
 	Tags map[string]string
 }
 
-// Configure changes the index's deletion protection and tags, durably.
+// Configure changes the index's deletion protection and tags, durably. It
+// returns an error wrapping ErrOptionsMismatch for an empty tag name or a
+// tag that is not valid UTF-8, and changes nothing.
 func (idx *Index) Configure(ctx context.Context, o ConfigureOptions) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
+	if err := checkTags("ConfigureOptions.Tags", o.Tags, true); err != nil {
+		return err
+	}
 	if err := idx.enter(); err != nil {
 		return err
 	}
@@ -345,6 +443,9 @@ func (idx *Index) Configure(ctx context.Context, o ConfigureOptions) error {
 		cfg.Tags = tags
 	}
 	raw, _ := json.Marshal(cfg)
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
 	if err := idx.db.SetConfig(raw); err != nil {
 		return err
 	}
@@ -352,30 +453,41 @@ func (idx *Index) Configure(ctx context.Context, o ConfigureOptions) error {
 	return nil
 }
 
-// Destroy deletes the closed index stored in dir and all its files. It
-// returns an error wrapping ErrDeletionProtected if the index has deletion
-// protection on; turn it off with Configure first.
+// Destroy deletes the closed index stored in dir: the files larch wrote
+// there, then dir itself if nothing else is left in it. Files larch did not
+// write are never removed (they stay, with the directory). It returns an
+// error wrapping ErrNotIndex, and removes nothing, if dir does not hold a
+// larch index, and an error wrapping ErrDeletionProtected if the index has
+// deletion protection on; turn it off with Configure first.
 func Destroy(dir string) error {
-	db, err := storage.Open(dir, storage.Options{})
+	fsys := vfs.Default
+	d, err := inspectDir(fsys, dir)
 	if err != nil {
 		return fmt.Errorf("larch: destroy %s: %w", dir, err)
 	}
-	raw, ok, err := db.Config()
-	_ = db.Close()
-	if err != nil {
-		return err
+	if d.kind != dirIndex && d.kind != dirLegacy {
+		return fmt.Errorf("%w; nothing was removed", notIndexError("destroy", dir, d))
 	}
-	if !ok {
-		return fmt.Errorf("larch: destroy %s: not a larch index", dir)
+	if d.storage {
+		// Read-only, under the storage's lock: an index open elsewhere is
+		// refused, and a refused Destroy writes nothing.
+		cfg, err := readSettings(fsys, dir)
+		if err != nil && (d.kind == dirLegacy || !errors.Is(err, ErrNotIndex)) {
+			return fmt.Errorf("destroy: %w; nothing was removed", err)
+		}
+		if cfg.DeletionProtection {
+			return fmt.Errorf("destroy %s: %w", dir, ErrDeletionProtected)
+		}
 	}
-	var cfg config
-	if err := json.Unmarshal(raw, &cfg); err != nil {
+	if err := removeIndexFiles(fsys, dir); err != nil {
 		return fmt.Errorf("larch: destroy %s: %w", dir, err)
 	}
-	if cfg.DeletionProtection {
-		return fmt.Errorf("larch: destroy %s: %w", dir, ErrDeletionProtected)
+	if rest, err := fsys.List(dir); err == nil && len(rest) == 0 {
+		if err := fsys.Remove(dir); err != nil {
+			return fmt.Errorf("larch: destroy %s: %w", dir, err)
+		}
 	}
-	return os.RemoveAll(dir)
+	return nil
 }
 
 // allocNSIDLocked hands out a fresh namespace id. Ids are reserved on disk in
@@ -409,6 +521,10 @@ type NamespaceStats struct {
 	// MemoryBytes estimates the memory the warm namespace holds (0 when
 	// cold).
 	MemoryBytes int64
+	// OverBudget reports a warm namespace that alone holds more than the
+	// memory budget: it is kept warm outside the budget while in use (see
+	// Options.MemoryBudget), and memory passes the budget by its size.
+	OverBudget bool
 }
 
 // IndexStats describes an index's contents, exactly and as of the call.
@@ -423,7 +539,9 @@ type IndexStats struct {
 	MemoryBytes, MemoryBudget int64
 	// StorageBytes is the index's size on disk.
 	StorageBytes int64
-	// MemoryFullness is MemoryBytes / MemoryBudget. StorageFullness is
+	// MemoryFullness is MemoryBytes / MemoryBudget: above 1 while a
+	// namespace larger than the budget is in use (NamespaceStats.OverBudget)
+	// or namespaces in use kept others from being evicted. StorageFullness is
 	// StorageBytes / StorageQuota (0 without a quota). IndexFullness is the
 	// larger of the two, as the hosted service reports it.
 	MemoryFullness, StorageFullness, IndexFullness float64
@@ -440,6 +558,9 @@ type StatsOptions struct {
 // write that returned before the call. With a filter, only matching
 // records are counted.
 func (idx *Index) DescribeStats(ctx context.Context, opts *StatsOptions) (*IndexStats, error) {
+	if err := ctxErr(ctx); err != nil {
+		return nil, err
+	}
 	if err := idx.enter(); err != nil {
 		return nil, err
 	}
@@ -455,6 +576,9 @@ func (idx *Index) DescribeStats(ctx context.Context, opts *StatsOptions) (*Index
 		return nil, err
 	}
 	err := idx.eachNamespace(ctx, "", func(name string, e storage.CatalogEntry) error {
+		if err := ctxErr(ctx); err != nil {
+			return err
+		}
 		var n uint64
 		var err error
 		if filter.IsZero() {
@@ -473,7 +597,7 @@ func (idx *Index) DescribeStats(ctx context.Context, opts *StatsOptions) (*Index
 		idx.mu.Unlock()
 		if warm != nil {
 			idx.mem.Lock()
-			nss.Warm, nss.MemoryBytes = warm.lru != nil, warm.memBytes
+			nss.Warm, nss.MemoryBytes, nss.OverBudget = warm.lru != nil, warm.memBytes, warm.oversized
 			idx.mem.Unlock()
 		}
 		st.Namespaces[displayName(name)] = nss

@@ -56,9 +56,10 @@ type nsState struct {
 	pinned    atomic.Bool // never evicted (Index.Pin)
 
 	// Guarded by Index.mem.
-	lru      *list.Element // position in the LRU list while warm
-	memBytes int64         // memory accounted to the namespace
-	evicting bool          // an eviction is being tried
+	lru       *list.Element // position in the LRU list while warm
+	memBytes  int64         // memory accounted to the namespace
+	evicting  bool          // an eviction is being tried
+	oversized bool          // warm and alone over the budget (Index.mem.oversized)
 
 	limit struct {
 		sync.Mutex
@@ -143,7 +144,7 @@ func (ns *Namespace) lockWriter(ctx context.Context, create bool, op operation) 
 		st.writeMu.Lock()
 		if !st.dropped.Load() {
 			// Holding writeMu keeps the namespace from being evicted.
-			if err := st.load(ctx, ns.idx); err != nil {
+			if _, err := st.load(ctx, ns.idx); err != nil {
 				st.writeMu.Unlock()
 				return nil, err
 			}
@@ -161,54 +162,67 @@ func (ns *Namespace) lockWriter(ctx context.Context, create bool, op operation) 
 // st.mu held for reading (the caller must RUnlock); nil means it does not
 // exist. With pin, the namespace is pinned before it is loaded.
 func (ns *Namespace) acquireRead(ctx context.Context, pin bool) (*nsState, error) {
+	st, _, err := ns.acquireReadLoad(ctx, pin)
+	return st, err
+}
+
+// acquireReadLoad is acquireRead that also returns how many records this
+// call loaded into memory (0 when the namespace was warm).
+func (ns *Namespace) acquireReadLoad(ctx context.Context, pin bool) (*nsState, int, error) {
+	loaded := 0
 	for {
 		st, err := ns.idx.lookup(ns.name, false)
 		if err != nil || st == nil {
-			return nil, err
+			return nil, loaded, err
 		}
 		if pin {
 			st.pinned.Store(true)
 		}
-		if err := st.load(ctx, ns.idx); err != nil {
-			return nil, err
+		n, err := st.load(ctx, ns.idx)
+		loaded += n
+		if err != nil {
+			return nil, loaded, err
 		}
 		st.mu.RLock()
 		if st.mu.loaded {
 			ns.idx.touch(st)
-			return st, nil
+			return st, loaded, nil
 		}
 		st.mu.RUnlock() // evicted between load and lock: try again
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, loaded, err
 		}
 	}
 }
 
-// load reads the namespace's records into memory if they are not there.
-func (st *nsState) load(ctx context.Context, idx *Index) error {
+// load reads the namespace's records into memory if they are not there,
+// and returns how many it loaded (0 if it was warm).
+func (st *nsState) load(ctx context.Context, idx *Index) (int, error) {
 	st.mu.RLock()
 	loaded := st.mu.loaded
 	st.mu.RUnlock()
 	if loaded {
-		return nil
+		return 0, nil
 	}
 	st.mu.Lock()
 	if st.mu.loaded {
 		st.mu.Unlock()
-		return nil
+		return 0, nil
 	}
+	start := idx.now()
 	err := st.loadLocked(ctx, idx)
 	var bytes int64
+	n := 0
 	if err == nil {
-		bytes = st.memBytesLocked()
+		bytes, n = st.memBytesLocked(), len(st.mu.ids)
 	} else {
 		st.resetLocked()
 	}
 	st.mu.Unlock()
 	if err == nil {
-		idx.admit(st, bytes)
+		idx.admit(st, bytes, idx.now().Sub(start))
 	}
-	return err
+	return n, err
 }
 
 // scanAheadBytes is the stored size from which a namespace load reads
@@ -361,21 +375,35 @@ func (st *nsState) vectorLocked(dim int, r uint32) []float32 {
 // 1,024, and ~20% fewer page faults (bench/query's data, alternating runs).
 const arenaBlockRows = 2048
 
+// arenaSlabBytes is the most memory the arena allocates at once for its
+// full-size blocks: blocks are carved from slabs that start on a huge-page
+// boundary and are advised to be backed by huge pages (hugeSlab), so that
+// all of a large namespace's vectors can be, not only the huge pages lying
+// whole inside each block (two of a 6.4 MiB block's three or four). A
+// namespace loaded from storage knows its size and takes slabs of up to
+// this size; one growing by upserts takes slabs of 1, 2, 4... blocks, up
+// to this size, so that its unused room stays under a slab.
+const arenaSlabBytes = 32 << 20
+
 // arena holds dense vectors by row in fixed-size blocks, so growing it
 // never copies what it holds, and a block's rows are contiguous for batch
 // kernels.
 type arena struct {
 	dim    int
 	blocks [][]float32
+	slab   []float32 // what is left of the last slab, for the next blocks
+	slabN  int       // how many blocks the last slab was made for
+	held   int64     // bytes of all the slabs
 }
 
 // grow makes room for rows [0, n). The first block starts small and
 // doubles (copying) up to arenaBlockRows, so that small namespaces hold
-// little memory; later blocks are allocated whole and never copied.
+// little memory; full-size blocks are carved from slabs and never copied.
 func (a *arena) grow(n uint32) {
 	if a.dim == 0 || n == 0 {
 		return
 	}
+	want := int((n + arenaBlockRows - 1) / arenaBlockRows)
 	if len(a.blocks) == 0 {
 		a.blocks = append(a.blocks, nil)
 	}
@@ -384,22 +412,42 @@ func (a *arena) grow(n uint32) {
 		for rows < n && rows < arenaBlockRows {
 			rows *= 2
 		}
-		b := make([]float32, int(min(rows, arenaBlockRows))*a.dim)
+		var b []float32
+		if rows >= arenaBlockRows {
+			b = a.carve(want)
+		} else {
+			b = make([]float32, int(rows)*a.dim)
+		}
 		copy(b, a.blocks[0])
 		a.blocks[0] = b
 	}
-	for uint32(len(a.blocks))*arenaBlockRows < n {
-		b := make([]float32, arenaBlockRows*a.dim)
-		adviseHuge(b)
-		a.blocks = append(a.blocks, b)
+	for len(a.blocks) < want {
+		a.blocks = append(a.blocks, a.carve(want-len(a.blocks)))
 	}
+}
+
+// carve returns a zeroed full-size block, from the last slab or from a new
+// one made for the need blocks still to come (at least twice the last
+// slab's, at most arenaSlabBytes).
+func (a *arena) carve(need int) []float32 {
+	full := arenaBlockRows * a.dim
+	if len(a.slab) < full {
+		most := max(1, arenaSlabBytes/(4*full))
+		k := min(most, max(need, 2*a.slabN, 1))
+		s, held := hugeSlab(k * full)
+		a.slab, a.slabN = s, k
+		a.held += held
+	}
+	b := a.slab[:full:full]
+	a.slab = a.slab[full:]
+	return b
 }
 
 // bytes returns the memory the arena holds.
 func (a *arena) bytes() int64 {
-	var n int64
-	for _, b := range a.blocks {
-		n += int64(cap(b)) * 4
+	n := a.held
+	if len(a.blocks) > 0 && len(a.blocks[0]) < arenaBlockRows*a.dim {
+		n += int64(cap(a.blocks[0])) * 4 // the small first block
 	}
 	return n
 }
@@ -425,10 +473,11 @@ type write struct {
 }
 
 // commit writes ws (puts and deletes, each id at most once) to storage in
-// one batch with the new meta, then applies them in memory. st.writeMu must
-// be held.
-func (st *nsState) commit(idx *Index, cfg config, ws []write, deleteAll bool) error {
-	return st.commitWith(idx, cfg, ws, deleteAll, nil, true)
+// one batch with the new meta, then applies them in memory. If ctx is done
+// before the batch commits, nothing is written and ctx's error returned.
+// st.writeMu must be held.
+func (st *nsState) commit(ctx context.Context, idx *Index, cfg config, ws []write, deleteAll bool) error {
+	return st.commitWith(ctx, idx, cfg, ws, deleteAll, nil, true)
 }
 
 // commitWith is commit with extra keys written in the same batch (an
@@ -436,7 +485,7 @@ func (st *nsState) commit(idx *Index, cfg config, ws []write, deleteAll bool) er
 // Without sync the batch is not waited for on disk: an import does that
 // for units whose progress commits with them, so that a crash loses them
 // only together with their progress.
-func (st *nsState) commitWith(idx *Index, cfg config, ws []write, deleteAll bool, extra func(*storage.Batch), sync bool) error {
+func (st *nsState) commitWith(ctx context.Context, idx *Index, cfg config, ws []write, deleteAll bool, extra func(*storage.Batch), sync bool) error {
 	est := 256
 	for i := range ws {
 		w := &ws[i]
@@ -446,6 +495,9 @@ func (st *nsState) commitWith(idx *Index, cfg config, ws []write, deleteAll bool
 		}
 	}
 	b := idx.db.NewBatchWithSize(est)
+	if frees(ws, deleteAll) {
+		b.Frees()
+	}
 	if !st.committed {
 		b.Set(storage.CatalogKey(st.name), storage.AppendCatalogEntry(nil, storage.CatalogEntry{NSID: st.nsid, CreatedAt: st.created.UnixNano()}))
 	}
@@ -456,6 +508,12 @@ func (st *nsState) commitWith(idx *Index, cfg config, ws []write, deleteAll bool
 		meta.Count, meta.Bytes = 0, 0
 	}
 	for i := range ws {
+		if i%commitCheckEvery == commitCheckEvery-1 {
+			if err := ctxErr(ctx); err != nil {
+				b.Close()
+				return err
+			}
+		}
 		w := &ws[i]
 		old, exists := st.mu.ids[w.id]
 		if exists {
@@ -503,6 +561,10 @@ func (st *nsState) commitWith(idx *Index, cfg config, ws []write, deleteAll bool
 	if !sync {
 		commit = b.CommitNoSync
 	}
+	if err := ctxErr(ctx); err != nil {
+		b.Close()
+		return err
+	}
 	if err := commit(); err != nil {
 		return err
 	}
@@ -534,6 +596,10 @@ func (st *nsState) commitWith(idx *Index, cfg config, ws []write, deleteAll bool
 	idx.resize(st, bytes)
 	return nil
 }
+
+// commitCheckEvery is how many records a commit encodes between checks of
+// its context.
+const commitCheckEvery = 1024
 
 // prepare validates rec against the index settings and returns it as a
 // write, owning copies of its slices.
@@ -586,6 +652,9 @@ func (cfg *config) prepareRec(rec *Record, copySlices bool) (write, error) {
 // 1..MaxRecordsPerUpsert records of at most MaxUpsertBytes in all; when the
 // same id appears twice, the last one wins.
 func (ns *Namespace) Upsert(ctx context.Context, records []Record) (int, error) {
+	if err := ctxErr(ctx); err != nil {
+		return 0, err
+	}
 	if ns.err != nil {
 		return 0, ns.err
 	}
@@ -631,7 +700,7 @@ func (ns *Namespace) Upsert(ctx context.Context, records []Record) (int, error) 
 		return 0, err
 	}
 	defer st.writeMu.Unlock()
-	if err := st.commit(ns.idx, cfg, ws, false); err != nil {
+	if err := st.commit(ctx, ns.idx, cfg, ws, false); err != nil {
 		return 0, err
 	}
 	return len(records), nil
@@ -642,6 +711,9 @@ func (ns *Namespace) Upsert(ctx context.Context, records []Record) (int, error) 
 // kept). It returns an error wrapping ErrNotFound if the record does not
 // exist, and the validation errors of Upsert for bad values.
 func (ns *Namespace) Update(ctx context.Context, id string, u Update) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
 	if ns.err != nil {
 		return ns.err
 	}
@@ -691,12 +763,15 @@ func (ns *Namespace) Update(ctx context.Context, id string, u Update) error {
 	if err != nil {
 		return fmt.Errorf("update %q: %w", id, err)
 	}
-	return st.commit(ns.idx, cfg, []write{w}, false)
+	return st.commit(ctx, ns.idx, cfg, []write{w}, false)
 }
 
 // Fetch returns the records with the given ids, keyed by id. Ids that do not
 // exist are simply absent. It accepts at most MaxIDsPerRequest ids.
 func (ns *Namespace) Fetch(ctx context.Context, ids ...string) (map[string]Record, error) {
+	if err := ctxErr(ctx); err != nil {
+		return nil, err
+	}
 	if ns.err != nil {
 		return nil, ns.err
 	}
@@ -720,7 +795,12 @@ func (ns *Namespace) Fetch(ctx context.Context, ids ...string) (map[string]Recor
 	if err := ns.idx.allow(st, opFetch); err != nil {
 		return nil, err
 	}
-	for _, id := range ids {
+	for i, id := range ids {
+		if i%fetchCheckEvery == fetchCheckEvery-1 {
+			if err := ctxErr(ctx); err != nil {
+				return nil, err
+			}
+		}
 		v, ok, err := ns.idx.db.Get(storage.RecordKey(st.nsid, id))
 		if err != nil {
 			return nil, err
@@ -736,6 +816,10 @@ func (ns *Namespace) Fetch(ctx context.Context, ids ...string) (map[string]Recor
 	}
 	return out, nil
 }
+
+// fetchCheckEvery is how many ids Fetch reads between checks of its
+// context.
+const fetchCheckEvery = 64
 
 func decodeRecord(id string, v []byte) (Record, error) {
 	sr, err := storage.DecodeRecord(v)
@@ -770,6 +854,9 @@ type ListPage struct {
 
 // List returns record ids in byte order, a page at a time.
 func (ns *Namespace) List(ctx context.Context, opts *ListOptions) (*ListPage, error) {
+	if err := ctxErr(ctx); err != nil {
+		return nil, err
+	}
 	if ns.err != nil {
 		return nil, ns.err
 	}
@@ -780,6 +867,9 @@ func (ns *Namespace) List(ctx context.Context, opts *ListOptions) (*ListPage, er
 	limit, after, err := pageArgs(o.Limit, o.PaginationToken)
 	if err != nil {
 		return nil, err
+	}
+	if err := checkPrefix(o.Prefix); err != nil {
+		return nil, fmt.Errorf("list: %w", err)
 	}
 	if err := ns.idx.enterData(); err != nil {
 		return nil, err
@@ -825,7 +915,7 @@ func pageArgs(limit int, token string) (int, string, error) {
 	}
 	b, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil || len(b) == 0 {
-		return 0, "", fmt.Errorf("larch: invalid pagination token %q", token)
+		return 0, "", fmt.Errorf("%w %q", ErrInvalidToken, token)
 	}
 	return limit, string(b), nil
 }
@@ -835,6 +925,9 @@ func encodeToken(last string) string { return base64.RawURLEncoding.EncodeToStri
 // Delete deletes the records with the given ids. Ids that do not exist are
 // not an error. It accepts at most MaxIDsPerRequest ids.
 func (ns *Namespace) Delete(ctx context.Context, ids ...string) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
 	if ns.err != nil {
 		return ns.err
 	}
@@ -861,6 +954,9 @@ func (ns *Namespace) Delete(ctx context.Context, ids ...string) error {
 // DeleteAll deletes every record of the namespace. The namespace itself
 // remains (see Index.DeleteNamespace to remove it).
 func (ns *Namespace) DeleteAll(ctx context.Context) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
 	if ns.err != nil {
 		return ns.err
 	}
@@ -878,7 +974,7 @@ func (ns *Namespace) deleteWrites(ctx context.Context, ws []write, all bool) err
 		return err
 	}
 	defer st.writeMu.Unlock()
-	return st.commit(ns.idx, ns.idx.config(), ws, all)
+	return st.commit(ctx, ns.idx, ns.idx.config(), ws, all)
 }
 
 // count returns the namespace's record count from storage, without loading
@@ -910,6 +1006,9 @@ func (ns *Namespace) countFilter(ctx context.Context, f Filter) (uint64, error) 
 // ErrNamespaceExists if it exists already. Creating a namespace explicitly
 // is optional: the first Upsert creates it too.
 func (idx *Index) CreateNamespace(ctx context.Context, name string) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
 	canon, err := checkNamespace(name)
 	if err != nil {
 		return err
@@ -927,7 +1026,7 @@ func (idx *Index) CreateNamespace(ctx context.Context, name string) error {
 	if st.committed {
 		return fmt.Errorf("create namespace %q: %w", displayName(canon), ErrNamespaceExists)
 	}
-	return st.commit(idx, idx.config(), nil, false)
+	return st.commit(ctx, idx, idx.config(), nil, false)
 }
 
 // NamespaceDescription describes one namespace.
@@ -959,6 +1058,9 @@ type GraphStatus struct {
 // DescribeNamespace returns a namespace's record count and size. It returns
 // an error wrapping ErrNamespaceNotFound if the namespace does not exist.
 func (idx *Index) DescribeNamespace(ctx context.Context, name string) (*NamespaceDescription, error) {
+	if err := ctxErr(ctx); err != nil {
+		return nil, err
+	}
 	canon, err := checkNamespace(name)
 	if err != nil {
 		return nil, err
@@ -1023,6 +1125,9 @@ type NamespaceList struct {
 
 // ListNamespaces lists namespaces in name order, a page at a time.
 func (idx *Index) ListNamespaces(ctx context.Context, opts *NamespaceListOptions) (*NamespaceList, error) {
+	if err := ctxErr(ctx); err != nil {
+		return nil, err
+	}
 	var o NamespaceListOptions
 	if opts != nil {
 		o = *opts
@@ -1030,6 +1135,9 @@ func (idx *Index) ListNamespaces(ctx context.Context, opts *NamespaceListOptions
 	limit, after, err := pageArgs(o.Limit, o.PaginationToken)
 	if err != nil {
 		return nil, err
+	}
+	if len(o.Prefix) > MaxNamespaceLen {
+		return nil, fmt.Errorf("%w: prefix is %d bytes, a name has at most %d", ErrInvalidNamespace, len(o.Prefix), MaxNamespaceLen)
 	}
 	if err := idx.enter(); err != nil {
 		return nil, err
@@ -1046,6 +1154,9 @@ func (idx *Index) ListNamespaces(ctx context.Context, opts *NamespaceListOptions
 				out.NextToken = encodeToken(out.Namespaces[limit-1].Name)
 			}
 			return nil
+		}
+		if err := ctxErr(ctx); err != nil {
+			return err
 		}
 		st := &nsState{nsid: e.NSID}
 		m, err := st.storedMeta(idx)
@@ -1070,6 +1181,9 @@ func (idx *Index) ListNamespaces(ctx context.Context, opts *NamespaceListOptions
 // empty. It returns an error wrapping ErrNamespaceNotFound if the namespace
 // does not exist.
 func (idx *Index) DeleteNamespace(ctx context.Context, name string) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
 	canon, err := checkNamespace(name)
 	if err != nil {
 		return err
@@ -1089,6 +1203,9 @@ func (idx *Index) DeleteNamespace(ctx context.Context, name string) error {
 	defer st.writeMu.Unlock()
 	if st.dropped.Load() || !st.committed {
 		return fmt.Errorf("delete namespace %q: %w", displayName(canon), ErrNamespaceNotFound)
+	}
+	if err := ctxErr(ctx); err != nil {
+		return err // cancelled while waiting for the namespace's writers: nothing deleted
 	}
 	lo, hi := storage.NamespaceBounds(st.nsid)
 	b := idx.db.NewBatch()

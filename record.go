@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"sort"
+	"unicode/utf8"
 )
 
 // Limits larch enforces before any work starts. They match the hosted
@@ -21,6 +21,18 @@ const (
 	MaxTopK              = 10000     // matches in one query
 	DefaultListLimit     = 100       // ids per List page when no limit is given
 	DefaultNamespaceName = "__default__"
+)
+
+// Bounds on the Euclidean norm of a vector (dense values, sparse values,
+// and query vectors alike), checked before any work. Scores are computed
+// in float32: past MaxVectorNorm a dot product or a squared distance could
+// overflow to infinity, and under the cosine metric a norm below
+// MinCosineNorm (an all-zero vector, or one of subnormal values) leaves no
+// direction float32 arithmetic can score. Within them every score is
+// finite, and a record's cosine with itself is 1 to float32 precision.
+const (
+	MaxVectorNorm = 1e15
+	MinCosineNorm = 1e-15
 )
 
 // Metric is the similarity measure of an index.
@@ -116,7 +128,39 @@ func checkID(id string) error {
 			return fmt.Errorf("%w: id %q has a NUL byte at %d", ErrInvalidID, id, i)
 		}
 	}
+	if at := invalidUTF8(id); at >= 0 {
+		return fmt.Errorf("%w: id %q is not valid UTF-8 (byte %d)", ErrInvalidID, id, at)
+	}
 	return nil
+}
+
+// checkPrefix validates an id prefix (List): what no id can start with is
+// refused rather than matching nothing.
+func checkPrefix(prefix string) error {
+	if len(prefix) > MaxIDLen {
+		return fmt.Errorf("%w: prefix is %d bytes, an id has at most %d", ErrInvalidID, len(prefix), MaxIDLen)
+	}
+	if at := invalidUTF8(prefix); at >= 0 {
+		return fmt.Errorf("%w: prefix %q is not valid UTF-8 (byte %d)", ErrInvalidID, prefix, at)
+	}
+	return nil
+}
+
+// invalidUTF8 returns the offset of the first byte of s that is not part
+// of valid UTF-8, or -1 if s is valid. Ids, names and metadata are carried
+// as JSON by the hosted service, which cannot hold anything else.
+func invalidUTF8(s string) int {
+	if utf8.ValidString(s) {
+		return -1
+	}
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
 }
 
 // checkDense validates dense values against the index settings.
@@ -124,17 +168,48 @@ func (c *config) checkDense(v []float32) error {
 	if len(v) != c.Dimension {
 		return fmt.Errorf("%w: got %d values, the index dimension is %d", ErrDimensionMismatch, len(v), c.Dimension)
 	}
-	nonzero := false
-	for i, x := range v {
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return fmt.Errorf("%w: values[%d] is %v", ErrInvalidValues, i, x)
-		}
-		if x != 0 {
-			nonzero = true
+	ss := sumSquares(v)
+	if math.IsNaN(ss) || math.IsInf(ss, 0) {
+		for i, x := range v {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return fmt.Errorf("%w: values[%d] is %v", ErrInvalidValues, i, x)
+			}
 		}
 	}
-	if !nonzero && c.Metric == Cosine {
+	if ss == 0 && c.Metric == Cosine {
 		return fmt.Errorf("%w: all values are zero, which the cosine metric cannot score", ErrInvalidValues)
+	}
+	return checkNorm(ErrInvalidValues, "values", ss, c.Metric == Cosine)
+}
+
+// sumSquares returns the squared norm of v, summed in float64: float32
+// squares cannot overflow it (20,000 of them stay under 1e82). It is NaN
+// or +Inf when v holds a NaN or an infinity.
+func sumSquares(v []float32) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(v); i += 4 {
+		a, b, c, d := float64(v[i]), float64(v[i+1]), float64(v[i+2]), float64(v[i+3])
+		s0 += a * a
+		s1 += b * b
+		s2 += c * c
+		s3 += d * d
+	}
+	for ; i < len(v); i++ {
+		s0 += float64(v[i]) * float64(v[i])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// checkNorm checks a vector's squared norm ss against MaxVectorNorm and,
+// with cosine, MinCosineNorm.
+func checkNorm(sentinel error, what string, ss float64, cosine bool) error {
+	norm := math.Sqrt(ss)
+	if norm > MaxVectorNorm {
+		return fmt.Errorf("%w: %s have norm %.3g, over %g: their scores would overflow float32", sentinel, what, norm, float64(MaxVectorNorm))
+	}
+	if cosine && norm < MinCosineNorm {
+		return fmt.Errorf("%w: %s have norm %.3g, under %g: too small for the cosine metric to score in float32", sentinel, what, norm, float64(MinCosineNorm))
 	}
 	return nil
 }
@@ -146,6 +221,7 @@ func checkSparse(s *SparseValues) error {
 	if len(s.Indices) > MaxSparseNonZeros {
 		return fmt.Errorf("%w: %d non-zeros, the limit is %d", ErrInvalidSparse, len(s.Indices), MaxSparseNonZeros)
 	}
+	var ss float64
 	for i, x := range s.Values {
 		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
 			return fmt.Errorf("%w: values[%d] is %v", ErrInvalidSparse, i, x)
@@ -154,8 +230,9 @@ func checkSparse(s *SparseValues) error {
 			return fmt.Errorf("%w: indices must be strictly increasing (indices[%d]=%d after %d)",
 				ErrInvalidSparse, i, s.Indices[i], s.Indices[i-1])
 		}
+		ss += float64(x) * float64(x)
 	}
-	return nil
+	return checkNorm(ErrInvalidSparse, "sparse values", ss, false)
 }
 
 // normalizeMetadata checks md and returns a copy holding only the canonical
@@ -168,6 +245,9 @@ func normalizeMetadata(md Metadata) (Metadata, []byte, error) {
 	for k, v := range md {
 		if k == "" {
 			return nil, nil, fmt.Errorf("%w: empty field name", ErrInvalidMetadata)
+		}
+		if at := invalidUTF8(k); at >= 0 {
+			return nil, nil, fmt.Errorf("%w: field name %q is not valid UTF-8 (byte %d)", ErrInvalidMetadata, k, at)
 		}
 		nv, err := normalizeValue(v)
 		if err != nil {
@@ -188,7 +268,12 @@ func normalizeMetadata(md Metadata) (Metadata, []byte, error) {
 func normalizeValue(v any) (any, error) {
 	var f float64
 	switch x := v.(type) {
-	case string, bool:
+	case string:
+		if at := invalidUTF8(x); at >= 0 {
+			return nil, fmt.Errorf("string %q is not valid UTF-8 (byte %d)", x, at)
+		}
+		return x, nil
+	case bool:
 		return x, nil
 	case float64:
 		f = x
@@ -220,13 +305,25 @@ func normalizeValue(v any) (any, error) {
 			return nil, fmt.Errorf("number %q: %v", x, err)
 		}
 	case []string:
-		return append([]string(nil), x...), nil
+		// An empty list stays an empty list (never nil, which JSON would
+		// store as null).
+		out := make([]string, len(x))
+		for i, s := range x {
+			if at := invalidUTF8(s); at >= 0 {
+				return nil, fmt.Errorf("list element %d %q is not valid UTF-8 (byte %d)", i, s, at)
+			}
+			out[i] = s
+		}
+		return out, nil
 	case []any:
 		out := make([]string, len(x))
 		for i, e := range x {
 			s, ok := e.(string)
 			if !ok {
 				return nil, fmt.Errorf("lists may hold only strings, element %d is %T", i, e)
+			}
+			if at := invalidUTF8(s); at >= 0 {
+				return nil, fmt.Errorf("list element %d %q is not valid UTF-8 (byte %d)", i, s, at)
 			}
 			out[i] = s
 		}
@@ -253,6 +350,11 @@ func decodeMetadata(b []byte) (Metadata, error) {
 	}
 	md := make(Metadata, len(raw))
 	for k, v := range raw {
+		if v == nil {
+			// Releases before empty lists were kept stored them as null:
+			// null is never stored otherwise.
+			v = []string{}
+		}
 		nv, err := normalizeValue(v)
 		if err != nil {
 			return nil, err
@@ -270,21 +372,11 @@ func (md Metadata) clone() Metadata {
 	out := make(Metadata, len(md))
 	for k, v := range md {
 		if l, ok := v.([]string); ok {
-			v = append([]string(nil), l...)
+			v = append(make([]string, 0, len(l)), l...) // empty stays empty, not nil
 		}
 		out[k] = v
 	}
 	return out
-}
-
-// keys returns md's field names in order.
-func (md Metadata) keys() []string {
-	ks := make([]string, 0, len(md))
-	for k := range md {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 // checkNamespace validates a namespace name and maps "__default__" to "".

@@ -28,10 +28,9 @@ const sparseVocab = 30000
 
 // sparseGen draws Zipf-distributed sparse vectors.
 type sparseGen struct {
-	r    *rand.Rand
-	z    *rand.Zipf
-	neg  float64 // probability that a record weight is negative
-	seen map[uint32]bool
+	r   *rand.Rand
+	z   *rand.Zipf
+	neg float64 // probability that a record weight is negative
 }
 
 func newSparseGen(seed uint64, neg float64) *sparseGen {

@@ -25,13 +25,33 @@ var (
 			available: cpu.X86.HasAVX && cpu.X86.HasAVX512F,
 			dot:       dotAVX512,
 			l2:        l2AVX512,
-			dotBlock:  func(q, rows, out []float32) { block4(dot4AVX512Asm, dotAVX512, q, rows, out) },
-			l2Block:   func(q, rows, out []float32) { block4(l24AVX512Asm, l2AVX512, q, rows, out) },
+			dotBlock: func(q, rows, out []float32) {
+				if len(q) < minAsmDim {
+					blockGeneric(dotGeneric, q, rows, out)
+					return
+				}
+				blockRows(dotBlockAVX512Asm, q, rows, out)
+			},
+			l2Block: func(q, rows, out []float32) {
+				if len(q) < minAsmDim {
+					blockGeneric(l2Generic, q, rows, out)
+					return
+				}
+				blockRows(l2BlockAVX512Asm, q, rows, out)
+			},
 			dotGather: func(q, data []float32, offs []uint32, out []float32) {
-				gather4(dot4AVX512Asm, dotAVX512, q, data, offs, out)
+				if len(q) < minAsmDim {
+					gatherGeneric(dotGeneric, q, data, offs, out)
+					return
+				}
+				gatherRows(dotGatherAVX512Asm, q, data, offs, out)
 			},
 			l2Gather: func(q, data []float32, offs []uint32, out []float32) {
-				gather4(l24AVX512Asm, l2AVX512, q, data, offs, out)
+				if len(q) < minAsmDim {
+					gatherGeneric(l2Generic, q, data, offs, out)
+					return
+				}
+				gatherRows(l2GatherAVX512Asm, q, data, offs, out)
 			},
 		},
 	}
@@ -74,10 +94,16 @@ func dotAVX512Asm(a, b *float32, n int) float32
 func l2AVX512Asm(a, b *float32, n int) float32
 
 //go:noescape
-func dot4AVX512Asm(q, r0, r1, r2, r3 *float32, n int, out *[4]float32)
+func dotGatherAVX512Asm(q, data *float32, offs *uint32, n, d, pf int, out *float32)
 
 //go:noescape
-func l24AVX512Asm(q, r0, r1, r2, r3 *float32, n int, out *[4]float32)
+func l2BlockAVX512Asm(q, rows *float32, n, d int, out *float32)
+
+//go:noescape
+func dotBlockAVX512Asm(q, rows *float32, n, d int, out *float32)
+
+//go:noescape
+func l2GatherAVX512Asm(q, data *float32, offs *uint32, n, d, pf int, out *float32)
 
 //go:noescape
 func dotInt8AVX2Asm(a, b *int8, n int) int32

@@ -193,3 +193,47 @@ func BenchmarkScanVsCopy(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkL2Rows: the exact scan's two shapes, a contiguous block and a
+// gather of scattered rows (one in three, ascending, as a filter leaves
+// them), over 2,000 rows (cache-resident, a small tenant) and 60,000 rows
+// (from RAM), per implementation; ns/row is the figure to compare.
+func BenchmarkL2Rows(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 5))
+	for _, im := range f32Impls {
+		if !im.available {
+			continue
+		}
+		for _, d := range []int{768, 784} {
+			for _, rows := range []int{2000, 60000} {
+				q, data := randVec(r, d, 1), randVec(r, rows*d, 1)
+				out := make([]float32, rows)
+				var offs []uint32
+				for i := 0; i < rows; i += 3 {
+					offs = append(offs, uint32(i))
+				}
+				const chunk = 256
+				b.Run(fmt.Sprintf("%s/block/%d/%d", im.name, d, rows), func(b *testing.B) {
+					b.SetBytes(int64(4 * d * rows))
+					for b.Loop() {
+						for i := 0; i < rows; i += chunk {
+							n := min(chunk, rows-i)
+							im.l2Block(q, data[i*d:(i+n)*d], out[i:i+n])
+						}
+					}
+					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")
+				})
+				b.Run(fmt.Sprintf("%s/gather/%d/%d", im.name, d, rows), func(b *testing.B) {
+					b.SetBytes(int64(4 * d * len(offs)))
+					for b.Loop() {
+						for i := 0; i < len(offs); i += chunk {
+							n := min(chunk, len(offs)-i)
+							im.l2Gather(q, data, offs[i:i+n], out[i:i+n])
+						}
+					}
+					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(offs)), "ns/row")
+				})
+			}
+		}
+	}
+}

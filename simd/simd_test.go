@@ -117,7 +117,7 @@ func TestF32_BlockAndGatherAgreeToTheBit(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, im := range availableF32(t) {
 		for _, d := range testLengths {
-			for _, rows := range []int{0, 1, 2, 3, 4, 5, 7, 9} {
+			for _, rows := range []int{0, 1, 2, 3, 4, 5, 7, 9, 40} {
 				q := randVec(r, d, 1)
 				data := randVec(r, rows*d, 1)
 				outB := make([]float32, rows)
@@ -127,6 +127,13 @@ func TestF32_BlockAndGatherAgreeToTheBit(t *testing.T) {
 				offs := make([]uint32, rows)
 				for i := range offs {
 					offs[i] = uint32(r.IntN(rows))
+				}
+				if rows%2 == 0 {
+					// A contiguous run, which gathers score without
+					// prefetching.
+					for i := range offs {
+						offs[i] = uint32(i)
+					}
 				}
 				outG := make([]float32, rows)
 				outGL := make([]float32, rows)
@@ -429,6 +436,117 @@ func TestPrefetchInt8(t *testing.T) {
 	for i := range f {
 		if f[i] != float32(i) {
 			t.Fatalf("float %d changed", i)
+		}
+	}
+}
+
+// TestGather_RowOutsideDataPanics: a gather offset past the end of data
+// panics, in every implementation, rather than read beyond the slice.
+func TestGather_RowOutsideDataPanics(t *testing.T) {
+	for _, im := range availableF32(t) {
+		for _, d := range []int{8, 16, 784} {
+			q := make([]float32, d)
+			data := make([]float32, 3*d)
+			for _, f := range []func(q, data []float32, offs []uint32, out []float32){im.dotGather, im.l2Gather} {
+				func() {
+					defer func() {
+						if recover() == nil {
+							t.Errorf("%s d=%d: gather of row 3 of 3 did not panic", im.name, d)
+						}
+					}()
+					f(q, data, []uint32{0, 3, 1}, make([]float32, 3))
+				}()
+			}
+		}
+	}
+}
+
+// TestF32_LongUnalignedBlocksAndGathers: blocks longer than one kernel call
+// (1,024 rows), at every float alignment within 64 bytes, with a NaN planted
+// right after the last row and right after out, against the generic kernel
+// row by row and against each implementation's single-pair kernel to the
+// bit; gathers of scattered rows far apart (prefetched) and of the same
+// rows backwards.
+func TestF32_LongUnalignedBlocksAndGathers(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	nan := float32(math.NaN())
+	for _, im := range availableF32(t) {
+		for _, c := range []struct{ d, rows, off int }{
+			{16, 2500, 1}, {17, 1025, 3}, {63, 1024, 5}, {65, 2049, 15},
+			{97, 1100, 7}, {768, 1030, 2}, {784, 1500, 9}, {1536, 1027, 13},
+		} {
+			d, rows := c.d, c.rows
+			q := append(make([]float32, c.off), randVec(r, d, 1)...)[c.off:]
+			buf := append(make([]float32, c.off), randVec(r, rows*d, 1)...)
+			buf = append(buf, nan, nan, nan, nan)
+			data := buf[c.off : c.off+rows*d]
+			for _, k := range []struct {
+				name   string
+				block  func(q, rows, out []float32)
+				gather func(q, data []float32, offs []uint32, out []float32)
+				one    func(a, b []float32) float32
+				gen    func(a, b []float32) float32
+			}{
+				{"dot", im.dotBlock, im.dotGather, im.dot, dotGeneric},
+				{"l2", im.l2Block, im.l2Gather, im.l2, l2Generic},
+			} {
+				outBuf := append(make([]float32, rows), nan)
+				out := outBuf[:rows]
+				k.block(q, data, out)
+				if !math.IsNaN(float64(outBuf[rows])) {
+					t.Fatalf("%s %s d=%d rows=%d: block wrote past out", im.name, k.name, d, rows)
+				}
+				for i := range rows {
+					rw := data[i*d : (i+1)*d]
+					if s := k.one(q, rw); math.Float32bits(s) != math.Float32bits(out[i]) {
+						t.Fatalf("%s %s d=%d rows=%d off=%d: block[%d]=%v, single %v", im.name, k.name, d, rows, c.off, i, out[i], s)
+					}
+					want := k.gen(q, rw)
+					if k.name == "dot" {
+						_, abs := exactDot(q, rw)
+						checkClose(t, im.name+" block dot", out[i], want, d, abs)
+					} else {
+						checkClose(t, im.name+" block l2", out[i], want, d, exactL2(q, rw))
+					}
+				}
+				// Scattered, then backwards (both prefetched), then the
+				// last rows as one contiguous run.
+				for _, offs := range [][]uint32{
+					func() []uint32 {
+						o := make([]uint32, 700)
+						for i := range o {
+							o[i] = uint32(r.IntN(rows))
+						}
+						o[len(o)-1] = uint32(rows - 1)
+						return o
+					}(),
+					func() []uint32 {
+						o := make([]uint32, rows)
+						for i := range o {
+							o[i] = uint32(rows - 1 - i)
+						}
+						return o
+					}(),
+					func() []uint32 {
+						o := make([]uint32, 33)
+						for i := range o {
+							o[i] = uint32(rows - 33 + i)
+						}
+						return o
+					}(),
+				} {
+					outG := append(make([]float32, len(offs)), nan)
+					k.gather(q, data, offs, outG[:len(offs)])
+					if !math.IsNaN(float64(outG[len(offs)])) {
+						t.Fatalf("%s %s d=%d: gather wrote past out", im.name, k.name, d)
+					}
+					for i, o := range offs {
+						if got := outG[i]; math.Float32bits(got) != math.Float32bits(out[o]) {
+							t.Fatalf("%s %s d=%d rows=%d: gather[%d] (row %d)=%v, block %v", im.name, k.name, d, rows, i, o, got, out[o])
+						}
+					}
+				}
+			}
 		}
 	}
 }

@@ -1,0 +1,675 @@
+package larch
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/larchdb/larch/internal/graph"
+	"github.com/larchdb/larch/storage"
+)
+
+// RestoreOptions tune Index.RestoreNamespace and Index.CloneNamespace. A
+// nil *RestoreOptions means the defaults.
+type RestoreOptions struct {
+	// Replace lets the restore replace a namespace that exists under the
+	// name: the old one is dropped in the same synced batch that publishes
+	// the new one, so readers see one or the other, never a mix. The
+	// default refuses with ErrNamespaceExists.
+	Replace bool
+	// Progress, when set, is called after each block of records and of
+	// the graph. The default is none.
+	Progress func(SnapshotProgress)
+}
+
+// RestoreInfo describes a finished restore or clone.
+type RestoreInfo struct {
+	// Namespace is the restored namespace's name as reported; Source the
+	// name the snapshot was taken of.
+	Namespace, Source string
+	// Records is how many records were restored; RecordBytes their stored
+	// size (keys and values, uncompressed).
+	Records, RecordBytes uint64
+	// GraphBytes is the size of the graph snapshot restored with them (0:
+	// none; the graph, if the namespace is large enough for one, is then
+	// built in the background after its first load).
+	GraphBytes uint64
+	// StreamBytes is how many bytes of the stream were read (0 for a
+	// clone).
+	StreamBytes int64
+	// TakenAt is when the snapshot was taken.
+	TakenAt time.Time
+	// Replaced reports that an existing namespace was replaced.
+	Replaced bool
+}
+
+// testRestorePublishFirst is the broken mode of the restore crash test:
+// the namespace's catalog entry is published before its records are
+// written, so a crash in between leaves a partial namespace.
+var testRestorePublishFirst bool
+
+// RestoreNamespace reads a stream written by Namespace.Snapshot and makes
+// it namespace name of this index, records, row ids and graph: the
+// namespace answers queries from the restored graph from its first load,
+// without rebuilding it. The index must have the stream's dimension,
+// metric and vector type.
+//
+// The restore is atomic: the records are written under a fresh internal
+// namespace id that no catalog entry names, and published by one synced
+// batch only once the whole stream has been read and checked. Until then
+// the namespace does not exist for any reader; a crash or a failure
+// before leaves nothing (the partial data is removed at once, or by the
+// next Open after a crash). With opts.Replace an existing namespace of
+// that name is replaced in that same batch; without, the restore fails
+// with an error wrapping ErrNamespaceExists.
+//
+// A stream that is cut short, has any byte changed, is of an unknown
+// format version, or whose content breaks a rule (ids out of order,
+// values of the wrong dimension, counts that do not add up) is refused
+// with an error wrapping ErrCorrupt that says what and where; settings
+// that differ from the index's are refused with ErrOptionsMismatch.
+// Neither creates anything. The namespace and storage quotas apply
+// (ErrQuotaExceeded), and so does the disk reserve (ErrNoSpace, checked
+// before anything is written and as the records are). RestoreNamespace
+// may read ahead of what it has checked; it does not close r.
+func (idx *Index) RestoreNamespace(ctx context.Context, name string, r io.Reader, opts *RestoreOptions) (*RestoreInfo, error) {
+	canon, err := checkNamespace(name)
+	if err != nil {
+		return nil, err
+	}
+	var o RestoreOptions
+	if opts != nil {
+		o = *opts
+	}
+	if err := idx.enterData(); err != nil {
+		return nil, err
+	}
+	defer idx.exit()
+	cr := &countingReader{r: r}
+	crc, err := readPreamble(cr)
+	if err != nil {
+		return nil, err
+	}
+	fr := newFrameReader(cr, crc, preambleLen)
+	defer fr.close()
+	f, _, err := fr.next()
+	if err == io.EOF {
+		return nil, corruptf("stream ends after its preamble")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if f.kind != frameHeader {
+		return nil, corruptf("the first frame is of kind %d, not the header", f.kind)
+	}
+	var hdr snapHeader
+	if err := json.Unmarshal(f.raw, &hdr); err != nil {
+		return nil, corruptf("header: %v", err)
+	}
+	rt, err := idx.beginRestore(ctx, canon, &hdr, o.Replace, true)
+	if err != nil {
+		return nil, err
+	}
+	done := false
+	defer func() {
+		if !done {
+			rt.abort()
+		}
+	}()
+	gl := (*graphLoader)(nil)
+	defer func() {
+		if gl != nil {
+			gl.stop()
+		}
+	}()
+	p := SnapshotProgress{TotalRecords: hdr.Records, TotalGraphBytes: hdr.GraphBytes}
+	var graphRead uint64
+	for ended := false; !ended; {
+		f, crcBefore, err := fr.next()
+		if err == io.EOF {
+			return nil, corruptf("stream ends after %d of %d records and %d of %d graph bytes, without its end frame",
+				rt.n, hdr.Records, graphRead, hdr.GraphBytes)
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch f.kind {
+		case frameRecords:
+			if gl != nil {
+				return nil, corruptf("records frame at byte %d after the graph", f.at)
+			}
+			if err := rt.addBlock(f); err != nil {
+				return nil, err
+			}
+			p.Records = rt.n
+		case frameGraph:
+			if graphRead += uint64(len(f.raw)); graphRead > hdr.GraphBytes {
+				return nil, corruptf("graph frame at byte %d passes the %d graph bytes the header announces", f.at, hdr.GraphBytes)
+			}
+			if gl == nil {
+				gl = startGraphLoader()
+			}
+			if err := gl.write(f.raw); err != nil {
+				return nil, corruptf("graph: %v", err)
+			}
+			p.GraphBytes = graphRead
+		case frameEnd:
+			if len(f.raw) != 20 {
+				return nil, corruptf("end frame of %d bytes, not 20", len(f.raw))
+			}
+			n, gb := binary.LittleEndian.Uint64(f.raw), binary.LittleEndian.Uint64(f.raw[8:])
+			if sum := binary.LittleEndian.Uint32(f.raw[16:]); sum != crcBefore {
+				return nil, corruptf("stream checksum mismatch (%#x, the end frame says %#x)", crcBefore, sum)
+			}
+			if n != rt.n || n != hdr.Records || gb != graphRead || gb != hdr.GraphBytes {
+				return nil, corruptf("end frame counts %d records and %d graph bytes; the header announces %d and %d; the stream held %d and %d",
+					n, gb, hdr.Records, hdr.GraphBytes, rt.n, graphRead)
+			}
+			ended = true
+		default:
+			return nil, corruptf("unexpected frame of kind %d at byte %d", f.kind, f.at)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if o.Progress != nil {
+			o.Progress(p)
+		}
+	}
+	fr.close() // the reader stopped after the end frame
+	var one [1]byte
+	if n, _ := io.ReadFull(cr, one[:]); n > 0 {
+		return nil, corruptf("bytes follow the end frame at byte %d", cr.n-1)
+	}
+	var g *graph.Graph
+	if gl != nil {
+		g, err = gl.finish()
+		gl = nil
+		if err != nil {
+			return nil, corruptf("graph: %v", err)
+		}
+	}
+	info, err := rt.finish(ctx, g)
+	if err != nil {
+		return nil, err
+	}
+	done = true
+	info.StreamBytes = cr.n
+	return info, nil
+}
+
+// CloneNamespace copies namespace src of this index to a new namespace
+// dst, records, row ids and graph, as a snapshot restored into the same
+// index would, but straight from storage to storage (no stream). src is
+// read as of the call (see Namespace.Snapshot); writes to it go on. dst is
+// published atomically as RestoreNamespace publishes (opts.Replace to
+// replace an existing dst). It returns an error wrapping
+// ErrNamespaceNotFound if src does not exist.
+func (idx *Index) CloneNamespace(ctx context.Context, src, dst string, opts *RestoreOptions) (*RestoreInfo, error) {
+	srcName, err := checkNamespace(src)
+	if err != nil {
+		return nil, err
+	}
+	dstName, err := checkNamespace(dst)
+	if err != nil {
+		return nil, err
+	}
+	if srcName == dstName {
+		return nil, fmt.Errorf("clone %q: the source and the destination are the same namespace", displayName(srcName))
+	}
+	var o RestoreOptions
+	if opts != nil {
+		o = *opts
+	}
+	if err := idx.enterData(); err != nil {
+		return nil, err
+	}
+	defer idx.exit()
+	cfg := idx.config()
+	snap := idx.db.NewSnapshot()
+	defer snap.Close()
+	v, ok, err := snap.Get(storage.CatalogKey(srcName))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("clone %q: %w", displayName(srcName), ErrNamespaceNotFound)
+	}
+	e, err := storage.DecodeCatalogEntry(v)
+	if err != nil {
+		return nil, err
+	}
+	var meta storage.Meta
+	if v, ok, err := snap.Get(storage.MetaKey(e.NSID)); err != nil {
+		return nil, err
+	} else if ok {
+		if meta, err = storage.DecodeMeta(v); err != nil {
+			return nil, err
+		}
+	}
+	graphRaw, err := (&Namespace{idx: idx, name: srcName}).graphBytes(ctx, cfg, e.NSID, meta.Count)
+	if err != nil {
+		return nil, err
+	}
+	hdr := snapHeader{Namespace: srcName, Dimension: cfg.Dimension, Metric: cfg.Metric.String(),
+		VectorType: cfg.VectorType.String(), Records: meta.Count, RecordBytes: meta.Bytes, NextRow: meta.NextRow,
+		GraphBytes: uint64(len(graphRaw)), CreatedAt: time.Unix(0, e.CreatedAt).UTC(), TakenAt: time.Now().UTC()}
+	rt, err := idx.beginRestore(ctx, dstName, &hdr, o.Replace, false)
+	if err != nil {
+		return nil, err
+	}
+	done := false
+	defer func() {
+		if !done {
+			rt.abort()
+		}
+	}()
+	p := SnapshotProgress{TotalRecords: hdr.Records, TotalGraphBytes: hdr.GraphBytes}
+	lo, hi := storage.RecordBounds(e.NSID, "")
+	err = snap.Scan(ctx, lo, hi, func(k, v []byte) error {
+		if err := rt.add(storage.RecordID(k), v); err != nil {
+			return err
+		}
+		if o.Progress != nil && rt.n%4096 == 0 {
+			p.Records = rt.n
+			o.Progress(p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var g *graph.Graph
+	if len(graphRaw) > 0 {
+		if g, err = graph.Unmarshal(graphRaw, nil); err != nil {
+			return nil, err
+		}
+	}
+	info, err := rt.finish(ctx, g)
+	if err != nil {
+		return nil, err
+	}
+	done = true
+	if o.Progress != nil {
+		p.Records, p.GraphBytes = rt.n, hdr.GraphBytes
+		o.Progress(p)
+	}
+	return info, nil
+}
+
+// restoreTarget is a namespace being restored: its records go into table
+// files under a fresh namespace id, which only finish publishes.
+type restoreTarget struct {
+	idx     *Index
+	cfg     config
+	name    string
+	hdr     *snapHeader
+	replace bool
+	check   bool // validate every record (a stream); a clone's come from storage
+	nsid    uint64
+	tmp     string
+	in      *storage.Ingest
+	rows    *roaring.Bitmap
+	lastID  string
+	n       uint64    // records added
+	bytes   uint64    // their stored bytes
+	key     []byte    // the last record key
+	vals    []float32 // checkRecord's buffer
+
+	ingested bool // the tables are in storage, under nsid
+}
+
+// beginRestore checks hdr against the index and reserves a namespace id
+// for the records to come, marked as a restore in progress.
+func (idx *Index) beginRestore(ctx context.Context, name string, hdr *snapHeader, replace, check bool) (*restoreTarget, error) {
+	cfg := idx.config()
+	if hdr.Dimension != cfg.Dimension || hdr.Metric != cfg.Metric.String() || hdr.VectorType != cfg.VectorType.String() {
+		return nil, fmt.Errorf("%w: the snapshot of namespace %q holds %s %d-dimension records scored by %s; this index holds %s %d-dimension records scored by %s",
+			ErrOptionsMismatch, displayName(hdr.Namespace), hdr.VectorType, hdr.Dimension, hdr.Metric, cfg.VectorType, cfg.Dimension, cfg.Metric)
+	}
+	if hdr.Records > uint64(hdr.NextRow) || hdr.NextRow == math.MaxUint32 {
+		return nil, corruptf("header: %d records with next row %d", hdr.Records, hdr.NextRow)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !replace {
+		if st, err := idx.lookup(name, false); err != nil {
+			return nil, err
+		} else if st != nil && st.isCommitted() && !st.dropped.Load() {
+			return nil, fmt.Errorf("restore %q: %w (set Replace to replace it)", displayName(name), ErrNamespaceExists)
+		}
+	}
+	if err := idx.checkNamespaceQuota(&nsState{name: name}, hdr.Records, hdr.RecordBytes); err != nil {
+		return nil, fmt.Errorf("restore %q: %w", displayName(name), err)
+	}
+	if err := idx.checkStorageQuota(int(min(hdr.RecordBytes+hdr.GraphBytes, math.MaxInt32))); err != nil {
+		return nil, fmt.Errorf("restore %q: %w", displayName(name), err)
+	}
+	if err := idx.db.CheckSpace(int64(min(hdr.RecordBytes+hdr.GraphBytes, math.MaxInt64))); err != nil {
+		return nil, fmt.Errorf("restore %q: %w", displayName(name), err)
+	}
+	idx.mu.Lock()
+	nsid, err := idx.allocNSIDLocked()
+	idx.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	rt := &restoreTarget{idx: idx, cfg: cfg, name: name, hdr: hdr, replace: replace, check: check, nsid: nsid,
+		rows: roaring.New(), tmp: idx.db.FS().PathJoin(idx.db.Dir(), fmt.Sprintf("restore-%016x", nsid))}
+	// The marker is durable before any table is: after a crash, Open
+	// finds it and removes whatever was written under nsid.
+	b := idx.db.NewBatch()
+	b.Set(storage.RestoreKey(nsid), []byte{1})
+	if testRestorePublishFirst {
+		b.Set(storage.CatalogKey(name), storage.AppendCatalogEntry(nil, storage.CatalogEntry{NSID: nsid, CreatedAt: time.Now().UnixNano()}))
+		b.Set(storage.MetaKey(nsid), storage.AppendMeta(nil, storage.Meta{NextRow: hdr.NextRow, Count: hdr.Records, Bytes: hdr.RecordBytes}))
+	}
+	if err := b.CommitSync(); err != nil {
+		return nil, err
+	}
+	if rt.in, err = idx.db.NewIngest(rt.tmp); err != nil {
+		rt.abort()
+		return nil, err
+	}
+	return rt, nil
+}
+
+// addBlock adds the records of a records frame.
+func (rt *restoreTarget) addBlock(f frame) error {
+	b := f.raw
+	for len(b) > 0 {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || l == 0 || l > MaxIDLen || l > uint64(len(b)-n) {
+			return corruptf("records frame at byte %d: bad id length after record %d", f.at, rt.n)
+		}
+		id := string(b[n : n+int(l)])
+		b = b[n+int(l):]
+		l, n = binary.Uvarint(b)
+		if n <= 0 || l > uint64(len(b)-n) {
+			return corruptf("records frame at byte %d: bad value length of record %q", f.at, id)
+		}
+		val := b[n : n+int(l)]
+		b = b[n+int(l):]
+		if err := rt.add(id, val); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// add adds one record: its id and its stored value.
+func (rt *restoreTarget) add(id string, val []byte) error {
+	if rt.check {
+		if err := rt.checkRecord(id, val); err != nil {
+			return err
+		}
+	}
+	rt.key = storage.RecordKey(rt.nsid, id)
+	if err := rt.in.Set(rt.key, val); err != nil {
+		return err
+	}
+	rt.lastID = id
+	rt.n++
+	rt.bytes += uint64(len(rt.key) + len(val))
+	return nil
+}
+
+// checkRecord refuses a record that the namespace could not have held.
+func (rt *restoreTarget) checkRecord(id string, val []byte) error {
+	if rt.n >= rt.hdr.Records {
+		return corruptf("record %q is past the %d records the header announces", id, rt.hdr.Records)
+	}
+	if err := checkID(id); err != nil {
+		return corruptf("record %d: %v", rt.n, err)
+	}
+	if rt.n > 0 && id <= rt.lastID {
+		return corruptf("record %q follows %q: ids must increase", id, rt.lastID)
+	}
+	if len(rt.vals) != rt.cfg.Dimension {
+		rt.vals = make([]float32, rt.cfg.Dimension)
+	}
+	rec, err := storage.DecodeRecordTo(val, rt.vals) // checked, not kept
+	if err != nil {
+		return corruptf("record %q: %v", id, err)
+	}
+	if rec.Row >= rt.hdr.NextRow || !rt.rows.CheckedAdd(rec.Row) {
+		return corruptf("record %q: row %d is repeated or not below the next row %d", id, rec.Row, rt.hdr.NextRow)
+	}
+	cfg := &rt.cfg
+	if cfg.VectorType == Dense {
+		if len(rec.Values) != cfg.Dimension {
+			return corruptf("record %q: %d values, the dimension is %d", id, len(rec.Values), cfg.Dimension)
+		}
+		nonzero := false
+		for i, x := range rec.Values {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return corruptf("record %q: values[%d] is %v", id, i, x)
+			}
+			nonzero = nonzero || x != 0
+		}
+		if !nonzero && cfg.Metric == Cosine {
+			return corruptf("record %q: all values are zero under the cosine metric", id)
+		}
+	} else if len(rec.Values) > 0 || len(rec.SparseIdx) == 0 {
+		return corruptf("record %q: a sparse index's record needs sparse values and no dense ones", id)
+	}
+	if sp := sparseOf(rec); sp != nil {
+		if err := checkSparse(sp); err != nil {
+			return corruptf("record %q: %v", id, err)
+		}
+	}
+	if _, err := decodeMetadata(rec.Metadata); err != nil {
+		return corruptf("record %q: metadata: %v", id, err)
+	}
+	return nil
+}
+
+// finish writes the records and the graph, then publishes the namespace.
+func (rt *restoreTarget) finish(ctx context.Context, g *graph.Graph) (*RestoreInfo, error) {
+	idx := rt.idx
+	if rt.n != rt.hdr.Records || rt.bytes != rt.hdr.RecordBytes {
+		return nil, corruptf("%d records of %d bytes; the header announces %d of %d", rt.n, rt.bytes, rt.hdr.Records, rt.hdr.RecordBytes)
+	}
+	err := rt.in.Commit(ctx)
+	rt.in = nil
+	rt.ingested = true // whatever Commit did, the range may hold tables
+	if err != nil {
+		return nil, err
+	}
+	if g != nil {
+		if g.Dimension() != rt.cfg.Dimension {
+			return nil, corruptf("graph of dimension %d for %d-dimension records", g.Dimension(), rt.cfg.Dimension)
+		}
+		if err := idx.saveGraph(&nsState{name: rt.name, nsid: rt.nsid}, &nsGraph{g: g}); err != nil {
+			return nil, err
+		}
+	}
+	info := &RestoreInfo{Namespace: displayName(rt.name), Source: displayName(rt.hdr.Namespace), Records: rt.n,
+		RecordBytes: rt.bytes, GraphBytes: rt.hdr.GraphBytes, TakenAt: rt.hdr.TakenAt}
+	replaced, err := rt.publish(ctx)
+	if err != nil {
+		return nil, err
+	}
+	info.Replaced = replaced
+	return info, nil
+}
+
+// publish makes the restored namespace the one called rt.name, in one
+// synced batch: its catalog entry and meta, the marker's removal and, when
+// replacing, the old namespace's deletion.
+func (rt *restoreTarget) publish(ctx context.Context) (replaced bool, err error) {
+	idx := rt.idx
+	var st *nsState
+	for {
+		if st, err = idx.lookup(rt.name, true); err != nil {
+			return false, err
+		}
+		st.writeMu.Lock()
+		if !st.dropped.Load() {
+			break
+		}
+		st.writeMu.Unlock()
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+	}
+	defer st.writeMu.Unlock()
+	if st.nsid == rt.nsid { // published already (testRestorePublishFirst)
+		st.committed = false
+	}
+	if st.committed && !rt.replace {
+		return false, fmt.Errorf("restore %q: %w (set Replace to replace it)", displayName(rt.name), ErrNamespaceExists)
+	}
+	created := time.Now().UTC()
+	b := idx.db.NewBatch()
+	b.Set(storage.CatalogKey(rt.name), storage.AppendCatalogEntry(nil, storage.CatalogEntry{NSID: rt.nsid, CreatedAt: created.UnixNano()}))
+	b.Set(storage.MetaKey(rt.nsid), storage.AppendMeta(nil, storage.Meta{NextRow: rt.hdr.NextRow, Count: rt.n, Bytes: rt.bytes}))
+	b.Delete(storage.RestoreKey(rt.nsid))
+	var oldLo, oldHi []byte
+	if st.committed {
+		oldLo, oldHi = storage.NamespaceBounds(st.nsid)
+		b.DeleteRange(oldLo, oldHi)
+	}
+	if err := b.CommitSync(); err != nil {
+		return false, err
+	}
+	// The old state (an existing namespace, or one made in memory by a
+	// writer that has not committed yet) goes as DeleteNamespace drops
+	// one; writers waiting for it retry and find the new one.
+	st.dropped.Store(true)
+	if st.mu.TryLock() {
+		st.resetLocked()
+		st.mu.Unlock()
+	}
+	idx.forget(st)
+	idx.mu.Lock()
+	idx.mu.namespaces[rt.name] = &nsState{name: rt.name, nsid: rt.nsid, created: created, committed: true}
+	idx.mu.Unlock()
+	if st.committed {
+		idx.removeGraph(st.nsid)
+		idx.reclaim(oldLo, oldHi)
+	}
+	return st.committed, nil
+}
+
+// abort removes whatever the restore wrote. If that fails too, the marker
+// stays and the next Open removes it.
+func (rt *restoreTarget) abort() {
+	idx := rt.idx
+	if rt.in != nil {
+		rt.in.Abort()
+		rt.in = nil
+	}
+	idx.removeGraph(rt.nsid)
+	b := idx.db.NewBatch()
+	if rt.ingested || testRestorePublishFirst {
+		lo, hi := storage.NamespaceBounds(rt.nsid)
+		b.DeleteRange(lo, hi)
+	}
+	if testRestorePublishFirst {
+		b.Delete(storage.CatalogKey(rt.name))
+	}
+	b.Delete(storage.RestoreKey(rt.nsid))
+	if b.CommitSync() == nil && rt.ingested {
+		idx.reclaim(storage.NamespaceBounds(rt.nsid))
+	}
+}
+
+// finishRestores removes what restores interrupted by a crash left: the
+// keys and graph of every namespace id still marked, and their table
+// files. Open calls it.
+func (idx *Index) finishRestores() error {
+	lo, hi := storage.RestoreBounds()
+	var nsids []uint64
+	err := idx.db.Scan(context.Background(), lo, hi, func(k, _ []byte) error {
+		if nsid, ok := storage.RestoreNSID(k); ok {
+			nsids = append(nsids, nsid)
+		}
+		return nil
+	})
+	if err != nil || len(nsids) == 0 {
+		return err
+	}
+	b := idx.db.NewBatch()
+	for _, nsid := range nsids {
+		nlo, nhi := storage.NamespaceBounds(nsid)
+		b.DeleteRange(nlo, nhi)
+		b.Delete(storage.RestoreKey(nsid))
+	}
+	if err := b.CommitSync(); err != nil {
+		return err
+	}
+	for _, nsid := range nsids {
+		_ = idx.db.RemoveAll(idx.db.FS().PathJoin(idx.db.Dir(), fmt.Sprintf("restore-%016x", nsid)))
+		idx.removeGraph(nsid)
+	}
+	return nil
+}
+
+// graphLoader decodes a graph section as it arrives.
+type graphLoader struct {
+	pw   *io.PipeWriter
+	done chan struct{}
+	g    *graph.Graph
+	err  error
+}
+
+func startGraphLoader() *graphLoader {
+	pr, pw := io.Pipe()
+	gl := &graphLoader{pw: pw, done: make(chan struct{})}
+	go func() {
+		defer close(gl.done)
+		gl.g, gl.err = graph.Load(pr, nil)
+		if gl.err == nil {
+			// Nothing may follow the graph's own snapshot.
+			if n, _ := io.Copy(io.Discard, pr); n > 0 {
+				gl.err = fmt.Errorf("%d bytes after the graph's snapshot", n)
+			}
+		}
+		pr.CloseWithError(errors.New("graph loader stopped"))
+	}()
+	return gl
+}
+
+func (gl *graphLoader) write(b []byte) error {
+	if _, err := gl.pw.Write(b); err != nil {
+		<-gl.done
+		if gl.err != nil {
+			return gl.err
+		}
+		return err
+	}
+	return nil
+}
+
+// finish ends the section and returns the graph.
+func (gl *graphLoader) finish() (*graph.Graph, error) {
+	gl.pw.Close()
+	<-gl.done
+	return gl.g, gl.err
+}
+
+// stop abandons the section.
+func (gl *graphLoader) stop() {
+	gl.pw.CloseWithError(errors.New("restore abandoned"))
+	<-gl.done
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,456 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strconv"
+	"unicode/utf8"
+)
+
+// A fast path for the two hot request bodies, queries and upserts, whose
+// bytes are mostly arrays of numbers. encoding/json scans such an array
+// twice and decodes it one reflected element at a time (about 120 µs of
+// CPU for one 768-dimension query vector here); this parser reads the
+// common shape in one pass and hands the small nested values (metadata,
+// filters, sparse vectors) to encoding/json. It accepts only what the
+// standard decoder accepts: on anything else (an unknown field, a string
+// with escapes, a number out of float32 range, malformed JSON) it gives up
+// and the caller decodes the body with encoding/json, which then produces
+// the usual error naming the field.
+
+// lexer walks a JSON text.
+type lexer struct {
+	b []byte
+	i int
+}
+
+func (l *lexer) ws() {
+	for l.i < len(l.b) {
+		switch l.b[l.i] {
+		case ' ', '\t', '\n', '\r':
+			l.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek skips white space and returns the next byte (0 at the end).
+func (l *lexer) peek() byte {
+	l.ws()
+	if l.i >= len(l.b) {
+		return 0
+	}
+	return l.b[l.i]
+}
+
+// eat consumes byte c after white space.
+func (l *lexer) eat(c byte) bool {
+	if l.peek() != c {
+		return false
+	}
+	l.i++
+	return true
+}
+
+// str reads a string without escapes or control characters.
+func (l *lexer) str() (string, bool) {
+	if !l.eat('"') {
+		return "", false
+	}
+	start := l.i
+	for l.i < len(l.b) {
+		c := l.b[l.i]
+		switch {
+		case c == '"':
+			raw := l.b[start:l.i]
+			l.i++
+			// encoding/json would replace invalid UTF-8: leave it to it.
+			return string(raw), utf8.Valid(raw)
+		case c == '\\' || c < 0x20:
+			return "", false
+		}
+		l.i++
+	}
+	return "", false
+}
+
+// number returns the bytes of a number in strict JSON grammar.
+func (l *lexer) number() ([]byte, bool) {
+	l.ws()
+	start := l.i
+	b := l.b
+	if l.i < len(b) && b[l.i] == '-' {
+		l.i++
+	}
+	switch {
+	case l.i < len(b) && b[l.i] == '0':
+		l.i++
+	case l.i < len(b) && b[l.i] >= '1' && b[l.i] <= '9':
+		for l.i < len(b) && b[l.i] >= '0' && b[l.i] <= '9' {
+			l.i++
+		}
+	default:
+		return nil, false
+	}
+	if l.i < len(b) && b[l.i] == '.' {
+		l.i++
+		d := l.i
+		for l.i < len(b) && b[l.i] >= '0' && b[l.i] <= '9' {
+			l.i++
+		}
+		if l.i == d {
+			return nil, false
+		}
+	}
+	if l.i < len(b) && (b[l.i] == 'e' || b[l.i] == 'E') {
+		l.i++
+		if l.i < len(b) && (b[l.i] == '+' || b[l.i] == '-') {
+			l.i++
+		}
+		d := l.i
+		for l.i < len(b) && b[l.i] >= '0' && b[l.i] <= '9' {
+			l.i++
+		}
+		if l.i == d {
+			return nil, false
+		}
+	}
+	return b[start:l.i], true
+}
+
+// floats reads an array of numbers (or null) as float32s, lexing and
+// converting each number in one pass.
+func (l *lexer) floats() ([]float32, bool) {
+	if l.lit("null") {
+		return nil, true
+	}
+	if !l.eat('[') {
+		return nil, false
+	}
+	// Size the slice once: a number holds no comma, so the commas before
+	// the next ']' count the elements of a well-formed array (on a
+	// malformed one this is only a wrong guess at the capacity).
+	n := 16
+	if end := bytes.IndexByte(l.b[l.i:], ']'); end >= 0 {
+		n = bytes.Count(l.b[l.i:l.i+end], []byte{','}) + 1
+	}
+	out := make([]float32, 0, n)
+	if l.eat(']') {
+		return out, true
+	}
+	for {
+		l.ws()
+		x, ok := l.float32()
+		if !ok {
+			return nil, false
+		}
+		out = append(out, x)
+		if l.eat(']') {
+			return out, true
+		}
+		if !l.eat(',') {
+			return nil, false
+		}
+	}
+}
+
+// lit consumes the literal word w.
+func (l *lexer) lit(w string) bool {
+	l.ws()
+	if len(l.b)-l.i >= len(w) && string(l.b[l.i:l.i+len(w)]) == w {
+		l.i += len(w)
+		return true
+	}
+	return false
+}
+
+// boolean reads true or false.
+func (l *lexer) boolean() (bool, bool) {
+	if l.lit("true") {
+		return true, true
+	}
+	if l.lit("false") {
+		return false, true
+	}
+	return false, false
+}
+
+// raw returns the bytes of the next value of any kind, for encoding/json
+// to decode; it only matches brackets and strings, encoding/json checks
+// the rest.
+func (l *lexer) raw() ([]byte, bool) {
+	l.ws()
+	start := l.i
+	depth := 0
+	for l.i < len(l.b) {
+		c := l.b[l.i]
+		if depth == 0 && l.i > start && (c == ',' || c == '}' || c == ']') {
+			return l.b[start:l.i], true // a number or a literal
+		}
+		switch c {
+		case '"':
+			l.i++
+			for l.i < len(l.b) && l.b[l.i] != '"' {
+				if l.b[l.i] == '\\' {
+					l.i++
+				}
+				l.i++
+			}
+			if l.i >= len(l.b) {
+				return nil, false
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth < 0 {
+				return nil, false
+			}
+		}
+		l.i++
+		if depth == 0 && (c == '}' || c == ']' || c == '"') {
+			return l.b[start:l.i], true
+		}
+	}
+	return nil, false
+}
+
+// sub decodes the next value with encoding/json (strictly, as the whole
+// body would be).
+func (l *lexer) sub(v any) bool {
+	raw, ok := l.raw()
+	if !ok {
+		return false
+	}
+	return decodeJSON(raw, 0, v) == nil
+}
+
+// object calls field for each key of an object; field reads the value and
+// reports whether it could.
+func (l *lexer) object(field func(key string) bool) bool {
+	if !l.eat('{') {
+		return false
+	}
+	if l.eat('}') {
+		return true
+	}
+	for {
+		k, ok := l.str()
+		if !ok || !l.eat(':') || !field(k) {
+			return false
+		}
+		if l.eat('}') {
+			return true
+		}
+		if !l.eat(',') {
+			return false
+		}
+	}
+}
+
+// end reports whether only white space is left.
+func (l *lexer) end() bool { return l.peek() == 0 && l.i == len(l.b) }
+
+// fastQuery decodes a query body of the common shape into q.
+func fastQuery(body []byte, q *queryRequest) bool {
+	l := &lexer{b: body}
+	ok := l.object(func(k string) bool {
+		var ok bool
+		switch k {
+		case "namespace":
+			q.Namespace, ok = l.str()
+		case "topK":
+			var n []byte
+			if n, ok = l.number(); ok {
+				v, err := strconv.ParseInt(string(n), 10, 0)
+				topK := int(v)
+				q.TopK, ok = &topK, err == nil
+			}
+		case "vector":
+			q.Vector, ok = l.floats()
+		case "includeValues":
+			q.IncludeValues, ok = l.boolean()
+		case "includeMetadata":
+			q.IncludeMetadata, ok = l.boolean()
+		case "id":
+			q.ID, ok = l.str()
+		case "filter":
+			var raw []byte
+			if raw, ok = l.raw(); ok {
+				q.Filter = json.RawMessage(raw)
+				ok = json.Valid(raw)
+			}
+		case "sparseVector":
+			ok = l.sub(&q.SparseVector)
+		case "scanFactor":
+			ok = l.sub(&q.ScanFactor)
+		case "maxCandidates":
+			ok = l.sub(&q.MaxCandidates)
+		}
+		return ok
+	})
+	return ok && l.end()
+}
+
+// fastUpsert decodes an upsert body of the common shape into u.
+func fastUpsert(body []byte, u *upsertRequest) bool {
+	l := &lexer{b: body}
+	ok := l.object(func(k string) bool {
+		switch k {
+		case "namespace":
+			var ok bool
+			u.Namespace, ok = l.str()
+			return ok
+		case "vectors":
+			if !l.eat('[') {
+				return false
+			}
+			u.Vectors = make([]vectorJSON, 0, 16)
+			if l.eat(']') {
+				return true
+			}
+			for {
+				var v vectorJSON
+				ok := l.object(func(k string) bool {
+					var ok bool
+					switch k {
+					case "id":
+						v.ID, ok = l.str()
+					case "values":
+						v.Values, ok = l.floats()
+					case "sparseValues":
+						ok = l.sub(&v.SparseValues)
+					case "metadata":
+						ok = l.sub(&v.Metadata)
+					}
+					return ok
+				})
+				if !ok {
+					return false
+				}
+				u.Vectors = append(u.Vectors, v)
+				if l.eat(']') {
+					return true
+				}
+				if !l.eat(',') {
+					return false
+				}
+			}
+		}
+		return false
+	})
+	return ok && l.end()
+}
+
+// pow10 holds the powers of ten exactly representable as float64.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// parseFloat32 converts a JSON number (already checked against the
+// grammar) to the nearest float32, as strconv.ParseFloat(n, 32) does; it
+// reports false when the number is out of float32 range.
+func parseFloat32(n []byte) (float32, bool) {
+	l := lexer{b: n}
+	x, ok := l.float32()
+	return x, ok && l.i == len(n)
+}
+
+// float32 reads a number in strict JSON grammar at the current position
+// (no white space first) and converts it to the nearest float32, as
+// strconv.ParseFloat(n, 32) does; it reports false on a number that breaks
+// the grammar or is out of float32 range.
+//
+// Numbers with at most 15 significant digits and a small exponent take
+// Clinger's fast path: the decimal's mantissa and 10^|e| are exact
+// float64s, so one multiplication or division gives the correctly
+// rounded float64, and rounding that to float32 is correct unless it
+// lands exactly on a float32 halfway point (then strconv decides).
+func (l *lexer) float32() (float32, bool) {
+	b, i := l.b, l.i
+	start, neg := i, false
+	if i < len(b) && b[i] == '-' {
+		neg = true
+		i++
+	}
+	var m uint64
+	digits, exp := 0, 0
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			digits++
+			if digits <= 19 {
+				m = m*10 + uint64(b[i]-'0')
+			}
+		}
+	default:
+		return 0, false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		d := i
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			if m != 0 || b[i] != '0' {
+				digits++
+			}
+			if digits <= 19 {
+				m = m*10 + uint64(b[i]-'0')
+				exp--
+			}
+		}
+		if i == d {
+			return 0, false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		eneg := false
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			eneg = b[i] == '-'
+			i++
+		}
+		d, e := i, 0
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			if e < 100000 {
+				e = e*10 + int(b[i]-'0')
+			}
+		}
+		if i == d {
+			return 0, false
+		}
+		if eneg {
+			e = -e
+		}
+		exp += e
+	}
+	l.i = i
+	if digits > 15 || exp < -22 || exp > 22 {
+		return slowFloat32(b[start:i])
+	}
+	f := float64(m)
+	if exp < 0 {
+		f /= pow10[-exp]
+	} else {
+		f *= pow10[exp]
+	}
+	if f != 0 {
+		if f < 0x1p-126 || f > math.MaxFloat32 {
+			return slowFloat32(b[start:i]) // float32 subnormals and overflow
+		}
+		if math.Float64bits(f)&(1<<29-1) == 1<<28 {
+			return slowFloat32(b[start:i]) // a float32 halfway point
+		}
+	}
+	if neg {
+		f = -f
+	}
+	return float32(f), true
+}
+
+func slowFloat32(n []byte) (float32, bool) {
+	x, err := strconv.ParseFloat(string(n), 32)
+	return float32(x), err == nil
+}

@@ -1,0 +1,209 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+)
+
+// Body limits, checked before decoding. The hosted service refuses upsert
+// requests over 2 MB; the other data-plane calls get the same bound, and
+// control-plane bodies are small.
+const (
+	maxDataBody    = 2 << 20
+	maxControlBody = 64 << 10
+)
+
+// recorder captures a REST response's status and size for the access log
+// and the metrics (gRPC calls are recorded from grpc-go's stats events:
+// see grpcStats).
+type recorder struct {
+	http.ResponseWriter
+	s      *Server
+	r      *http.Request
+	index  string
+	op     string
+	status int
+	bytes  int64
+	begin  time.Time
+}
+
+// track starts recording one request; call done when it is answered.
+func (s *Server) track(w http.ResponseWriter, r *http.Request, index, op string) *recorder {
+	return &recorder{ResponseWriter: w, s: s, r: r, index: index, op: op, begin: time.Now()}
+}
+
+func (rec *recorder) WriteHeader(st int) {
+	if rec.status == 0 {
+		rec.status = st
+	}
+	rec.ResponseWriter.WriteHeader(st)
+}
+
+func (rec *recorder) Write(b []byte) (int, error) {
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	n, err := rec.ResponseWriter.Write(b)
+	rec.bytes += int64(n)
+	return n, err
+}
+
+// Flush flushes the underlying writer.
+func (rec *recorder) Flush() {
+	if f, ok := rec.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap returns the underlying writer (for http.ResponseController).
+func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
+
+// done logs the request and counts it in the metrics.
+func (rec *recorder) done() {
+	st := rec.status
+	if st == 0 {
+		st = http.StatusOK
+	}
+	code := strconv.Itoa(st)
+	d := time.Since(rec.begin)
+	rec.s.metrics.observe(rec.index, rec.op, code, d)
+	rec.s.log.Info("request", "index", rec.index, "op", rec.op, "method", rec.r.Method, "path", rec.r.URL.Path,
+		"status", code, "bytes", rec.bytes, "duration_ms", float64(d.Microseconds())/1000, "remote", rec.r.RemoteAddr)
+}
+
+// apiKey returns the API key a REST request carries.
+func apiKey(r *http.Request) string { return r.Header.Get("Api-Key") }
+
+// handler is a REST endpoint: it returns the response body (encoded as
+// JSON with status st) or an error.
+type handler func(r *http.Request) (st int, body any, err error)
+
+// route wraps an endpoint with the access log, the metrics and error
+// writing. control selects the control plane's error shape.
+func (s *Server) route(index, op string, control bool, fn handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := s.track(w, r, index, op)
+		defer rec.done()
+		st, body, err := fn(r)
+		switch {
+		case err != nil && control:
+			writeControlError(rec, err)
+		case err != nil:
+			writeError(rec, err)
+		case body == nil:
+			rec.WriteHeader(st)
+		default:
+			writeJSON(rec, st, body)
+		}
+	})
+}
+
+// decodeBody reads r's JSON body into v: at most limit bytes, no unknown
+// fields, nothing after the value. Errors are InvalidArgument and name the
+// field.
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	body, err := readBody(w, r, limit)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(body, limit, v)
+}
+
+// readBody reads at most limit bytes of r's body.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	rd := http.MaxBytesReader(w, r.Body, limit)
+	if n := r.ContentLength; n > 0 && n <= limit {
+		// One allocation of the announced size (io.ReadAll would grow
+		// its buffer from 512 bytes), then a check that nothing follows.
+		body := make([]byte, n, n+1)
+		if _, err := io.ReadFull(rd, body); err != nil {
+			return nil, jsonError(err, limit)
+		}
+		if m, err := rd.Read(body[n : n+1]); m > 0 || (err != nil && err != io.EOF) {
+			if err == nil {
+				err = errors.New("body longer than its Content-Length")
+			}
+			return nil, jsonError(err, limit)
+		}
+		return body, nil
+	}
+	body, err := io.ReadAll(rd)
+	if err != nil {
+		return nil, jsonError(err, limit)
+	}
+	return body, nil
+}
+
+// decodeJSON decodes body into v as decodeBody does.
+func decodeJSON(body []byte, limit int64, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err, limit)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return jsonError(err, limit)
+		}
+		return errorf(codes.InvalidArgument, "request body: unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// jsonError turns a decoding error into an InvalidArgument error naming
+// the field.
+func jsonError(err error, limit int64) error {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	var mb *http.MaxBytesError
+	switch {
+	case errors.As(err, &mb):
+		return errorf(codes.InvalidArgument, "request body: larger than the limit of %d bytes", limit)
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			field = "request body"
+		}
+		return errorf(codes.InvalidArgument, "%s: invalid value: want %s, got JSON %s", field, te.Type, te.Value)
+	case errors.As(err, &se):
+		return errorf(codes.InvalidArgument, "request body: malformed JSON at byte %d: %v", se.Offset, se)
+	case errors.Is(err, io.EOF):
+		return errorf(codes.InvalidArgument, "request body: empty, want a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errorf(codes.InvalidArgument, "request body: truncated JSON")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return errorf(codes.InvalidArgument, "%s: unknown field", strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`))
+	}
+	return errorf(codes.InvalidArgument, "request body: %v", err)
+}
+
+// intParam parses the optional integer query parameter name.
+func intParam(r *http.Request, name string) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, badRequest(name, "want an integer, got %q", v)
+	}
+	return n, nil
+}
+
+// unimplemented is an endpoint larch does not serve.
+func unimplemented(what string) handler {
+	return func(*http.Request) (int, any, error) {
+		return 0, nil, errorf(codes.Unimplemented, "%s: not supported by larch serve", what)
+	}
+}
+
+// fmtFloat formats a metric value.
+func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

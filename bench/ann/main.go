@@ -15,9 +15,9 @@
 // GraphOptions.BuildWorkers = 2.
 //
 // hnswlib (M=16, efConstruction=200, single thread) is Debian's header-only
-// libhnswlib-dev, compiled at run time from anchor/hnsw_anchor.cpp with
+// libhnswlib-dev, compiled at run time from bench/internal/hnswanchor/anchor/hnsw_anchor.cpp with
 // g++ -O3 -march=native -std=c++17, or, without g++ or the headers, Debian's
-// python3-hnswlib (anchor/hnsw_anchor.py). It runs as a child process that
+// python3-hnswlib (hnsw_anchor.py beside it). It runs as a child process that
 // reads the same vectors from a file this program writes. The two systems
 // take turns on the query set, -chunk queries at a time, rotating which goes
 // first, so that load from other processes on the shared machine hits both
@@ -34,18 +34,16 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
-	_ "embed"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -56,24 +54,18 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/larchdb/larch"
+	"github.com/larchdb/larch/bench/internal/annplot"
 	"github.com/larchdb/larch/bench/internal/fmnist"
+	"github.com/larchdb/larch/bench/internal/hnswanchor"
 	"github.com/larchdb/larch/internal/graph"
 	"github.com/larchdb/larch/simd"
 )
 
-//go:embed anchor/hnsw_anchor.cpp
-var anchorCpp []byte
-
-//go:embed anchor/hnsw_anchor.py
-var anchorPy []byte
-
-//go:embed plot.py
-var plotPy []byte
-
 const (
 	install = "apt-get install dataset-fashion-mnist python3-hnswlib libhnswlib-dev"
-	python  = "/usr/bin/python3"
 	k       = 10
 	batch   = 500 // records per upsert, as bench/query
 	hnswM   = 16
@@ -96,13 +88,26 @@ var (
 	buildProf = flag.String("buildprofile", "", "write a CPU profile of larch's (last) build")
 	jsonOut   = flag.String("json", "", "write the results as JSON to this file")
 	reopen    = flag.Bool("reopen", false, "close and reopen the larch index before the query sweeps (its graph then comes from the snapshot)")
+	cpuTime   = flag.Bool("cpu", true, "compare queries per CPU second of each process (CLOCK_PROCESS_CPUTIME_ID), which leaves out the time other processes held the core; false: per wall-clock second")
+	selfFlag  = flag.Bool("self", false, "instead of the query sweeps, query every base image by its own vector (top-10, default ef) in hnswlib, larch and internal/graph built directly, and count the images not found (issue #23); also times the direct graph's Repair against its build")
 	anchorSel = flag.String("anchor", "auto", "hnswlib build: auto (C++ if g++ and libhnswlib-dev are there, else python3-hnswlib), cpp or python")
 )
 
 // sweep is one system's measurement at one ef.
 type sweep struct {
 	recall float64
-	qps    []float64 // one per run
+	qps    []float64 // one per run: per CPU second (or wall-clock, with -cpu=false)
+	wall   []float64 // per wall-clock second, one per run
+}
+
+// add records one run: n queries that took t.
+func (s *sweep) add(n int, t hnswanchor.Timed) {
+	if *cpuTime {
+		s.qps = append(s.qps, float64(n)/t.CPU)
+	} else {
+		s.qps = append(s.qps, float64(n)/t.Wall)
+	}
+	s.wall = append(s.wall, float64(n)/t.Wall)
 }
 
 // point is a curve point as the plot and JSON see it.
@@ -135,7 +140,7 @@ func main() {
 		log.Fatal(err)
 	}
 	*nq = min(*nq, test.N)
-	anchor := chooseAnchor()
+	anchor := hnswanchor.Choose(*anchorSel)
 	if anchor == "" {
 		fmt.Println("hnswlib is missing (neither g++ with /usr/include/hnswlib nor python3-hnswlib). Install it with:")
 		fmt.Println("  " + install)
@@ -206,6 +211,10 @@ func main() {
 		}
 	}
 	defer l.close()
+	if *selfFlag {
+		selfCheck(h, l, train, test, gt)
+		return
+	}
 	var d1, d2 float64
 	var dg *graph.Graph
 	if *direct {
@@ -233,29 +242,29 @@ func main() {
 		for i, ef := range efs {
 			// Chunk by chunk, each system runs the same queries, in an
 			// order that rotates, so that both see the same machine.
-			var hsec, lsec, dsec float64
+			var hsec, lsec, dsec hnswanchor.Timed
 			hids, lids, dids := make([][]int, *nq), make([][]int, *nq), make([][]int, *nq)
 			for c, lo := 0, 0; lo < *nq; c, lo = c+1, lo+*chunk {
 				hi := min(lo+*chunk, *nq)
 				order := []func(){
 					func() {
-						secs, ids, err := h.query(ef, lo, hi)
+						secs, ids, err := h.Query(ef, k, lo, hi)
 						if err != nil {
 							log.Fatal(err)
 						}
-						hsec += secs
+						hsec = hsec.Add(secs)
 						copy(hids[lo:hi], ids)
 					},
 					func() {
 						secs, ids := l.query(queries[lo:hi], ef)
-						lsec += secs
+						lsec = lsec.Add(secs)
 						copy(lids[lo:hi], ids)
 					},
 				}
 				if dg != nil {
 					order = append(order, func() {
 						secs, ids := directQuery(dg, queries[lo:hi], ef)
-						dsec += secs
+						dsec = dsec.Add(secs)
 						copy(dids[lo:hi], ids)
 					})
 				}
@@ -263,12 +272,12 @@ func main() {
 					order[(r+i+c+j)%len(order)]()
 				}
 			}
-			hs[i].qps = append(hs[i].qps, float64(*nq)/hsec)
+			hs[i].add(*nq, hsec)
 			hs[i].recall = recall(gt, hids)
-			ls[i].qps = append(ls[i].qps, float64(*nq)/lsec)
+			ls[i].add(*nq, lsec)
 			ls[i].recall = recall(gt, lids)
 			if dg != nil {
-				ds[i].qps = append(ds[i].qps, float64(*nq)/dsec)
+				ds[i].add(*nq, dsec)
 				ds[i].recall = recall(gt, dids)
 			}
 		}
@@ -302,33 +311,16 @@ func main() {
 			}
 		}
 		if *plotPath != "" {
-			plot(tmp, js, *plotPath)
+			annplot.Plot(tmp, js, *plotPath)
 		}
 	}
 }
 
 // ---- hnswlib ----
 
-// chooseAnchor returns "cpp" when g++ and the libhnswlib-dev headers are
-// there, "python" when only python3-hnswlib is, else "".
-func chooseAnchor() string {
-	if *anchorSel != "python" {
-		if _, err := exec.LookPath("g++"); err == nil {
-			if _, err := os.Stat("/usr/include/hnswlib/hnswlib.h"); err == nil {
-				return "cpp"
-			}
-		}
-	}
-	if *anchorSel != "cpp" && exec.Command(python, "-c", "import hnswlib, numpy").Run() == nil {
-		return "python"
-	}
-	return ""
-}
-
+// anchorProc is the hnswlib child with what the report says about it.
 type anchorProc struct {
-	cmd   *exec.Cmd
-	in    io.WriteCloser
-	out   *bufio.Reader
+	*hnswanchor.Proc
 	kind  string // "C++" or "python3-hnswlib"
 	desc  string // how it was built
 	ready string
@@ -341,61 +333,18 @@ func startAnchor(kind, tmp string, train, test *fmnist.Set) (*anchorProc, error)
 	if err := writeData(data, train, test); err != nil {
 		return nil, err
 	}
-	a := &anchorProc{}
-	args := []string{data, strconv.Itoa(hnswM), strconv.Itoa(hnswEfC)}
-	if kind == "cpp" {
-		src := filepath.Join(tmp, "hnsw_anchor.cpp")
-		bin := filepath.Join(tmp, "hnsw_anchor")
-		if err := os.WriteFile(src, anchorCpp, 0o644); err != nil {
-			return nil, err
-		}
-		cc := []string{"g++", "-O3", "-march=native", "-std=c++17", "-o", bin, src}
-		t := time.Now()
-		if out, err := exec.Command(cc[0], cc[1:]...).CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("%s: %v\n%s", strings.Join(cc, " "), err, out)
-		}
-		ver, _ := exec.Command("g++", "-dumpfullversion").Output()
-		a.kind = "C++"
-		a.desc = fmt.Sprintf("libhnswlib-dev %s compiled with `g++ -O3 -march=native -std=c++17 bench/ann/anchor/hnsw_anchor.cpp` (g++ %s, %.1f s)",
-			debVersion("libhnswlib-dev"), strings.TrimSpace(string(ver)), time.Since(t).Seconds())
-		a.cmd = exec.Command(bin, args...)
-	} else {
-		src := filepath.Join(tmp, "hnsw_anchor.py")
-		if err := os.WriteFile(src, anchorPy, 0o644); err != nil {
-			return nil, err
-		}
+	bin, err := hnswanchor.Build(kind, tmp)
+	if err != nil {
+		return nil, err
+	}
+	if kind != "cpp" {
 		fmt.Println("NOTE: not the C++ build (g++ or /usr/include/hnswlib missing, or -anchor python): using Debian's python3-hnswlib (slower than the C++ build with -march=native)")
-		a.kind = "python3-hnswlib"
-		a.desc = "python3-hnswlib " + debVersion("python3-hnswlib") + " via " + python + " bench/ann/anchor/hnsw_anchor.py (fallback: -anchor python, or no g++ or libhnswlib-dev)"
-		a.cmd = exec.Command(python, append([]string{src}, args...)...)
 	}
-	a.cmd.Stderr = os.Stderr
-	var err error
-	if a.in, err = a.cmd.StdinPipe(); err != nil {
-		return nil, err
-	}
-	out, err := a.cmd.StdoutPipe()
+	p, err := bin.Start(data, hnswM, hnswEfC, false, "")
 	if err != nil {
 		return nil, err
 	}
-	a.out = bufio.NewReaderSize(out, 1<<20)
-	if err := a.cmd.Start(); err != nil {
-		return nil, err
-	}
-	line, err := a.out.ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "ready ") {
-		return nil, fmt.Errorf("hnswlib anchor did not start: %q %v", line, err)
-	}
-	a.ready = strings.TrimSpace(strings.TrimPrefix(line, "ready "))
-	return a, nil
-}
-
-func debVersion(pkg string) string {
-	out, err := exec.Command("dpkg-query", "-W", "-f=${Version}", pkg).Output()
-	if err != nil {
-		return "(version unknown)"
-	}
-	return string(out)
+	return &anchorProc{Proc: p, kind: bin.Kind, desc: bin.Desc, ready: p.Ready}, nil
 }
 
 // writeData writes n, nq, dim (uint32) then the base and the queries as
@@ -406,73 +355,30 @@ func writeData(path string, train, test *fmnist.Set) error {
 		return err
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	for _, x := range []uint32{uint32(train.N), uint32(*nq), fmnist.Dim} {
+	nqs := *nq
+	if *selfFlag {
+		nqs += train.N // the base images follow the test queries (-self)
+	}
+	for _, x := range []uint32{uint32(train.N), uint32(nqs), fmnist.Dim} {
 		binary.Write(w, binary.LittleEndian, x)
 	}
 	binary.Write(w, binary.LittleEndian, train.Vectors)
 	binary.Write(w, binary.LittleEndian, test.Vectors[:*nq*fmnist.Dim])
+	if *selfFlag {
+		binary.Write(w, binary.LittleEndian, train.Vectors)
+	}
 	if err := w.Flush(); err != nil {
 		return err
 	}
 	return f.Close()
 }
 
-func (a *anchorProc) call(cmd string) ([]string, error) {
-	if _, err := io.WriteString(a.in, cmd+"\n"); err != nil {
-		return nil, err
-	}
-	line, err := a.out.ReadString('\n')
-	if err != nil {
-		return nil, fmt.Errorf("hnswlib anchor, %s: %w", cmd, err)
-	}
-	return strings.Fields(line), nil
-}
-
 func (a *anchorProc) build() (float64, error) {
-	f, err := a.call("build")
-	if err != nil {
-		return 0, err
-	}
-	if len(f) != 2 || f[0] != "build" {
-		return 0, fmt.Errorf("hnswlib anchor: unexpected %q", f)
-	}
-	return strconv.ParseFloat(f[1], 64)
+	t, err := a.Build()
+	return t.Wall, err
 }
 
-// query runs queries lo..hi-1 at ef and returns the timed seconds and the
-// ids.
-func (a *anchorProc) query(ef, lo, hi int) (float64, [][]int, error) {
-	f, err := a.call(fmt.Sprintf("query %d %d %d %d", ef, k, lo, hi))
-	if err != nil {
-		return 0, nil, err
-	}
-	if len(f) != 2+(hi-lo)*k || f[0] != "query" {
-		return 0, nil, fmt.Errorf("hnswlib anchor: %d fields for query", len(f))
-	}
-	secs, err := strconv.ParseFloat(f[1], 64)
-	if err != nil {
-		return 0, nil, err
-	}
-	ids := make([][]int, hi-lo)
-	for q := range ids {
-		for j := 0; j < k; j++ {
-			id, err := strconv.Atoi(f[2+q*k+j])
-			if err != nil {
-				return 0, nil, err
-			}
-			if id >= 0 {
-				ids[q] = append(ids[q], id)
-			}
-		}
-	}
-	return secs, ids, nil
-}
-
-func (a *anchorProc) close() {
-	io.WriteString(a.in, "quit\n")
-	a.in.Close()
-	a.cmd.Wait()
-}
+func (a *anchorProc) close() { a.Close() }
 
 // ---- larch ----
 
@@ -532,7 +438,7 @@ func buildLarch(dir string, train *fmnist.Set, profile bool, workers int) (*larc
 	// snapshot so that it does not run during the query sweeps.
 	ready := time.Now()
 	for deadline := ready.Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		m, _ := filepath.Glob(filepath.Join(dir, "graphs", "*.graph.zst"))
+		m, _ := filepath.Glob(filepath.Join(dir, "graphs", "*.graph"))
 		if len(m) > 0 {
 			if fi, err := os.Stat(m[0]); err == nil && fi.ModTime().After(ready) {
 				break
@@ -546,10 +452,10 @@ func buildLarch(dir string, train *fmnist.Set, profile bool, workers int) (*larc
 
 // query runs the queries one after another at ef and returns the seconds
 // and the ids; every answer must come from the graph.
-func (l *larchRun) query(queries [][]float32, ef int) (float64, [][]int) {
+func (l *larchRun) query(queries [][]float32, ef int) (hnswanchor.Timed, [][]int) {
 	ctx := context.Background()
 	res := make([]*larch.QueryResult, len(queries))
-	t := time.Now()
+	t, c := time.Now(), cpuSeconds()
 	for i, q := range queries {
 		r, err := l.ns.Query(ctx, larch.Query{Vector: q, TopK: k, EfSearch: ef})
 		if err != nil {
@@ -557,7 +463,7 @@ func (l *larchRun) query(queries [][]float32, ef int) (float64, [][]int) {
 		}
 		res[i] = r
 	}
-	secs := time.Since(t).Seconds()
+	secs := hnswanchor.Timed{Wall: time.Since(t).Seconds(), CPU: cpuSeconds() - c}
 	ids := make([][]int, len(queries))
 	for i, r := range res {
 		if r.Plan != larch.PlanGraph {
@@ -604,7 +510,7 @@ func (l *larchRun) close() {
 // on one goroutine per namespace, without the upserts around it. It returns
 // the graph built by one goroutine (the public API's build order).
 func directBuild(train *fmnist.Set) (g1 *graph.Graph, one, two float64) {
-	vectors := func(row uint32) []float32 {
+	vectors := func(row, _ uint32) []float32 {
 		if int(row) >= train.N {
 			return nil
 		}
@@ -639,9 +545,9 @@ func directBuild(train *fmnist.Set) (g1 *graph.Graph, one, two float64) {
 // directQuery runs the queries through internal/graph's Search, without the
 // public API around it (planner, locks, re-scoring with the query kernels,
 // string ids).
-func directQuery(g *graph.Graph, queries [][]float32, ef int) (float64, [][]int) {
+func directQuery(g *graph.Graph, queries [][]float32, ef int) (hnswanchor.Timed, [][]int) {
 	res := make([][]graph.Result, len(queries))
-	t := time.Now()
+	t, c := time.Now(), cpuSeconds()
 	for i, q := range queries {
 		r, err := g.Search(q, k, ef, nil)
 		if err != nil {
@@ -649,7 +555,7 @@ func directQuery(g *graph.Graph, queries [][]float32, ef int) (float64, [][]int)
 		}
 		res[i] = r
 	}
-	secs := time.Since(t).Seconds()
+	secs := hnswanchor.Timed{Wall: time.Since(t).Seconds(), CPU: cpuSeconds() - c}
 	ids := make([][]int, len(queries))
 	for i, r := range res {
 		for _, x := range r {
@@ -657,6 +563,16 @@ func directQuery(g *graph.Graph, queries [][]float32, ef int) (float64, [][]int)
 		}
 	}
 	return secs, ids
+}
+
+// cpuSeconds is this process's CPU time (the larch side runs in it; nothing
+// else does while the queries run).
+func cpuSeconds() float64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); err != nil {
+		return 0
+	}
+	return float64(ts.Sec) + float64(ts.Nsec)*1e-9
 }
 
 // ---- results ----
@@ -720,14 +636,19 @@ func interp(c []point, recall float64) float64 {
 }
 
 func report(efs []int, hs, ls, ds []sweep, hb, lb, lup, lb2 []float64, bpr, d1, d2 float64, hdesc string) {
-	fmt.Printf("\n## Results (queries/s: median of %d interleaved sweeps, min–max in brackets)\n\n", *runs)
-	fmt.Printf("| ef | hnswlib recall@10 | hnswlib q/s | larch recall@10 | larch q/s | larch ÷ hnswlib q/s, same ef |\n")
-	fmt.Printf("|---:|---:|---:|---:|---:|---:|\n")
+	measure := "queries per CPU second of each process"
+	if !*cpuTime {
+		measure = "queries per wall-clock second"
+	}
+	fmt.Printf("\n## Results (%s: median of %d interleaved sweeps, min–max in brackets; wall-clock q/s beside)\n\n", measure, *runs)
+	fmt.Printf("| ef | hnswlib recall@10 | hnswlib q/s | larch recall@10 | larch q/s | larch ÷ hnswlib q/s, same ef | wall q/s hnswlib / larch |\n")
+	fmt.Printf("|---:|---:|---:|---:|---:|---:|---:|\n")
 	for i, ef := range efs {
 		hq, lq := median(hs[i].qps), median(ls[i].qps)
-		fmt.Printf("| %d | %.4f | %s (%s–%s) | %.4f | %s (%s–%s) | %.2f |\n", ef,
+		fmt.Printf("| %d | %.4f | %s (%s–%s) | %.4f | %s (%s–%s) | %.2f | %s / %s |\n", ef,
 			hs[i].recall, comma(hq), comma(slices.Min(hs[i].qps)), comma(slices.Max(hs[i].qps)),
-			ls[i].recall, comma(lq), comma(slices.Min(ls[i].qps)), comma(slices.Max(ls[i].qps)), lq/hq)
+			ls[i].recall, comma(lq), comma(slices.Min(ls[i].qps)), comma(slices.Max(ls[i].qps)), lq/hq,
+			comma(median(hs[i].wall)), comma(median(ls[i].wall)))
 	}
 	if ds != nil {
 		fmt.Printf("\ninternal/graph called directly (graph built by 1 goroutine; no planner, locks, re-scoring or string ids), same sweeps:\n\n")
@@ -848,22 +769,114 @@ func parseInts(s string) []int {
 	return out
 }
 
-// plot writes the PNG with /usr/bin/python3 and matplotlib, or says why not.
-func plot(tmp string, js []byte, png string) {
-	if exec.Command(python, "-c", "import matplotlib").Run() != nil {
-		fmt.Println("plot skipped: matplotlib for /usr/bin/python3 is missing (apt-get install python3-matplotlib)")
-		return
+// selfCheck queries every base image by its own vector (top-k, default ef)
+// in hnswlib, in larch (public API; its builder has repaired the graph) and
+// in internal/graph built directly, before and after Repair, and counts the
+// images missing from their own answers (issue #23). The direct graph's
+// Repair is timed against its build.
+func selfCheck(h *anchorProc, l *larchRun, train, test *fmnist.Set, gt [][]int) {
+	ctx := context.Background()
+	const step = 5000
+	hmiss := 0
+	for lo := 0; lo < train.N; lo += step {
+		hi := min(lo+step, train.N)
+		_, ids, err := h.Query(defEfSearch, k, *nq+lo, *nq+hi)
+		if err != nil {
+			log.Fatal(err)
+		}
+		for i, r := range ids {
+			if !slices.Contains(r, lo+i) {
+				hmiss++
+			}
+		}
 	}
-	jf, sf := filepath.Join(tmp, "results.json"), filepath.Join(tmp, "plot.py")
-	if err := os.WriteFile(jf, js, 0o644); err != nil {
+	lmiss := 0
+	for i := 0; i < train.N; i++ {
+		r, err := l.ns.Query(ctx, larch.Query{Vector: train.Row(i), TopK: k})
+		if err != nil {
+			log.Fatal(err)
+		}
+		id := strconv.Itoa(i)
+		if !slices.ContainsFunc(r.Matches, func(m larch.Match) bool { return m.ID == id }) {
+			lmiss++
+		}
+	}
+	vectors := func(row, _ uint32) []float32 {
+		if int(row) >= train.N {
+			return nil
+		}
+		return train.Row(int(row))
+	}
+	runtime.GC()
+	g := graph.New(fmnist.Dim, graph.L2, vectors, nil)
+	t := time.Now()
+	for i := 0; i < train.N; i++ {
+		if err := g.Insert(uint32(i), train.Row(i)); err != nil {
+			log.Fatal(err)
+		}
+	}
+	build := time.Since(t).Seconds()
+	directMiss := func() int {
+		miss := 0
+		for i := 0; i < train.N; i++ {
+			res, err := g.Search(train.Row(i), k, defEfSearch, nil)
+			if err != nil {
+				log.Fatal(err)
+			}
+			if !slices.ContainsFunc(res, func(r graph.Result) bool { return r.Row == uint32(i) }) {
+				miss++
+			}
+		}
+		return miss
+	}
+	u0, m0 := g.Unreachable(), directMiss()
+	// An unrepaired copy, to query beside the repaired graph.
+	var buf bytes.Buffer
+	if _, err := g.WriteTo(&buf); err != nil {
 		log.Fatal(err)
 	}
-	if err := os.WriteFile(sf, plotPy, 0o644); err != nil {
+	g0, err := graph.Load(&buf, vectors)
+	if err != nil {
 		log.Fatal(err)
 	}
-	if out, err := exec.Command(python, sf, jf, png).CombinedOutput(); err != nil {
-		fmt.Printf("plot failed: %v\n%s", err, out)
-		return
+	t = time.Now()
+	links := g.Repair()
+	rep := time.Since(t).Seconds()
+	u1, m1 := g.Unreachable(), directMiss()
+	// The repaired graph loaded from its snapshot too, so that the two
+	// compared lie in memory alike.
+	buf.Reset()
+	if _, err := g.WriteTo(&buf); err != nil {
+		log.Fatal(err)
 	}
-	fmt.Printf("plot written to %s\n", png)
+	if g, err = graph.Load(&buf, vectors); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("\n### Every image queried by its own vector (top-%d, ef %d; issue #23), load average %s\n\n", k, defEfSearch, loadavg())
+	fmt.Printf("| system | images not found of %d | unreachable nodes |\n|---|---:|---:|\n", train.N)
+	fmt.Printf("| hnswlib (%s) | %d | |\n", h.kind, hmiss)
+	fmt.Printf("| larch (public API, builder repairs) | %d | |\n", lmiss)
+	fmt.Printf("| internal/graph, before Repair | %d | %d |\n", m0, u0)
+	fmt.Printf("| internal/graph, after Repair | %d | %d |\n", m1, u1)
+	fmt.Printf("\ninternal/graph directly (1 goroutine): build %.1f s, Repair %.2f s (%d links) = %.1f%% of the build\n", build, rep, links, 100*rep/build)
+	// Recall and q/s (per CPU second) of the test queries on the graph
+	// before and after Repair (both loaded from snapshots), interleaved,
+	// medians of -runs sweeps.
+	queries := make([][]float32, *nq)
+	for i := range queries {
+		queries[i] = test.Row(i)
+	}
+	fmt.Printf("\n| ef | recall@10 before Repair | after | q/s before | q/s after | after ÷ before |\n|---:|---:|---:|---:|---:|---:|\n")
+	for _, ef := range []int{10, 16, 32, 64, 128} {
+		var qb, qa []float64
+		var rb, ra float64
+		for r := 0; r < *runs; r++ {
+			tb, ib := directQuery(g0, queries, ef)
+			ta, ia := directQuery(g, queries, ef)
+			qb, qa = append(qb, float64(len(queries))/tb.CPU), append(qa, float64(len(queries))/ta.CPU)
+			rb, ra = recall(gt, ib), recall(gt, ia)
+		}
+		mb, ma := median(qb), median(qa)
+		fmt.Printf("| %d | %.4f | %.4f | %.0f | %.0f | %.2f× |\n", ef, rb, ra, mb, ma, ma/mb)
+	}
 }

@@ -5,6 +5,7 @@
 //	go run ./bench/tenants                                  # 100,000 namespaces × 100 records, 128-dim
 //	go run ./bench/tenants -namespaces 1000000 -records 10  # a million tenants
 //	go run ./bench/tenants -namespaces 2000 -noisy=false    # quick
+//	go run ./bench/tenants -big 100000 -dim 96              # one tenant next to the memory budget
 //
 // The fill uses NoSync writes (it is set-up, not the thing measured); the
 // index is then closed and reopened with default (synced) options.
@@ -34,6 +35,11 @@ func main() {
 	noisy := flag.Bool("noisy", true, "run the noisy-neighbour figure")
 	budget := flag.Int64("budget", 1024, "memory budget in MiB")
 	dir := flag.String("dir", "", "index directory (default: a temporary one, removed at the end)")
+	big := flag.Int("big", 0, "instead: measure one tenant of this many records at budgets of ×0.5, ×1 and ×2 its size")
+	small := flag.Int("small", 1000, "with -big: small tenants next to the big one")
+	smallRecords := flag.Int("small-records", 100, "with -big: records per small tenant")
+	queries := flag.Int("queries", 5000, "with -big: queries per measured run")
+	rounds := flag.Int("rounds", 3, "with -big: interleaved rounds (the median is reported)")
 	flag.Parse()
 	ctx := context.Background()
 	if *dir == "" {
@@ -43,6 +49,10 @@ func main() {
 		}
 		defer os.RemoveAll(d)
 		*dir = d
+	}
+	if *big > 0 {
+		bigTenant(ctx, *dir, *big, *dim, *small, *smallRecords, *queries, *rounds)
+		return
 	}
 	name := func(i int) string { return fmt.Sprintf("tenant-%07d", i) }
 	rng := rand.New(rand.NewSource(1))

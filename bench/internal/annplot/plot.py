@@ -1,4 +1,4 @@
-"""Plot of bench/ann: recall@10 on x, queries/s (log) on y, one curve per
+"""Plot of bench/ann and bench/scale: recall@10 on x, queries/s (log) on y, one curve per
 system, points labelled with ef. Run by main.go with /usr/bin/python3.
 
     python3 plot.py RESULTS_JSON PNG_FILE

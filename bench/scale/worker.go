@@ -1,0 +1,406 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/larchdb/larch"
+	"github.com/larchdb/larch/internal/graph"
+)
+
+// The larch side runs in a child process (this program with -worker), so
+// that it can be pinned to a core like hnswlib's, its memory read from
+// /proc, and its reopen measured in a fresh process. It answers one line per
+// command on stdout:
+//
+//	build DIR WORKERS   a fresh index in DIR, the base upserted through the
+//	                    public API (batches of 500, NoSync) with
+//	                    GraphOptions.BuildWorkers = WORKERS; waits until the
+//	                    graph holds every record and its snapshot is written
+//	                    -> "build TOTAL_S UPSERT_S SNAPSHOT_S GRAPH_BYTES_PER_RECORD CPU_S"
+//	                    (CPU_S: the process's CPU seconds to TOTAL_S)
+//	open DIR            Open, then the first query (which loads the
+//	                    namespace and its graph snapshot)
+//	                    -> "open OPEN_S FIRST_QUERY_S PLAN"
+//	query EF K LO HI    queries LO..HI-1 through Namespace.Query (plan graph)
+//	                    -> "query SECONDS CPU_SECONDS ID ..." (CPU_SECONDS:
+//	                    the process's CPU time, garbage collection included)
+//	dbuild WORKERS      internal/graph built directly over the base
+//	                    -> "dbuild SECONDS"
+//	dquery EF K LO HI   queries through internal/graph's Search
+//	mem                 -> "mem RSS_BYTES PEAK_RSS_BYTES GO_HEAP_BYTES"
+//	profile PATH|stop   CPU profile of what runs in between -> "profile ok"
+//	close               closes the index -> "close SECONDS"
+//	quit
+
+const (
+	nsName = "scale"
+	batch  = 500
+	// budget keeps the namespace warm whatever its size: the benchmark
+	// measures the graph, not eviction.
+	budget = 64 << 30
+)
+
+type worker struct {
+	data    *dataset
+	idx     *larch.Index
+	ns      *larch.Namespace
+	g       *graph.Graph // dbuild
+	base    []float32    // dbuild
+	profile *os.File
+}
+
+func runWorker(dataFile string) error {
+	f, err := os.Open(dataFile)
+	if err != nil {
+		return err
+	}
+	n, nq, _, err := header(f)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	w := &worker{data: &dataset{path: dataFile, n: n, nq: nq}}
+	if w.data.queries, err = readQueries(dataFile); err != nil {
+		return err
+	}
+	out := bufio.NewWriterSize(os.Stdout, 1<<20)
+	fmt.Fprintf(out, "ready larch GOMAXPROCS=%d\n", runtime.GOMAXPROCS(0))
+	out.Flush()
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		f := strings.Fields(in.Text())
+		if len(f) == 0 {
+			continue
+		}
+		if f[0] == "quit" {
+			break
+		}
+		reply, err := w.do(f)
+		if err != nil {
+			return fmt.Errorf("%s: %w", in.Text(), err)
+		}
+		fmt.Fprintln(out, reply)
+		out.Flush()
+	}
+	if w.idx != nil {
+		return w.idx.Close()
+	}
+	return in.Err()
+}
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+func (w *worker) do(f []string) (string, error) {
+	switch f[0] {
+	case "build":
+		return w.build(f[1], atoi(f[2]))
+	case "open":
+		return w.open(f[1])
+	case "query", "dquery":
+		ef, k, lo, hi := atoi(f[1]), atoi(f[2]), atoi(f[3]), atoi(f[4])
+		return w.query(f[0] == "dquery", ef, k, lo, hi)
+	case "dbuild":
+		return w.dbuild(atoi(f[1]))
+	case "mem":
+		rss, peak := procMem(os.Getpid())
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		metrics.Read(s)
+		return fmt.Sprintf("mem %d %d %d", rss, peak, s[0].Value.Uint64()), nil
+	case "memstats":
+		// Where the resident bytes are, for the report's breakdown.
+		names := []string{
+			"/memory/classes/heap/objects:bytes",
+			"/memory/classes/heap/unused:bytes",
+			"/memory/classes/heap/free:bytes",
+			"/memory/classes/heap/released:bytes",
+			"/memory/classes/heap/stacks:bytes",
+			"/memory/classes/metadata/other:bytes",
+			"/memory/classes/total:bytes",
+			"/gc/heap/goal:bytes",
+		}
+		ss := make([]metrics.Sample, len(names))
+		for i, n := range names {
+			ss[i].Name = n
+		}
+		metrics.Read(ss)
+		rss, peak := procMem(os.Getpid())
+		var b strings.Builder
+		fmt.Fprintf(&b, "memstats rss=%d peak=%d", rss, peak)
+		for _, x := range ss {
+			fmt.Fprintf(&b, " %s=%d", strings.TrimSuffix(strings.TrimPrefix(x.Name, "/memory/classes/"), ":bytes"), x.Value.Uint64())
+		}
+		if w.idx != nil {
+			if d, err := w.idx.DescribeNamespace(context.Background(), nsName); err == nil && d.Graph != nil {
+				fmt.Fprintf(&b, " graph=%.0f", d.Graph.BytesPerRecord*float64(d.Graph.Records))
+			}
+		}
+		return b.String(), nil
+	case "profile":
+		if f[1] == "stop" {
+			if w.profile != nil {
+				pprof.StopCPUProfile()
+				w.profile.Close()
+				w.profile = nil
+			}
+			return "profile ok", nil
+		}
+		p, err := os.Create(f[1])
+		if err != nil {
+			return "", err
+		}
+		w.profile = p
+		return "profile ok", pprof.StartCPUProfile(p)
+	case "close":
+		t := time.Now()
+		if w.idx != nil {
+			if err := w.idx.Close(); err != nil {
+				return "", err
+			}
+			w.idx, w.ns = nil, nil
+		}
+		return fmt.Sprintf("close %.6f", time.Since(t).Seconds()), nil
+	}
+	return "", fmt.Errorf("unknown command %q", f[0])
+}
+
+func (w *worker) build(dir string, workers int) (string, error) {
+	ctx := context.Background()
+	runtime.GC()
+	if p := os.Getenv("LARCH_SCALE_BLOCKPROFILE"); p != "" {
+		// Where the build's goroutines wait (locks, the builder's
+		// batches): written when the graph holds every record.
+		runtime.SetBlockProfileRate(10000)
+		runtime.SetMutexProfileFraction(1)
+		defer func() {
+			for _, name := range []string{"block", "mutex"} {
+				if f, err := os.Create(p + "." + name); err == nil {
+					pprof.Lookup(name).WriteTo(f, 0)
+					f.Close()
+				}
+			}
+			runtime.SetBlockProfileRate(0)
+			runtime.SetMutexProfileFraction(0)
+		}()
+	}
+	idx, err := larch.Open(dir, &larch.Options{Dimension: dim, Metric: larch.Euclidean, NoSync: true,
+		QueryParallelism: 1, MemoryBudget: budget, Graph: larch.GraphOptions{BuildWorkers: workers}})
+	if err != nil {
+		return "", err
+	}
+	w.idx, w.ns = idx, idx.Namespace(nsName)
+	br, err := openBase(w.data.path)
+	if err != nil {
+		return "", err
+	}
+	defer br.close()
+	vecs := make([]float32, batch*dim)
+	t0, c0 := time.Now(), cpuSeconds()
+	for id := 0; ; {
+		m, err := br.next(vecs)
+		if err != nil {
+			return "", err
+		}
+		if m == 0 {
+			break
+		}
+		recs := make([]larch.Record, m)
+		for i := range recs {
+			// Each record owns its vector: the buffer is reused.
+			recs[i] = larch.Record{ID: strconv.Itoa(id), Values: append([]float32(nil), vecs[i*dim:(i+1)*dim]...)}
+			id++
+		}
+		if _, err := w.ns.Upsert(ctx, recs); err != nil {
+			return "", err
+		}
+	}
+	upsert := time.Since(t0)
+	var bpr float64
+	for {
+		d, err := idx.DescribeNamespace(ctx, nsName)
+		if err != nil {
+			return "", err
+		}
+		if d.Graph != nil && d.Graph.Pending == 0 && d.Graph.Records == w.data.n {
+			bpr = d.Graph.BytesPerRecord
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	total, cpu := time.Since(t0), cpuSeconds()-c0
+	// The builder then compacts and writes the snapshot: wait for it.
+	ready := time.Now()
+	for deadline := ready.Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		m, _ := filepath.Glob(filepath.Join(dir, "graphs", "*.graph"))
+		if len(m) > 0 {
+			if fi, err := os.Stat(m[0]); err == nil && fi.ModTime().After(ready) {
+				break
+			}
+		}
+	}
+	snap := time.Since(ready)
+	return fmt.Sprintf("build %.6f %.6f %.6f %.1f %.6f", total.Seconds(), upsert.Seconds(), snap.Seconds(), bpr, cpu), nil
+}
+
+func (w *worker) open(dir string) (string, error) {
+	t := time.Now()
+	idx, err := larch.Open(dir, &larch.Options{QueryParallelism: 1, MemoryBudget: budget})
+	if err != nil {
+		return "", err
+	}
+	opened := time.Since(t)
+	w.idx, w.ns = idx, idx.Namespace(nsName)
+	r, err := w.ns.Query(context.Background(), larch.Query{Vector: w.data.query(0), TopK: 10})
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("open %.6f %.6f %s", opened.Seconds(), time.Since(t).Seconds()-opened.Seconds(), r.Plan), nil
+}
+
+func (w *worker) query(direct bool, ef, k, lo, hi int) (string, error) {
+	ctx := context.Background()
+	ids := make([][]int, hi-lo)
+	var res []*larch.QueryResult
+	var dres [][]graph.Result
+	if direct {
+		dres = make([][]graph.Result, hi-lo)
+	} else {
+		res = make([]*larch.QueryResult, hi-lo)
+	}
+	t, c := time.Now(), cpuSeconds()
+	for i := lo; i < hi; i++ {
+		if direct {
+			r, err := w.g.Search(w.data.query(i), k, ef, nil)
+			if err != nil {
+				return "", err
+			}
+			dres[i-lo] = r
+			continue
+		}
+		r, err := w.ns.Query(ctx, larch.Query{Vector: w.data.query(i), TopK: k, EfSearch: ef})
+		if err != nil {
+			return "", err
+		}
+		res[i-lo] = r
+	}
+	secs, cpu := time.Since(t).Seconds(), cpuSeconds()-c
+	for i := range ids {
+		if direct {
+			for _, x := range dres[i] {
+				ids[i] = append(ids[i], int(x.Row))
+			}
+			continue
+		}
+		if res[i].Plan != larch.PlanGraph {
+			return "", fmt.Errorf("query %d at ef=%d took plan %q, not %q", lo+i, ef, res[i].Plan, larch.PlanGraph)
+		}
+		for _, m := range res[i].Matches {
+			id, err := strconv.Atoi(m.ID)
+			if err != nil {
+				return "", err
+			}
+			ids[i] = append(ids[i], id)
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "query %.6f %.6f", secs, cpu)
+	for _, r := range ids {
+		for j := 0; j < k; j++ {
+			id := -1
+			if j < len(r) {
+				id = r[j]
+			}
+			b.WriteByte(' ')
+			b.WriteString(strconv.Itoa(id))
+		}
+	}
+	return b.String(), nil
+}
+
+// dbuild builds internal/graph directly (default parameters) with workers
+// goroutines calling Insert.
+func (w *worker) dbuild(workers int) (string, error) {
+	if w.base == nil {
+		var err error
+		if w.base, err = readBase(w.data.path); err != nil {
+			return "", err
+		}
+	}
+	n := w.data.n
+	base := w.base
+	row := func(i int) []float32 { return base[i*dim : (i+1)*dim : (i+1)*dim] }
+	vectors := func(r, _ uint32) []float32 {
+		if int(r) >= n {
+			return nil
+		}
+		return row(int(r))
+	}
+	w.g = nil
+	runtime.GC()
+	g := graph.New(dim, graph.L2, vectors, nil)
+	t := time.Now()
+	var wg sync.WaitGroup
+	for k := 0; k < workers; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := k; i < n; i += workers {
+				if err := g.Insert(uint32(i), row(i)); err != nil {
+					panic(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	w.g = g
+	return fmt.Sprintf("dbuild %.6f", time.Since(t).Seconds()), nil
+}
+
+// cpuSeconds is the process's CPU time.
+func cpuSeconds() float64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); err != nil {
+		return 0
+	}
+	return float64(ts.Sec) + float64(ts.Nsec)*1e-9
+}
+
+// procMem reads a process's resident and peak resident bytes.
+func procMem(pid int) (rss, peak int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1, -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		v, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = v * 1024
+		case "VmHWM:":
+			peak = v * 1024
+		}
+	}
+	return rss, peak
+}

@@ -1,6 +1,10 @@
 package graph
 
-import "math"
+import (
+	"math"
+	"slices"
+	"sync/atomic"
+)
 
 // Connectivity repair. HNSW's neighbour selection keeps a node's links
 // diverse, and among near-duplicates and tight clusters it can leave a node
@@ -39,10 +43,10 @@ func (g *Graph) Repair() int {
 	g.writers.RLock()
 	defer g.writers.RUnlock()
 	ix := g.cur.Load()
-	total := ix.repairRounds()
+	total := ix.repairRounds(nil)
 	if !testNoRepair {
-		if n := ix.findable(); n > 0 {
-			total += n + ix.repairRounds()
+		if n, fx := ix.findable(); n > 0 {
+			total += n + ix.repairRounds(fx) // findable's links kept
 		}
 	}
 	return total
@@ -50,10 +54,10 @@ func (g *Graph) Repair() int {
 
 // repairRounds runs repair until it finds nothing to link, at most
 // repairRounds times, and returns the links added.
-func (ix *index) repairRounds() int {
+func (ix *index) repairRounds(fx *repairFix) int {
 	total := 0
 	for range repairRounds {
-		n := ix.repair()
+		n := ix.repair(fx)
 		total += n
 		if n == 0 {
 			break
@@ -62,24 +66,32 @@ func (ix *index) repairRounds() int {
 	return total
 }
 
-// findEf is the breadth of the searches findable makes: on Fashion-MNIST
-// 16 leaves as few images unfound as 32 (2 of 60,000) at half the cost
-// (Repair 10–13% of the build, against 21%; bench/ann -self).
-const findEf = 16
+// findEf is the breadth of the searches findable makes. On Fashion-MNIST
+// (bench/ann -self) 8, 10 and 16 all leave no image unfound once
+// findable's links keep each other (repairFix); 8 costs 1.2–1.4 CPU
+// seconds against 1.8–2.2 for 16, and changes 983 links against 487.
+const findEf = 8
 
 // findable searches for every live node by its own vector, with a narrow
 // walk (findEf), and links each node the walk does not reach in from the
-// nearest node the walk found: a node reachable only through a long detour
-// (a tight cluster whose one way in starts far from it) is as lost to a
-// search as an unreachable one. A walk that found nodes as near to the
-// node's codes as its own counts as finding it (near-duplicates whose codes
-// are alike are told apart by the re-scoring, not the walk). It returns the
-// links added.
-func (ix *index) findable() int {
+// nearest node the walk found: a node reachable only through a long
+// detour (a tight cluster whose one way in starts far from it) is as lost
+// to a search as an unreachable one. A walk that found nodes as near to
+// the node's codes as its own counts as finding it (near-duplicates whose
+// codes are alike are told apart by the re-scoring, not the walk).
+//
+// Outliers whose nearest node is the same hub compete for its links: on
+// Fashion-MNIST three images have image 7828 as their nearest, and its
+// list is full of such outliers. A link findable adds therefore never
+// replaces another it added (repairFix.keep); when the hub has no link it
+// may give up, the new node takes the hub's farthest neighbour behind it
+// (splice); and the nodes whose links were replaced are searched for
+// again, for up to findRounds rounds. It returns the links added.
+func (ix *index) findable() (int, *repairFix) {
 	n := ix.nodes.Load()
 	e := ix.entry.Load()
 	if n < 2 || e == noEntry {
-		return 0
+		return 0, nil
 	}
 	ep, epLevel := uint32(e), int(e>>32)
 	indeg := make([]int32, n)
@@ -98,13 +110,19 @@ func (ix *index) findable() int {
 	s.all = true
 	defer func() { s.all = false }()
 	added := 0
-	for v := uint32(0); v < n; v++ {
+	// A link findable adds may replace one that made another node
+	// findable (a node whose other in-links come from far away): such
+	// nodes are checked again, in a few rounds.
+	fixed := make([]uint64, (n+63)/64)
+	fx := &repairFix{fixed: fixed}
+	var again []uint32
+	check := func(v uint32) {
 		if ix.isDeleted(v) || !ix.chunk(v).ready[v&chunkMask].Load() {
-			continue
+			return
 		}
 		s.prepareNode(v, nil, q)
 		if q == nil && len(s.vec) != ix.dim {
-			continue
+			return
 		}
 		self := s.dist(v)
 		cur := cand{s.dist(ep), ep}
@@ -112,25 +130,34 @@ func (ix *index) findable() int {
 			cur = s.greedy(cur, l)
 		}
 		w := s.searchLayer(append(s.eps[:0], cur), findEf, 0, nil, 0)
-		found := false
 		best := cand{float32(math.Inf(1)), noNode}
 		for _, c := range w {
 			if c.n == v || c.d <= self {
-				found = true
-				break
+				return
 			}
 			if c.d < best.d {
 				best = c
 			}
 		}
-		if found || best.n == noNode {
-			continue
-		}
-		if ix.addRepairLink(best.n, v, 0, n, q, indeg) {
+		if best.n != noNode && ix.addRepairLink(best.n, v, 0, n, q, indeg, fx) {
 			added++
+			fixed[v>>6] |= 1 << (v & 63)
 		}
 	}
-	return added
+	for v := uint32(0); v < n; v++ {
+		check(v)
+	}
+	for range findRounds {
+		if len(fx.moved) == 0 {
+			break
+		}
+		slices.Sort(fx.moved)
+		fx.moved, again = again[:0], slices.Compact(fx.moved)
+		for _, v := range again {
+			check(v)
+		}
+	}
+	return added, fx
 }
 
 // Quantized reports whether the graph walks int8 codes (it has trained its
@@ -196,7 +223,7 @@ func (ix *index) spread(v, n uint32, layer int, seen []uint64, stack []uint32) [
 // what it leads to marked reachable). The upper layers come first: a
 // search reaches a part of the bottom layer through them, and so does the
 // search that finds where to link a node in. It returns the links added.
-func (ix *index) repair() int {
+func (ix *index) repair(fx *repairFix) int {
 	n := ix.nodes.Load()
 	e := ix.entry.Load()
 	if n < 2 || e == noEntry {
@@ -232,7 +259,7 @@ func (ix *index) repair() int {
 			if testNoRepair {
 				continue
 			}
-			if ix.linkIn(s, v, layer, q, n, seen, indeg) {
+			if ix.linkIn(s, v, layer, q, n, seen, indeg, fx) {
 				added++
 				// Whatever v leads to is now reachable too. (A node that
 				// could not be linked is left for the next round.)
@@ -243,6 +270,92 @@ func (ix *index) repair() int {
 	return added
 }
 
+// splice replaces the link from p (whose lock is held, and whose bottom
+// layer links are l) to its farthest neighbour u by a link to v, and
+// links v to u. It reports false, changing nothing, when v's list is full.
+func (ix *index) splice(p, v uint32, l []atomic.Uint32, n uint32, q *quantizer, indeg []int32, fx *repairFix) bool {
+	worst, worstD := 0, float32(-1)
+	cnt := int(l[0].Load())
+	for i := 1; i <= cnt; i++ {
+		u := l[i].Load()
+		if u >= n || u == v || fx.keep(u) {
+			continue
+		}
+		if d := ix.nodeDist(p, u, q); d > worstD {
+			worst, worstD = i, d
+		}
+	}
+	if worst == 0 {
+		return false
+	}
+	u := l[worst].Load()
+	if mu := &ix.locks[v&1023]; mu != &ix.locks[p&1023] {
+		mu.Lock()
+		defer mu.Unlock()
+	}
+	lv := ix.links(v, 0)
+	vc := int(lv[0].Load())
+	has := false
+	for i := 1; i <= vc; i++ {
+		if lv[i].Load() == u {
+			has = true
+			break
+		}
+	}
+	if !has {
+		if vc >= ix.m0 {
+			return false
+		}
+		lv[1+vc].Store(u)
+		lv[0].Store(uint32(vc + 1))
+	}
+	l[worst].Store(v)
+	indeg[v]++
+	return true
+}
+
+// findRounds bounds findable's checks of the nodes whose in-links its
+// own links replaced.
+const findRounds = 4
+
+// repairFix is what findable's links keep track of: the nodes findable
+// linked in (fixed), whose links no later one replaces, and the nodes
+// whose links it replaced (moved), to be checked again. A nil *repairFix
+// keeps nothing.
+type repairFix struct {
+	fixed []uint64
+	moved []uint32
+}
+
+// keep reports whether the link to u must stay.
+func (f *repairFix) keep(u uint32) bool {
+	return f != nil && !testNoKeep && int(u>>6) < len(f.fixed) && f.fixed[u>>6]&(1<<(u&63)) != 0
+}
+
+// testNoKeep lets findable's links replace each other: a broken mode of
+// TestGraph_RepairLinksKeepEachOther.
+var testNoKeep bool
+
+// on returns f for the bottom layer, whose links findable adds, else nil.
+func (f *repairFix) on(layer int) *repairFix {
+	if layer != 0 {
+		return nil
+	}
+	return f
+}
+
+// replaced notes that a link to u was replaced.
+func (f *repairFix) replaced(u uint32) {
+	if f != nil {
+		f.moved = append(f.moved, u)
+	}
+}
+
+// testNoSplice makes addRepairLink give up on a node whose neighbours are
+// all linked from it alone: a broken mode of
+// TestGraph_RepairLinksKeepEachOther.
+var testNoSplice bool
+
 // testNoRepair makes Repair find unreachable nodes but link none: the
 // broken mode of the connectivity tests.
 var testNoRepair bool
@@ -250,7 +363,7 @@ var testNoRepair bool
 // linkIn adds a link on layer to v from one of its nearest reachable
 // nodes (seen), found by a search from the entry point. It reports whether
 // it did.
-func (ix *index) linkIn(s *searcher, v uint32, layer int, q *quantizer, n uint32, seen []uint64, indeg []int32) bool {
+func (ix *index) linkIn(s *searcher, v uint32, layer int, q *quantizer, n uint32, seen []uint64, indeg []int32, fx *repairFix) bool {
 	e := ix.entry.Load()
 	ep, epLevel := uint32(e), int(e>>32)
 	s.prepareNode(v, nil, q)
@@ -290,7 +403,7 @@ func (ix *index) linkIn(s *searcher, v uint32, layer int, q *quantizer, n uint32
 		if tried++; tried > repairCandidates {
 			break
 		}
-		if ix.addRepairLink(p, v, layer, n, q, indeg) {
+		if ix.addRepairLink(p, v, layer, n, q, indeg, fx.on(layer)) {
 			return true
 		}
 	}
@@ -299,8 +412,9 @@ func (ix *index) linkIn(s *searcher, v uint32, layer int, q *quantizer, n uint32
 
 // addRepairLink adds the link p→v on layer: into a free place of p's list,
 // or in place of the neighbour of p farthest from it among those with
-// another link to them. It reports false when p has neither.
-func (ix *index) addRepairLink(p, v uint32, layer int, n uint32, q *quantizer, indeg []int32) bool {
+// another link to them and not linked in by findable (fx), or, on the
+// bottom layer, by a splice. It reports false when it can do none.
+func (ix *index) addRepairLink(p, v uint32, layer int, n uint32, q *quantizer, indeg []int32, fx *repairFix) bool {
 	mu := &ix.locks[p&1023]
 	mu.Lock()
 	defer mu.Unlock()
@@ -320,7 +434,7 @@ func (ix *index) addRepairLink(p, v uint32, layer int, n uint32, q *quantizer, i
 	worst, worstD := 0, float32(-1)
 	for i := 1; i <= cnt; i++ {
 		u := l[i].Load()
-		if u >= n || indeg[u] < 2 {
+		if u >= n || indeg[u] < 2 || fx.keep(u) {
 			continue
 		}
 		if d := ix.nodeDist(p, u, q); d > worstD {
@@ -328,9 +442,14 @@ func (ix *index) addRepairLink(p, v uint32, layer int, n uint32, q *quantizer, i
 		}
 	}
 	if worst == 0 {
-		return false
+		// Every neighbour of p is linked from p alone (outliers whose
+		// nearest node p is): the farthest is spliced in behind v,
+		// p→v→u, if v has room for it, so that it stays reachable.
+		return layer == 0 && !testNoSplice && ix.splice(p, v, l, n, q, indeg, fx)
 	}
-	indeg[l[worst].Load()]--
+	u := l[worst].Load()
+	indeg[u]--
+	fx.replaced(u)
 	l[worst].Store(v)
 	indeg[v]++
 	return true

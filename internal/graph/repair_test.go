@@ -2,6 +2,7 @@ package graph
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -138,3 +139,112 @@ func TestGraph_EveryRowReachableBrokenModeDetected(t *testing.T) {
 
 // lostEf is the breadth of lostRows' searches.
 const lostEf = 256
+
+// linksTo reports whether node u links to v on the bottom layer.
+func (ix *index) linksTo(u, v uint32) bool {
+	l := ix.links(u, 0)
+	for i := 1; i <= int(l[0].Load()); i++ {
+		if l[i].Load() == v {
+			return true
+		}
+	}
+	return false
+}
+
+// fullNode builds a small graph and returns it with a node whose
+// bottom-layer list is full, and the nodes it does not link to, farthest
+// from it first.
+func fullNode(t *testing.T) (*index, uint32, []uint32) {
+	d := nearDupData(rand.New(rand.NewPCG(5, 9)), 400, 16, 400, 1)
+	g := build(t, d, L2, 400, &Params{M: 4, EfConstruction: 32, Float: true})
+	ix := g.cur.Load()
+	n := ix.nodes.Load()
+	for p := uint32(0); p < n; p++ {
+		l := ix.links(p, 0)
+		if int(l[0].Load()) != ix.m0 {
+			continue
+		}
+		var others []uint32
+		for v := uint32(0); v < n; v++ {
+			if v != p && !ix.linksTo(p, v) {
+				others = append(others, v)
+			}
+		}
+		slices.SortFunc(others, func(a, b uint32) int { return cmp.Compare(ix.nodeDist(p, b, nil), ix.nodeDist(p, a, nil)) })
+		return ix, p, others
+	}
+	t.Fatal("no node with a full list")
+	return nil, 0, nil
+}
+
+// TestGraph_RepairLinksKeepEachOther: a link Repair adds to a full node
+// never replaces another it added (the outliers of Fashion-MNIST that
+// share their nearest image took each other's place in turn), and when no
+// neighbour may be replaced, the new node takes the farthest behind it.
+func TestGraph_RepairLinksKeepEachOther(t *testing.T) {
+	if err := repairLinksScenario(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGraph_RepairLinksKeepEachOtherBrokenModeDetected(t *testing.T) {
+	for _, flag := range []*bool{&testNoKeep, &testNoSplice} {
+		*flag = true
+		err := repairLinksScenario(t)
+		*flag = false
+		if err == nil {
+			t.Fatal("the scenario passed in a broken mode: it cannot detect the fault")
+		}
+		t.Logf("broken mode detected: %v", err)
+	}
+}
+
+func repairLinksScenario(t *testing.T) error {
+	ix, p, others := fullNode(t)
+	n := ix.nodes.Load()
+	fx := &repairFix{fixed: make([]uint64, (n+63)/64)}
+	indeg := make([]int32, n)
+	for i := range indeg {
+		indeg[i] = 2 // every neighbour may be replaced
+	}
+	// The farthest node first: the neighbour a later link would replace.
+	v1 := others[0]
+	if !ix.addRepairLink(p, v1, 0, n, nil, indeg, fx) || !ix.linksTo(p, v1) {
+		return fmt.Errorf("node %d not linked from %d", v1, p)
+	}
+	fx.fixed[v1>>6] |= 1 << (v1 & 63)
+	v2 := others[1]
+	if !ix.addRepairLink(p, v2, 0, n, nil, indeg, fx) || !ix.linksTo(p, v2) {
+		return fmt.Errorf("node %d not linked from %d", v2, p)
+	}
+	if !ix.linksTo(p, v1) {
+		return fmt.Errorf("the link to %d that Repair added was replaced by the one to %d", v1, v2)
+	}
+	// No neighbour may be replaced: the farthest goes behind the new node.
+	clear(indeg)
+	var u uint32
+	l := ix.links(p, 0)
+	worst := float32(-1)
+	for i := 1; i <= int(l[0].Load()); i++ {
+		if w := l[i].Load(); !fx.keep(w) && ix.nodeDist(p, w, nil) > worst {
+			u, worst = w, ix.nodeDist(p, w, nil)
+		}
+	}
+	var v3 uint32
+	for _, v := range others[2:] {
+		if int(ix.links(v, 0)[0].Load()) < ix.m0 {
+			v3 = v
+			break
+		}
+	}
+	if !ix.addRepairLink(p, v3, 0, n, nil, indeg, fx) {
+		return fmt.Errorf("node %d not linked from %d, whose neighbours each have one link", v3, p)
+	}
+	if !ix.linksTo(p, v3) || !ix.linksTo(v3, u) || ix.linksTo(p, u) {
+		return fmt.Errorf("splice: %d→%d %v, %d→%d %v, %d→%d %v", p, v3, ix.linksTo(p, v3), v3, u, ix.linksTo(v3, u), p, u, ix.linksTo(p, u))
+	}
+	if c := int(ix.links(p, 0)[0].Load()); c != ix.m0 {
+		return fmt.Errorf("degree %d after the links, want %d", c, ix.m0)
+	}
+	return nil
+}

@@ -216,6 +216,7 @@ func TestGraph_RecallOracle(t *testing.T) {
 	}{
 		{32, 6000, 0, Euclidean},
 		{64, 6000, 20, Cosine},
+		{64, 6000, 20, DotProduct},
 	} {
 		t.Run(fmt.Sprintf("%s/dim=%d/n=%d/clusters=%d", tc.metric, tc.dim, tc.n, tc.clusters), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(tc.dim), uint64(tc.n)))
@@ -262,9 +263,9 @@ func TestGraph_RecallOracle(t *testing.T) {
 	}
 }
 
-// TestGraph_DotProductStaysExact: DotProduct indexes are not given graphs
-// (see graphEligible).
-func TestGraph_DotProductStaysExact(t *testing.T) {
+// TestGraph_DotProductGetsGraph: DotProduct indexes get graphs too (see
+// graphEligible).
+func TestGraph_DotProductGetsGraph(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 5))
 	idx, err := Open(t.TempDir(), graphTestOptions(32, DotProduct))
 	if err != nil {
@@ -273,9 +274,10 @@ func TestGraph_DotProductStaysExact(t *testing.T) {
 	defer idx.Close()
 	ns := idx.Namespace("d")
 	upsertAll(t, ns, clusteredVecs(r, 2000, 32, 4), func(int) Metadata { return nil })
+	nsStateOf(t, idx, "d").waitGraphBuilt()
 	res, err := ns.Query(context.Background(), Query{Vector: clusteredVecs(r, 1, 32, 0)[0], TopK: 3})
-	if err != nil || res.Plan != PlanExactScan {
-		t.Fatalf("plan %v, err %v: want an exact scan", res.Plan, err)
+	if err != nil || res.Plan != PlanGraph {
+		t.Fatalf("plan %v, err %v: want the graph", res.Plan, err)
 	}
 }
 
@@ -1064,3 +1066,132 @@ func findableScenario(t *testing.T, m Metric) error {
 // int8 codes for the walk to tell them apart (at 0.5, a hundred of 3,000
 // were not found, repaired or not, by their own vector).
 const findCosineSpread = 1.0
+
+// scaledVecs is clusteredVecs with each vector scaled by a factor drawn
+// from [1, 4] (vectors of unequal norms, as models trained for dot
+// products make), in increasing order of the factors with grow (norms
+// growing over time).
+func scaledVecs(r *rand.Rand, n, dim, clusters int, grow bool) [][]float32 {
+	vecs := clusteredVecs(r, n, dim, clusters)
+	f := make([]float64, n)
+	for i := range f {
+		f[i] = 1 + 3*r.Float64()
+	}
+	if grow {
+		slices.Sort(f)
+	}
+	for i, v := range vecs {
+		for j := range v {
+			v[j] *= float32(f[i])
+		}
+	}
+	return vecs
+}
+
+// TestGraph_DotProduct: a DotProduct namespace is searched through its
+// graph with recall@10 ≥ 0.95 against the exact scan, also when records
+// come in increasing norm order, unfiltered and filtered; a query by id
+// returns its own record; after a reopen the graph comes from the snapshot;
+// hybrid (dense and sparse) queries are scored exactly.
+func TestGraph_DotProduct(t *testing.T) {
+	for _, grow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("grow=%v", grow), func(t *testing.T) {
+			n := 6000
+			if raceEnabled {
+				n = 3000
+			}
+			r := rand.New(rand.NewPCG(17, 42))
+			dir := t.TempDir()
+			opts := &Options{Dimension: 64, Metric: DotProduct, NoSync: true, Graph: GraphOptions{Threshold: 1000, FilteredScanMax: 1000}}
+			idx, err := Open(dir, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ns := idx.Namespace("dot")
+			vecs := scaledVecs(r, n, 64, 20, grow)
+			upsertAll(t, ns, vecs, func(i int) Metadata { return Metadata{"half": i % 2} })
+			checkGraphInvariants(t, idx, "dot")
+			queries := clusteredVecs(r, 100, 64, 20)
+			rec, plan := recallOf(t, ns, queries, 10, Filter{}, nil)
+			t.Logf("unfiltered: recall@10 %.3f, plan %s", rec, plan)
+			if plan != PlanGraph || rec < 0.95 {
+				t.Fatalf("unfiltered: plan %s recall %.3f, want graph ≥ 0.95", plan, rec)
+			}
+			rec, plan = recallOf(t, ns, queries, 10, Eq("half", 1), func(id string) bool {
+				var i int
+				fmt.Sscanf(id, "r%d", &i)
+				return i%2 == 1
+			})
+			t.Logf("filter 50%%: recall@10 %.3f, plan %s", rec, plan)
+			if plan != PlanFilteredGraph || rec < 0.95 {
+				t.Fatalf("filter 50%%: plan %s recall %.3f", plan, rec)
+			}
+			ctx := context.Background()
+			// A query by id ranks by the record's dot products, which
+			// need not be largest with itself: it matches the exact one.
+			for _, i := range []int{0, n / 2, n - 1} {
+				id := fmt.Sprintf("r%06d", i)
+				res, err := ns.Query(ctx, Query{ID: id, TopK: 10})
+				want, err2 := ns.Query(ctx, Query{ID: id, TopK: 10, Exact: true})
+				if err != nil || err2 != nil || res.Plan != PlanGraph {
+					t.Fatalf("query by id %s: %+v, %v, %v", id, res, err, err2)
+				}
+				hits := 0
+				for _, m := range res.Matches {
+					if slices.ContainsFunc(want.Matches, func(w Match) bool { return w.ID == m.ID }) {
+						hits++
+					}
+				}
+				if hits < 9 {
+					t.Fatalf("query by id %s: %d of the exact top 10", id, hits)
+				}
+			}
+			res, err := ns.Query(ctx, Query{Vector: queries[0], SparseVector: &SparseValues{Indices: []uint32{1, 5}, Values: []float32{1, 2}}, TopK: 10})
+			if err != nil || res.Plan == PlanGraph || len(res.Matches) != 10 {
+				t.Fatalf("hybrid query: %+v, %v", res, err)
+			}
+			if err := idx.Close(); err != nil {
+				t.Fatal(err)
+			}
+			idx, err = Open(dir, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer idx.Close()
+			ns = idx.Namespace("dot")
+			rec, plan = recallOf(t, ns, queries, 10, Filter{}, nil)
+			t.Logf("after reopen: recall@10 %.3f, plan %s", rec, plan)
+			if plan != PlanGraph || rec < 0.95 {
+				t.Fatalf("after reopen: plan %s recall %.3f", plan, rec)
+			}
+			checkGraphInvariants(t, idx, "dot")
+		})
+	}
+}
+
+// TestGraph_DotProductGrowingNormsBrokenModeDetected: with the builder
+// inserting in slot order and never rebuilding, records upserted in
+// increasing norm order leave recall@10 below 0.95 (TestGraph_DotProduct
+// would fail).
+func TestGraph_DotProductGrowingNormsBrokenModeDetected(t *testing.T) {
+	testNoNormOrder = true
+	defer func() { testNoNormOrder = false }()
+	n := 6000
+	if raceEnabled {
+		n = 3000
+	}
+	r := rand.New(rand.NewPCG(17, 42))
+	idx, err := Open(t.TempDir(), &Options{Dimension: 64, Metric: DotProduct, NoSync: true, Graph: GraphOptions{Threshold: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	ns := idx.Namespace("dot")
+	upsertAll(t, ns, scaledVecs(r, n, 64, 20, true), func(i int) Metadata { return nil })
+	checkGraphInvariants(t, idx, "dot")
+	rec, plan := recallOf(t, ns, clusteredVecs(r, 100, 64, 20), 10, Filter{}, nil)
+	t.Logf("broken mode: recall@10 %.3f, plan %s", rec, plan)
+	if plan == PlanGraph && rec >= 0.95 {
+		t.Fatalf("recall@10 %.3f in slot order: the test cannot detect the fault", rec)
+	}
+}

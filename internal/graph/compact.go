@@ -1,6 +1,13 @@
 package graph
 
-// Compact rebuilds the graph without its tombstones. Searches, inserts and
+import (
+	"cmp"
+	"slices"
+)
+
+// Compact rebuilds the graph without its tombstones. A Dot graph's nodes
+// are inserted largest norm first (augment.go), which makes Compact its
+// Rebuild too. Searches, inserts and
 // deletes go on while it works on a copy; the changes made meanwhile are
 // replayed onto the copy before it replaces the graph, during which inserts
 // and deletes wait (searches never do). Nodes keep their int8 codes, so the
@@ -16,6 +23,12 @@ func (g *Graph) Compact() {
 		}
 		nw := newIndex(old.dim, old.metric, old.vectors, old.p)
 		nw.quant.Store(old.quant.Load())
+		nw.bound2.Store(old.bound2.Load())
+		if old.metric == Dot && !testNoNormOrder {
+			// Largest norms first (augment.go).
+			slices.SortStableFunc(live, func(a, b uint32) int { return cmp.Compare(old.norm(b), old.norm(a)) })
+			nw.ordered2.Store(old.bound2.Load())
+		}
 		for _, v := range live {
 			nw.insertFrom(old, v)
 		}

@@ -21,7 +21,13 @@ type Metric uint8
 const (
 	// L2 is the squared Euclidean distance.
 	L2 Metric = iota
-	// Dot is the negated inner product.
+	// Dot is the negated inner product. A Dot graph is built by the
+	// norm-augmentation reduction of maximum-inner-product search to
+	// nearest-neighbour search (augment.go): two nodes are as near as
+	// their vectors extended by one coordinate, sqrt(B² − |x|²) with B
+	// the largest norm in the graph, are in Euclidean distance, while a
+	// query (whose extra coordinate is 0) ranks nodes by its inner
+	// product with them.
 	Dot
 	// Cosine is the negated cosine similarity. Vectors may have any
 	// length: the graph scales them to unit length where it needs to (its
@@ -192,7 +198,7 @@ func (g *Graph) InsertTagged(row, tag uint32, vec []float32) error {
 		g.writers.RUnlock()
 		return fmt.Errorf("insert row %d: %w (got %d, want %d)", row, ErrDimension, len(vec), ix.dim)
 	}
-	added := ix.insert(row, tag, ix.unit(vec, nil), nil, 0)
+	added := ix.insert(row, tag, vec, nil, 0)
 	if added {
 		g.logLocked(row, true)
 	}
@@ -343,6 +349,7 @@ func (g *Graph) Sync(live func(yield func(row, tag uint32) bool)) (missing []uin
 		}
 		ix.setTag(ix.tag(v), v)
 	}
+	ix.fillNorms() // a loaded Dot graph's vectors are found by the new tags
 	return missing, deleted
 }
 
@@ -435,7 +442,7 @@ func (g *Graph) train() {
 		}
 		buf = ix.unit(vec, buf)
 		ix.encode(v, buf, q)
-		if ix.metric != Cosine {
+		if ix.metric == L2 {
 			buf = nil
 		}
 	}
@@ -474,6 +481,13 @@ type index struct {
 
 	upperLinks atomic.Int64 // words of upper-layer link arrays, for MemoryPerVector
 
+	// bound2 is B², the largest squared norm of a Dot graph's nodes
+	// (float32 bits; augment.go). It only grows.
+	bound2 atomic.Uint32
+	// ordered2 is B² when the nodes were last inserted largest norm
+	// first (augment.go: NeedsRebuild).
+	ordered2 atomic.Uint32
+
 	mu         sync.Mutex // guards rows, rng, chunk allocation, node allocation, tag index growth
 	rows       rowIndex
 	slab       []byte                 // what is left of the slab blocks are carved from (layout.go)
@@ -502,6 +516,7 @@ type chunk struct {
 	ready  [chunkSize]atomic.Bool    // codes written: the node may be scored
 	upper  [chunkSize]*atomic.Uint32 // level × (M+1) upper-layer links (upperOf)
 	sk     []uint64                  // chunkSize × P/64: sketch bits (sketch.go), once quantized
+	nr     []float32                 // chunkSize norms, for Dot (augment.go)
 	skx    []float32                 // chunkSize × sketchExtra
 }
 
@@ -525,6 +540,9 @@ func newIndex(dim int, metric Metric, vectors Vectors, p Params) *index {
 func (ix *index) newChunk() *chunk {
 	c := &chunk{}
 	c.blocks, c.base = ix.allocBlocks()
+	if ix.metric == Dot {
+		c.nr = make([]float32, chunkSize)
+	}
 	if !ix.p.Float {
 		if sketchable(ix.metric, ix.dim) {
 			c.sk = make([]uint64, chunkSize*sketchPad(ix.dim)/64)
@@ -607,13 +625,17 @@ func (ix *index) nodeDist(a, b uint32, q *quantizer) float32 {
 	if q != nil {
 		ca, xa := ix.code(a)
 		cb, xb := ix.code(b)
-		return q.dist(ca, xa, cb, xb)
+		d := q.dist(ca, xa, cb, xb)
+		if ix.metric == Dot {
+			d = d*ix.norm(a)*ix.norm(b) - ix.aug(a)*ix.aug(b)
+		}
+		return d
 	}
 	va, vb := ix.vectorOf(a), ix.vectorOf(b)
 	if len(va) != ix.dim || len(vb) != ix.dim {
 		return float32(math.Inf(1))
 	}
-	return ix.floatDist(va, vb)
+	return ix.floatDist(va, vb) - ix.aug(a)*ix.aug(b)
 }
 
 func (ix *index) floatDist(a, b []float32) float32 {
@@ -645,10 +667,10 @@ func invNorm(v []float32) float32 {
 	return float32(1 / math.Sqrt(float64(n)))
 }
 
-// unit returns v scaled to unit length for a Cosine graph, in a new slice
-// (or buf, when long enough); v itself for other metrics.
+// unit returns v scaled to unit length for a Cosine or Dot graph, in a new
+// slice (or buf, when long enough); v itself for L2.
 func (ix *index) unit(v, buf []float32) []float32 {
-	if ix.metric != Cosine || len(v) == 0 {
+	if ix.metric == L2 || len(v) == 0 || (ix.metric == Dot && testRawCodes) {
 		return v
 	}
 	if cap(buf) < len(v) {
@@ -693,12 +715,16 @@ func (ix *index) alloc(row, tag uint32) (uint32, int, bool) {
 
 // insert adds row. Its codes and sketch are copied from node fv of from
 // when the caller has them (a compaction, from != nil), otherwise made from
-// vec. It reports whether the row was added.
-func (ix *index) insert(row, tag uint32, vec []float32, from *index, fv uint32) bool {
+// raw, its vector. It reports whether the row was added.
+func (ix *index) insert(row, tag uint32, raw []float32, from *index, fv uint32) bool {
 	v, level, ok := ix.alloc(row, tag)
 	if !ok {
 		return false
 	}
+	if ix.metric == Dot {
+		ix.setNorm(v, raw, from, fv)
+	}
+	vec := ix.unit(raw, nil)
 	q := ix.quant.Load()
 	if q != nil {
 		if from != nil {
@@ -823,6 +849,7 @@ type xcand struct {
 	c   cand
 	v   []float32
 	inv float32
+	aug float32 // the augmented coordinate, for Dot (augment.go)
 }
 
 // exactDist is the distance of two candidates held with their vectors.
@@ -830,7 +857,7 @@ func (ix *index) exactDist(a, b *xcand) float32 {
 	if ix.metric == L2 {
 		return l2F32(a.v, b.v)
 	}
-	return -dotF32(a.v, b.v) * a.inv * b.inv
+	return -dotF32(a.v, b.v)*a.inv*b.inv - a.aug*b.aug
 }
 
 // selectExact is selectNeighbors for a new node whose vector vec is at
@@ -854,10 +881,15 @@ func (s *searcher) selectExact(w []cand, vec []float32, m int, self uint32, q *q
 		}
 		if fv := ix.vectorOf(c.n); len(fv) == ix.dim {
 			simd.PrefetchFloat32(fv)
-			xs = append(xs, xcand{c, fv, 1})
+			xs = append(xs, xcand{c, fv, 1, ix.aug(c.n)})
 		}
 	}
-	self0 := xcand{v: vec, inv: 1} // vec is of unit length for Cosine
+	// vec is of unit length for Cosine and Dot; a Dot node's length is
+	// s.scale.
+	self0 := xcand{v: vec, inv: 1, aug: s.aug}
+	if ix.metric == Dot {
+		self0.inv = s.scale
+	}
 	for i := range xs {
 		if ix.metric == Cosine {
 			xs[i].inv = invNorm(xs[i].v)

@@ -155,6 +155,7 @@ func unmarshalLegacy(b []byte, vectors Vectors) (*Graph, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
+	ix.fillNorms()
 	g := &Graph{}
 	g.cur.Store(ix)
 	return g, nil

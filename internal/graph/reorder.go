@@ -41,6 +41,8 @@ func (ix *index) relabel(n uint32, entry uint64, perm []uint32) *index {
 	nw := newIndex(ix.dim, ix.metric, ix.vectors, ix.p)
 	q := ix.quant.Load()
 	nw.quant.Store(q)
+	nw.bound2.Store(ix.bound2.Load())
+	nw.ordered2.Store(ix.ordered2.Load())
 	chunks := int((n + chunkMask) / chunkSize)
 	nw.reserveBlocks(chunks)
 	dir := make([]*chunk, chunks)
@@ -82,6 +84,9 @@ func (ix *index) relabel(n uint32, entry uint64, perm []uint32) *index {
 			nbits, nx := nc.sketch(no, sk)
 			copy(nbits, ob)
 			copy(nx, ox)
+		}
+		if oc.nr != nil {
+			nc.nr[no] = oc.nr[oo]
 		}
 		if flags&flagDeleted == 0 {
 			nw.setTag(nc.tag[no].Load(), w)

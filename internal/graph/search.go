@@ -60,6 +60,14 @@ type searcher struct {
 	all   bool      // tombstones may be results (a build with no live neighbour)
 	byTag bool      // the filter names tags, not rows
 	qaux  float32
+	// aug is the augmented coordinate of a Dot graph's node being linked
+	// (prepareNode; augment.go), 0 for a query: its distance to a node u
+	// is the walk's less aug·ix.aug(u).
+	aug float32
+	// scale is the norm of a Dot graph's node being linked, 1 for a
+	// query: the codes are of unit vectors (augment.go).
+	scale float32
+	dot   bool // a Dot graph: code distances scale by the nodes' norms
 	dir   []*chunk
 	// vis is the visited set of the current search, one bit per node;
 	// visited lists its nodes, so that the next search clears only
@@ -115,9 +123,10 @@ func (ix *index) putSearcher(s *searcher) {
 // prepareQuery sets the query vector (and its codes when quantized).
 func (s *searcher) prepareQuery(vec []float32, q *quantizer) {
 	s.q = q
+	s.aug, s.scale, s.dot = 0, 1, s.ix.metric == Dot
 	s.unitBuf = s.ix.unit(vec, s.unitBuf)
 	vec = s.unitBuf
-	if s.ix.metric != Cosine {
+	if s.ix.metric == L2 {
 		s.unitBuf = nil
 	}
 	s.vec = vec
@@ -131,15 +140,19 @@ func (s *searcher) prepareQuery(vec []float32, q *quantizer) {
 }
 
 // prepareNode sets node v (being inserted with vector vec) as the query.
+// For a Dot graph vec is of unit length, and the node's norm scales the
+// distances; nil means the node's own vector, which is not.
 func (s *searcher) prepareNode(v uint32, vec []float32, q *quantizer) {
 	s.q = q
 	s.vec = vec
+	s.aug, s.scale, s.dot = s.ix.aug(v), s.ix.norm(v), s.ix.metric == Dot
 	if q != nil {
 		s.qc, s.qaux = s.ix.code(v)
 		return
 	}
 	if vec == nil {
 		s.vec = s.ix.vectorOf(v)
+		s.scale = 1
 	}
 }
 
@@ -159,13 +172,32 @@ func (s *searcher) dist(v uint32) float32 {
 		// codeDist's body, kept inline: this is the walk's hot path.
 		ix := s.ix
 		b := c.block(o, ix.stride)
-		return s.qaux + *ix.aux(b) + q.base - q.w*float32(dotI8(s.qc, ix.codes(b)))
+		d := s.qaux + *ix.aux(b) + q.base - q.w*float32(dotI8(s.qc, ix.codes(b)))
+		if s.dot {
+			d = s.dotDist(d, c, uint32(o))
+		}
+		return d
 	}
 	vec := s.ix.vectors(c.row[o], c.tag[o].Load())
 	if len(vec) != s.ix.dim || len(s.vec) != s.ix.dim {
 		return float32(math.Inf(1))
 	}
-	return s.ix.floatDist(s.vec, vec)
+	d := s.ix.floatDist(s.vec, vec)
+	if s.dot {
+		d = d*s.scale - s.aug*s.ix.augAt(c, uint32(o))
+	}
+	return d
+}
+
+// dotDist is a Dot graph's distance to node o of c from d, the distance
+// of their unit vectors by codes: scaled by both norms, less the product
+// of the augmented coordinates (augment.go).
+func (s *searcher) dotDist(d float32, c *chunk, o uint32) float32 {
+	d *= s.scale * normAt(c, o)
+	if s.aug != 0 {
+		d -= s.aug * s.ix.augAt(c, o)
+	}
+	return d
 }
 
 // newEpoch empties the visited set.
@@ -235,7 +267,11 @@ func (s *searcher) greedy(cur cand, layer int) cand {
 		dotsI8(s.qc, ptrs, dots)
 		c0 := s.qaux + s.q.base
 		for i, u := range next {
-			if d := c0 + *ix.aux(ptrs[i]) - s.q.w*float32(dots[i]); d < cur.d {
+			d := c0 + *ix.aux(ptrs[i]) - s.q.w*float32(dots[i])
+			if s.dot {
+				d = s.dotDist(d, s.chunk(u), u&chunkMask)
+			}
+			if d < cur.d {
 				cur, changed = cand{d, u}, true
 			}
 		}
@@ -482,6 +518,9 @@ func (s *searcher) scoreBlocks(next []uint32, ptrs []unsafe.Pointer, ef int) {
 	for i, u := range next {
 		b := ptrs[i]
 		d := c0 + *ix.aux(b) - q.w*float32(dots[i])
+		if s.dot {
+			d = s.dotDist(d, s.chunk(u), u&chunkMask)
+		}
 		if len(s.res) < ef || d < s.res[0].d {
 			// A candidate may be expanded soon: its links, in the
 			// rest of its block, start loading now.

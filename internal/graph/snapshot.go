@@ -260,6 +260,7 @@ func Load(r io.Reader, vectors Vectors) (*Graph, error) {
 		}
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
+	ix.fillNorms()
 	g := &Graph{}
 	g.cur.Store(ix)
 	return g, nil

@@ -215,7 +215,11 @@ func (s *searcher) codeDist(c *chunk, o uint32) float32 {
 	ix := s.ix
 	q := s.q
 	b := c.block(int(o), ix.stride)
-	return s.qaux + *ix.aux(b) + q.base - q.w*float32(dotI8(s.qc, ix.codes(b)))
+	d := s.qaux + *ix.aux(b) + q.base - q.w*float32(dotI8(s.qc, ix.codes(b)))
+	if s.dot {
+		d = s.dotDist(d, c, o)
+	}
+	return d
 }
 
 // prefetchCodes starts loading node v's int8 codes.

@@ -76,21 +76,22 @@ const (
 )
 
 var (
-	nq        = flag.Int("nq", 1000, "test queries (the first nq test images)")
-	runs      = flag.Int("runs", 3, "query sweeps per system, interleaved; medians reported")
-	efFlag    = flag.String("ef", "10,16,24,32,48,64,96,128,256", "search breadths (ef), comma-separated")
-	plotPath  = flag.String("plot", "", "write the recall/queries-per-second plot to this PNG (needs python3-matplotlib)")
-	chunk     = flag.Int("chunk", 100, "queries per turn: the systems take turns chunk by chunk (rotating who goes first)")
-	workers2  = flag.Bool("workers2", true, "also time larch's build with GraphOptions.BuildWorkers = 2")
-	builds    = flag.Int("builds", 1, "builds per system, alternating hnswlib and larch; medians reported")
-	direct    = flag.Bool("direct", false, "also build internal/graph directly with 1 and 2 goroutines and query it beside the public API (separates the graph from the API around it)")
-	cpuProf   = flag.String("cpuprofile", "", "write a CPU profile of larch's query sweeps (hnswlib runs in another process)")
-	buildProf = flag.String("buildprofile", "", "write a CPU profile of larch's (last) build")
-	jsonOut   = flag.String("json", "", "write the results as JSON to this file")
-	reopen    = flag.Bool("reopen", false, "close and reopen the larch index before the query sweeps (its graph then comes from the snapshot)")
-	cpuTime   = flag.Bool("cpu", true, "compare queries per CPU second of each process (CLOCK_PROCESS_CPUTIME_ID), which leaves out the time other processes held the core; false: per wall-clock second")
-	selfFlag  = flag.Bool("self", false, "instead of the query sweeps, query every base image by its own vector (top-10, default ef) in hnswlib, larch and internal/graph built directly, and count the images not found (issue #23); also times the direct graph's Repair against its build")
-	anchorSel = flag.String("anchor", "auto", "hnswlib build: auto (C++ if g++ and libhnswlib-dev are there, else python3-hnswlib), cpp or python")
+	nq         = flag.Int("nq", 1000, "test queries (the first nq test images)")
+	runs       = flag.Int("runs", 3, "query sweeps per system, interleaved; medians reported")
+	efFlag     = flag.String("ef", "10,16,24,32,48,64,96,128,256", "search breadths (ef), comma-separated")
+	plotPath   = flag.String("plot", "", "write the recall/queries-per-second plot to this PNG (needs python3-matplotlib)")
+	chunk      = flag.Int("chunk", 100, "queries per turn: the systems take turns chunk by chunk (rotating who goes first)")
+	workers2   = flag.Bool("workers2", true, "also time larch's build with GraphOptions.BuildWorkers = 2")
+	builds     = flag.Int("builds", 1, "builds per system, alternating hnswlib and larch; medians reported")
+	direct     = flag.Bool("direct", false, "also build internal/graph directly with 1 and 2 goroutines and query it beside the public API (separates the graph from the API around it)")
+	cpuProf    = flag.String("cpuprofile", "", "write a CPU profile of larch's query sweeps (hnswlib runs in another process)")
+	buildProf  = flag.String("buildprofile", "", "write a CPU profile of larch's (last) build")
+	jsonOut    = flag.String("json", "", "write the results as JSON to this file")
+	reopen     = flag.Bool("reopen", false, "close and reopen the larch index before the query sweeps (its graph then comes from the snapshot)")
+	cpuTime    = flag.Bool("cpu", true, "compare queries per CPU second of each process (CLOCK_PROCESS_CPUTIME_ID), which leaves out the time other processes held the core; false: per wall-clock second")
+	selfFlag   = flag.Bool("self", false, "instead of the query sweeps, query every base image by its own vector (top-10, default ef) in hnswlib, larch and internal/graph built directly, and count the images not found (issue #23); also times the direct graph's Repair against its build")
+	metricFlag = flag.String("metric", "euclidean", "euclidean (the L2 sweeps, -self), or dotproduct: DotProduct namespaces (raw and L2-normalised images) against the exact scan, the Cosine namespace and hnswlib's ip space (issue #17)")
+	anchorSel  = flag.String("anchor", "auto", "hnswlib build: auto (C++ if g++ and libhnswlib-dev are there, else python3-hnswlib), cpp or python")
 )
 
 // sweep is one system's measurement at one ef.
@@ -147,6 +148,12 @@ func main() {
 		return
 	}
 
+	if *metricFlag == "dotproduct" {
+		runDot(anchor, train, test, efs)
+		return
+	} else if *metricFlag != "euclidean" {
+		log.Fatalf("-metric %q: want euclidean or dotproduct", *metricFlag)
+	}
 	gt, err := fmnist.CachedGroundTruth("bench/out", train, test, *nq, k)
 	if err != nil {
 		log.Fatal(err)

@@ -98,7 +98,13 @@ int main(int argc, char** argv) {
     }
     std::fclose(f);
 
-    hnswlib::L2Space space(dim);
+    // HNSW_ANCHOR_SPACE=ip: hnswlib's inner-product space (bench/ann
+    // -metric dotproduct); else L2.
+    const char* sp = std::getenv("HNSW_ANCHOR_SPACE");
+    const bool ip = sp != nullptr && std::strcmp(sp, "ip") == 0;
+    hnswlib::L2Space l2space(dim);
+    hnswlib::InnerProductSpace ipspace(dim);
+    hnswlib::SpaceInterface<float>& space = ip ? static_cast<hnswlib::SpaceInterface<float>&>(ipspace) : l2space;
     std::unique_ptr<hnswlib::HierarchicalNSW<float>> index;
 #if defined(__AVX512F__)
     const char* simd = "avx512";
@@ -107,7 +113,7 @@ int main(int argc, char** argv) {
 #else
     const char* simd = "sse-or-scalar";
 #endif
-    std::printf("ready n=%zu nq=%zu dim=%zu simd=%s\n", n, nq, dim, simd);
+    std::printf("ready n=%zu nq=%zu dim=%zu simd=%s space=%s\n", n, nq, dim, simd, ip ? "ip" : "l2");
     std::fflush(stdout);
 
     std::vector<long long> ids;  // -1: fewer than k results

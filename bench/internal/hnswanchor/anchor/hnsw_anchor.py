@@ -12,6 +12,7 @@ hnsw_anchor.cpp:
     mem          -> "mem RSS_BYTES PEAK_RSS_BYTES"
     quit
 """
+import os
 import sys
 import time
 
@@ -48,7 +49,7 @@ def main():
             index = None
             t = time.perf_counter()
             c = time.process_time()
-            index = hnswlib.Index(space="l2", dim=dim)
+            index = hnswlib.Index(space=os.environ.get("HNSW_ANCHOR_SPACE", "l2"), dim=dim)
             index.init_index(max_elements=n, M=m, ef_construction=efc, random_seed=100)
             index.set_num_threads(1)
             index.add_items(base, np.arange(n), num_threads=1)
@@ -60,7 +61,7 @@ def main():
         elif cmd[0] == "load":
             index = None
             t = time.perf_counter()
-            index = hnswlib.Index(space="l2", dim=dim)
+            index = hnswlib.Index(space=os.environ.get("HNSW_ANCHOR_SPACE", "l2"), dim=dim)
             index.load_index(cmd[1])
             print(f"load {time.perf_counter() - t:.6f}", flush=True)
         elif cmd[0] == "query":

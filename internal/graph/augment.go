@@ -141,10 +141,10 @@ func raiseBound(b *atomic.Uint32, x float32) {
 	}
 }
 
-// fillNorms computes the norms of a Dot graph's nodes from their vectors:
-// snapshots do not hold them, and a loaded graph calls it once its rows'
-// vectors can be found (Load, Sync). A node whose vector is not found
-// keeps the norm it has.
+// fillNorms computes the norms of a Dot graph's nodes from their vectors,
+// for a snapshot of a format before norms (persist.go; larch never wrote
+// Dot graphs in them). A node whose vector is not found keeps the norm it
+// has.
 func (ix *index) fillNorms() {
 	if ix.metric != Dot || ix.vectors == nil {
 		return

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -137,4 +138,34 @@ func growingScenario(t *testing.T) float64 {
 	after := recall(t, g, d, queries, 100, 10, 128, nil)
 	t.Logf("recall@10 at ef 128: %.3f inserted in increasing norm order, %.3f rebuilt", before, after)
 	return after
+}
+
+// TestGraph_DotSnapshot: a Dot graph's norms come back from its snapshot
+// (its codes are of unit vectors), without its vectors: a loaded graph
+// answers as the saved one did.
+func TestGraph_DotSnapshot(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	d := spreadData(rng, 3000/raceScale, 48, true, false)
+	queries := spreadData(rng, 50, 48, false, false)
+	g := build(t, d, Dot, len(d.data)/d.dim, nil)
+	var buf bytes.Buffer
+	if _, err := g.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	h, err := Load(bytes.NewReader(buf.Bytes()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.cur.Load().vectors = d.vec // vectors only for the re-scoring, after the load
+	for i := 0; i < 50; i++ {
+		a, _ := g.Search(queries.row(uint32(i)), 10, 64, nil)
+		b, _ := h.Search(queries.row(uint32(i)), 10, 64, nil)
+		if !slices.Equal(a, b) {
+			t.Fatalf("query %d: saved graph %v, loaded %v", i, a, b)
+		}
+	}
+	// Cut in the norms: refused.
+	if _, err := Load(bytes.NewReader(buf.Bytes()[:buf.Len()-8]), d.vec); err == nil {
+		t.Fatal("a snapshot cut in its norms loaded")
+	}
 }

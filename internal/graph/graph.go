@@ -349,7 +349,6 @@ func (g *Graph) Sync(live func(yield func(row, tag uint32) bool)) (missing []uin
 		}
 		ix.setTag(ix.tag(v), v)
 	}
-	ix.fillNorms() // a loaded Dot graph's vectors are found by the new tags
 	return missing, deleted
 }
 

@@ -30,6 +30,7 @@ import (
 //	upper links: for each node of level > 0, level × (M+1) u32
 //	blocks: nodes × stride bytes (layout.go: codes, aux, flags, links)
 //	sketches (if sketched): nodes × P/64 u64 bits, nodes × 4 f32
+//	norms (if the metric is Dot): nodes × f32 (augment.go)
 //	crc32c of everything before it
 //
 // Float32 vectors and tags are not in the snapshot: Vectors supplies the
@@ -211,6 +212,14 @@ func (ix *index) writeSnapshot(sw *snapWriter) {
 			sw.bytes(unsafe.Slice((*byte)(unsafe.Pointer(&c.skx[0])), 4*m*sketchExtra))
 		}
 	}
+	if ix.metric == Dot {
+		// The nodes' norms (augment.go): its codes are of unit vectors.
+		for v := uint32(0); v < n; v += chunkSize {
+			m := int(min(chunkSize, n-v))
+			c := dir[v>>chunkBits]
+			sw.bytes(unsafe.Slice((*byte)(unsafe.Pointer(&c.nr[0])), 4*m))
+		}
+	}
 }
 
 // Load reads a snapshot written by WriteTo or MarshalBinary, in this
@@ -260,7 +269,6 @@ func Load(r io.Reader, vectors Vectors) (*Graph, error) {
 		}
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	ix.fillNorms()
 	g := &Graph{}
 	g.cur.Store(ix)
 	return g, nil
@@ -361,6 +369,9 @@ func loadSnapshot(sr *snapReader, vectors Vectors, size int64) (*index, error) {
 	if sketched {
 		least += int64(8*words+4*dim) + int64(n)*int64(8*words+4*sketchExtra)
 	}
+	if metric == Dot {
+		least += 4 * int64(n)
+	}
 	if size >= 0 && size-headerSize < least {
 		return nil, fmt.Errorf("truncated: %d nodes in %d bytes", n, size)
 	}
@@ -443,6 +454,21 @@ func loadSnapshot(sr *snapReader, vectors Vectors, size int64) (*index, error) {
 			m := int(min(chunkSize, n-uint32(i)*chunkSize))
 			sr.full(unsafe.Slice((*byte)(unsafe.Pointer(&dir[i].skx[0])), 4*m*sketchExtra))
 		}
+	}
+	if metric == Dot {
+		for i := 0; i < len(dir) && sr.err == nil; i++ {
+			m := int(min(chunkSize, n-uint32(i)*chunkSize))
+			sr.full(unsafe.Slice((*byte)(unsafe.Pointer(&dir[i].nr[0])), 4*m))
+		}
+		for _, c := range dir {
+			for _, r := range c.nr {
+				if !(r >= 0) || math.IsInf(float64(r), 0) {
+					return nil, fmt.Errorf("norm %v", r)
+				}
+				raiseBound(&ix.bound2, r*r)
+			}
+		}
+		ix.ordered2.Store(ix.bound2.Load())
 	}
 	if sr.err != nil {
 		return nil, sr.err

@@ -198,7 +198,10 @@ type queryResponse struct {
 
 func (s *Server) query(h *hostedIndex, r *http.Request, idx *larch.Index) (int, any, error) {
 	var req queryRequest
-	body, err := readBody(nil, r, maxDataBody)
+	// Nothing decoded from the body refers to it (strings and numbers are
+	// copied, the filter is parsed here), so its buffer is reused.
+	body, done, err := pooledBody(r, maxDataBody)
+	defer done()
 	if err != nil {
 		return 0, nil, err
 	}

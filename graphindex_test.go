@@ -1195,3 +1195,53 @@ func TestGraph_DotProductGrowingNormsBrokenModeDetected(t *testing.T) {
 		t.Fatalf("recall@10 %.3f in slot order: the test cannot detect the fault", rec)
 	}
 }
+
+// TestGraph_DotProductEvictReload: a DotProduct namespace evicted from
+// memory comes back with its graph from the snapshot (the nodes' norms
+// with it) and answers as before.
+func TestGraph_DotProductEvictReload(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 17))
+	dir := t.TempDir()
+	idx, err := Open(dir, &Options{Dimension: 64, Metric: DotProduct, NoSync: true, Graph: GraphOptions{Threshold: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	ns := idx.Namespace("dot")
+	upsertAll(t, ns, scaledVecs(r, 3000, 64, 20, false), func(i int) Metadata { return nil })
+	st := nsStateOf(t, idx, "dot")
+	st.waitGraphBuilt()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(idx.graphPath(st.nsid)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no graph snapshot")
+		}
+	}
+	st.waitGraphBuilt()
+	ctx := context.Background()
+	queries := clusteredVecs(r, 20, 64, 20)
+	before := make([]*QueryResult, len(queries))
+	for i, q := range queries {
+		if before[i], err = ns.Query(ctx, Query{Vector: q, TopK: 10}); err != nil || before[i].Plan != PlanGraph {
+			t.Fatalf("query %d: %+v, %v", i, before[i], err)
+		}
+	}
+	if !st.evict(idx) {
+		t.Fatal("not evicted")
+	}
+	for i, q := range queries {
+		res, err := ns.Query(ctx, Query{Vector: q, TopK: 10})
+		if err != nil || res.Plan != PlanGraph {
+			t.Fatalf("query %d after eviction: %+v, %v", i, res, err)
+		}
+		if !slices.EqualFunc(res.Matches, before[i].Matches, func(a, b Match) bool { return a.ID == b.ID }) {
+			t.Fatalf("query %d after eviction: %v, before %v", i, res.Matches, before[i].Matches)
+		}
+	}
+	rec, _ := recallOf(t, ns, queries, 10, Filter{}, nil)
+	if rec < 0.95 {
+		t.Fatalf("recall@10 %.3f after eviction", rec)
+	}
+}

@@ -1245,3 +1245,44 @@ func TestGraph_DotProductEvictReload(t *testing.T) {
 		t.Fatalf("recall@10 %.3f after eviction", rec)
 	}
 }
+
+// TestGraph_DotProductSnapshotRestore: a DotProduct namespace's snapshot
+// carries its graph (norms included), and the restored namespace answers
+// through it as the source does.
+func TestGraph_DotProductSnapshotRestore(t *testing.T) {
+	r := rand.New(rand.NewPCG(29, 3))
+	idx, err := Open(t.TempDir(), &Options{Dimension: 64, Metric: DotProduct, NoSync: true, Graph: GraphOptions{Threshold: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	ctx := context.Background()
+	ns := idx.Namespace("src")
+	upsertAll(t, ns, scaledVecs(r, 3000, 64, 20, false), func(i int) Metadata { return nil })
+	nsStateOf(t, idx, "src").waitGraphBuilt()
+	var buf bytes.Buffer
+	info, err := ns.Snapshot(ctx, &buf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.GraphBytes == 0 {
+		t.Fatal("the snapshot carries no graph")
+	}
+	if _, err := idx.RestoreNamespace(ctx, "dst", &buf, nil); err != nil {
+		t.Fatal(err)
+	}
+	dst := idx.Namespace("dst")
+	for i, q := range clusteredVecs(r, 20, 64, 20) {
+		a, err := ns.Query(ctx, Query{Vector: q, TopK: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := dst.Query(ctx, Query{Vector: q, TopK: 10})
+		if err != nil || b.Plan != PlanGraph {
+			t.Fatalf("query %d on the restored namespace: %+v, %v", i, b, err)
+		}
+		if !slices.EqualFunc(a.Matches, b.Matches, func(x, y Match) bool { return x.ID == y.ID }) {
+			t.Fatalf("query %d: source %v, restored %v", i, a.Matches, b.Matches)
+		}
+	}
+}

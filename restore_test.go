@@ -10,6 +10,8 @@ import (
 	"io"
 	"math/rand"
 	randv2 "math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -612,6 +614,110 @@ func TestRestore_DiskFull(t *testing.T) {
 		t.Fatalf("restore once space is freed: %v", err)
 	}
 	if err := sameRecords(want, allRecords(t, idx.Namespace("dst"))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRestore_DestroyAfterCrash: Destroy of an index whose process died
+// during a restore (no Open since) removes everything larch wrote there,
+// the restore's folder of table files and the graph snapshots included,
+// and then the directory itself.
+func TestRestore_DestroyAfterCrash(t *testing.T) {
+	stream, _ := smallSnapshot(t, 400)
+	ctx := context.Background()
+	dir := t.TempDir() + "/idx"
+	o := snapTestOptions(32, Euclidean)
+	o.Graph.Threshold = 200
+	idx, err := Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	// A whole restore first, so that the index holds a graph snapshot.
+	if _, err := idx.RestoreNamespace(ctx, "whole", bytes.NewReader(stream), nil); err != nil {
+		t.Fatal(err)
+	}
+	// Then one whose stream stalls halfway; the directory is copied as it
+	// is then, which is what a crash at that moment leaves on disk.
+	release := make(chan struct{})
+	half := &stallReader{r: bytes.NewReader(stream), left: len(stream) / 2, stall: release, stalled: make(chan struct{})}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := idx.RestoreNamespace(ctx, "cut", half, nil)
+		errc <- err
+	}()
+	<-half.stalled
+	img := t.TempDir() + "/img"
+	copyTree(t, dir, img)
+	close(release)
+	if err := <-errc; err == nil {
+		t.Fatal("the stalled restore succeeded")
+	}
+	var restoreDirs, graphs int
+	names, _ := os.ReadDir(img)
+	for _, e := range names {
+		if strings.HasPrefix(e.Name(), "restore-") {
+			restoreDirs++
+		}
+	}
+	gnames, _ := os.ReadDir(filepath.Join(img, graphsDir))
+	graphs = len(gnames)
+	if restoreDirs == 0 || graphs == 0 {
+		t.Fatalf("the crash image holds %d restore folders and %d graph files: the test needs both", restoreDirs, graphs)
+	}
+	if err := Destroy(img); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(img); !errors.Is(err, os.ErrNotExist) {
+		var left []string
+		_ = filepath.WalkDir(img, func(p string, _ os.DirEntry, _ error) error {
+			left = append(left, p)
+			return nil
+		})
+		t.Fatalf("after Destroy the index directory is still there (%v), holding %v", err, left)
+	}
+}
+
+// stallReader reads left bytes of r, then signals stalled and waits for
+// stall to close, then fails.
+type stallReader struct {
+	r       io.Reader
+	left    int
+	stall   chan struct{}
+	stalled chan struct{}
+	once    sync.Once
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	if s.left == 0 {
+		s.once.Do(func() { close(s.stalled) })
+		<-s.stall
+		return 0, errors.New("stream broken off")
+	}
+	n, err := s.r.Read(p[:min(len(p), s.left)])
+	s.left -= n
+	return n, err
+}
+
+// copyTree copies directory src to dst, files and folders.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, e os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		to := filepath.Join(dst, rel)
+		if e.IsDir() {
+			return os.MkdirAll(to, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(to, b, 0o644)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 }

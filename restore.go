@@ -145,7 +145,13 @@ func (idx *Index) RestoreNamespace(ctx context.Context, name string, r io.Reader
 			if gl != nil {
 				return nil, corruptf("records frame at byte %d after the graph", f.at)
 			}
-			if err := rt.addBlock(f); err != nil {
+			err := rt.addBlock(f)
+			// The table files have copies of the records now.
+			putBuf(f.raw)
+			if f.recs != nil {
+				putBuf(f.recs.vals)
+			}
+			if err != nil {
 				return nil, err
 			}
 			p.Records = rt.n
@@ -159,6 +165,7 @@ func (idx *Index) RestoreNamespace(ctx context.Context, name string, r io.Reader
 			if err := gl.write(f.raw); err != nil {
 				return nil, corruptf("graph: %v", err)
 			}
+			putBuf(f.raw) // the graph loader read it
 			p.GraphBytes = graphRead
 		case frameEnd:
 			if len(f.raw) != 20 {
@@ -433,6 +440,7 @@ func (rt *restoreTarget) put(id string, val []byte) error {
 type recordBlock struct {
 	recs []blockRecord
 	err  error
+	vals []byte // the buffer of the values parseColumns put together
 }
 
 type blockRecord struct {
@@ -460,7 +468,7 @@ func parseRecords(f *frame, version uint32, cfg *config) {
 	case layoutRows:
 		rb.recs, rb.err = parseRows(b, f.at)
 	case layoutColumns:
-		rb.recs, rb.err = parseColumns(b, f.at)
+		rb.recs, rb.vals, rb.err = parseColumns(b, f.at)
 	default:
 		rb.err = corruptf("records frame at byte %d: unknown layout %d", f.at, layout)
 	}
@@ -499,23 +507,23 @@ func parseRows(b []byte, at int64) ([]blockRecord, error) {
 
 // parseColumns parses records laid out in columns (see snapframe.go) and
 // puts their stored values back together.
-func parseColumns(b []byte, at int64) ([]blockRecord, error) {
+func parseColumns(b []byte, at int64) (_ []blockRecord, vals []byte, _ error) {
 	bad := func(what string) error { return corruptf("records frame at byte %d: %s", at, what) }
 	count, n := binary.Uvarint(b)
 	if n <= 0 || count == 0 || count > uint64(len(b)) {
-		return nil, bad("bad record count")
+		return nil, nil, bad("bad record count")
 	}
 	b = b[n:]
 	dim, n := binary.Uvarint(b)
 	if n <= 0 || dim > uint64(len(b))/4/count {
-		return nil, bad("bad dimension")
+		return nil, nil, bad("bad dimension")
 	}
 	b = b[n:]
 	recs := make([]blockRecord, count)
 	for i := range recs {
 		l, n := binary.Uvarint(b)
 		if n <= 0 || l == 0 || l > MaxIDLen || l > uint64(len(b)-n) {
-			return nil, bad(fmt.Sprintf("bad id length of its record %d", i))
+			return nil, nil, bad(fmt.Sprintf("bad id length of its record %d", i))
 		}
 		recs[i].id = string(b[n : n+int(l)])
 		b = b[n+int(l):]
@@ -524,7 +532,7 @@ func parseColumns(b []byte, at int64) ([]blockRecord, error) {
 	for i := range rows {
 		row, n := binary.Uvarint(b)
 		if n <= 0 {
-			return nil, bad(fmt.Sprintf("bad row of record %q", recs[i].id))
+			return nil, nil, bad(fmt.Sprintf("bad row of record %q", recs[i].id))
 		}
 		rows[i] = row
 		b = b[n:]
@@ -534,7 +542,7 @@ func parseColumns(b []byte, at int64) ([]blockRecord, error) {
 	for i := range tails {
 		l, n := binary.Uvarint(b)
 		if n <= 0 || l > uint64(len(b)-n) {
-			return nil, bad(fmt.Sprintf("bad value length of record %q", recs[i].id))
+			return nil, nil, bad(fmt.Sprintf("bad value length of record %q", recs[i].id))
 		}
 		tails[i] = b[n : n+int(l)]
 		b = b[n+int(l):]
@@ -542,10 +550,10 @@ func parseColumns(b []byte, at int64) ([]blockRecord, error) {
 	}
 	planes := int(count) * int(dim)
 	if len(b) != 4*planes {
-		return nil, bad(fmt.Sprintf("%d bytes of dense values for %d records of dimension %d", len(b), count, dim))
+		return nil, nil, bad(fmt.Sprintf("%d bytes of dense values for %d records of dimension %d", len(b), count, dim))
 	}
 	p0, p1, p2, p3 := b[:planes], b[planes:2*planes], b[2*planes:3*planes], b[3*planes:]
-	buf := make([]byte, 0, size)
+	buf := getBuf(size)
 	k := 0
 	for i := range recs {
 		start := len(buf)
@@ -560,7 +568,7 @@ func parseColumns(b []byte, at int64) ([]blockRecord, error) {
 		buf = append(buf[:len(buf)+len(vals)], tails[i]...)
 		recs[i].val = buf[start:len(buf):len(buf)]
 	}
-	return recs, nil
+	return recs, buf, nil
 }
 
 // recordChecker checks records one by one (check).

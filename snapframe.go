@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -111,6 +112,28 @@ func corruptf(format string, args ...any) error {
 	return fmt.Errorf("%w: snapshot stream: %s", ErrCorrupt, fmt.Sprintf(format, args...))
 }
 
+// bufPool holds the buffers of frames on their way (rows, columns,
+// compressed frames) for reuse: fresh ones cost a page fault per 4 KiB
+// and zeroing, a good part of a snapshot's time.
+var bufPool sync.Pool
+
+// getBuf returns an empty buffer of capacity n at least.
+func getBuf(n int) []byte {
+	if b, ok := bufPool.Get().(*[]byte); ok {
+		if cap(*b) >= n {
+			return (*b)[:0]
+		}
+	}
+	return make([]byte, 0, n)
+}
+
+// putBuf gives b back for reuse; nothing may use it after.
+func putBuf(b []byte) {
+	if cap(b) >= 1<<16 {
+		bufPool.Put(&b)
+	}
+}
+
 // snapEncoder is shared by all snapshots: EncodeAll is safe for concurrent
 // use, and the encoder keeps one state per concurrent call.
 var snapEncoder = sync.OnceValue(func() *zstd.Encoder {
@@ -198,6 +221,9 @@ func (fw *frameWriter) run() {
 		}
 		fw.crc = crc32.Update(fw.crc, castagnoli, out)
 		fw.written += int64(len(out))
+		if pf.kind&frameStored == 0 {
+			putBuf(out)
+		}
 	}
 }
 
@@ -223,7 +249,8 @@ func putFrameHeader(f []byte, kind byte, rawLen int) {
 }
 
 // add queues raw as a frame of kind. The frame writer owns raw from now
-// on. It returns the first write error, if writing failed already.
+// on (a records frame's goes back to bufPool once compressed). It returns
+// the first write error, if writing failed already.
 func (fw *frameWriter) add(kind byte, raw []byte) error {
 	pf := &pendingFrame{kind: kind, raw: raw, ready: make(chan struct{})}
 	select {
@@ -242,6 +269,9 @@ func (fw *frameWriter) add(kind byte, raw []byte) error {
 	go func() {
 		defer func() { <-fw.sem }()
 		pf.out = encodeSectioned(kind, raw)
+		if kind == frameRecords {
+			putBuf(raw)
+		}
 		close(pf.ready)
 	}()
 	return nil
@@ -251,11 +281,11 @@ func (fw *frameWriter) add(kind byte, raw []byte) error {
 // holding raw: for a records frame raw is a run of rows (version 1's
 // records frame), which it lays out in columns.
 func encodeSectioned(kind byte, raw []byte) []byte {
-	out := make([]byte, frameHeaderLen, frameHeaderLen+len(raw)/2+64)
+	out := getBuf(frameHeaderLen + len(raw) + 64)[:frameHeaderLen]
 	rawLen := len(raw)
 	switch kind {
 	case frameRecords:
-		cols, planes := appendColumns(make([]byte, 0, len(raw)+64), raw)
+		cols, planes := appendColumns(getBuf(len(raw)+64), raw)
 		rawLen = len(cols)
 		head := cols[:len(cols)-4*planes]
 		out = appendSection(out, head, snapEncoder())
@@ -263,6 +293,7 @@ func encodeSectioned(kind byte, raw []byte) []byte {
 			at := len(head) + p*planes
 			out = appendSection(out, cols[at:at+planes], snapPlaneEncoder())
 		}
+		putBuf(cols)
 	case frameGraph:
 		for off := 0; off < len(raw); off += graphSectionBytes {
 			out = appendSection(out, raw[off:min(off+graphSectionBytes, len(raw))], snapEncoder())
@@ -389,7 +420,7 @@ func appendColumns(dst, rows []byte) ([]byte, int) {
 	}
 	planes := len(recs) * dim
 	at := len(dst)
-	dst = append(dst, make([]byte, 4*planes)...)
+	dst = slices.Grow(dst, 4*planes)[:at+4*planes] // every byte is set below
 	p0, p1, p2, p3 := dst[at:at+planes], dst[at+planes:at+2*planes], dst[at+2*planes:at+3*planes], dst[at+3*planes:]
 	i := 0
 	for _, r := range recs {
@@ -533,7 +564,7 @@ func (fr *frameReader) run() {
 			fr.send(rf)
 			return
 		}
-		stored := make([]byte, storedLen)
+		stored := getBuf(int(storedLen))[:storedLen]
 		if n, err := io.ReadFull(fr.r, stored); err != nil {
 			rf.err = corruptf("stream ends inside the frame at byte %d (%d of %d bytes)", fr.read, n, storedLen)
 			if !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
@@ -562,7 +593,9 @@ func (fr *frameReader) run() {
 				defer close(rf.ready)
 				raw := stored
 				if kind&frameStored == 0 {
-					if raw, rf.err = fr.decompress(kind, stored, int(rawLen)); rf.err != nil {
+					raw, rf.err = fr.decompress(kind, stored, int(rawLen))
+					putBuf(stored)
+					if rf.err != nil {
 						return
 					}
 				}
@@ -589,13 +622,13 @@ func (fr *frameReader) decompress(kind byte, stored []byte, rawLen int) ([]byte,
 		return corruptf("frame at byte %d does not decompress to its %d bytes (%s)", at, rawLen, what)
 	}
 	if kind&frameSections == 0 { // version 1: one zstd frame
-		raw, err := snapDecoder().DecodeAll(stored, make([]byte, 0, rawLen))
+		raw, err := snapDecoder().DecodeAll(stored, getBuf(rawLen))
 		if err != nil || len(raw) != rawLen {
 			return nil, bad("zstd")
 		}
 		return raw, nil
 	}
-	raw := make([]byte, 0, rawLen)
+	raw := getBuf(rawLen)
 	for len(stored) > 0 {
 		if len(stored) < sectionHeaderLen {
 			return nil, bad("a section header is cut")

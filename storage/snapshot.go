@@ -11,7 +11,6 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
 	"github.com/cockroachdb/pebble/v2/sstable"
-	"github.com/cockroachdb/pebble/v2/sstable/block"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -112,6 +111,7 @@ type Ingest struct {
 	err   error
 
 	sem  chan struct{} // one token per table being written
+	free chan []byte   // the buffers of tables written, for reuse
 	wg   sync.WaitGroup
 	mu   sync.Mutex
 	werr error // the first error of a table's writer
@@ -133,10 +133,8 @@ func (d *DB) NewIngest(dir string) (*Ingest, error) {
 	po := &pebble.Options{}
 	po.EnsureDefaults()
 	o := po.MakeWriterOptions(6, d.db.FormatMajorVersion().MaxTableFormat())
-	// MinLZ (Snappy where it is faster, on arm64): about as small as the
-	// Snappy of the database's own tables, and cheaper to write.
-	o.Compression = block.FastestCompression
-	return &Ingest{d: d, dir: dir, opts: o, sem: make(chan struct{}, runtime.GOMAXPROCS(0))}, nil
+	n := runtime.GOMAXPROCS(0)
+	return &Ingest{d: d, dir: dir, opts: o, sem: make(chan struct{}, n), free: make(chan []byte, n+1)}, nil
 }
 
 // Set adds a key. Keys must come in strictly increasing order; one that
@@ -162,7 +160,13 @@ func (in *Ingest) Set(key, value []byte) error {
 			in.err = err
 			return err
 		}
-		in.cur = &ingestTable{kv: make([]byte, 0, ingestTableBytes+ingestTableBytes/8)}
+		in.cur = &ingestTable{}
+		select {
+		case b := <-in.free:
+			in.cur.kv = b[:0]
+		default:
+			in.cur.kv = make([]byte, 0, ingestTableBytes+ingestTableBytes/8)
+		}
 	}
 	t := in.cur
 	t.kv = append(append(t.kv, key...), value...)
@@ -195,6 +199,10 @@ func (in *Ingest) flushTable() {
 				in.werr = err
 			}
 			in.mu.Unlock()
+		}
+		select {
+		case in.free <- t.kv:
+		default:
 		}
 	}()
 }

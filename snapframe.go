@@ -306,14 +306,23 @@ func encodeSectioned(kind byte, raw []byte) []byte {
 }
 
 // appendSection appends a section holding raw to dst: compressed by enc,
-// or raw when it does not look compressible or did not compress by 1/32.
+// or raw when it looks like noise or did not compress by 1/32. When enc
+// is the plane encoder (no entropy coding) and did worse than entropy
+// coding alone would, the section is compressed again with entropy coding
+// (the sign and exponent bytes of real-valued embeddings, few distinct
+// values in no repeated runs).
 func appendSection(dst, raw []byte, enc *zstd.Encoder) []byte {
 	at := len(dst)
 	dst = append(dst, make([]byte, sectionHeaderLen)...)
 	coding := byte(sectionRaw)
-	if len(raw) >= 256 && !looksRandom(raw) {
+	if e := sampleEntropy(raw); len(raw) >= 256 && e <= 7.5 {
 		dst = enc.EncodeAll(raw, dst)
-		if n := len(dst) - at - sectionHeaderLen; n < len(raw)-len(raw)/32 {
+		n := len(dst) - at - sectionHeaderLen
+		if enc == snapPlaneEncoder() && float64(n) > (e/8+0.1)*float64(len(raw)) {
+			dst = snapEncoder().EncodeAll(raw, dst[:at+sectionHeaderLen])
+			n = len(dst) - at - sectionHeaderLen
+		}
+		if n < len(raw)-len(raw)/32 {
 			coding = sectionZstd
 		} else {
 			dst = dst[:at+sectionHeaderLen]
@@ -328,10 +337,11 @@ func appendSection(dst, raw []byte, enc *zstd.Encoder) []byte {
 	return dst
 }
 
-// looksRandom estimates, from a sample of its bytes, that b's byte values
-// carry more than 7.5 bits each: noise that zstd would spend time on to
-// save little (the mantissa planes of real-valued embeddings).
-func looksRandom(b []byte) bool {
+// sampleEntropy estimates, from a sample of up to 4,096 of its bytes, how
+// many bits of information b's bytes carry each (order 0): above 7.5 it is
+// noise that zstd would spend time on to save little (the low mantissa
+// bytes of real-valued embeddings). Below 1,024 bytes it says 0.
+func sampleEntropy(b []byte) float64 {
 	var h [256]uint32
 	step := 1 + len(b)/4096
 	n := 0
@@ -340,7 +350,7 @@ func looksRandom(b []byte) bool {
 		n++
 	}
 	if n < 1024 {
-		return false
+		return 0
 	}
 	e := 0.0
 	for _, c := range h {
@@ -349,7 +359,7 @@ func looksRandom(b []byte) bool {
 			e -= p * math.Log2(p)
 		}
 	}
-	return e > 7.5
+	return e
 }
 
 // appendColumns appends to dst the records frame (layout byte included)

@@ -603,7 +603,7 @@ func (fr *frameReader) run() {
 				defer close(rf.ready)
 				raw := stored
 				if kind&frameStored == 0 {
-					raw, rf.err = fr.decompress(kind, stored, int(rawLen))
+					raw, rf.err = decompress(kind, stored, int(rawLen), rf.f.at)
 					putBuf(stored)
 					if rf.err != nil {
 						return
@@ -624,10 +624,9 @@ func (fr *frameReader) run() {
 	}
 }
 
-// decompress returns the raw bytes of a frame (of kind, as stored) whose
-// stored bytes are stored.
-func (fr *frameReader) decompress(kind byte, stored []byte, rawLen int) ([]byte, error) {
-	at := fr.read - int64(frameHeaderLen+len(stored))
+// decompress returns the raw bytes of the frame at byte at (of kind, as
+// stored) whose stored bytes are stored.
+func decompress(kind byte, stored []byte, rawLen int, at int64) ([]byte, error) {
 	bad := func(what string) error {
 		return corruptf("frame at byte %d does not decompress to its %d bytes (%s)", at, rawLen, what)
 	}

@@ -656,8 +656,7 @@ func TestSnapshot_SectionCoding(t *testing.T) {
 		}
 		frame := append(make([]byte, frameHeaderLen), s...)
 		putFrameHeader(frame, frameGraph|frameSections, len(c.b))
-		fr := &frameReader{version: snapVersion, read: int64(len(frame))}
-		got, err := fr.decompress(frame[0], frame[frameHeaderLen:], len(c.b))
+		got, err := decompress(frame[0], frame[frameHeaderLen:], len(c.b), 0)
 		if err != nil || !bytes.Equal(got, c.b) {
 			t.Errorf("%s: decoded %d bytes, %v", c.name, len(got), err)
 		}

@@ -93,8 +93,12 @@ func (d *DB) Dir() string { return d.dir }
 // ingestTableBytes is the size at which an Ingest starts a new table file.
 // The keys and values of a table are gathered in memory, then written by
 // a goroutine of their own while the next table is gathered: up to
-// GOMAXPROCS tables are written at once.
-const ingestTableBytes = 16 << 20
+// ingestWriters tables are written at once (GOMAXPROCS if fewer), so an
+// Ingest holds up to ingestWriters+2 tables' worth of memory.
+const (
+	ingestTableBytes = 8 << 20
+	ingestWriters    = 4
+)
 
 // Ingest builds table files from keys given in increasing order and adds
 // them to the database at once (Pebble's ingestion): no write-ahead log, no
@@ -133,7 +137,7 @@ func (d *DB) NewIngest(dir string) (*Ingest, error) {
 	po := &pebble.Options{}
 	po.EnsureDefaults()
 	o := po.MakeWriterOptions(6, d.db.FormatMajorVersion().MaxTableFormat())
-	n := runtime.GOMAXPROCS(0)
+	n := min(runtime.GOMAXPROCS(0), ingestWriters)
 	return &Ingest{d: d, dir: dir, opts: o, sem: make(chan struct{}, n), free: make(chan []byte, n+1)}, nil
 }
 

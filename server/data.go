@@ -15,11 +15,13 @@ import (
 )
 
 // dataRoutes routes one hosted index's REST data plane (camelCase JSON,
-// the paths of the TypeScript client's generated db_data APIs).
-func (s *Server) dataRoutes(h *hostedIndex) http.Handler {
+// the paths of the TypeScript client's generated db_data APIs). It also
+// returns the route of POST /query, which ServeHTTP calls directly.
+func (s *Server) dataRoutes(h *hostedIndex) (routes, query http.Handler) {
 	mux := http.NewServeMux()
+	handlers := map[string]http.Handler{}
 	d := func(pattern, op string, fn func(h *hostedIndex, r *http.Request, idx *larch.Index) (int, any, error)) {
-		mux.Handle(pattern, s.route(h.name, op, false, func(r *http.Request) (int, any, error) {
+		handlers[pattern] = s.route(h.name, op, false, func(r *http.Request) (int, any, error) {
 			// Refuse a missing or unknown key before reading the body.
 			if err := s.auth.authenticate(apiKey(r)); err != nil {
 				return 0, nil, err
@@ -30,7 +32,8 @@ func (s *Server) dataRoutes(h *hostedIndex) http.Handler {
 			}
 			defer release()
 			return fn(h, r, idx)
-		}))
+		})
+		mux.Handle(pattern, handlers[pattern])
 	}
 	d("POST /vectors/upsert", "upsert", s.upsert)
 	d("POST /query", "query", s.query)
@@ -59,7 +62,7 @@ func (s *Server) dataRoutes(h *hostedIndex) http.Handler {
 	mux.Handle("/", s.route(h.name, "not_found", false, func(r *http.Request) (int, any, error) {
 		return 0, nil, errorf(codes.NotFound, "%s %s: no such data-plane endpoint", r.Method, r.URL.Path)
 	}))
-	return mux
+	return mux, handlers["POST /query"]
 }
 
 // sparseJSON is a sparse vector.
@@ -198,7 +201,10 @@ type queryResponse struct {
 
 func (s *Server) query(h *hostedIndex, r *http.Request, idx *larch.Index) (int, any, error) {
 	var req queryRequest
-	body, err := readBody(nil, r, maxDataBody)
+	// Nothing decoded from the body refers to it (strings and numbers are
+	// copied, the filter is parsed here), so its buffer is reused.
+	body, done, err := pooledBody(r, maxDataBody)
+	defer done()
 	if err != nil {
 		return 0, nil, err
 	}

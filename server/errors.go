@@ -201,6 +201,9 @@ func splitCamel(s string) string {
 
 // writeJSON writes v as the JSON body of a response with status st.
 func writeJSON(w http.ResponseWriter, st int, v any) {
+	if a, ok := v.(jsonAppender); ok && writeAppended(w, st, a) {
+		return
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		st = http.StatusInternalServerError

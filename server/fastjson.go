@@ -147,6 +147,17 @@ func (l *lexer) floats() ([]float32, bool) {
 			return nil, false
 		}
 		out = append(out, x)
+		// The usual separators, with no white space around them.
+		if l.i < len(l.b) {
+			switch l.b[l.i] {
+			case ',':
+				l.i++
+				continue
+			case ']':
+				l.i++
+				return out, true
+			}
+		}
 		if l.eat(']') {
 			return out, true
 		}
@@ -362,11 +373,12 @@ func parseFloat32(n []byte) (float32, bool) {
 // strconv.ParseFloat(n, 32) does; it reports false on a number that breaks
 // the grammar or is out of float32 range.
 //
-// Numbers with at most 15 significant digits and a small exponent take
-// Clinger's fast path: the decimal's mantissa and 10^|e| are exact
-// float64s, so one multiplication or division gives the correctly
-// rounded float64, and rounding that to float32 is correct unless it
-// lands exactly on a float32 halfway point (then strconv decides).
+// Numbers whose digits make an integer of at most 2^53 and whose exponent
+// is small take Clinger's fast path: the decimal's mantissa and 10^|e|
+// are exact float64s, so one multiplication or division gives the
+// correctly rounded float64, and rounding that to float32 is correct
+// unless it lands exactly on a float32 halfway point (then strconv
+// decides).
 func (l *lexer) float32() (float32, bool) {
 	b, i := l.b, l.i
 	start, neg := i, false
@@ -374,38 +386,40 @@ func (l *lexer) float32() (float32, bool) {
 		neg = true
 		i++
 	}
+	// The digits before and after the point accumulate into m with no
+	// check per digit: more than 19 of them (which might overflow) take
+	// the slow path below.
 	var m uint64
-	digits, exp := 0, 0
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-			digits++
-			if digits <= 19 {
-				m = m*10 + uint64(b[i]-'0')
-			}
+	intStart := i
+	for ; i < len(b); i++ {
+		d := b[i] - '0'
+		if d > 9 {
+			break
 		}
-	default:
-		return 0, false
+		m = m*10 + uint64(d)
 	}
+	nd := i - intStart
+	if nd == 0 || (nd > 1 && b[intStart] == '0') {
+		return 0, false // no digit, or a leading zero
+	}
+	exp := 0
 	if i < len(b) && b[i] == '.' {
 		i++
-		d := i
-		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-			if m != 0 || b[i] != '0' {
-				digits++
+		fracStart := i
+		for ; i < len(b); i++ {
+			d := b[i] - '0'
+			if d > 9 {
+				break
 			}
-			if digits <= 19 {
-				m = m*10 + uint64(b[i]-'0')
-				exp--
-			}
+			m = m*10 + uint64(d)
 		}
-		if i == d {
+		if i == fracStart {
 			return 0, false
 		}
+		exp = fracStart - i
+		nd += i - fracStart
 	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+	if i < len(b) && b[i]|0x20 == 'e' {
 		i++
 		eneg := false
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
@@ -427,7 +441,7 @@ func (l *lexer) float32() (float32, bool) {
 		exp += e
 	}
 	l.i = i
-	if digits > 15 || exp < -22 || exp > 22 {
+	if nd > 19 || m > 1<<53 || exp < -22 || exp > 22 {
 		return slowFloat32(b[start:i])
 	}
 	f := float64(m)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log"
 	"math"
+	"runtime"
 	"runtime/debug"
 	"sort"
 
@@ -83,6 +84,17 @@ func newGRPCServer(acquire func() (*larch.Index, func(), error), auth grpcAuthor
 	opts = append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(grpcMaxRequestBytes),
 		grpc.UnaryInterceptor(svc.unary),
+		// Calls run on a pool of goroutines whose stacks have grown to
+		// what a query needs, instead of a new goroutine per call that
+		// grows its stack (copying it) on every call; past the pool's
+		// size grpc-go starts goroutines as before.
+		grpc.NumStreamWorkers(uint32(4 * runtime.GOMAXPROCS(0))),
+		// Fixed flow-control windows as large as a request may be, so
+		// that a request never waits for a window update, and no
+		// bandwidth-estimation pings (which a fixed window turns off)
+		// are written between calls.
+		grpc.InitialWindowSize(grpcMaxRequestBytes),
+		grpc.InitialConnWindowSize(2 * grpcMaxRequestBytes),
 	}, opts...)
 	s := grpc.NewServer(opts...)
 	desc := pb.VectorService_ServiceDesc
@@ -134,8 +146,9 @@ func grpcStatus(err error) error {
 
 // grpcAPIKey returns the API key a call carries (metadata api-key), or "".
 func grpcAPIKey(ctx context.Context) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	if v := md.Get("api-key"); len(v) > 0 {
+	// ValueFromIncomingContext copies only this key's values, where
+	// FromIncomingContext would copy the whole metadata map per call.
+	if v := metadata.ValueFromIncomingContext(ctx, "api-key"); len(v) > 0 {
 		return v[0]
 	}
 	return ""
@@ -197,7 +210,31 @@ func (s *vectorService) Query(ctx context.Context, req *pb.QueryRequest) (*pb.Qu
 		out.Matches[i] = &pb.ScoredVector{Id: m.ID, Score: m.Score, Values: m.Values,
 			SparseValues: pbSparse(m.SparseValues), Metadata: structOf(m.Metadata)}
 	}
+	if queryFits(out) {
+		return out, nil
+	}
 	return out, fitResponse(out, "lower top_k, or leave out values or metadata")
+}
+
+// queryFits reports whether a query answer without metadata is surely
+// within the result limit, by a bound on its encoded size that costs far
+// less than proto.Size (which walks the whole message); an answer with
+// metadata, or near the limit, is measured by fitResponse.
+func queryFits(out *pb.QueryResponse) bool {
+	// Per match: tags, lengths and the score (at most 32 bytes), the id,
+	// 4 bytes per value, and for a sparse vector at most 5 bytes per index
+	// and 4 per value; 64 bytes for the namespace's framing and the usage.
+	n := 64 + len(out.Namespace)
+	for _, m := range out.Matches {
+		if m.Metadata != nil {
+			return false
+		}
+		n += 32 + len(m.Id) + 4*len(m.Values)
+		if m.SparseValues != nil {
+			n += 24 + 5*len(m.SparseValues.Indices) + 4*len(m.SparseValues.Values)
+		}
+	}
+	return n <= grpcMaxResponseBytes
 }
 
 // Fetch returns the records with the given ids.

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,6 +16,8 @@ import (
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
+
+	"github.com/larchdb/larch/server/internal/pb"
 )
 
 // This file runs a hosted index's gRPC server: the key check before a
@@ -135,19 +138,37 @@ func (grpcStats) HandleConn(context.Context, stats.ConnStats) {}
 // path for a method outside VectorService) and status the gRPC code's
 // name ("OK", "NotFound", …).
 func (h *hostedIndex) observeGRPC(ctx context.Context, fullMethod string, code codes.Code, d time.Duration, bytes int64) {
-	op := "grpc:" + fullMethod
-	if m, ok := strings.CutPrefix(fullMethod, "/"+grpcServiceName+"/"); ok {
-		op = "grpc:" + m
+	op, ok := grpcOps[fullMethod]
+	if !ok {
+		op = "grpc:" + fullMethod
+		if m, ok := strings.CutPrefix(fullMethod, "/"+grpcServiceName+"/"); ok {
+			op = "grpc:" + m
+		}
 	}
 	name := code.String()
 	h.srv.metrics.observe(h.name, op, name, d)
+	l := h.srv.log
+	if !l.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
 	remote := ""
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		remote = p.Addr.String()
 	}
-	h.srv.log.Info("request", "index", h.name, "op", op, "method", "gRPC", "path", fullMethod,
-		"status", name, "grpc_code", int(code), "bytes", bytes, "duration_ms", float64(d.Microseconds())/1000, "remote", remote)
+	l.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("index", h.name), slog.String("op", op), slog.String("method", "gRPC"),
+		slog.String("path", fullMethod), slog.String("status", name), slog.Int("grpc_code", int(code)), slog.Int64("bytes", bytes),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("remote", remote))
 }
+
+// grpcOps is the op name of each VectorService method, by its full name
+// ("/VectorService/Query": "grpc:Query"), made once rather than per call.
+var grpcOps = func() map[string]string {
+	m := map[string]string{}
+	for _, md := range pb.VectorService_ServiceDesc.Methods {
+		m["/"+grpcServiceName+"/"+md.MethodName] = "grpc:" + md.MethodName
+	}
+	return m
+}()
 
 // remoteAddr is a net.Addr for a request's RemoteAddr string.
 type remoteAddr string

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -72,11 +74,30 @@ func (rec *recorder) done() {
 	if st == 0 {
 		st = http.StatusOK
 	}
-	code := strconv.Itoa(st)
+	code := statusText(st)
 	d := time.Since(rec.begin)
 	rec.s.metrics.observe(rec.index, rec.op, code, d)
-	rec.s.log.Info("request", "index", rec.index, "op", rec.op, "method", rec.r.Method, "path", rec.r.URL.Path,
-		"status", code, "bytes", rec.bytes, "duration_ms", float64(d.Microseconds())/1000, "remote", rec.r.RemoteAddr)
+	ctx := rec.r.Context()
+	if l := rec.s.log; l.Enabled(ctx, slog.LevelInfo) {
+		// LogAttrs: no boxing of each value into an any, as Info does.
+		l.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("index", rec.index), slog.String("op", rec.op),
+			slog.String("method", rec.r.Method), slog.String("path", rec.r.URL.Path), slog.String("status", code),
+			slog.Int64("bytes", rec.bytes), slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+			slog.String("remote", rec.r.RemoteAddr))
+	}
+}
+
+// statusText is st in decimal, without an allocation for the usual ones.
+func statusText(st int) string {
+	switch st {
+	case http.StatusOK:
+		return "200"
+	case http.StatusBadRequest:
+		return "400"
+	case http.StatusNotFound:
+		return "404"
+	}
+	return strconv.Itoa(st)
 }
 
 // apiKey returns the API key a REST request carries.
@@ -119,11 +140,45 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 
 // readBody reads at most limit bytes of r's body.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	return readBodyInto(w, r, limit, nil)
+}
+
+// inBufs holds request-body buffers for handlers that keep nothing of
+// the body once they answer (see readBodyInto).
+var inBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// maxPooledIn is the largest request buffer kept for reuse.
+const maxPooledIn = 64 << 10
+
+// pooledBody reads r's body (at most limit bytes) into a buffer from
+// inBufs; call done, when nothing refers to the body any more, to give the
+// buffer back.
+func pooledBody(r *http.Request, limit int64) (body []byte, done func(), err error) {
+	bp := inBufs.Get().(*[]byte)
+	body, err = readBodyInto(nil, r, limit, *bp)
+	return body, func() {
+		if b := body[:0]; cap(b) <= maxPooledIn && cap(b) >= cap(*bp) {
+			*bp = b
+		}
+		if cap(*bp) <= maxPooledIn {
+			inBufs.Put(bp)
+		}
+	}, err
+}
+
+// readBodyInto reads at most limit bytes of r's body, into buf when it is
+// large enough.
+func readBodyInto(w http.ResponseWriter, r *http.Request, limit int64, buf []byte) ([]byte, error) {
 	rd := http.MaxBytesReader(w, r.Body, limit)
 	if n := r.ContentLength; n > 0 && n <= limit {
 		// One allocation of the announced size (io.ReadAll would grow
 		// its buffer from 512 bytes), then a check that nothing follows.
-		body := make([]byte, n, n+1)
+		body := buf[:0]
+		if int64(cap(body)) < n+1 {
+			body = make([]byte, n, n+1)
+		} else {
+			body = body[:n]
+		}
 		if _, err := io.ReadFull(rd, body); err != nil {
 			return nil, jsonError(err, limit)
 		}

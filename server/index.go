@@ -40,6 +40,7 @@ type hostedIndex struct {
 	split *portSplit // nil under TLS
 	http  *http.Server
 	rest  http.Handler
+	query http.Handler // the REST route of POST /query, also in rest
 	grpc  *grpc.Server
 
 	// life guards idx: every call holds it for reading; reconfiguring
@@ -73,6 +74,12 @@ func (h *hostedIndex) host() string {
 func (h *hostedIndex) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if isGRPC(r) {
 		h.serveGRPCHTTP(w, r)
+		return
+	}
+	if r.Method == http.MethodPost && r.URL.Path == "/query" && h.query != nil {
+		// The hot route, without the mux's pattern matching (the route
+		// the mux would pick: the path is clean and has no wildcards).
+		h.query.ServeHTTP(w, r)
 		return
 	}
 	h.rest.ServeHTTP(w, r)
@@ -250,7 +257,7 @@ func (s *Server) newHosted(e indexEntry, idx *larch.Index) (*hostedIndex, error)
 	}
 	h := &hostedIndex{srv: s, name: e.Name, dir: s.dataDir(e.Name), idx: idx, entry: e, schemas: sc}
 	applyPause(idx, e.ReadCapacity)
-	h.rest = s.dataRoutes(h)
+	h.rest, h.query = s.dataRoutes(h)
 	h.grpc = s.grpcServer(h)
 	return h, nil
 }

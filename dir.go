@@ -36,7 +36,16 @@ const graphsDir = "graphs"
 var storageFile = regexp.MustCompile(`^(LOCK|CURRENT|MANIFEST-\d+|OPTIONS-\d+|\d+\.(sst|blob|log)|\d+-\d+\.log|(CURRENT|temporary)\.\d+\.dbtmp|marker\..+|LARCH-BALLAST)$`)
 
 // graphFile matches the names of graph snapshots and their temporary files.
-var graphFile = regexp.MustCompile(`^[0-9a-f]{16}\.graph\.zst(\.tmp)?$`)
+var graphFile = regexp.MustCompile(`^[0-9a-f]{16}\.graph(\.zst)?(\.tmp)?$`)
+
+// restoreDir matches the folders where a restore writes its table files
+// before they are ingested (restoreTarget.tmp), and restoreTable the
+// files in them. A crash during a restore leaves one behind until the next
+// Open, or Destroy, removes it.
+var (
+	restoreDir   = regexp.MustCompile(`^restore-[0-9a-f]{16}$`)
+	restoreTable = regexp.MustCompile(`^\d{6}\.sst$`)
+)
 
 // dirKind is what a directory holds, as far as larch is concerned.
 type dirKind uint8
@@ -82,7 +91,7 @@ func inspectDir(fsys vfs.FS, dir string) (dirInfo, error) {
 			if strings.HasPrefix(n, "MANIFEST-") {
 				d.storage = true
 			}
-		case n == graphsDir:
+		case n == graphsDir || restoreDir.MatchString(n):
 			if gi, err := fsys.Stat(fsys.PathJoin(dir, n)); err != nil || !gi.IsDir() {
 				d.foreign = append(d.foreign, n)
 			}
@@ -275,7 +284,8 @@ func writeMarker(fsys vfs.FS, dir string) error {
 }
 
 // removeIndexFiles removes the files larch writes in dir: the storage
-// files, the graph snapshots (and graphs/ once empty), and last the marker,
+// files, the graph snapshots (and graphs/ once empty), the table files an
+// interrupted restore left (and their folder once empty), and last the marker,
 // so that an interrupted removal leaves a directory Destroy still
 // recognises. Any other file is left where it is.
 func removeIndexFiles(fsys vfs.FS, dir string) error {
@@ -289,22 +299,29 @@ func removeIndexFiles(fsys vfs.FS, dir string) error {
 			first = err
 		}
 	}
-	for _, n := range names {
-		if storageFile.MatchString(n) {
-			keep(fsys.Remove(fsys.PathJoin(dir, n)))
+	sub := func(sdir string, file *regexp.Regexp) {
+		snames, err := fsys.List(sdir)
+		if err != nil {
+			return
 		}
-	}
-	gdir := fsys.PathJoin(dir, graphsDir)
-	if gnames, err := fsys.List(gdir); err == nil {
-		for _, n := range gnames {
-			if graphFile.MatchString(n) {
-				keep(fsys.Remove(fsys.PathJoin(gdir, n)))
+		for _, n := range snames {
+			if file.MatchString(n) {
+				keep(fsys.Remove(fsys.PathJoin(sdir, n)))
 			}
 		}
-		if rest, err := fsys.List(gdir); err == nil && len(rest) == 0 {
-			keep(fsys.Remove(gdir))
+		if rest, err := fsys.List(sdir); err == nil && len(rest) == 0 {
+			keep(fsys.Remove(sdir))
 		}
 	}
+	for _, n := range names {
+		switch {
+		case storageFile.MatchString(n):
+			keep(fsys.Remove(fsys.PathJoin(dir, n)))
+		case restoreDir.MatchString(n):
+			sub(fsys.PathJoin(dir, n), restoreTable)
+		}
+	}
+	sub(fsys.PathJoin(dir, graphsDir), graphFile)
 	if first != nil {
 		return first
 	}

@@ -219,6 +219,11 @@ func TestGraph_RecallOracle(t *testing.T) {
 		{64, 6000, 20, DotProduct},
 	} {
 		t.Run(fmt.Sprintf("%s/dim=%d/n=%d/clusters=%d", tc.metric, tc.dim, tc.n, tc.clusters), func(t *testing.T) {
+			if raceEnabled && tc.clusters == 0 {
+				// A recall oracle, single-threaded but for the builder:
+				// under -race one case (the clustered one) is enough.
+				t.Skip("recall oracle: one case under -race")
+			}
 			r := rand.New(rand.NewPCG(uint64(tc.dim), uint64(tc.n)))
 			// Default graph parameters: the recall bar is for them.
 			// FilteredScanMax below the 50% filter's 3,000 rows, so that
@@ -580,7 +585,10 @@ func TestGraph_FilteredScanMax(t *testing.T) {
 // while queries run: the invariants hold, and recall with two is at the bar
 // and as good as with one.
 func TestGraph_BuildWorkers(t *testing.T) {
-	const dim, n = 32, 4000
+	dim, n := 32, 4000
+	if raceEnabled {
+		n = 2000 // the race detector slows the build ~10×
+	}
 	r := rand.New(rand.NewPCG(11, 12))
 	vecs := clusteredVecs(r, n, dim, 0)
 	queries := clusteredVecs(r, 100, dim, 0)
@@ -630,7 +638,11 @@ func TestGraph_FreshRecordsVisible(t *testing.T) {
 	ns := idx.Namespace("ns")
 	upsertAll(t, ns, vecs, func(i int) Metadata { return Metadata{"half": i % 2} })
 	ctx := context.Background()
-	fresh := clusteredVecs(r, 200, dim, 8)
+	nfresh := 200
+	if raceEnabled {
+		nfresh = 40
+	}
+	fresh := clusteredVecs(r, nfresh, dim, 8)
 	for i, v := range fresh {
 		id := fmt.Sprintf("new%03d", i)
 		if _, err := ns.Upsert(ctx, []Record{{ID: id, Values: v, Metadata: Metadata{"half": 1}}}); err != nil {
@@ -653,6 +665,9 @@ func TestGraph_FreshRecordsVisible(t *testing.T) {
 // once, and Query.Exact still scores the vectors.
 func TestGraph_FilteredCodeScan(t *testing.T) {
 	for _, dim := range []int{32, 256} {
+		if raceEnabled && dim == 32 {
+			continue // under -race the sketched case (256) alone
+		}
 		t.Run(fmt.Sprint(dim), func(t *testing.T) { testFilteredCodeScan(t, dim) })
 	}
 }

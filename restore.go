@@ -92,11 +92,12 @@ func (idx *Index) RestoreNamespace(ctx context.Context, name string, r io.Reader
 	}
 	defer idx.exit()
 	cr := &countingReader{r: r}
-	crc, err := readPreamble(cr)
+	crc, version, err := readPreamble(cr)
 	if err != nil {
 		return nil, err
 	}
-	fr := newFrameReader(cr, crc, preambleLen)
+	cfg := idx.config()
+	fr := newFrameReader(cr, crc, version, preambleLen, func(f *frame) { parseRecords(f, version, &cfg) })
 	defer fr.close()
 	f, _, err := fr.next()
 	if err == io.EOF {
@@ -112,7 +113,7 @@ func (idx *Index) RestoreNamespace(ctx context.Context, name string, r io.Reader
 	if err := json.Unmarshal(f.raw, &hdr); err != nil {
 		return nil, corruptf("header: %v", err)
 	}
-	rt, err := idx.beginRestore(ctx, canon, &hdr, o.Replace, true)
+	rt, err := idx.beginRestore(ctx, canon, &hdr, o.Replace)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +145,13 @@ func (idx *Index) RestoreNamespace(ctx context.Context, name string, r io.Reader
 			if gl != nil {
 				return nil, corruptf("records frame at byte %d after the graph", f.at)
 			}
-			if err := rt.addBlock(f); err != nil {
+			err := rt.addBlock(f)
+			// The table files have copies of the records now.
+			putBuf(f.raw)
+			if f.recs != nil {
+				putBuf(f.recs.vals)
+			}
+			if err != nil {
 				return nil, err
 			}
 			p.Records = rt.n
@@ -158,6 +165,7 @@ func (idx *Index) RestoreNamespace(ctx context.Context, name string, r io.Reader
 			if err := gl.write(f.raw); err != nil {
 				return nil, corruptf("graph: %v", err)
 			}
+			putBuf(f.raw) // the graph loader read it
 			p.GraphBytes = graphRead
 		case frameEnd:
 			if len(f.raw) != 20 {
@@ -260,7 +268,7 @@ func (idx *Index) CloneNamespace(ctx context.Context, src, dst string, opts *Res
 	hdr := snapHeader{Namespace: srcName, Dimension: cfg.Dimension, Metric: cfg.Metric.String(),
 		VectorType: cfg.VectorType.String(), Records: meta.Count, RecordBytes: meta.Bytes, NextRow: meta.NextRow,
 		GraphBytes: uint64(len(graphRaw)), CreatedAt: time.Unix(0, e.CreatedAt).UTC(), TakenAt: time.Now().UTC()}
-	rt, err := idx.beginRestore(ctx, dstName, &hdr, o.Replace, false)
+	rt, err := idx.beginRestore(ctx, dstName, &hdr, o.Replace)
 	if err != nil {
 		return nil, err
 	}
@@ -311,23 +319,22 @@ type restoreTarget struct {
 	name    string
 	hdr     *snapHeader
 	replace bool
-	check   bool // validate every record (a stream); a clone's come from storage
 	nsid    uint64
 	tmp     string
 	in      *storage.Ingest
 	rows    *roaring.Bitmap
 	lastID  string
-	n       uint64    // records added
-	bytes   uint64    // their stored bytes
-	key     []byte    // the last record key
-	vals    []float32 // checkRecord's buffer
+	n       uint64 // records added
+	bytes   uint64 // their stored bytes
+	key     []byte // the last record key
+	keyLen  int    // the length of its prefix, storage.RecordKey(nsid, "")
 
 	ingested bool // the tables are in storage, under nsid
 }
 
 // beginRestore checks hdr against the index and reserves a namespace id
 // for the records to come, marked as a restore in progress.
-func (idx *Index) beginRestore(ctx context.Context, name string, hdr *snapHeader, replace, check bool) (*restoreTarget, error) {
+func (idx *Index) beginRestore(ctx context.Context, name string, hdr *snapHeader, replace bool) (*restoreTarget, error) {
 	cfg := idx.config()
 	if hdr.Dimension != cfg.Dimension || hdr.Metric != cfg.Metric.String() || hdr.VectorType != cfg.VectorType.String() {
 		return nil, fmt.Errorf("%w: the snapshot of namespace %q holds %s %d-dimension records scored by %s; this index holds %s %d-dimension records scored by %s",
@@ -361,7 +368,7 @@ func (idx *Index) beginRestore(ctx context.Context, name string, hdr *snapHeader
 	if err != nil {
 		return nil, err
 	}
-	rt := &restoreTarget{idx: idx, cfg: cfg, name: name, hdr: hdr, replace: replace, check: check, nsid: nsid,
+	rt := &restoreTarget{idx: idx, cfg: cfg, name: name, hdr: hdr, replace: replace, nsid: nsid,
 		rows: roaring.New(), tmp: idx.db.FS().PathJoin(idx.db.Dir(), fmt.Sprintf("restore-%016x", nsid))}
 	// The marker is durable before any table is: after a crash, Open
 	// finds it and removes whatever was written under nsid.
@@ -381,37 +388,43 @@ func (idx *Index) beginRestore(ctx context.Context, name string, hdr *snapHeader
 	return rt, nil
 }
 
-// addBlock adds the records of a records frame.
+// addBlock adds the records of a records frame, which the frame reader
+// parsed and checked one by one (parseRecords): what is left to check is
+// how they follow each other.
 func (rt *restoreTarget) addBlock(f frame) error {
-	b := f.raw
-	for len(b) > 0 {
-		l, n := binary.Uvarint(b)
-		if n <= 0 || l == 0 || l > MaxIDLen || l > uint64(len(b)-n) {
-			return corruptf("records frame at byte %d: bad id length after record %d", f.at, rt.n)
+	rb := f.recs
+	if rb == nil {
+		return corruptf("records frame at byte %d was not parsed", f.at)
+	}
+	for i := range rb.recs {
+		r := &rb.recs[i]
+		if rt.n >= rt.hdr.Records {
+			return corruptf("record %q is past the %d records the header announces", r.id, rt.hdr.Records)
 		}
-		id := string(b[n : n+int(l)])
-		b = b[n+int(l):]
-		l, n = binary.Uvarint(b)
-		if n <= 0 || l > uint64(len(b)-n) {
-			return corruptf("records frame at byte %d: bad value length of record %q", f.at, id)
+		if rt.n > 0 && r.id <= rt.lastID {
+			return corruptf("record %q follows %q: ids must increase", r.id, rt.lastID)
 		}
-		val := b[n : n+int(l)]
-		b = b[n+int(l):]
-		if err := rt.add(id, val); err != nil {
+		if r.row >= rt.hdr.NextRow || !rt.rows.CheckedAdd(r.row) {
+			return corruptf("record %q: row %d is repeated or not below the next row %d", r.id, r.row, rt.hdr.NextRow)
+		}
+		if err := rt.put(r.id, r.val); err != nil {
 			return err
 		}
 	}
-	return nil
+	return rb.err
 }
 
-// add adds one record: its id and its stored value.
-func (rt *restoreTarget) add(id string, val []byte) error {
-	if rt.check {
-		if err := rt.checkRecord(id, val); err != nil {
-			return err
-		}
+// add adds one record of a clone (from storage, not checked): its id and
+// its stored value.
+func (rt *restoreTarget) add(id string, val []byte) error { return rt.put(id, val) }
+
+// put writes one record.
+func (rt *restoreTarget) put(id string, val []byte) error {
+	if rt.key == nil {
+		rt.key = storage.RecordKey(rt.nsid, "")
+		rt.keyLen = len(rt.key)
 	}
-	rt.key = storage.RecordKey(rt.nsid, id)
+	rt.key = append(rt.key[:rt.keyLen], id...)
 	if err := rt.in.Set(rt.key, val); err != nil {
 		return err
 	}
@@ -421,54 +434,204 @@ func (rt *restoreTarget) add(id string, val []byte) error {
 	return nil
 }
 
-// checkRecord refuses a record that the namespace could not have held.
-func (rt *restoreTarget) checkRecord(id string, val []byte) error {
-	if rt.n >= rt.hdr.Records {
-		return corruptf("record %q is past the %d records the header announces", id, rt.hdr.Records)
+// recordBlock is a records frame parsed: its records, each checked on its
+// own, and the error of the first one that is not right (err), which
+// follows them.
+type recordBlock struct {
+	recs []blockRecord
+	err  error
+	vals []byte // the buffer of the values parseColumns put together
+}
+
+type blockRecord struct {
+	id  string
+	val []byte // the stored value
+	row uint32
+}
+
+// parseRecords parses records frame f of a stream of format version, and
+// checks each record on its own against cfg (checkAlone), into f.recs.
+// It runs on the frame reader's goroutines, several frames at once.
+func parseRecords(f *frame, version uint32, cfg *config) {
+	rb := &recordBlock{}
+	f.recs = rb
+	b := f.raw
+	layout := byte(layoutRows)
+	if version >= 2 {
+		if len(b) == 0 {
+			rb.err = corruptf("records frame at byte %d is empty", f.at)
+			return
+		}
+		layout, b = b[0], b[1:]
 	}
+	switch layout {
+	case layoutRows:
+		rb.recs, rb.err = parseRows(b, f.at)
+	case layoutColumns:
+		rb.recs, rb.vals, rb.err = parseColumns(b, f.at)
+	default:
+		rb.err = corruptf("records frame at byte %d: unknown layout %d", f.at, layout)
+	}
+	c := recordChecker{cfg: cfg, vals: make([]float32, cfg.Dimension)}
+	for i := range rb.recs {
+		r := &rb.recs[i]
+		row, err := c.check(r.id, r.val)
+		if err != nil {
+			rb.recs, rb.err = rb.recs[:i], err
+			return
+		}
+		r.row = row
+	}
+}
+
+// parseRows parses records laid out in rows (uvarint id length, id,
+// uvarint value length, value); the values alias b.
+func parseRows(b []byte, at int64) ([]blockRecord, error) {
+	var recs []blockRecord
+	for len(b) > 0 {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || l == 0 || l > MaxIDLen || l > uint64(len(b)-n) {
+			return recs, corruptf("records frame at byte %d: bad id length after its record %d", at, len(recs))
+		}
+		id := string(b[n : n+int(l)])
+		b = b[n+int(l):]
+		l, n = binary.Uvarint(b)
+		if n <= 0 || l > uint64(len(b)-n) {
+			return recs, corruptf("records frame at byte %d: bad value length of record %q", at, id)
+		}
+		recs = append(recs, blockRecord{id: id, val: b[n : n+int(l) : n+int(l)]})
+		b = b[n+int(l):]
+	}
+	return recs, nil
+}
+
+// parseColumns parses records laid out in columns (see snapframe.go) and
+// puts their stored values back together.
+func parseColumns(b []byte, at int64) (_ []blockRecord, vals []byte, _ error) {
+	bad := func(what string) error { return corruptf("records frame at byte %d: %s", at, what) }
+	count, n := binary.Uvarint(b)
+	if n <= 0 || count == 0 || count > uint64(len(b)) {
+		return nil, nil, bad("bad record count")
+	}
+	b = b[n:]
+	dim, n := binary.Uvarint(b)
+	if n <= 0 || dim > uint64(len(b))/4/count {
+		return nil, nil, bad("bad dimension")
+	}
+	b = b[n:]
+	recs := make([]blockRecord, count)
+	for i := range recs {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || l == 0 || l > MaxIDLen || l > uint64(len(b)-n) {
+			return nil, nil, bad(fmt.Sprintf("bad id length of its record %d", i))
+		}
+		recs[i].id = string(b[n : n+int(l)])
+		b = b[n+int(l):]
+	}
+	rows := make([]uint64, count)
+	for i := range rows {
+		row, n := binary.Uvarint(b)
+		if n <= 0 {
+			return nil, nil, bad(fmt.Sprintf("bad row of record %q", recs[i].id))
+		}
+		rows[i] = row
+		b = b[n:]
+	}
+	tails := make([][]byte, count)
+	size := 0
+	for i := range tails {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || l > uint64(len(b)-n) {
+			return nil, nil, bad(fmt.Sprintf("bad value length of record %q", recs[i].id))
+		}
+		tails[i] = b[n : n+int(l)]
+		b = b[n+int(l):]
+		size += 1 + 2*binary.MaxVarintLen64 + 4*int(dim) + int(l)
+	}
+	planes := int(count) * int(dim)
+	if len(b) != 4*planes {
+		return nil, nil, bad(fmt.Sprintf("%d bytes of dense values for %d records of dimension %d", len(b), count, dim))
+	}
+	p0, p1, p2, p3 := b[:planes], b[planes:2*planes], b[2*planes:3*planes], b[3*planes:]
+	buf := getBuf(size)
+	k := 0
+	for i := range recs {
+		start := len(buf)
+		buf = append(buf, storedRecordVersion)
+		buf = binary.AppendUvarint(buf, rows[i])
+		buf = binary.AppendUvarint(buf, dim)
+		vals := buf[len(buf) : len(buf)+4*int(dim)]
+		for j := 0; j < len(vals); j += 4 {
+			vals[j], vals[j+1], vals[j+2], vals[j+3] = p0[k], p1[k], p2[k], p3[k]
+			k++
+		}
+		buf = append(buf[:len(buf)+len(vals)], tails[i]...)
+		recs[i].val = buf[start:len(buf):len(buf)]
+	}
+	return recs, buf, nil
+}
+
+// recordChecker checks records one by one (check).
+type recordChecker struct {
+	cfg  *config
+	vals []float32 // cfg.Dimension values, decoded and dropped
+	// metaOK holds metadata already found right (up to maxMetaOK), so
+	// that the metadata many records share is parsed once.
+	metaOK map[string]struct{}
+}
+
+const maxMetaOK = 256
+
+// check refuses a record that the namespace could not have held, as far
+// as the record alone tells (addBlock checks how records follow each
+// other), and returns its row.
+func (c *recordChecker) check(id string, val []byte) (uint32, error) {
+	cfg := c.cfg
 	if err := checkID(id); err != nil {
-		return corruptf("record %d: %v", rt.n, err)
+		return 0, corruptf("record %q: %v", id, err)
 	}
-	if rt.n > 0 && id <= rt.lastID {
-		return corruptf("record %q follows %q: ids must increase", id, rt.lastID)
-	}
-	if len(rt.vals) != rt.cfg.Dimension {
-		rt.vals = make([]float32, rt.cfg.Dimension)
-	}
-	rec, err := storage.DecodeRecordTo(val, rt.vals) // checked, not kept
+	rec, err := storage.DecodeRecordTo(val, c.vals) // checked, not kept
 	if err != nil {
-		return corruptf("record %q: %v", id, err)
+		return 0, corruptf("record %q: %v", id, err)
 	}
-	if rec.Row >= rt.hdr.NextRow || !rt.rows.CheckedAdd(rec.Row) {
-		return corruptf("record %q: row %d is repeated or not below the next row %d", id, rec.Row, rt.hdr.NextRow)
-	}
-	cfg := &rt.cfg
 	if cfg.VectorType == Dense {
 		if len(rec.Values) != cfg.Dimension {
-			return corruptf("record %q: %d values, the dimension is %d", id, len(rec.Values), cfg.Dimension)
+			return 0, corruptf("record %q: %d values, the dimension is %d", id, len(rec.Values), cfg.Dimension)
 		}
-		nonzero := false
+		var nonzero uint32
 		for i, x := range rec.Values {
-			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-				return corruptf("record %q: values[%d] is %v", id, i, x)
+			b := math.Float32bits(x)
+			if b&0x7f800000 == 0x7f800000 { // the exponent of NaN and ±Inf
+				return 0, corruptf("record %q: values[%d] is %v", id, i, x)
 			}
-			nonzero = nonzero || x != 0
+			nonzero |= b &^ (1 << 31)
 		}
-		if !nonzero && cfg.Metric == Cosine {
-			return corruptf("record %q: all values are zero under the cosine metric", id)
+		if nonzero == 0 && cfg.Metric == Cosine {
+			return 0, corruptf("record %q: all values are zero under the cosine metric", id)
 		}
 	} else if len(rec.Values) > 0 || len(rec.SparseIdx) == 0 {
-		return corruptf("record %q: a sparse index's record needs sparse values and no dense ones", id)
+		return 0, corruptf("record %q: a sparse index's record needs sparse values and no dense ones", id)
 	}
 	if sp := sparseOf(rec); sp != nil {
 		if err := checkSparse(sp); err != nil {
-			return corruptf("record %q: %v", id, err)
+			return 0, corruptf("record %q: %v", id, err)
+		}
+	}
+	if len(rec.Metadata) > 0 {
+		if _, ok := c.metaOK[string(rec.Metadata)]; ok {
+			return rec.Row, nil
 		}
 	}
 	if _, err := decodeMetadata(rec.Metadata); err != nil {
-		return corruptf("record %q: metadata: %v", id, err)
+		return 0, corruptf("record %q: metadata: %v", id, err)
 	}
-	return nil
+	if len(c.metaOK) < maxMetaOK && len(rec.Metadata) <= 256 {
+		if c.metaOK == nil {
+			c.metaOK = map[string]struct{}{}
+		}
+		c.metaOK[string(rec.Metadata)] = struct{}{}
+	}
+	return rec.Row, nil
 }
 
 // finish writes the records and the graph, then publishes the namespace.

@@ -10,6 +10,8 @@ import (
 	"io"
 	"math/rand"
 	randv2 "math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -179,13 +181,21 @@ func TestRestore_Flipped(t *testing.T) {
 func TestRestore_WrongVersionAndSettings(t *testing.T) {
 	ctx := context.Background()
 	stream, idx := smallSnapshot(t, 300)
-	v2 := append([]byte(nil), stream...)
-	binary.LittleEndian.PutUint32(v2[8:], 2)
-	binary.LittleEndian.PutUint32(v2[12:], crc32.Checksum(v2[:12], castagnoli))
-	err := checkRefused(t, idx, v2, ErrCorrupt, "version 2")
-	if !strings.Contains(err.Error(), "version 2") {
-		t.Fatalf("the error does not name the version: %v", err)
+	for _, v := range []uint32{0, 3, 99} {
+		other := append([]byte(nil), stream...)
+		binary.LittleEndian.PutUint32(other[8:], v)
+		binary.LittleEndian.PutUint32(other[12:], crc32.Checksum(other[:12], castagnoli))
+		err := checkRefused(t, idx, other, ErrCorrupt, fmt.Sprint("version ", v))
+		if !strings.Contains(err.Error(), fmt.Sprint("version ", v)) {
+			t.Fatalf("the error does not name the version: %v", err)
+		}
 	}
+	// A version 2 stream relabelled version 1 (its frames are sectioned,
+	// which version 1 has not) is refused too.
+	v1 := append([]byte(nil), stream...)
+	binary.LittleEndian.PutUint32(v1[8:], 1)
+	binary.LittleEndian.PutUint32(v1[12:], crc32.Checksum(v1[:12], castagnoli))
+	checkRefused(t, idx, v1, ErrCorrupt, "version 2 relabelled 1")
 	checkRefused(t, idx, []byte("PAR1 not a snapshot at all"), ErrCorrupt, "not a snapshot")
 	for _, o := range []*Options{{Dimension: 16, Metric: Euclidean, InMemory: true}, {Dimension: 32, Metric: Cosine, InMemory: true}} {
 		other, err := Open("", o)
@@ -531,7 +541,7 @@ func TestRestore_FramesRearranged(t *testing.T) {
 	kinds := make([]byte, len(frames))
 	firstGraph := -1
 	for i, f := range frames {
-		kinds[i] = f[0] &^ frameStored
+		kinds[i] = f[0] &^ (frameStored | frameSections)
 		if kinds[i] == frameGraph && firstGraph < 0 {
 			firstGraph = i
 		}
@@ -613,5 +623,175 @@ func TestRestore_DiskFull(t *testing.T) {
 	}
 	if err := sameRecords(want, allRecords(t, idx.Namespace("dst"))); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRestore_DestroyAfterCrash: Destroy of an index whose process died
+// during a restore (no Open since) removes everything larch wrote there,
+// the restore's folder of table files and the graph snapshots included,
+// and then the directory itself.
+func TestRestore_DestroyAfterCrash(t *testing.T) {
+	stream, _ := smallSnapshot(t, 400)
+	ctx := context.Background()
+	dir := t.TempDir() + "/idx"
+	o := snapTestOptions(32, Euclidean)
+	o.Graph.Threshold = 200
+	idx, err := Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	// A whole restore first, so that the index holds a graph snapshot.
+	if _, err := idx.RestoreNamespace(ctx, "whole", bytes.NewReader(stream), nil); err != nil {
+		t.Fatal(err)
+	}
+	// Then one whose stream stalls halfway; the directory is copied as it
+	// is then, which is what a crash at that moment leaves on disk.
+	release := make(chan struct{})
+	half := &stallReader{r: bytes.NewReader(stream), left: len(stream) / 2, stall: release, stalled: make(chan struct{})}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := idx.RestoreNamespace(ctx, "cut", half, nil)
+		errc <- err
+	}()
+	<-half.stalled
+	img := t.TempDir() + "/img"
+	copyTree(t, dir, img)
+	close(release)
+	if err := <-errc; err == nil {
+		t.Fatal("the stalled restore succeeded")
+	}
+	var restoreDirs, graphs int
+	names, _ := os.ReadDir(img)
+	for _, e := range names {
+		if strings.HasPrefix(e.Name(), "restore-") {
+			restoreDirs++
+		}
+	}
+	gnames, _ := os.ReadDir(filepath.Join(img, graphsDir))
+	graphs = len(gnames)
+	if restoreDirs == 0 || graphs == 0 {
+		t.Fatalf("the crash image holds %d restore folders and %d graph files: the test needs both", restoreDirs, graphs)
+	}
+	if err := Destroy(img); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(img); !errors.Is(err, os.ErrNotExist) {
+		var left []string
+		_ = filepath.WalkDir(img, func(p string, _ os.DirEntry, _ error) error {
+			left = append(left, p)
+			return nil
+		})
+		t.Fatalf("after Destroy the index directory is still there (%v), holding %v", err, left)
+	}
+}
+
+// stallReader reads left bytes of r, then signals stalled and waits for
+// stall to close, then fails.
+type stallReader struct {
+	r       io.Reader
+	left    int
+	stall   chan struct{}
+	stalled chan struct{}
+	once    sync.Once
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	if s.left == 0 {
+		s.once.Do(func() { close(s.stalled) })
+		<-s.stall
+		return 0, errors.New("stream broken off")
+	}
+	n, err := s.r.Read(p[:min(len(p), s.left)])
+	s.left -= n
+	return n, err
+}
+
+// copyTree copies directory src to dst, files and folders.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, e os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		to := filepath.Join(dst, rel)
+		if e.IsDir() {
+			return os.MkdirAll(to, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(to, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The records of testdata/snapshot-v1.snap, a stream of format version 1
+// (rows, each frame one zstd frame) written before version 2: 300
+// 32-dimension records with metadata, and a graph.
+const v1FixtureRecords, v1FixtureDim = 300, 32
+
+func v1FixtureRecord(i int) Record {
+	v := make([]float32, v1FixtureDim)
+	for j := range v {
+		v[j] = float32((i*7+j*13)%17) - 8.5 + float32(i%10)*3
+	}
+	return Record{ID: fmt.Sprintf("r%04d", i), Values: v, Metadata: Metadata{"i": float64(i), "odd": i%2 == 1}}
+}
+
+// TestRestore_Version1 restores testdata/snapshot-v1.snap, a stream of the
+// first format version: the records and the graph come back (plan graph,
+// nothing to rebuild). Cut or with a byte flipped, it is refused.
+func TestRestore_Version1(t *testing.T) {
+	ctx := context.Background()
+	stream, err := os.ReadFile("testdata/snapshot-v1.snap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := binary.LittleEndian.Uint32(stream[8:]); v != 1 {
+		t.Fatalf("the fixture is of version %d", v)
+	}
+	o := snapTestOptions(v1FixtureDim, Euclidean)
+	o.Graph.Threshold = 200
+	idx, err := Open(t.TempDir(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	ri, err := idx.RestoreNamespace(ctx, "old", bytes.NewReader(stream), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ri.Records != v1FixtureRecords || ri.GraphBytes == 0 {
+		t.Fatalf("restored %+v", ri)
+	}
+	ns := idx.Namespace("old")
+	want := map[string]Record{}
+	for i := 0; i < v1FixtureRecords; i++ {
+		r := v1FixtureRecord(i)
+		want[r.ID] = r
+	}
+	if err := sameRecords(want, allRecords(t, ns)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := ns.Query(ctx, Query{Vector: v1FixtureRecord(7).Values, TopK: 3})
+	if err != nil || res.Plan != PlanGraph || len(res.Matches) == 0 || res.Matches[0].ID != "r0007" {
+		t.Fatalf("query: plan %s, %+v, %v", res.Plan, res.Matches, err)
+	}
+	checkRefused(t, idx, stream[:len(stream)-5], ErrCorrupt, "version 1 cut")
+	bad := append([]byte(nil), stream...)
+	bad[len(bad)/2] ^= 4
+	checkRefused(t, idx, bad, ErrCorrupt, "version 1 flipped")
+}
+
+// TestSnapshot_StoredRecordVersion: the columns layout rebuilds stored
+// values of storage's current record encoding.
+func TestSnapshot_StoredRecordVersion(t *testing.T) {
+	if b := storage.AppendRecord(nil, &storage.Record{}); b[0] != storedRecordVersion {
+		t.Fatalf("storage encodes records as version %d; the snapshot's columns know version %d", b[0], storedRecordVersion)
 	}
 }

@@ -6,40 +6,80 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
 )
 
-// The snapshot stream format, version 1. Integers are little-endian.
+// The snapshot stream format, version 2. Integers are little-endian.
 //
 //	preamble  "LARCHSNP", version u32, crc32c of those 12 bytes (u32)
 //	frames    kind u8, raw length u32, stored length u32,
 //	          crc32c of the 9 bytes before it and of the stored bytes (u32),
-//	          stored bytes: the zstd frame of the raw bytes, or the raw
-//	          bytes themselves when kind has its high bit (frameStored) set
+//	          stored bytes: sections (kind has frameSections set), or the
+//	          raw bytes themselves (kind has frameStored set)
+//	sections  coding u8 (0: raw, 1: zstd frame), raw length u32, stored
+//	          length u32, stored bytes; their raw bytes, concatenated, are
+//	          the frame's raw bytes
 //
 // The frames come in this order: one header (JSON: the settings the
 // records need and the counts to expect, see snapHeader), records frames
-// (each a run of whole records: uvarint id length, id, uvarint value
-// length, the stored value — storage's record encoding: row, dense values,
-// sparse values, metadata JSON), graph frames (the graph's own snapshot,
-// internal/graph's format, cut in pieces) when the namespace had a graph,
-// and one end frame, stored raw: the record count (u64), the graph bytes
-// (u64), and the crc32c of every stream byte before the end frame (u32).
-// Nothing follows it. So every frame is checked on its own before it is
-// decompressed, and the whole stream by the end frame: a stream cut at any
-// point, or with any byte changed, is refused.
+// (each a run of whole records, see appendColumns), graph frames (the
+// graph's own snapshot, internal/graph's format, cut in pieces) when the
+// namespace had a graph, and one end frame, stored raw: the record count
+// (u64), the graph bytes (u64), and the crc32c of every stream byte before
+// the end frame (u32). Nothing follows it. So every frame is checked on
+// its own before it is decompressed, and the whole stream by the end
+// frame: a stream cut at any point, or with any byte changed, is refused.
+//
+// A records frame's raw bytes start with a layout byte. Layout 1
+// (columns): uvarint count n, uvarint dimension d (of the dense values of
+// every record in the frame), then n times (uvarint id length, id), n
+// times the uvarint row, n times (uvarint length, the rest of the stored
+// value after its dense values: sparse values and metadata), and last the
+// n·d dense values as four byte planes (every value's byte 0, then every
+// byte 1, ...), each plane its own section. Split in planes, the bytes of
+// float32 values that vary little (sign and exponent, and the low mantissa
+// bytes of values that are small integers or few distinct numbers)
+// compress well and fast, and a plane of noise is stored raw without
+// trying hard. Layout 0 (rows) is version 1's records frame: n times
+// (uvarint id length, id, uvarint value length, the stored value), used
+// when the records of a frame do not share one dimension.
+//
+// Version 1 (still read): the same preamble and frames, but a frame's
+// stored bytes are one zstd frame of its raw bytes (or the raw bytes when
+// frameStored is set), and records frames hold rows without the layout
+// byte.
 const (
 	snapMagic   = "LARCHSNP"
-	snapVersion = 1
+	snapVersion = 2 // written; version 1 is still read
 
 	frameHeader  = 1
 	frameRecords = 2
 	frameGraph   = 3
 	frameEnd     = 4
 	frameStored  = 0x80 // kind bit: the frame's bytes are not compressed
+	// frameSections is the kind bit of version 2's compressed frames:
+	// their stored bytes are sections, each raw or zstd.
+	frameSections = 0x40
+
+	sectionRaw       = 0
+	sectionZstd      = 1
+	sectionHeaderLen = 9
+	// graphSectionBytes is the size of the sections a graph frame is cut
+	// in, so that parts of the graph that do not compress are stored raw.
+	graphSectionBytes = 256 << 10
+
+	layoutRows    = 0
+	layoutColumns = 1
+
+	// storedRecordVersion is the first byte of storage's record encoding
+	// (storage.AppendRecord) as this layout knows it; values of another
+	// version are kept in rows.
+	storedRecordVersion = 1
 
 	frameHeaderLen = 13
 	preambleLen    = 16
@@ -72,6 +112,28 @@ func corruptf(format string, args ...any) error {
 	return fmt.Errorf("%w: snapshot stream: %s", ErrCorrupt, fmt.Sprintf(format, args...))
 }
 
+// bufPool holds the buffers of frames on their way (rows, columns,
+// compressed frames) for reuse: fresh ones cost a page fault per 4 KiB
+// and zeroing, a good part of a snapshot's time.
+var bufPool sync.Pool
+
+// getBuf returns an empty buffer of capacity n at least.
+func getBuf(n int) []byte {
+	if b, ok := bufPool.Get().(*[]byte); ok {
+		if cap(*b) >= n {
+			return (*b)[:0]
+		}
+	}
+	return make([]byte, 0, n)
+}
+
+// putBuf gives b back for reuse; nothing may use it after.
+func putBuf(b []byte) {
+	if cap(b) >= 1<<16 {
+		bufPool.Put(&b)
+	}
+}
+
 // snapEncoder is shared by all snapshots: EncodeAll is safe for concurrent
 // use, and the encoder keeps one state per concurrent call.
 var snapEncoder = sync.OnceValue(func() *zstd.Encoder {
@@ -79,6 +141,18 @@ var snapEncoder = sync.OnceValue(func() *zstd.Encoder {
 		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithZeroFrames(true))
 	if err != nil {
 		panic(err) // only bad options fail
+	}
+	return e
+})
+
+// snapPlaneEncoder compresses the byte planes of dense values: matches
+// only, no entropy coding, which costs most of zstd's time and gains
+// little on them.
+var snapPlaneEncoder = sync.OnceValue(func() *zstd.Encoder {
+	e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithNoEntropyCompression(true),
+		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithZeroFrames(true))
+	if err != nil {
+		panic(err)
 	}
 	return e
 })
@@ -92,6 +166,7 @@ var snapDecoder = sync.OnceValue(func() *zstd.Decoder {
 	return d
 })
 
+// appendPreamble appends the preamble of the version this larch writes.
 func appendPreamble(dst []byte) []byte {
 	dst = append(dst, snapMagic...)
 	dst = binary.LittleEndian.AppendUint32(dst, snapVersion)
@@ -146,6 +221,9 @@ func (fw *frameWriter) run() {
 		}
 		fw.crc = crc32.Update(fw.crc, castagnoli, out)
 		fw.written += int64(len(out))
+		if pf.kind&frameStored == 0 {
+			putBuf(out)
+		}
 	}
 }
 
@@ -171,7 +249,8 @@ func putFrameHeader(f []byte, kind byte, rawLen int) {
 }
 
 // add queues raw as a frame of kind. The frame writer owns raw from now
-// on. It returns the first write error, if writing failed already.
+// on (a records frame's goes back to bufPool once compressed). It returns
+// the first write error, if writing failed already.
 func (fw *frameWriter) add(kind byte, raw []byte) error {
 	pf := &pendingFrame{kind: kind, raw: raw, ready: make(chan struct{})}
 	select {
@@ -189,13 +268,180 @@ func (fw *frameWriter) add(kind byte, raw []byte) error {
 	fw.sem <- struct{}{}
 	go func() {
 		defer func() { <-fw.sem }()
-		// The frame header goes in front of the compressed bytes.
-		z := snapEncoder().EncodeAll(raw, make([]byte, frameHeaderLen, frameHeaderLen+len(raw)/2+64))
-		putFrameHeader(z, kind, len(raw))
-		pf.out = z
+		pf.out = encodeSectioned(kind, raw)
+		if kind == frameRecords {
+			putBuf(raw)
+		}
 		close(pf.ready)
 	}()
 	return nil
+}
+
+// encodeSectioned returns the whole frame of kind (without frameStored)
+// holding raw: for a records frame raw is a run of rows (version 1's
+// records frame), which it lays out in columns.
+func encodeSectioned(kind byte, raw []byte) []byte {
+	out := getBuf(frameHeaderLen + len(raw) + 64)[:frameHeaderLen]
+	rawLen := len(raw)
+	switch kind {
+	case frameRecords:
+		cols, planes := appendColumns(getBuf(len(raw)+64), raw)
+		rawLen = len(cols)
+		head := cols[:len(cols)-4*planes]
+		out = appendSection(out, head, snapEncoder())
+		for p := 0; p < 4 && planes > 0; p++ {
+			at := len(head) + p*planes
+			out = appendSection(out, cols[at:at+planes], snapPlaneEncoder())
+		}
+		putBuf(cols)
+	case frameGraph:
+		for off := 0; off < len(raw); off += graphSectionBytes {
+			out = appendSection(out, raw[off:min(off+graphSectionBytes, len(raw))], snapEncoder())
+		}
+	default:
+		out = appendSection(out, raw, snapEncoder())
+	}
+	putFrameHeader(out, kind|frameSections, rawLen)
+	return out
+}
+
+// appendSection appends a section holding raw to dst: compressed by enc,
+// or raw when it looks like noise or did not compress by 1/32. When enc
+// is the plane encoder (no entropy coding) and did worse than entropy
+// coding alone would, the section is compressed again with entropy coding
+// (the sign and exponent bytes of real-valued embeddings, few distinct
+// values in no repeated runs).
+func appendSection(dst, raw []byte, enc *zstd.Encoder) []byte {
+	at := len(dst)
+	dst = append(dst, make([]byte, sectionHeaderLen)...)
+	coding := byte(sectionRaw)
+	if e := sampleEntropy(raw); len(raw) >= 256 && e <= 7.5 {
+		dst = enc.EncodeAll(raw, dst)
+		n := len(dst) - at - sectionHeaderLen
+		if enc == snapPlaneEncoder() && float64(n) > (e/8+0.1)*float64(len(raw)) {
+			dst = snapEncoder().EncodeAll(raw, dst[:at+sectionHeaderLen])
+			n = len(dst) - at - sectionHeaderLen
+		}
+		if n < len(raw)-len(raw)/32 {
+			coding = sectionZstd
+		} else {
+			dst = dst[:at+sectionHeaderLen]
+		}
+	}
+	if coding == sectionRaw {
+		dst = append(dst, raw...)
+	}
+	dst[at] = coding
+	binary.LittleEndian.PutUint32(dst[at+1:], uint32(len(raw)))
+	binary.LittleEndian.PutUint32(dst[at+5:], uint32(len(dst)-at-sectionHeaderLen))
+	return dst
+}
+
+// sampleEntropy estimates, from a sample of up to 4,096 of its bytes, how
+// many bits of information b's bytes carry each (order 0): above 7.5 it is
+// noise that zstd would spend time on to save little (the low mantissa
+// bytes of real-valued embeddings). Below 1,024 bytes it says 0.
+func sampleEntropy(b []byte) float64 {
+	var h [256]uint32
+	step := 1 + len(b)/4096
+	n := 0
+	for i := 0; i < len(b); i += step {
+		h[b[i]]++
+		n++
+	}
+	if n < 1024 {
+		return 0
+	}
+	e := 0.0
+	for _, c := range h {
+		if c > 0 {
+			p := float64(c) / float64(n)
+			e -= p * math.Log2(p)
+		}
+	}
+	return e
+}
+
+// appendColumns appends to dst the records frame (layout byte included)
+// of rows, a run of records as version 1 wrote them (uvarint id length,
+// id, uvarint value length, stored value), and returns the length of each
+// of the four byte planes it ends with. Records that do not share one
+// dimension, or a value it cannot parse, make it fall back to the rows
+// layout (planes 0).
+func appendColumns(dst, rows []byte) ([]byte, int) {
+	type rec struct{ id, vals, tail []byte }
+	var recs []rec
+	var rowIDs []uint64
+	dim := -1
+	ok := true
+	for b := rows; len(b) > 0 && ok; {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || l > uint64(len(b)-n) {
+			ok = false
+			break
+		}
+		id := b[n : n+int(l)]
+		b = b[n+int(l):]
+		l, n = binary.Uvarint(b)
+		if n <= 0 || l > uint64(len(b)-n) {
+			ok = false
+			break
+		}
+		v := b[n : n+int(l)]
+		b = b[n+int(l):]
+		if len(v) == 0 || v[0] != storedRecordVersion {
+			ok = false
+			break
+		}
+		v = v[1:]
+		row, n := binary.Uvarint(v)
+		if n <= 0 {
+			ok = false
+			break
+		}
+		v = v[n:]
+		d, n := binary.Uvarint(v)
+		if n <= 0 || d > uint64(len(v)-n)/4 || (dim >= 0 && d != uint64(dim)) {
+			ok = false
+			break
+		}
+		dim = int(d)
+		v = v[n:]
+		recs = append(recs, rec{id: id, vals: v[:4*d], tail: v[4*d:]})
+		rowIDs = append(rowIDs, row)
+	}
+	if !ok || len(recs) == 0 {
+		dst = append(dst, layoutRows)
+		return append(dst, rows...), 0
+	}
+	dst = append(dst, layoutColumns)
+	dst = binary.AppendUvarint(dst, uint64(len(recs)))
+	dst = binary.AppendUvarint(dst, uint64(dim))
+	for _, r := range recs {
+		dst = binary.AppendUvarint(dst, uint64(len(r.id)))
+		dst = append(dst, r.id...)
+	}
+	for _, row := range rowIDs {
+		dst = binary.AppendUvarint(dst, row)
+	}
+	for _, r := range recs {
+		dst = binary.AppendUvarint(dst, uint64(len(r.tail)))
+		dst = append(dst, r.tail...)
+	}
+	planes := len(recs) * dim
+	at := len(dst)
+	dst = slices.Grow(dst, 4*planes)[:at+4*planes] // every byte is set below
+	p0, p1, p2, p3 := dst[at:at+planes], dst[at+planes:at+2*planes], dst[at+2*planes:at+3*planes], dst[at+3*planes:]
+	i := 0
+	for _, r := range recs {
+		v := r.vals
+		for j := 0; j+4 <= len(v); j += 4 {
+			x := binary.LittleEndian.Uint32(v[j:])
+			p0[i], p1[i], p2[i], p3[i] = byte(x), byte(x>>8), byte(x>>16), byte(x>>24)
+			i++
+		}
+	}
+	return dst, planes
 }
 
 // close writes the end frame and waits for every frame to be written.
@@ -217,15 +463,22 @@ func (fw *frameWriter) abort() {
 
 // frame is one frame as read.
 type frame struct {
-	kind byte // without frameStored
+	kind byte // without frameStored and frameSections
 	raw  []byte
 	at   int64 // offset of the frame in the stream
+	// recs is a records frame's records, parsed and checked on their own
+	// by the reader's decoding goroutine (see frameReader.records).
+	recs *recordBlock
 }
 
 // frameReader reads and checks the frames of a stream, decompressing up
 // to GOMAXPROCS of them at once ahead of the caller.
 type frameReader struct {
 	r       io.Reader
+	version uint32
+	// records, when set, parses a records frame's raw bytes; it runs on
+	// the goroutine that decompressed the frame.
+	records func(f *frame)
 	crc     uint32 // of every byte before the current frame
 	read    int64
 	ahead   chan *readFrame
@@ -242,38 +495,42 @@ type readFrame struct {
 	streamCRC uint32
 }
 
-// newFrameReader reads the frames of r, whose first read bytes (the
-// preamble) had checksum crc.
-func newFrameReader(r io.Reader, crc uint32, read int64) *frameReader {
+// newFrameReader reads the frames of r, a stream of format version,
+// whose first read bytes (the preamble) had checksum crc. records, if not
+// nil, parses records frames ahead of the caller.
+func newFrameReader(r io.Reader, crc, version uint32, read int64, records func(*frame)) *frameReader {
 	n := runtime.GOMAXPROCS(0)
-	fr := &frameReader{r: r, crc: crc, read: read, ahead: make(chan *readFrame, 2*n+2), stop: make(chan struct{})}
+	fr := &frameReader{r: r, crc: crc, version: version, records: records, read: read,
+		ahead: make(chan *readFrame, 2*n+2), stop: make(chan struct{})}
 	fr.wg.Add(1)
 	go fr.run()
 	return fr
 }
 
-// readPreamble reads and checks the stream's preamble.
-func readPreamble(r io.Reader) (uint32, error) {
+// readPreamble reads and checks the stream's preamble, and returns its
+// checksum and the stream's format version.
+func readPreamble(r io.Reader) (crc, version uint32, err error) {
 	var p [preambleLen]byte
 	if n, err := io.ReadFull(r, p[:]); err != nil {
 		if n == 0 && errors.Is(err, io.EOF) {
-			return 0, corruptf("empty stream")
+			return 0, 0, corruptf("empty stream")
 		}
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
-			return 0, fmt.Errorf("larch: snapshot stream: read: %w", err)
+			return 0, 0, fmt.Errorf("larch: snapshot stream: read: %w", err)
 		}
-		return 0, corruptf("stream ends inside its preamble (%d of %d bytes)", n, preambleLen)
+		return 0, 0, corruptf("stream ends inside its preamble (%d of %d bytes)", n, preambleLen)
 	}
 	if string(p[:8]) != snapMagic {
-		return 0, corruptf("not a larch snapshot (it starts with %q, not %q)", p[:8], snapMagic)
+		return 0, 0, corruptf("not a larch snapshot (it starts with %q, not %q)", p[:8], snapMagic)
 	}
 	if crc32.Checksum(p[:12], castagnoli) != binary.LittleEndian.Uint32(p[12:]) {
-		return 0, corruptf("preamble checksum mismatch")
+		return 0, 0, corruptf("preamble checksum mismatch")
 	}
-	if v := binary.LittleEndian.Uint32(p[8:]); v != snapVersion {
-		return 0, corruptf("format version %d; this larch reads version %d", v, snapVersion)
+	v := binary.LittleEndian.Uint32(p[8:])
+	if v != 1 && v != snapVersion {
+		return 0, 0, corruptf("format version %d; this larch reads versions 1 to %d", v, snapVersion)
 	}
-	return crc32.Checksum(p[:], castagnoli), nil
+	return crc32.Checksum(p[:], castagnoli), v, nil
 }
 
 func (fr *frameReader) run() {
@@ -300,9 +557,11 @@ func (fr *frameReader) run() {
 		rawLen := binary.LittleEndian.Uint32(hdr[1:])
 		storedLen := binary.LittleEndian.Uint32(hdr[5:])
 		sum := binary.LittleEndian.Uint32(hdr[9:])
-		k := kind &^ frameStored
+		k := kind &^ (frameStored | frameSections)
+		sectioned := kind&frameSections != 0
 		switch {
-		case k < frameHeader || k > frameEnd:
+		case k < frameHeader || k > frameEnd || sectioned && (fr.version < 2 || kind&frameStored != 0) ||
+			fr.version >= 2 && kind&(frameStored|frameSections) == 0:
 			rf.err = corruptf("unknown frame kind %#x at byte %d", kind, fr.read)
 		case rawLen > maxFrameRaw:
 			rf.err = corruptf("frame at byte %d claims %d bytes, more than %d", fr.read, rawLen, maxFrameRaw)
@@ -315,7 +574,7 @@ func (fr *frameReader) run() {
 			fr.send(rf)
 			return
 		}
-		stored := make([]byte, storedLen)
+		stored := getBuf(int(storedLen))[:storedLen]
 		if n, err := io.ReadFull(fr.r, stored); err != nil {
 			rf.err = corruptf("stream ends inside the frame at byte %d (%d of %d bytes)", fr.read, n, storedLen)
 			if !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
@@ -336,17 +595,24 @@ func (fr *frameReader) run() {
 		fr.crc = crc32.Update(fr.crc, castagnoli, stored)
 		fr.read += int64(frameHeaderLen) + int64(storedLen)
 		rf.f.kind = k
-		if kind&frameStored != 0 {
+		if kind&frameStored != 0 && k != frameRecords {
 			rf.f.raw = stored
 			close(rf.ready)
 		} else {
 			go func() {
-				raw, err := snapDecoder().DecodeAll(stored, make([]byte, 0, rawLen))
-				if err != nil || len(raw) != int(rawLen) {
-					rf.err = corruptf("frame at byte %d does not decompress to its %d bytes", rf.f.at, rawLen)
+				defer close(rf.ready)
+				raw := stored
+				if kind&frameStored == 0 {
+					raw, rf.err = decompress(kind, stored, int(rawLen), rf.f.at)
+					putBuf(stored)
+					if rf.err != nil {
+						return
+					}
 				}
 				rf.f.raw = raw
-				close(rf.ready)
+				if k == frameRecords && fr.records != nil {
+					fr.records(&rf.f)
+				}
 			}()
 		}
 		if !fr.send(rf) {
@@ -356,6 +622,55 @@ func (fr *frameReader) run() {
 			return // the caller reads what follows itself
 		}
 	}
+}
+
+// decompress returns the raw bytes of the frame at byte at (of kind, as
+// stored) whose stored bytes are stored.
+func decompress(kind byte, stored []byte, rawLen int, at int64) ([]byte, error) {
+	bad := func(what string) error {
+		return corruptf("frame at byte %d does not decompress to its %d bytes (%s)", at, rawLen, what)
+	}
+	if kind&frameSections == 0 { // version 1: one zstd frame
+		raw, err := snapDecoder().DecodeAll(stored, getBuf(rawLen))
+		if err != nil || len(raw) != rawLen {
+			return nil, bad("zstd")
+		}
+		return raw, nil
+	}
+	raw := getBuf(rawLen)
+	for len(stored) > 0 {
+		if len(stored) < sectionHeaderLen {
+			return nil, bad("a section header is cut")
+		}
+		coding := stored[0]
+		rl := int64(binary.LittleEndian.Uint32(stored[1:]))
+		sl := int64(binary.LittleEndian.Uint32(stored[5:]))
+		if sl > int64(len(stored)-sectionHeaderLen) || rl > int64(rawLen-len(raw)) {
+			return nil, bad("a section passes the frame")
+		}
+		body := stored[sectionHeaderLen : sectionHeaderLen+sl]
+		stored = stored[sectionHeaderLen+sl:]
+		switch coding {
+		case sectionRaw:
+			if sl != rl {
+				return nil, bad("a raw section of two lengths")
+			}
+			raw = append(raw, body...)
+		case sectionZstd:
+			n := len(raw)
+			out, err := snapDecoder().DecodeAll(body, raw)
+			if err != nil || int64(len(out)-n) != rl {
+				return nil, bad("zstd")
+			}
+			raw = out
+		default:
+			return nil, bad(fmt.Sprintf("section coding %d", coding))
+		}
+	}
+	if len(raw) != rawLen {
+		return nil, bad("the sections are short")
+	}
+	return raw, nil
 }
 
 func (fr *frameReader) send(rf *readFrame) bool {

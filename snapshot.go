@@ -217,7 +217,7 @@ func writeSnapshot(ctx context.Context, w io.Writer, hdr *snapHeader, scan func(
 	p := SnapshotProgress{TotalRecords: hdr.Records, TotalGraphBytes: hdr.GraphBytes}
 	err := fw.add(frameHeader, hj)
 	size := blockBytes()
-	block := make([]byte, 0, size+size/8)
+	block := getBuf(size + size/8)
 	var n, nbytes uint64
 	if err == nil {
 		err = scan(func(id string, val []byte) error {
@@ -231,7 +231,7 @@ func writeSnapshot(ctx context.Context, w io.Writer, hdr *snapHeader, scan func(
 				if err := fw.add(frameRecords, block); err != nil {
 					return err
 				}
-				block = make([]byte, 0, size+size/8)
+				block = getBuf(size + size/8)
 				if err := ctx.Err(); err != nil {
 					return err
 				}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"sync/atomic"
@@ -621,5 +622,43 @@ func TestSnapshot_SparseRoundTrip(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSnapshot_SectionCoding: a part of a frame that looks like noise
+// (the mantissa bytes of real-valued embeddings) is stored raw, a part
+// that compresses is compressed, and both decode to what they held.
+func TestSnapshot_SectionCoding(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	noise := make([]byte, 64<<10)
+	for i := range noise {
+		noise[i] = byte(r.Uint32())
+	}
+	zeros := make([]byte, 64<<10)
+	// The top bytes (sign and exponent) of the values of normalized
+	// 768-dimension embeddings.
+	exps := make([]byte, 64<<10)
+	for i := range exps {
+		exps[i] = byte(math.Float32bits(float32(r.NormFloat64()*0.036)) >> 24)
+	}
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want byte
+	}{{"noise", noise, sectionRaw}, {"zeros", zeros, sectionZstd}, {"exponents", exps, sectionZstd}} {
+		s := appendSection(nil, c.b, snapPlaneEncoder())
+		t.Logf("%s: %d bytes as %d", c.name, len(c.b), len(s))
+		if s[0] != c.want {
+			t.Errorf("%s: coded %d, want %d (%d bytes of %d)", c.name, s[0], c.want, len(s), len(c.b))
+		}
+		if c.name == "exponents" && len(s) > len(c.b)*45/100 {
+			t.Errorf("exponents: %d bytes as %d: not entropy-coded", len(c.b), len(s))
+		}
+		frame := append(make([]byte, frameHeaderLen), s...)
+		putFrameHeader(frame, frameGraph|frameSections, len(c.b))
+		got, err := decompress(frame[0], frame[frameHeaderLen:], len(c.b), 0)
+		if err != nil || !bytes.Equal(got, c.b) {
+			t.Errorf("%s: decoded %d bytes, %v", c.name, len(got), err)
+		}
 	}
 }

@@ -337,7 +337,11 @@ func TestSparse_ExactVsBruteForce(t *testing.T) {
 		if _, err := ns.Upsert(ctx, dups); err != nil {
 			t.Fatal(err)
 		}
-		if err := checkSparseQueries(ctx, idx, ns, m, g, c.queries); err != nil {
+		queries := c.queries
+		if raceEnabled {
+			queries /= 5
+		}
+		if err := checkSparseQueries(ctx, idx, ns, m, g, queries); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		if err := checkPostings(ctx, ns, m); err != nil {

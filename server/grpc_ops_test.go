@@ -54,9 +54,7 @@ func TestGRPC_AccessLogAndMetricsCarryTheStatus(t *testing.T) {
 		t.Errorf("/metrics without a key: %d, want 401", st)
 	}
 	s := newClient(t, "k")
-	st, raw := s.raw("GET", srv.URL()+"/metrics", nil)
-	m := string(raw)
-	for _, want := range []string{
+	wants := []string{
 		`larch_requests_total{index="idx",op="grpc:Fetch",code="OK"} 1`,
 		`larch_requests_total{index="idx",op="grpc:Fetch",code="Unauthenticated"} 1`,
 		`larch_requests_total{index="idx",op="grpc:Query",code="InvalidArgument"} 1`,
@@ -64,7 +62,28 @@ func TestGRPC_AccessLogAndMetricsCarryTheStatus(t *testing.T) {
 		`larch_requests_total{index="idx",op="grpc:Upsert",code="ResourceExhausted"} 1`,
 		`larch_requests_total{index="idx",op="grpc:Nope",code="Unimplemented"} 1`,
 		`larch_request_duration_seconds_count{index="idx",op="grpc:Fetch"} 2`,
-	} {
+	}
+	// A call is counted and logged after its answer is on the wire, so
+	// the client can be ahead of the counters for a moment: read /metrics
+	// until every call shows, for at most 5 s.
+	var st int
+	var m string
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		var raw []byte
+		st, raw = s.raw("GET", srv.URL()+"/metrics", nil)
+		m = string(raw)
+		missing := 0
+		for _, want := range wants {
+			if !strings.Contains(m, want) {
+				missing++
+			}
+		}
+		if st != 200 || missing == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, want := range wants {
 		if st != 200 || !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s:\n%s", want, m)
 		}
@@ -74,21 +93,39 @@ func TestGRPC_AccessLogAndMetricsCarryTheStatus(t *testing.T) {
 			t.Errorf("a gRPC call counted with an HTTP status: %s", line)
 		}
 	}
-	logMu.Lock()
-	defer logMu.Unlock()
-	seen := map[string]bool{}
-	for _, line := range strings.Split(logBuf.String(), "\n") {
-		var e map[string]any
-		if json.Unmarshal([]byte(line), &e) != nil || e["msg"] != "request" || !strings.HasPrefix(e["op"].(string), "grpc:") {
-			continue
+	logWants := []string{"grpc:Fetch OK", "grpc:Fetch Unauthenticated", "grpc:Query InvalidArgument",
+		"grpc:DescribeNamespace NotFound", "grpc:Upsert ResourceExhausted", "grpc:Nope Unimplemented"}
+	var seen map[string]bool
+	var badLines []string
+	// The log line of a call follows its count: read the log until every
+	// call shows, for at most 5 s.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		seen, badLines = map[string]bool{}, nil
+		logMu.Lock()
+		for _, line := range strings.Split(logBuf.String(), "\n") {
+			var e map[string]any
+			if json.Unmarshal([]byte(line), &e) != nil || e["msg"] != "request" || !strings.HasPrefix(e["op"].(string), "grpc:") {
+				continue
+			}
+			seen[e["op"].(string)+" "+e["status"].(string)] = true
+			if e["status"] == "NotFound" && (e["grpc_code"] != float64(5) || e["remote"] == "") {
+				badLines = append(badLines, line)
+			}
 		}
-		seen[e["op"].(string)+" "+e["status"].(string)] = true
-		if e["status"] == "NotFound" && (e["grpc_code"] != float64(5) || e["remote"] == "") {
-			t.Errorf("access log line of the NotFound call: %s", line)
+		logMu.Unlock()
+		all := true
+		for _, want := range logWants {
+			all = all && seen[want]
 		}
+		if all || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	for _, want := range []string{"grpc:Fetch OK", "grpc:Fetch Unauthenticated", "grpc:Query InvalidArgument",
-		"grpc:DescribeNamespace NotFound", "grpc:Upsert ResourceExhausted", "grpc:Nope Unimplemented"} {
+	for _, line := range badLines {
+		t.Errorf("access log line of the NotFound call: %s", line)
+	}
+	for _, want := range logWants {
 		if !seen[want] {
 			t.Errorf("access log lacks a %s line; has %v", want, seen)
 		}

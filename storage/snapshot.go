@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
@@ -89,7 +91,14 @@ func (d *DB) FS() vfs.FS { return d.fs }
 func (d *DB) Dir() string { return d.dir }
 
 // ingestTableBytes is the size at which an Ingest starts a new table file.
-const ingestTableBytes = 256 << 20
+// The keys and values of a table are gathered in memory, then written by
+// a goroutine of their own while the next table is gathered: up to
+// ingestWriters tables are written at once (GOMAXPROCS if fewer), so an
+// Ingest holds up to ingestWriters+2 tables' worth of memory.
+const (
+	ingestTableBytes = 8 << 20
+	ingestWriters    = 4
+)
 
 // Ingest builds table files from keys given in increasing order and adds
 // them to the database at once (Pebble's ingestion): no write-ahead log, no
@@ -100,11 +109,23 @@ type Ingest struct {
 	d     *DB
 	dir   string // temporary directory of the table files
 	opts  sstable.WriterOptions
-	w     *sstable.Writer
+	cur   *ingestTable // the table being gathered
 	paths []string
-	size  int64 // bytes added to the current table
 	last  []byte
 	err   error
+
+	sem  chan struct{} // one token per table being written
+	free chan []byte   // the buffers of tables written, for reuse
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	werr error // the first error of a table's writer
+}
+
+// ingestTable is the keys and values of one table, in order: kv holds
+// them back to back, lens their lengths (key, value, key, ...).
+type ingestTable struct {
+	kv   []byte
+	lens []uint32
 }
 
 // NewIngest starts an ingestion whose table files are written under dir,
@@ -116,12 +137,14 @@ func (d *DB) NewIngest(dir string) (*Ingest, error) {
 	po := &pebble.Options{}
 	po.EnsureDefaults()
 	o := po.MakeWriterOptions(6, d.db.FormatMajorVersion().MaxTableFormat())
-	return &Ingest{d: d, dir: dir, opts: o}, nil
+	n := min(runtime.GOMAXPROCS(0), ingestWriters)
+	return &Ingest{d: d, dir: dir, opts: o, sem: make(chan struct{}, n), free: make(chan []byte, n+1)}, nil
 }
 
 // Set adds a key. Keys must come in strictly increasing order; one that
 // does not is refused. Set copies key and value. It fails with an error
 // wrapping ErrNoSpace while the file system is short of the disk reserve.
+// An error writing a table may be returned by a later Set, or by Commit.
 func (in *Ingest) Set(key, value []byte) error {
 	if in.err != nil {
 		return in.err
@@ -129,47 +152,97 @@ func (in *Ingest) Set(key, value []byte) error {
 	if in.last != nil && string(key) <= string(in.last) {
 		return fmt.Errorf("larch/storage: ingest key %q after %q: keys must increase", key, in.last)
 	}
-	if in.w == nil {
-		path := in.d.fs.PathJoin(in.dir, fmt.Sprintf("%06d.sst", len(in.paths)))
-		f, err := in.d.fs.Create(path, vfs.WriteCategoryUnspecified)
-		if err != nil {
-			in.err = err
-			return err
-		}
-		in.w = sstable.NewWriter(objstorageprovider.NewFileWritable(f), in.opts)
-		in.paths = append(in.paths, path)
-		in.size = 0
-	}
 	if err := in.d.checkSpace(len(key)+len(value), true); err != nil {
 		in.err = err
 		return err
 	}
-	if err := in.w.Set(key, value); err != nil {
-		in.err = err
-		return err
+	if in.cur == nil {
+		in.mu.Lock()
+		err := in.werr
+		in.mu.Unlock()
+		if err != nil {
+			in.err = err
+			return err
+		}
+		in.cur = &ingestTable{}
+		select {
+		case b := <-in.free:
+			in.cur.kv = b[:0]
+		default:
+			in.cur.kv = make([]byte, 0, ingestTableBytes+ingestTableBytes/8)
+		}
 	}
+	t := in.cur
+	t.kv = append(append(t.kv, key...), value...)
+	t.lens = append(t.lens, uint32(len(key)), uint32(len(value)))
 	in.last = append(in.last[:0], key...)
-	if in.size += int64(len(key) + len(value)); in.size >= ingestTableBytes {
-		in.err = in.finishTable()
+	if len(t.kv) >= ingestTableBytes {
+		in.flushTable()
 	}
-	return in.err
+	return nil
 }
 
-// finishTable closes (and syncs) the current table file.
-func (in *Ingest) finishTable() error {
-	w := in.w
-	in.w = nil
-	if w == nil {
-		return nil
+// flushTable hands the table gathered so far to a writing goroutine; it
+// waits while GOMAXPROCS tables are being written.
+func (in *Ingest) flushTable() {
+	t := in.cur
+	in.cur = nil
+	if t == nil || len(t.lens) == 0 {
+		return
 	}
-	return w.Close()
+	path := in.d.fs.PathJoin(in.dir, fmt.Sprintf("%06d.sst", len(in.paths)))
+	in.paths = append(in.paths, path)
+	in.sem <- struct{}{}
+	in.wg.Add(1)
+	go func() {
+		defer in.wg.Done()
+		defer func() { <-in.sem }()
+		if err := in.writeTable(path, t); err != nil {
+			in.mu.Lock()
+			if in.werr == nil {
+				in.werr = err
+			}
+			in.mu.Unlock()
+		}
+		select {
+		case in.free <- t.kv:
+		default:
+		}
+	}()
+}
+
+// writeTable writes table t to path, synced.
+func (in *Ingest) writeTable(path string, t *ingestTable) error {
+	in.mu.Lock()
+	failed := in.werr != nil
+	in.mu.Unlock()
+	if failed {
+		return nil // the ingestion failed already
+	}
+	f, err := in.d.fs.Create(path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return err
+	}
+	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), in.opts)
+	kv := t.kv
+	for i := 0; i < len(t.lens); i += 2 {
+		k, v := kv[:t.lens[i]], kv[t.lens[i]:t.lens[i]+t.lens[i+1]]
+		kv = kv[t.lens[i]+t.lens[i+1]:]
+		if err := w.Set(k, v); err != nil {
+			_ = w.Close()
+			return err
+		}
+	}
+	return w.Close() // closes (and syncs) the file
 }
 
 // Commit adds the tables to the database atomically and durably, then
 // removes the temporary directory. With no key set it does nothing.
 func (in *Ingest) Commit(ctx context.Context) error {
 	if in.err == nil {
-		in.err = in.finishTable()
+		in.flushTable()
+		in.wg.Wait()
+		in.err = in.werr
 	}
 	if in.err == nil && len(in.paths) > 0 {
 		in.err = in.d.db.Ingest(ctx, in.paths)
@@ -179,13 +252,16 @@ func (in *Ingest) Commit(ctx context.Context) error {
 	return err
 }
 
-// Abort drops the table files written so far. It is safe to call after
-// Commit, and more than once.
+// Abort drops the table files written so far, once their writers are
+// done. It is safe to call after Commit, and more than once.
 func (in *Ingest) Abort() {
-	if in.w != nil {
-		_ = in.w.Close()
-		in.w = nil
+	in.cur = nil
+	in.mu.Lock()
+	if in.werr == nil {
+		in.werr = errors.New("larch/storage: ingest aborted") // writers not started yet skip their table
 	}
+	in.mu.Unlock()
+	in.wg.Wait()
 	_ = in.d.fs.RemoveAll(in.dir)
 	in.paths = nil
 	if in.err == nil {

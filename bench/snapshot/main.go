@@ -40,7 +40,7 @@ const name = "fmnist"
 func main() {
 	runs := flag.Int("runs", 3, "alternating runs (medians reported)")
 	keep := flag.String("dir", "", "keep the source index in DIR and reuse it in later runs (default: a temporary directory)")
-	prof := flag.String("cpuprofile", "", "write a CPU profile of the timed runs to this file")
+	prof := flag.String("cpuprofile", "", "write CPU profiles of the snapshots to FILE.snapshot.N and of the restores to FILE.restore.N (run N)")
 	flag.Parse()
 	ctx := context.Background()
 	train, test, err := loadData()
@@ -62,21 +62,28 @@ func main() {
 	ns := src.Namespace(name)
 	q := larch.Query{Vector: test.Row(0), TopK: 10}
 
-	if *prof != "" {
-		f, err := os.Create(*prof)
+	profile := func(what string, run int) func() {
+		if *prof == "" {
+			return func() {}
+		}
+		f, err := os.Create(fmt.Sprintf("%s.%s.%d", *prof, what, run))
 		if err != nil {
 			log.Fatal(err)
 		}
-		pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		return func() { pprof.StopCPUProfile(); f.Close() }
 	}
 	var snapT, copyLT, copyST, restoreT, firstRT, reopenT, snapCPU, restoreCPU []time.Duration
 	var info *larch.SnapshotInfo
 	for run := 0; run < *runs; run++ {
 		snapFile := filepath.Join(work, "ns.snap")
+		stop := profile("snapshot", run)
 		t, c := time.Now(), cpuTime()
 		info = snapshotToFile(ctx, ns, snapFile)
 		snapT = append(snapT, time.Since(t))
+		stop()
 		snapCPU = append(snapCPU, cpuTime()-c)
 
 		data := int64(info.RecordBytes + info.GraphBytes)
@@ -102,12 +109,14 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
+		stop = profile("restore", run)
 		t, c = time.Now(), cpuTime()
 		ri, err := dst.RestoreNamespace(ctx, name, bufio.NewReaderSize(f, 1<<20), nil)
 		if err != nil {
 			log.Fatal(err)
 		}
 		restoreT = append(restoreT, time.Since(t))
+		stop()
 		restoreCPU = append(restoreCPU, cpuTime()-c)
 		f.Close()
 		t = time.Now()

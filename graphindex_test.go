@@ -219,9 +219,10 @@ func TestGraph_RecallOracle(t *testing.T) {
 		{64, 6000, 20, DotProduct},
 	} {
 		t.Run(fmt.Sprintf("%s/dim=%d/n=%d/clusters=%d", tc.metric, tc.dim, tc.n, tc.clusters), func(t *testing.T) {
-			if raceEnabled && tc.clusters == 0 {
+			if raceEnabled && (tc.clusters == 0 || tc.metric == DotProduct) {
 				// A recall oracle, single-threaded but for the builder:
-				// under -race one case (the clustered one) is enough.
+				// under -race one case (the clustered one) is enough
+				// (TestGraph_DotProduct runs DotProduct's under -race).
 				t.Skip("recall oracle: one case under -race")
 			}
 			r := rand.New(rand.NewPCG(uint64(tc.dim), uint64(tc.n)))
@@ -1111,6 +1112,9 @@ func scaledVecs(r *rand.Rand, n, dim, clusters int, grow bool) [][]float32 {
 func TestGraph_DotProduct(t *testing.T) {
 	for _, grow := range []bool{false, true} {
 		t.Run(fmt.Sprintf("grow=%v", grow), func(t *testing.T) {
+			if raceEnabled && !grow {
+				t.Skip("under -race, the growing norms only")
+			}
 			n := 6000
 			if raceEnabled {
 				n = 3000
@@ -1189,6 +1193,9 @@ func TestGraph_DotProduct(t *testing.T) {
 // increasing norm order leave recall@10 below 0.95 (TestGraph_DotProduct
 // would fail).
 func TestGraph_DotProductGrowingNormsBrokenModeDetected(t *testing.T) {
+	if raceEnabled {
+		t.Skip("a recall measurement: TestGraph_DotProduct runs the growing norms under -race")
+	}
 	testNoNormOrder = true
 	defer func() { testNoNormOrder = false }()
 	n := 6000

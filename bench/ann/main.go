@@ -90,7 +90,7 @@ var (
 	reopen     = flag.Bool("reopen", false, "close and reopen the larch index before the query sweeps (its graph then comes from the snapshot)")
 	cpuTime    = flag.Bool("cpu", true, "compare queries per CPU second of each process (CLOCK_PROCESS_CPUTIME_ID), which leaves out the time other processes held the core; false: per wall-clock second")
 	selfFlag   = flag.Bool("self", false, "instead of the query sweeps, query every base image by its own vector (top-10, default ef) in hnswlib, larch and internal/graph built directly, and count the images not found (issue #23); also times the direct graph's Repair against its build")
-	metricFlag = flag.String("metric", "euclidean", "euclidean (the L2 sweeps, -self), or dotproduct: DotProduct namespaces (raw and L2-normalised images) against the exact scan, the Cosine namespace and hnswlib's ip space (issue #17)")
+	metricFlag = flag.String("metric", "euclidean", "euclidean (the L2 sweeps, -self), cosine (with -self only: a Cosine namespace and graph, hnswlib's ip space on L2-normalised images, which is its cosine space), or dotproduct: DotProduct namespaces (raw and L2-normalised images) against the exact scan, the Cosine namespace and hnswlib's ip space (issue #17)")
 	anchorSel  = flag.String("anchor", "auto", "hnswlib build: auto (C++ if g++ and libhnswlib-dev are there, else python3-hnswlib), cpp or python")
 )
 
@@ -148,11 +148,19 @@ func main() {
 		return
 	}
 
-	if *metricFlag == "dotproduct" {
+	switch {
+	case *metricFlag == "dotproduct":
 		runDot(anchor, train, test, efs)
 		return
-	} else if *metricFlag != "euclidean" {
-		log.Fatalf("-metric %q: want euclidean or dotproduct", *metricFlag)
+	case *metricFlag == "cosine" && *selfFlag:
+		// hnswlib's cosine space is its inner-product space on unit
+		// vectors; larch and internal/graph take the raw images.
+		larchMetric, graphMetric = larch.Cosine, graph.Cosine
+		os.Setenv("HNSW_ANCHOR_SPACE", "ip")
+	case *metricFlag == "cosine":
+		log.Fatal("-metric cosine is for -self only (the sweeps' ground truth is L2)")
+	case *metricFlag != "euclidean":
+		log.Fatalf("-metric %q: want euclidean, cosine (with -self) or dotproduct", *metricFlag)
 	}
 	gt, err := fmnist.CachedGroundTruth("bench/out", train, test, *nq, k)
 	if err != nil {
@@ -166,7 +174,11 @@ func main() {
 
 	fmt.Printf("# Fashion-MNIST: %d × %d base, %d queries, top-%d, L2; GOMAXPROCS=%d, %d CPUs; larch kernels: %s\n",
 		train.N, fmnist.Dim, *nq, k, runtime.GOMAXPROCS(0), runtime.NumCPU(), simd.Implementations())
-	h, err := startAnchor(anchor, tmp, train, test)
+	atrain, atest := train, test
+	if larchMetric == larch.Cosine {
+		atrain, atest = normalized(train), normalized(test)
+	}
+	h, err := startAnchor(anchor, tmp, atrain, atest)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -404,7 +416,7 @@ type larchRun struct {
 func buildLarch(dir string, train *fmnist.Set, profile bool, workers int) (*larchRun, error) {
 	ctx := context.Background()
 	runtime.GC()
-	idx, err := larch.Open(dir, &larch.Options{Dimension: fmnist.Dim, Metric: larch.Euclidean, NoSync: true, QueryParallelism: 1,
+	idx, err := larch.Open(dir, &larch.Options{Dimension: fmnist.Dim, Metric: larchMetric, NoSync: true, QueryParallelism: 1,
 		Graph: larch.GraphOptions{BuildWorkers: workers}})
 	if err != nil {
 		return nil, err
@@ -781,6 +793,13 @@ func parseInts(s string) []int {
 // in internal/graph built directly, before and after Repair, and counts the
 // images missing from their own answers (issue #23). The direct graph's
 // Repair is timed against its build.
+// larchMetric and graphMetric are the metric of larch's namespace and of
+// the graph built directly: Euclidean, or Cosine with -self -metric cosine.
+var (
+	larchMetric = larch.Euclidean
+	graphMetric = graph.L2
+)
+
 func selfCheck(h *anchorProc, l *larchRun, train, test *fmnist.Set, gt [][]int) {
 	ctx := context.Background()
 	const step = 5000
@@ -815,7 +834,7 @@ func selfCheck(h *anchorProc, l *larchRun, train, test *fmnist.Set, gt [][]int) 
 		return train.Row(int(row))
 	}
 	runtime.GC()
-	g := graph.New(fmnist.Dim, graph.L2, vectors, nil)
+	g := graph.New(fmnist.Dim, graphMetric, vectors, nil)
 	t, c := time.Now(), cpuSeconds()
 	for i := 0; i < train.N; i++ {
 		if err := g.Insert(uint32(i), train.Row(i)); err != nil {
@@ -859,7 +878,7 @@ func selfCheck(h *anchorProc, l *larchRun, train, test *fmnist.Set, gt [][]int) 
 	if g, err = graph.Load(&buf, vectors); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("\n### Every image queried by its own vector (top-%d, ef %d; issue #23), load average %s\n\n", k, defEfSearch, loadavg())
+	fmt.Printf("\n### Every image queried by its own vector (top-%d, ef %d, %s; issue #23), load average %s\n\n", k, defEfSearch, *metricFlag, loadavg())
 	fmt.Printf("| system | images not found of %d | unreachable nodes |\n|---|---:|---:|\n", train.N)
 	fmt.Printf("| hnswlib (%s) | %d | |\n", h.kind, hmiss)
 	fmt.Printf("| larch (public API, builder repairs) | %d | |\n", lmiss)
@@ -867,6 +886,9 @@ func selfCheck(h *anchorProc, l *larchRun, train, test *fmnist.Set, gt [][]int) 
 	fmt.Printf("| internal/graph, after Repair | %d | %d |\n", m1, u1)
 	fmt.Printf("\ninternal/graph directly (1 goroutine): build %.1f s, Repair %.2f s (%d links) = %.1f%% of the build; CPU seconds of this process: build %.1f, Repair %.2f = %.1f%%\n",
 		build, rep, links, 100*rep/build, buildCPU, repCPU, 100*repCPU/buildCPU)
+	if larchMetric != larch.Euclidean {
+		return // the recall table below needs the L2 ground truth
+	}
 	// Recall and q/s (per CPU second) of the test queries on the graph
 	// before and after Repair (both loaded from snapshots), interleaved,
 	// medians of -runs sweeps.

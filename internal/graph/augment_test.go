@@ -53,6 +53,12 @@ func TestGraph_DotRecall(t *testing.T) {
 }
 
 func TestGraph_DotRecallBrokenModeDetected(t *testing.T) {
+	if raceScale > 1 {
+		// At a quarter of the records the raw codes clip too little to
+		// show (recall 0.991 under -race): the broken mode is proven by
+		// the plain run; under -race TestGraph_DotRecall runs alone.
+		t.Skip("broken mode needs the full data set; run without -race")
+	}
 	testRawCodes = true
 	defer func() { testRawCodes = false }()
 	if r := dotScenario(t, true); r >= 0.95 {

@@ -188,7 +188,7 @@ func (s *S3) List(ctx context.Context, prefix string) ([]Object, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var out []Object
-	for info := range s.c.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+	for info := range s.c.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 		if info.Err != nil {
 			return nil, fmt.Errorf("objstore: list s3://%s/%s: %w", s.bucket, prefix, info.Err)
 		}

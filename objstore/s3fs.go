@@ -151,7 +151,7 @@ func (f *s3FS) list(op, name, prefix string, max int) ([]minio.ObjectInfo, error
 	ctx, cancel := context.WithCancel(f.ctx)
 	defer cancel()
 	var out []minio.ObjectInfo
-	for info := range f.s.c.ListObjects(ctx, f.s.bucket, minio.ListObjectsOptions{Prefix: prefix, MaxKeys: max}) {
+	for info := range f.s.c.ListObjectsIter(ctx, f.s.bucket, minio.ListObjectsOptions{Prefix: prefix, MaxKeys: max}) {
 		if info.Err != nil {
 			if isNotFound(info.Err) && !isNoBucket(info.Err) {
 				break

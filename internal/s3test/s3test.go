@@ -128,7 +128,7 @@ func (s *Server) CreateBucket(t testing.TB, name string) string {
 		t.Fatalf("create bucket %s on %s: %v", name, s.Endpoint, err)
 	}
 	t.Cleanup(func() {
-		for o := range s.client.ListObjects(ctx, name, minio.ListObjectsOptions{Recursive: true}) {
+		for o := range s.client.ListObjectsIter(ctx, name, minio.ListObjectsOptions{Recursive: true}) {
 			if o.Err == nil {
 				_ = s.client.RemoveObject(ctx, name, o.Key, minio.RemoveObjectOptions{})
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	tab "github.com/larchdb/larch/bench/internal/report"
 	"log"
 	"math"
 	"os"
@@ -41,7 +42,7 @@ func runDot(anchor string, train, test *fmnist.Set, efs []int) {
 	}
 	defer h.close()
 	fmt.Printf("# Fashion-MNIST: %d × %d base, %d queries, top-%d, dot product; GOMAXPROCS=%d; load average %s\n",
-		train.N, fmnist.Dim, *nq, k, runtime.GOMAXPROCS(0), loadavg())
+		train.N, fmnist.Dim, *nq, k, runtime.GOMAXPROCS(0), tab.LoadAvg())
 	fmt.Printf("hnswlib: %s (%s), space ip, M=%d, efConstruction=%d, 1 thread\n", h.desc, h.ready, hnswM, hnswEfC)
 
 	// hnswlib builds in its own process while larch builds here.
@@ -72,7 +73,7 @@ func runDot(anchor string, train, test *fmnist.Set, efs []int) {
 	// Ground truth: the exact scan (which is timed too).
 	gtRaw, exactT := nsRaw.exact(queries, larch.Filter{})
 	gtUnit, _ := nsDot.exact(unitQ, larch.Filter{})
-	fmt.Printf("exact scan (raw, DotProduct): %s q/s per CPU second (%s wall)\n", comma(float64(*nq)/exactT.CPU), comma(float64(*nq)/exactT.Wall))
+	fmt.Printf("exact scan (raw, DotProduct): %s q/s per CPU second (%s wall)\n", tab.Comma(float64(*nq)/exactT.CPU), tab.Comma(float64(*nq)/exactT.Wall))
 	exactQPS := float64(*nq) / exactT.CPU
 
 	hs, rs, ds, cs := make([]sweep, len(efs)), make([]sweep, len(efs)), make([]sweep, len(efs)), make([]sweep, len(efs))
@@ -114,12 +115,12 @@ func runDot(anchor string, train, test *fmnist.Set, efs []int) {
 	fmt.Printf("| ef | larch recall@10 | larch q/s | ÷ exact scan | hnswlib ip recall@10 | hnswlib q/s | larch ÷ hnswlib, same ef |\n|---:|---:|---:|---:|---:|---:|---:|\n")
 	for i, ef := range efs {
 		lq, hq := median(rs[i].qps), median(hs[i].qps)
-		fmt.Printf("| %d | %.4f | %s | %.1f× | %.4f | %s | %.2f |\n", ef, rs[i].recall, comma(lq), lq/exactQPS, hs[i].recall, comma(hq), lq/hq)
+		fmt.Printf("| %d | %.4f | %s | %.1f× | %.4f | %s | %.2f |\n", ef, rs[i].recall, tab.Comma(lq), lq/exactQPS, hs[i].recall, tab.Comma(hq), lq/hq)
 	}
 	lc, hc := points(efs, rs), points(efs, hs)
 	for _, target := range []float64{0.95, 0.98, 0.99} {
 		l, hq := interp(lc, target), interp(hc, target)
-		fmt.Printf("\nat recall %.2f: larch %s q/s = %.1f× the exact scan (target ≥ 20× at 0.95), hnswlib ip %s q/s (larch ÷ hnswlib %.2f)", target, comma(l), l/exactQPS, comma(hq), l/hq)
+		fmt.Printf("\nat recall %.2f: larch %s q/s = %.1f× the exact scan (target ≥ 20× at 0.95), hnswlib ip %s q/s (larch ÷ hnswlib %.2f)", target, tab.Comma(l), l/exactQPS, tab.Comma(hq), l/hq)
 	}
 	fmt.Println()
 
@@ -127,7 +128,7 @@ func runDot(anchor string, train, test *fmnist.Set, efs []int) {
 	fmt.Printf("| ef | DotProduct recall@10 | q/s | Cosine recall@10 | q/s | Dot ÷ Cosine, same ef |\n|---:|---:|---:|---:|---:|---:|\n")
 	for i, ef := range efs {
 		dq, cq := median(ds[i].qps), median(cs[i].qps)
-		fmt.Printf("| %d | %.4f | %s | %.4f | %s | %.2f |\n", ef, ds[i].recall, comma(dq), cs[i].recall, comma(cq), dq/cq)
+		fmt.Printf("| %d | %.4f | %s | %.4f | %s | %.2f |\n", ef, ds[i].recall, tab.Comma(dq), cs[i].recall, tab.Comma(cq), dq/cq)
 	}
 	dc, cc := points(efs, ds), points(efs, cs)
 	for _, target := range []float64{0.95, 0.98, 0.99, 0.995} {
@@ -138,7 +139,7 @@ func runDot(anchor string, train, test *fmnist.Set, efs []int) {
 			rv = append(rv, x)
 			rr = append(rr, fmt.Sprintf("%.2f", x))
 		}
-		fmt.Printf("at recall %.3f: DotProduct %s q/s, Cosine %s q/s: **%.2f×** (sweeps %s; target ≥ 0.9×)\n", target, comma(interp(dc, target)), comma(interp(cc, target)), median(rv), strings.Join(rr, ", "))
+		fmt.Printf("at recall %.3f: DotProduct %s q/s, Cosine %s q/s: **%.2f×** (sweeps %s; target ≥ 0.9×)\n", target, tab.Comma(interp(dc, target)), tab.Comma(interp(cc, target)), median(rv), strings.Join(rr, ", "))
 	}
 
 	fmt.Printf("\n## (b) raw images with filters (default ef)\n\n| filter | records matching | plan | recall@10 vs exact filtered | q/s | exact filtered q/s |\n|---|---:|---|---:|---:|---:|\n")
@@ -152,9 +153,9 @@ func runDot(anchor string, train, test *fmnist.Set, efs []int) {
 	} {
 		gt, et := nsRaw.exact(queries, f.f)
 		t, ids := nsRaw.query(queries, 0, f.f, "")
-		fmt.Printf("| %s | %s | %s | %.4f | %s | %s |\n", f.name, comma(float64(f.n)), nsRaw.lastPlan, recall(gt, ids), comma(float64(*nq)/t.CPU), comma(float64(*nq)/et.CPU))
+		fmt.Printf("| %s | %s | %s | %.4f | %s | %s |\n", f.name, tab.Comma(float64(f.n)), nsRaw.lastPlan, recall(gt, ids), tab.Comma(float64(*nq)/t.CPU), tab.Comma(float64(*nq)/et.CPU))
 	}
-	fmt.Printf("\nload average at the end: %s\ncommand: go run ./bench/ann %s\n", loadavg(), strings.Join(os.Args[1:], " "))
+	fmt.Printf("\nload average at the end: %s\ncommand: go run ./bench/ann %s\n", tab.LoadAvg(), strings.Join(os.Args[1:], " "))
 }
 
 func countIf(n int, f func(int) bool) int {

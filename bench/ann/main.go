@@ -41,6 +41,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	tab "github.com/larchdb/larch/bench/internal/report"
 	"log"
 	"math"
 	"os"
@@ -183,7 +184,7 @@ func main() {
 		log.Fatal(err)
 	}
 	defer h.close()
-	fmt.Printf("load average at the start: %s\n", loadavg())
+	fmt.Printf("load average at the start: %s\n", tab.LoadAvg())
 	fmt.Printf("hnswlib: %s (%s), M=%d, efConstruction=%d, 1 thread\n", h.desc, h.ready, hnswM, hnswEfC)
 	fmt.Printf("larch: GraphOptions zero = defaults M=%d, EfConstruction=%d, EfSearch=%d, Threshold=%d, BuildWorkers=1; QueryParallelism=1; upserts of %d records, NoSync\n",
 		defM, defEfC, defEfSearch, defThreshold, batch)
@@ -665,17 +666,17 @@ func report(efs []int, hs, ls, ds []sweep, hb, lb, lup, lb2 []float64, bpr, d1, 
 	for i, ef := range efs {
 		hq, lq := median(hs[i].qps), median(ls[i].qps)
 		fmt.Printf("| %d | %.4f | %s (%s–%s) | %.4f | %s (%s–%s) | %.2f | %s / %s |\n", ef,
-			hs[i].recall, comma(hq), comma(slices.Min(hs[i].qps)), comma(slices.Max(hs[i].qps)),
-			ls[i].recall, comma(lq), comma(slices.Min(ls[i].qps)), comma(slices.Max(ls[i].qps)), lq/hq,
-			comma(median(hs[i].wall)), comma(median(ls[i].wall)))
+			hs[i].recall, tab.Comma(hq), tab.Comma(slices.Min(hs[i].qps)), tab.Comma(slices.Max(hs[i].qps)),
+			ls[i].recall, tab.Comma(lq), tab.Comma(slices.Min(ls[i].qps)), tab.Comma(slices.Max(ls[i].qps)), lq/hq,
+			tab.Comma(median(hs[i].wall)), tab.Comma(median(ls[i].wall)))
 	}
 	if ds != nil {
 		fmt.Printf("\ninternal/graph called directly (graph built by 1 goroutine; no planner, locks, re-scoring or string ids), same sweeps:\n\n")
 		fmt.Printf("| ef | recall@10 | q/s | ÷ hnswlib | public API ÷ direct |\n|---:|---:|---:|---:|---:|\n")
 		for i, ef := range efs {
 			dq := median(ds[i].qps)
-			fmt.Printf("| %d | %.4f | %s (%s–%s) | %.2f | %.2f |\n", ef, ds[i].recall, comma(dq),
-				comma(slices.Min(ds[i].qps)), comma(slices.Max(ds[i].qps)), dq/median(hs[i].qps), median(ls[i].qps)/dq)
+			fmt.Printf("| %d | %.4f | %s (%s–%s) | %.2f | %.2f |\n", ef, ds[i].recall, tab.Comma(dq),
+				tab.Comma(slices.Min(ds[i].qps)), tab.Comma(slices.Max(ds[i].qps)), dq/median(hs[i].qps), median(ls[i].qps)/dq)
 		}
 	}
 
@@ -696,18 +697,18 @@ func report(efs []int, hs, ls, ds []sweep, hb, lb, lup, lb2 []float64, bpr, d1, 
 		switch target {
 		case 0.95, 0.98:
 			goal = "≥ 1.0×"
-			verdict = met(median(rs) >= 1.0)
+			verdict = tab.Met(median(rs) >= 1.0)
 		case 0.99, 0.995:
 			goal = "≥ 0.8×"
-			verdict = met(median(rs) >= 0.8)
+			verdict = tab.Met(median(rs) >= 0.8)
 		}
 		if math.IsNaN(hq) || math.IsNaN(lq) {
 			verdict = "not reached by the ef list"
 		}
-		fmt.Printf("| %.3f | %s | %s | **%.2f×** | %s | %s %s |\n", target, comma(hq), comma(lq), median(rs), strings.Join(ratios, ", "), goal, verdict)
+		fmt.Printf("| %.3f | %s | %s | **%.2f×** | %s | %s %s |\n", target, tab.Comma(hq), tab.Comma(lq), median(rs), strings.Join(ratios, ", "), goal, verdict)
 	}
 	fmt.Printf("\nhnswlib at the issue's anchor recalls (issue: ~8,500 q/s at 0.979, ~5,600 at 0.994 with -march=native): %s q/s at 0.979, %s at 0.994\n",
-		comma(interp(hm, 0.979)), comma(interp(hm, 0.994)))
+		tab.Comma(interp(hm, 0.979)), tab.Comma(interp(hm, 0.994)))
 
 	fmt.Printf("\n### Build (hnswlib: 1 thread; larch: from the first upsert, builder in the background)\n\n")
 	fmt.Printf("| | seconds | ÷ hnswlib | target |\n|---|---:|---:|---|\n")
@@ -719,61 +720,24 @@ func report(efs []int, hs, ls, ds []sweep, hb, lb, lup, lb2 []float64, bpr, d1, 
 		brs = append(brs, fmt.Sprintf("%.2f", lb[i]/hb[i]))
 	}
 	fmt.Printf("| larch, first upsert → graph holds all %s records (1 builder goroutine, concurrent with the upserts; median of %d) | %.1f | **%.2f×** (median of each build pair's ratio: %s) | ≤ 1.0× %s |\n",
-		comma(60000), len(lb), median(lb), median(br), strings.Join(brs, ", "), met(median(br) <= 1))
+		tab.Comma(60000), len(lb), median(lb), median(br), strings.Join(brs, ", "), tab.Met(median(br) <= 1))
 	if len(lb2) > 0 {
 		var r2 []float64
 		for i := range lb2 {
 			r2 = append(r2, lb2[i]/hb[i])
 		}
 		fmt.Printf("| larch, GraphOptions.BuildWorkers = 2, same measure (median of %d) | %.1f | %.2f× | faster than 1 goroutine %s |\n",
-			len(lb2), median(lb2), median(r2), met(median(lb2) < median(lb)))
+			len(lb2), median(lb2), median(r2), tab.Met(median(lb2) < median(lb)))
 	}
 	fmt.Printf("| larch upserts alone (batches of %d, NoSync) | %.1f | | |\n", batch, median(lup))
 	if d1 > 0 {
 		fmt.Printf("| internal/graph directly, 1 goroutine | %.1f | %.2f× | |\n", d1, d1/median(hb))
-		fmt.Printf("| internal/graph directly, 2 goroutines | %.1f | %.2f× | faster than 1 goroutine %s |\n", d2, d2/median(hb), met(d2 < d1))
+		fmt.Printf("| internal/graph directly, 2 goroutines | %.1f | %.2f× | faster than 1 goroutine %s |\n", d2, d2/median(hb), tab.Met(d2 < d1))
 	}
 	fmt.Printf("\nlarch graph memory: %.0f bytes per record (links, int8 codes and, from 256 dimensions, a one-bit sketch; the float32 vector is 3,136 B more).\n", bpr)
 	fmt.Printf("hnswlib: %s\n", hdesc)
-	fmt.Printf("load average at the end: %s\n", loadavg())
+	fmt.Printf("load average at the end: %s\n", tab.LoadAvg())
 	fmt.Printf("command: go run ./bench/ann %s\n", strings.Join(os.Args[1:], " "))
-}
-
-// loadavg is /proc/loadavg's 1, 5 and 15-minute load: how busy the shared
-// machine was.
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func met(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "**not met**"
-}
-
-// comma formats a float with no decimals and thousands separators.
-func comma(x float64) string {
-	if math.IsNaN(x) {
-		return "—"
-	}
-	s := strconv.FormatInt(int64(math.Round(x)), 10)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
 }
 
 func parseInts(s string) []int {
@@ -878,7 +842,7 @@ func selfCheck(h *anchorProc, l *larchRun, train, test *fmnist.Set, gt [][]int) 
 	if g, err = graph.Load(&buf, vectors); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("\n### Every image queried by its own vector (top-%d, ef %d, %s; issue #23), load average %s\n\n", k, defEfSearch, *metricFlag, loadavg())
+	fmt.Printf("\n### Every image queried by its own vector (top-%d, ef %d, %s; issue #23), load average %s\n\n", k, defEfSearch, *metricFlag, tab.LoadAvg())
 	fmt.Printf("| system | images not found of %d | unreachable nodes |\n|---|---:|---:|\n", train.N)
 	fmt.Printf("| hnswlib (%s) | %d | |\n", h.kind, hmiss)
 	fmt.Printf("| larch (public API, builder repairs) | %d | |\n", lmiss)

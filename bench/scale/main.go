@@ -46,6 +46,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	tab "github.com/larchdb/larch/bench/internal/report"
 	"io"
 	"io/fs"
 	"log"
@@ -126,8 +127,8 @@ func main() {
 		}
 	}
 	fmt.Printf("# bench/scale: %s synthetic %d-dim vectors (1,000 clusters, 16-dim subspaces), %d queries, top-%d, L2, seed %d\n",
-		comma(float64(*n)), dim, *nq, k, *seed)
-	fmt.Printf("load average at the start: %s\n", loadavg())
+		tab.Comma(float64(*n)), dim, *nq, k, *seed)
+	fmt.Printf("load average at the start: %s\n", tab.LoadAvg())
 
 	data, err := prepare(*outDir, *n, *nq, *seed)
 	if err != nil {
@@ -223,7 +224,7 @@ func main() {
 				kind = "cold"
 			}
 			fmt.Printf("reopen %d (%s page cache): larch Open %.3f s + first query %.3f s (plan %s); hnswlib load %.3f s + first query %.4f s; load %s\n",
-				i+1, kind, open, first, f[3], load, hq, loadavg())
+				i+1, kind, open, first, f[3], load, hq, tab.LoadAvg())
 			if c {
 				r.reopenLarchCold = append(r.reopenLarchCold, open+first)
 				r.reopenHnswCold = append(r.reopenHnswCold, load+hq)
@@ -307,7 +308,7 @@ func main() {
 				r.d[i].add(*nq, dsec, recall(gt, dids))
 			}
 		}
-		fmt.Printf("sweep %d/%d done, load %s\n", run+1, *runs, loadavg())
+		fmt.Printf("sweep %d/%d done, load %s\n", run+1, *runs, tab.LoadAvg())
 	}
 	if *profile != "" {
 		if _, err := lserve.call("profile stop", "profile"); err != nil {
@@ -325,7 +326,7 @@ func main() {
 	if *plotPath != "" || *jsonOut != "" {
 		r.output(work)
 	}
-	fmt.Printf("load average at the end: %s\n", loadavg())
+	fmt.Printf("load average at the end: %s\n", tab.LoadAvg())
 	fmt.Printf("command: go run ./bench/scale %s\n", strings.Join(os.Args[1:], " "))
 }
 
@@ -359,7 +360,7 @@ func buildAll(r *results, bin *hnswanchor.Binary, self string, data *dataset, gt
 				r.buildHnswCPU = append(r.buildHnswCPU, bt.CPU)
 				r.peakHnsw = append(r.peakHnsw, peak)
 				fmt.Printf("build %d: hnswlib %.1f s (%.1f CPU s), peak resident %s B/vector (without its copy of the base), load %s\n",
-					b+1, secs, bt.CPU, comma(float64(peak)/float64(data.n)), loadavg())
+					b+1, secs, bt.CPU, tab.Comma(float64(peak)/float64(data.n)), tab.LoadAvg())
 				if last {
 					if _, err := h.Save(hnswPath); err != nil {
 						log.Fatal(err)
@@ -455,7 +456,7 @@ func larchBuild(self string, data *dataset, gt [][]int, dir string, workers int,
 		rs = append(rs, fmt.Sprintf("%.4f at ef %d", rc, ef))
 	}
 	fmt.Printf("build: larch BuildWorkers=%d (cpus %q) %.1f s (%.1f CPU s; upserts %.1f s), snapshot %.1f s later, peak resident %s B/vector, graph %.0f B/record; recall@10 %s; load %s\n",
-		workers, cpus, br.total, br.cpu, br.upsert, br.snapshot, comma(float64(br.peak)/float64(data.n)), br.bpr, strings.Join(rs, ", "), loadavg())
+		workers, cpus, br.total, br.cpu, br.upsert, br.snapshot, tab.Comma(float64(br.peak)/float64(data.n)), br.bpr, strings.Join(rs, ", "), tab.LoadAvg())
 	return br
 }
 
@@ -564,20 +565,20 @@ type results struct {
 
 func (r *results) report(hdesc string) {
 	nn := float64(r.n)
-	fmt.Printf("\n## Results, N = %s (queries per CPU second of the serving process: median of %d interleaved sweeps, min–max in brackets; wall-clock q/s beside)\n\n", comma(nn), *runs)
+	fmt.Printf("\n## Results, N = %s (queries per CPU second of the serving process: median of %d interleaved sweeps, min–max in brackets; wall-clock q/s beside)\n\n", tab.Comma(nn), *runs)
 	fmt.Printf("| ef | hnswlib recall@10 | hnswlib q/s | larch recall@10 | larch q/s | larch ÷ hnswlib, same ef | wall q/s hnswlib / larch |\n|---:|---:|---:|---:|---:|---:|---:|\n")
 	for i, ef := range r.efs {
 		hq, lq := median(r.h[i].qps), median(r.l[i].qps)
 		fmt.Printf("| %d | %.4f | %s (%s–%s) | %.4f | %s (%s–%s) | %.2f | %s / %s |\n", ef,
-			r.h[i].recall, comma(hq), comma(slices.Min(r.h[i].qps)), comma(slices.Max(r.h[i].qps)),
-			r.l[i].recall, comma(lq), comma(slices.Min(r.l[i].qps)), comma(slices.Max(r.l[i].qps)), lq/hq,
-			comma(median(r.h[i].wallQPS)), comma(median(r.l[i].wallQPS)))
+			r.h[i].recall, tab.Comma(hq), tab.Comma(slices.Min(r.h[i].qps)), tab.Comma(slices.Max(r.h[i].qps)),
+			r.l[i].recall, tab.Comma(lq), tab.Comma(slices.Min(r.l[i].qps)), tab.Comma(slices.Max(r.l[i].qps)), lq/hq,
+			tab.Comma(median(r.h[i].wallQPS)), tab.Comma(median(r.l[i].wallQPS)))
 	}
 	if r.d != nil {
 		fmt.Printf("\ninternal/graph called directly, same sweeps:\n\n| ef | recall@10 | q/s | ÷ hnswlib |\n|---:|---:|---:|---:|\n")
 		for i, ef := range r.efs {
 			dq := median(r.d[i].qps)
-			fmt.Printf("| %d | %.4f | %s | %.2f |\n", ef, r.d[i].recall, comma(dq), dq/median(r.h[i].qps))
+			fmt.Printf("| %d | %.4f | %s | %.2f |\n", ef, r.d[i].recall, tab.Comma(dq), dq/median(r.h[i].qps))
 		}
 	}
 	fmt.Printf("\n### At equal recall (ratio: median over sweeps of each sweep's larch ÷ hnswlib, q/s per CPU second; wall-clock ratio beside)\n\n")
@@ -594,9 +595,9 @@ func (r *results) report(hdesc string) {
 		}
 		goal := ""
 		if target == 0.95 || target == 0.99 {
-			goal = "≥ 1.5× " + met(median(rs) >= 1.5)
+			goal = "≥ 1.5× " + tab.Met(median(rs) >= 1.5)
 		}
-		fmt.Printf("| %.3f | %s | %s | **%.2f×** | %s | %.2f× | %s |\n", target, comma(interp(hm, target)), comma(interp(lm, target)), median(rs), strings.Join(ss, ", "), median(ws), goal)
+		fmt.Printf("| %.3f | %s | %s | **%.2f×** | %s | %.2f× | %s |\n", target, tab.Comma(interp(hm, target)), tab.Comma(interp(lm, target)), median(rs), strings.Join(ss, ", "), median(ws), goal)
 	}
 
 	fmt.Printf("\n### Build\n\n| | seconds | ÷ hnswlib | target |\n|---|---:|---:|---|\n")
@@ -613,13 +614,13 @@ func (r *results) report(hdesc string) {
 			cr = append(cr, r.buildLarchCPU[i]/r.buildHnswCPU[i])
 		}
 		fmt.Printf("| the same in CPU seconds of each process: hnswlib / larch (median of %d) | %.1f / %.1f | **%.2f×** | ≤ 0.8× %s |\n",
-			len(cr), median(r.buildHnswCPU), median(r.buildLarchCPU), median(cr), met(median(cr) <= 0.8))
+			len(cr), median(r.buildHnswCPU), median(r.buildLarchCPU), median(cr), tab.Met(median(cr) <= 0.8))
 		fmt.Printf("| larch, first upsert → graph holds every record, 1 core (median of %d; upserts alone %.1f s) | %.1f | **%.2f×** (pairs: %s) | ≤ 0.8× %s |\n",
-			len(r.buildLarch), median(r.upsertLarch), median(r.buildLarch), median(brs), strings.Join(br, ", "), met(median(brs) <= 0.8))
+			len(r.buildLarch), median(r.upsertLarch), median(r.buildLarch), median(brs), strings.Join(br, ", "), tab.Met(median(brs) <= 0.8))
 		if len(r.buildLarch2) > 0 {
 			sp := median(r.buildLarch) / median(r.buildLarch2)
 			fmt.Printf("| larch, BuildWorkers = 2, 2 cores (median of %d) | %.1f | %.2f× | speed-up over 1 worker **%.2f×** (≥ 1.7× %s) |\n",
-				len(r.buildLarch2), median(r.buildLarch2), median(r.buildLarch2)/median(r.buildHnsw), sp, met(sp >= 1.7))
+				len(r.buildLarch2), median(r.buildLarch2), median(r.buildLarch2)/median(r.buildHnsw), sp, tab.Met(sp >= 1.7))
 		}
 		for i, ef := range r.checkEfs {
 			line := fmt.Sprintf("recall@10 at ef %d: 1 worker %.4f", ef, r.check1[i])
@@ -633,11 +634,11 @@ func (r *results) report(hdesc string) {
 	fmt.Printf("\n### Memory and disk (bytes per vector; the float32 vector is %d B)\n\n| | larch | hnswlib | larch ÷ hnswlib | target |\n|---|---:|---:|---:|---|\n", 4*dim)
 	if r.serveLarch > 0 {
 		sl, sh := float64(r.serveLarch)/nn, float64(r.serveHnsw)/nn
-		fmt.Printf("| resident when serving (reopened process after the sweeps) | %s | %s | %.2f× | ≤ 800 B %s |\n", comma(sl), comma(sh), sl/sh, met(sl <= 800))
+		fmt.Printf("| resident when serving (reopened process after the sweeps) | %s | %s | %.2f× | ≤ 800 B %s |\n", tab.Comma(sl), tab.Comma(sh), sl/sh, tab.Met(sl <= 800))
 	}
 	if len(r.peakLarch) > 0 {
 		pl, ph := float64(slices.Max(r.peakLarch))/nn, float64(slices.Max(r.peakHnsw))/nn
-		fmt.Printf("| peak resident while building (hnswlib: without its copy of the base) | %s | %s | %.2f× | |\n", comma(pl), comma(ph), pl/ph)
+		fmt.Printf("| peak resident while building (hnswlib: without its copy of the base) | %s | %s | %.2f× | |\n", tab.Comma(pl), tab.Comma(ph), pl/ph)
 		fmt.Printf("| larch graph alone (DescribeNamespace BytesPerRecord) | %.0f | | | |\n", r.bytesGraph)
 	}
 	if len(r.memstats) > 0 {
@@ -645,15 +646,15 @@ func (r *results) report(hdesc string) {
 		for _, kv := range r.memstats {
 			k, v, ok := strings.Cut(kv, "=")
 			if b, err := strconv.ParseFloat(v, 64); ok && err == nil {
-				parts = append(parts, fmt.Sprintf("%s %s", k, comma(b/nn)))
+				parts = append(parts, fmt.Sprintf("%s %s", k, tab.Comma(b/nn)))
 			}
 		}
 		fmt.Printf("| larch serving process, bytes per vector by class (Go runtime/metrics; rss − total is outside Go's heap: Pebble's block cache, the binary) | %s | | | |\n", strings.Join(parts, ", "))
 	}
-	fmt.Printf("| on disk | %s | %s | %.2f× | |\n", comma(float64(r.diskLarch)/nn), comma(float64(r.diskHnsw)/nn), float64(r.diskLarch)/float64(r.diskHnsw))
+	fmt.Printf("| on disk | %s | %s | %.2f× | |\n", tab.Comma(float64(r.diskLarch)/nn), tab.Comma(float64(r.diskHnsw)/nn), float64(r.diskLarch)/float64(r.diskHnsw))
 
 	fmt.Printf("\n### Reopen → first answered query (fresh process; median of %d)\n\n| page cache | larch | hnswlib | larch ÷ hnswlib | target |\n|---|---:|---:|---:|---|\n", *reopens)
-	fmt.Printf("| warm | %.3f s | %.3f s | %.2f× | ≤ 1 s %s |\n", median(r.reopenLarch), median(r.reopenHnsw), median(r.reopenLarch)/median(r.reopenHnsw), met(median(r.reopenLarch) <= 1))
+	fmt.Printf("| warm | %.3f s | %.3f s | %.2f× | ≤ 1 s %s |\n", median(r.reopenLarch), median(r.reopenHnsw), median(r.reopenLarch)/median(r.reopenHnsw), tab.Met(median(r.reopenLarch) <= 1))
 	if len(r.reopenLarchCold) > 0 {
 		fmt.Printf("| cold (files dropped from the page cache) | %.3f s | %.3f s | %.2f× | |\n", median(r.reopenLarchCold), median(r.reopenHnswCold), median(r.reopenLarchCold)/median(r.reopenHnswCold))
 	}
@@ -665,7 +666,7 @@ func (r *results) output(tmp string) {
 	if r.d != nil {
 		curves = append(curves, annplot.Curve{Name: "larch internal/graph, called directly", Points: points(r.efs, r.d)})
 	}
-	title := fmt.Sprintf("synthetic %s×%d (1,000 clusters), %d queries, top-10, 1 pinned core, q/s per CPU second, median of %d (labels: ef)", comma(float64(r.n)), dim, *nq, *runs)
+	title := fmt.Sprintf("synthetic %s×%d (1,000 clusters), %d queries, top-10, 1 pinned core, q/s per CPU second, median of %d (labels: ef)", tab.Comma(float64(r.n)), dim, *nq, *runs)
 	js, _ := json.MarshalIndent(map[string]any{
 		"title": title, "curves": curves,
 		"build_s":   map[string]any{"hnswlib": r.buildHnsw, "larch": r.buildLarch, "larch_2_workers": r.buildLarch2},
@@ -781,45 +782,6 @@ func interp(c []annplot.Point, recall float64) float64 {
 		}
 	}
 	return math.NaN()
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func met(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "**not met**"
-}
-
-func comma(x float64) string {
-	if math.IsNaN(x) {
-		return "—"
-	}
-	s := strconv.FormatInt(int64(math.Round(x)), 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
 }
 
 func parseInts(s string) []int {

@@ -34,6 +34,9 @@ func (ns *Namespace) DeleteByFilter(ctx context.Context, f Filter) (int, error) 
 		return 0, err
 	}
 	defer st.writeMu.Unlock()
+	if err := st.checkFilterLocked(f); err != nil {
+		return 0, err
+	}
 	rows := st.matchLocked(f) // safe: writers hold writeMu, the only mutator
 	ws := make([]write, 0, rows.GetCardinality())
 	var cerr error
@@ -97,6 +100,9 @@ func (ns *Namespace) UpdateByFilter(ctx context.Context, f Filter, setMetadata M
 		return 0, err
 	}
 	defer st.writeMu.Unlock()
+	if err := st.checkFilterLocked(f); err != nil {
+		return 0, err
+	}
 	rows := st.matchLocked(f)
 	n := int(rows.GetCardinality())
 	if n == 0 || (opts != nil && opts.DryRun) {
@@ -112,7 +118,11 @@ func (ns *Namespace) UpdateByFilter(ctx context.Context, f Filter, setMetadata M
 			}
 		}
 		cur := st.mu.rows[r]
-		md := cur.md.clone()
+		md, err := st.rowMetadata(ns.idx, r)
+		if err != nil {
+			werr = err
+			return false
+		}
 		if md == nil {
 			md = make(Metadata, len(setMetadata))
 		}
@@ -196,6 +206,9 @@ func (ns *Namespace) FetchByMetadata(ctx context.Context, f Filter, opts *FetchB
 	}
 	defer st.mu.RUnlock()
 	cfg := ns.idx.config()
+	if err := st.checkFilterLocked(f); err != nil {
+		return nil, err
+	}
 	rows := st.matchLocked(f)
 	type idRow struct {
 		id string
@@ -225,7 +238,11 @@ func (ns *Namespace) FetchByMetadata(ctx context.Context, f Filter, opts *FetchB
 	}
 	for _, x := range ids {
 		row := st.mu.rows[x.r]
-		rec := Record{ID: x.id, SparseValues: row.sparse.clone(), Metadata: row.md.clone()}
+		md, err := st.rowMetadata(ns.idx, x.r)
+		if err != nil {
+			return nil, err
+		}
+		rec := Record{ID: x.id, SparseValues: row.sparse.clone(), Metadata: md}
 		if cfg.Dimension > 0 {
 			rec.Values = append([]float32(nil), st.vectorLocked(cfg.Dimension, x.r)...)
 		}

@@ -356,7 +356,7 @@ func (st *nsState) evict(idx *Index) bool {
 // resetLocked forgets the loaded state. st.mu must be held.
 func (st *nsState) resetLocked() {
 	st.mu.loaded = false
-	st.mu.ids = nil
+	st.mu.ids = idTable{}
 	st.mu.rows = nil
 	st.mu.vecs = arena{}
 	st.mu.inv = nil
@@ -369,7 +369,8 @@ func (st *nsState) resetLocked() {
 // memBytesLocked estimates the heap st's loaded state holds. st.mu must be
 // held.
 func (st *nsState) memBytesLocked() int64 {
-	n := st.mu.vecs.bytes() + int64(cap(st.mu.rows))*int64(rowStructSize) + int64(cap(st.mu.inv))*4 + int64(cap(st.mu.free))*4 + st.mu.heap
+	n := st.mu.vecs.bytes() + int64(cap(st.mu.rows))*int64(rowStructSize) + int64(cap(st.mu.inv))*4 + int64(cap(st.mu.free))*4 + st.mu.heap +
+		st.mu.ids.bytes()
 	if st.mu.live != nil {
 		n += int64(st.mu.live.GetSizeInBytes())
 	}
@@ -377,13 +378,28 @@ func (st *nsState) memBytesLocked() int64 {
 }
 
 // rowStructSize is the size of a row struct.
-const rowStructSize = 48
+const rowStructSize = 32
 
-// perRecordHeap estimates the heap one live record holds beyond its vector
-// and its row struct: the id (in the row and the id map), the map entry,
-// and the decoded metadata.
-func perRecordHeap(id string, mdSize int) int64 {
-	return int64(2*len(id) + 48 + 3*mdSize)
+// perRecordHeap estimates the heap one live record holds beyond its vector,
+// its row struct and its slot in the id table: its id's bytes, rounded up
+// to the allocator's size class. Its metadata stays in storage; the
+// postings account for themselves.
+func perRecordHeap(id string) int64 {
+	return int64(sizeClass(len(id)))
+}
+
+// sizeClass returns roughly what the Go allocator hands out for n bytes:
+// multiples of 8 up to 32 bytes, of 16 up to 256, then a sixteenth more.
+func sizeClass(n int) int {
+	switch {
+	case n == 0:
+		return 0
+	case n <= 32:
+		return (n + 7) &^ 7
+	case n <= 256:
+		return (n + 15) &^ 15
+	}
+	return n + n/16
 }
 
 // Pin keeps namespace name in memory whatever the budget (loading it now),

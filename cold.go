@@ -35,6 +35,11 @@ func (ns *Namespace) queryCold(ctx context.Context, st *nsState, cfg config, q *
 	if err != nil || m.Count > coldScanMaxRecords {
 		return false, err
 	}
+	if m.HasSchema && !q.Filter.IsZero() {
+		if err := checkFilterFields(m, st.name, q.Filter.n); err != nil {
+			return true, err
+		}
+	}
 	if idx.memoryHeld()+int64(2*m.Bytes) < idx.opts.MemoryBudget/10*9 {
 		return false, nil // room to spare: load it
 	}

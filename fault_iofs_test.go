@@ -310,29 +310,52 @@ func ioRead(ctx context.Context, idx *Index, m crashModel, name string, rng *ran
 }
 
 // readBack reads namespace name whole, retrying reads that fail (errors are
-// injected at random).
+// injected at random): each step, and each chunk of five ids of the fetch, is retried
+// on its own, so that a namespace of a thousand records reads back though
+// a few of its reads fail every time.
 func readBack(ctx context.Context, idx *Index, name string) (crashModel, error) {
+	ns := idx.Namespace(name)
 	var last error
-	for try := 0; try < 200; try++ {
-		out := crashModel{}
-		ns := idx.Namespace(name)
-		page, err := ns.List(ctx, &ListOptions{Limit: 1000})
-		if err == nil {
-			var recs map[string]Record
-			if recs, err = ns.Fetch(ctx, page.IDs...); err == nil {
-				if _, err = idx.DescribeNamespace(ctx, name); err == nil {
-					out[name] = recs
-				} else if errors.Is(err, ErrNamespaceNotFound) {
-					err = nil
-				}
-				if err == nil {
-					return out, nil
-				}
+	retry := func(fn func() error) bool {
+		for try := 0; try < 200; try++ {
+			if last = fn(); last == nil {
+				return true
 			}
 		}
-		last = err
+		return false
 	}
-	return nil, fmt.Errorf("reading %q back failed 200 times: %v", name, last)
+	var page *ListPage
+	if !retry(func() (err error) { page, err = ns.List(ctx, &ListOptions{Limit: 1000}); return err }) {
+		return nil, fmt.Errorf("reading %q back failed 200 times: %v (list)", name, last)
+	}
+	recs := map[string]Record{}
+	for lo := 0; lo < len(page.IDs); lo += 5 {
+		ids := page.IDs[lo:min(lo+5, len(page.IDs))]
+		if !retry(func() error {
+			got, err := ns.Fetch(ctx, ids...)
+			for id, r := range got {
+				recs[id] = r
+			}
+			return err
+		}) {
+			return nil, fmt.Errorf("reading %q back failed 200 times: %v (fetch)", name, last)
+		}
+	}
+	found := true
+	if !retry(func() error {
+		_, err := idx.DescribeNamespace(ctx, name)
+		if errors.Is(err, ErrNamespaceNotFound) {
+			found, err = false, nil
+		}
+		return err
+	}) {
+		return nil, fmt.Errorf("reading %q back failed 200 times: %v (describe)", name, last)
+	}
+	out := crashModel{}
+	if found {
+		out[name] = recs
+	}
+	return out, nil
 }
 
 // TestFaults_LogWriteErrorChild is the writer of TestFaults_LogWriteError:

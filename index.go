@@ -124,6 +124,13 @@ type Options struct {
 	// s3:// import starts or resumes.
 	ImportS3 *objstore.S3Options
 
+	// Schema is the default schema of namespaces created without one (by
+	// their first write, or by CreateNamespace): which metadata fields they
+	// index for filtering. The default (nil) indexes every field. A
+	// namespace keeps the schema it was created with, whatever later opens
+	// pass. See Schema.
+	Schema *Schema
+
 	// fs overrides the file system (tests use Pebble's crashable one).
 	fs vfs.FS
 	// memTableSize overrides the storage memtable size (tests of a small

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,15 +71,15 @@ type nsState struct {
 		sync.RWMutex
 		loaded bool
 		meta   storage.Meta
-		ids    map[string]uint32 // record id → row
-		rows   []row             // by slot; deleted records' slots are in free
-		vecs   arena             // dense values by slot
-		inv    []float32         // 1/|v| per slot (cosine only)
-		live   *roaring.Bitmap   // slots holding a current record
-		post   *postings.Index   // metadata postings of the live rows
-		free   []uint32          // slots of deleted records, reused first
-		heap   int64             // perRecordHeap summed over live rows
-		graph  *nsGraph          // graph index; nil below the threshold
+		ids    idTable         // record id → slot
+		rows   []row           // by slot; deleted records' slots are in free
+		vecs   arena           // dense values by slot
+		inv    []float32       // 1/|v| per slot (cosine only)
+		live   *roaring.Bitmap // slots holding a current record
+		post   *postings.Index // metadata postings of the live rows
+		free   []uint32        // slots of deleted records, reused first
+		heap   int64           // perRecordHeap summed over live rows
+		graph  *nsGraph        // graph index; nil below the threshold
 		// inverted indexes the live rows' sparse values by slot
 		// (sparsequery.go); nil until a record with some arrives.
 		inverted *sparse.Index
@@ -86,14 +87,26 @@ type nsState struct {
 }
 
 // row is the in-memory part of one stored record.
+//
+// A row holds no metadata: the metadata stays in storage and is read for
+// the records that need it (meta.go); the postings index what filters
+// need.
 type row struct {
 	id     string
-	md     Metadata
 	sparse *SparseValues
-	size   uint32 // stored bytes, key and value
-	mdSize uint32 // bytes of the metadata's JSON
+	size   uint32 // stored bytes, key and value; rowHasMD set when it has metadata
 	ver    uint32 // the row persisted with the record: new for every write
 }
+
+// rowHasMD is the bit of row.size set when the record has metadata (a
+// stored record is far smaller than 2 GiB).
+const rowHasMD = 1 << 31
+
+// stored returns the record's stored bytes, key and value.
+func (r *row) stored() uint32 { return r.size &^ rowHasMD }
+
+// hasMD reports whether the record has metadata.
+func (r *row) hasMD() bool { return r.size&rowHasMD != 0 }
 
 // lookup returns the state of namespace name, or nil if it does not exist
 // and create is false. With create, a namespace that does not exist is
@@ -214,7 +227,7 @@ func (st *nsState) load(ctx context.Context, idx *Index) (int, error) {
 	var bytes int64
 	n := 0
 	if err == nil {
-		bytes, n = st.memBytesLocked(), len(st.mu.ids)
+		bytes, n = st.memBytesLocked(), st.mu.ids.n
 	} else {
 		st.resetLocked()
 	}
@@ -242,7 +255,7 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 		}
 	}
 	st.mu.meta = meta
-	st.mu.ids = make(map[string]uint32, meta.Count)
+	st.mu.ids = newIDTable(int(meta.Count))
 	st.mu.rows = make([]row, 0, meta.Count)
 	st.mu.free = nil
 	st.mu.vecs = arena{dim: cfg.Dimension}
@@ -251,7 +264,7 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 		st.mu.inv = make([]float32, 0, meta.Count)
 	}
 	st.mu.live = roaring.New()
-	st.mu.post = postings.New()
+	st.mu.post = st.newPostingsLocked(idx)
 	st.mu.inverted = nil // made by the first record with sparse values
 	gs := st.readGraphAsync(idx, cfg, meta.Count)
 	lo, hi := storage.RecordBounds(st.nsid, "")
@@ -321,8 +334,11 @@ func (st *nsState) applyPutLocked(cfg config, id string, ver uint32, vals []floa
 		}
 		st.mu.vecs.grow(r + 1)
 	}
-	st.mu.rows[r] = row{id: id, md: md, sparse: sp, size: size, mdSize: mdSize, ver: ver}
-	st.mu.heap += perRecordHeap(id, int(mdSize))
+	if mdSize > 0 {
+		size |= rowHasMD
+	}
+	st.mu.rows[r] = row{id: id, sparse: sp, size: size, ver: ver}
+	st.mu.heap += perRecordHeap(id)
 	if sp != nil {
 		st.mu.heap += int64(8 * len(sp.Indices))
 		st.sparseAddLocked(r, sp)
@@ -335,7 +351,7 @@ func (st *nsState) applyPutLocked(cfg config, id string, ver uint32, vals []floa
 			st.mu.inv[r] = invNorm(vals)
 		}
 	}
-	st.mu.ids[id] = r
+	st.mu.ids.set(id, r, st.mu.rows)
 	st.mu.live.Add(r)
 	if md != nil {
 		st.mu.post.Add(r, md)
@@ -343,20 +359,21 @@ func (st *nsState) applyPutLocked(cfg config, id string, ver uint32, vals []floa
 	st.graphPutLocked(r)
 }
 
-// applyDeleteLocked removes the record at row r from memory. st.mu must be
-// held.
-func (st *nsState) applyDeleteLocked(r uint32) {
+// applyDeleteLocked removes the record at row r from memory; md is its
+// metadata as indexed by the postings (nil when it has none, or when the
+// postings were dropped whole). st.mu must be held.
+func (st *nsState) applyDeleteLocked(r uint32, md Metadata) {
 	st.graphDeleteLocked(r)
 	old := &st.mu.rows[r]
-	st.mu.heap -= perRecordHeap(old.id, int(old.mdSize))
+	st.mu.heap -= perRecordHeap(old.id)
 	if old.sparse != nil {
 		st.mu.heap -= int64(8 * len(old.sparse.Indices))
 		st.sparseRemoveLocked(r, old.sparse)
 	}
-	if old.md != nil {
-		st.mu.post.Remove(r, old.md)
+	if md != nil {
+		st.mu.post.Remove(r, md)
 	}
-	delete(st.mu.ids, old.id)
+	st.mu.ids.del(old.id, st.mu.rows)
 	st.mu.rows[r] = row{}
 	st.mu.live.Remove(r)
 	st.mu.free = append(st.mu.free, r)
@@ -466,6 +483,7 @@ type write struct {
 	sparse *SparseValues
 	md     Metadata
 	mdJSON []byte
+	oldMD  Metadata // the metadata of the record it replaces or deletes
 	row    uint32
 	size   uint32
 	enc    []byte
@@ -498,6 +516,11 @@ func (st *nsState) commitWith(ctx context.Context, idx *Index, cfg config, ws []
 	if frees(ws, deleteAll) {
 		b.Frees()
 	}
+	if !st.committed && !st.mu.meta.HasSchema && idx.opts.Schema != nil {
+		st.mu.Lock() // created by its first write: the index's default schema
+		st.setSchemaLocked(idx, nil)
+		st.mu.Unlock()
+	}
 	if !st.committed {
 		b.Set(storage.CatalogKey(st.name), storage.AppendCatalogEntry(nil, storage.CatalogEntry{NSID: st.nsid, CreatedAt: st.created.UnixNano()}))
 	}
@@ -515,10 +538,20 @@ func (st *nsState) commitWith(ctx context.Context, idx *Index, cfg config, ws []
 			}
 		}
 		w := &ws[i]
-		old, exists := st.mu.ids[w.id]
+		old, exists := st.mu.ids.get(w.id, st.mu.rows)
 		if exists {
 			meta.Count--
-			meta.Bytes -= uint64(st.mu.rows[old].size)
+			meta.Bytes -= uint64(st.mu.rows[old].stored())
+			if !deleteAll && st.mu.rows[old].hasMD() {
+				// The postings of the record replaced or deleted go
+				// with it: read what they indexed.
+				md, err := st.readMetadata(idx, w.id)
+				if err != nil {
+					b.Close()
+					return err
+				}
+				w.oldMD = md
+			}
 		}
 		key := storage.RecordKey(st.nsid, w.id)
 		if w.del {
@@ -575,15 +608,21 @@ func (st *nsState) commitWith(ctx context.Context, idx *Index, cfg config, ws []
 		// Every record goes: drop the inverted index whole rather than
 		// posting by posting.
 		st.mu.inverted = nil
+		st.mu.post = st.newPostingsLocked(idx)
 		for _, r := range st.mu.live.ToArray() {
-			st.applyDeleteLocked(r)
+			st.applyDeleteLocked(r, nil)
+		}
+	}
+	// Every delete before any put: the postings read the stored metadata
+	// of live rows (newPostingsLocked), which must then match storage.
+	for i := range ws {
+		w := &ws[i]
+		if old, ok := st.mu.ids.get(w.id, st.mu.rows); ok {
+			st.applyDeleteLocked(old, w.oldMD)
 		}
 	}
 	for i := range ws {
 		w := &ws[i]
-		if old, ok := st.mu.ids[w.id]; ok {
-			st.applyDeleteLocked(old)
-		}
 		if !w.del {
 			st.applyPutLocked(cfg, w.id, w.row, w.vals, w.sparse, w.md, w.size, uint32(len(w.mdJSON)))
 		}
@@ -734,12 +773,16 @@ func (ns *Namespace) Update(ctx context.Context, id string, u Update) error {
 		return fmt.Errorf("update %q: %w", id, ErrNotFound)
 	}
 	defer st.writeMu.Unlock()
-	r, ok := st.mu.ids[id]
+	r, ok := st.mu.ids.get(id, st.mu.rows)
 	if !ok {
 		return fmt.Errorf("update %q: %w", id, ErrNotFound)
 	}
 	cur := st.mu.rows[r]
-	rec := Record{ID: id, SparseValues: cur.sparse, Metadata: cur.md}
+	curMD, err := st.rowMetadata(ns.idx, r)
+	if err != nil {
+		return err
+	}
+	rec := Record{ID: id, SparseValues: cur.sparse, Metadata: curMD}
 	if cfg.Dimension > 0 {
 		rec.Values = st.vectorLocked(cfg.Dimension, r)
 	}
@@ -750,7 +793,7 @@ func (ns *Namespace) Update(ctx context.Context, id string, u Update) error {
 		rec.SparseValues = u.SparseValues
 	}
 	if len(u.SetMetadata) > 0 {
-		md := cur.md.clone()
+		md := curMD
 		if md == nil {
 			md = make(Metadata, len(u.SetMetadata))
 		}
@@ -999,6 +1042,9 @@ func (ns *Namespace) countFilter(ctx context.Context, f Filter) (uint64, error) 
 		return 0, err
 	}
 	defer st.mu.RUnlock()
+	if err := st.checkFilterLocked(f); err != nil {
+		return 0, err
+	}
 	return st.matchLocked(f).GetCardinality(), nil
 }
 
@@ -1006,27 +1052,7 @@ func (ns *Namespace) countFilter(ctx context.Context, f Filter) (uint64, error) 
 // ErrNamespaceExists if it exists already. Creating a namespace explicitly
 // is optional: the first Upsert creates it too.
 func (idx *Index) CreateNamespace(ctx context.Context, name string) error {
-	if err := ctxErr(ctx); err != nil {
-		return err
-	}
-	canon, err := checkNamespace(name)
-	if err != nil {
-		return err
-	}
-	if err := idx.enter(); err != nil {
-		return err
-	}
-	defer idx.exit()
-	ns := &Namespace{idx: idx, name: canon}
-	st, err := ns.lockWriter(ctx, true, opUpsert)
-	if err != nil {
-		return err
-	}
-	defer st.writeMu.Unlock()
-	if st.committed {
-		return fmt.Errorf("create namespace %q: %w", displayName(canon), ErrNamespaceExists)
-	}
-	return st.commit(ctx, idx, idx.config(), nil, false)
+	return idx.CreateNamespaceWithSchema(ctx, name, nil)
 }
 
 // NamespaceDescription describes one namespace.
@@ -1040,6 +1066,13 @@ type NamespaceDescription struct {
 	// Graph describes the namespace's graph index; nil when it has none
 	// (below GraphOptions.Threshold, or not loaded in memory).
 	Graph *GraphStatus
+	// Schema is the schema the namespace was created with; nil when it has
+	// none (every field is indexed).
+	Schema *Schema
+	// IndexedFields are the metadata fields indexed for filtering, sorted:
+	// the schema's filterable fields, or without a schema the fields some
+	// record holds (nil when the namespace is not loaded in memory).
+	IndexedFields []string
 }
 
 // GraphStatus is the state of a namespace's graph index.
@@ -1080,8 +1113,16 @@ func (idx *Index) DescribeNamespace(ctx context.Context, name string) (*Namespac
 	if err != nil {
 		return nil, err
 	}
-	d := &NamespaceDescription{Name: displayName(canon), RecordCount: m.Count, SizeBytes: m.Bytes, CreatedAt: st.created}
+	d := &NamespaceDescription{Name: displayName(canon), RecordCount: m.Count, SizeBytes: m.Bytes, CreatedAt: st.created,
+		Schema: schemaOf(m)}
+	if m.HasSchema {
+		d.IndexedFields = append([]string{}, m.Filterable...)
+	}
 	st.mu.RLock()
+	if st.mu.loaded && !m.HasSchema {
+		d.IndexedFields = st.mu.post.Fields()
+		sort.Strings(d.IndexedFields)
+	}
 	if ng := st.mu.graph; ng != nil {
 		ng.gm.Lock()
 		pending := int(ng.pending.GetCardinality())
@@ -1164,7 +1205,7 @@ func (idx *Index) ListNamespaces(ctx context.Context, opts *NamespaceListOptions
 			return err
 		}
 		out.Namespaces = append(out.Namespaces, NamespaceDescription{Name: displayName(name), RecordCount: m.Count,
-			SizeBytes: m.Bytes, CreatedAt: time.Unix(0, e.CreatedAt).UTC()})
+			SizeBytes: m.Bytes, CreatedAt: time.Unix(0, e.CreatedAt).UTC(), Schema: schemaOf(m)})
 		return nil
 	})
 	if err != nil {

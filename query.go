@@ -250,7 +250,7 @@ func (ns *Namespace) query(ctx context.Context, q Query, prep func(*nsState, *Qu
 		prep(st, &q)
 	}
 	if q.ID != "" {
-		r, ok := st.mu.ids[q.ID]
+		r, ok := st.mu.ids.get(q.ID, st.mu.rows)
 		if !ok {
 			return res, nil
 		}
@@ -264,7 +264,8 @@ func (ns *Namespace) query(ctx context.Context, q Query, prep func(*nsState, *Qu
 	defer putQueryScratch(sc)
 	sc.self = 0
 	if q.ID != "" {
-		sc.self = st.mu.ids[q.ID] + 1 // found above
+		r, _ := st.mu.ids.get(q.ID, st.mu.rows) // found above
+		sc.self = r + 1
 	}
 	top, scanned, plan, err := st.searchLocked(ctx, cfg, &q, ns.idx.opts.QueryParallelism, sc)
 	if err != nil {
@@ -277,6 +278,11 @@ func (ns *Namespace) query(ctx context.Context, q Query, prep func(*nsState, *Qu
 	res.Usage.RecordsScanned = scanned
 	res.Usage.ReadUnits += scanned * (4*cfg.Dimension + 8) / (4 << 20)
 	res.Matches = st.matchesLocked(cfg, top, &q)
+	if q.IncludeMetadata {
+		if err := st.fillMetadataLocked(ns.idx, top, res.Matches); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
 }
 
@@ -290,6 +296,9 @@ func (ns *Namespace) query(ctx context.Context, q Query, prep func(*nsState, *Qu
 // sc lends buffers for the graph plan; the result may live in them, so sc
 // goes back to its pool only once the result is used.
 func (st *nsState) searchLocked(ctx context.Context, cfg config, q *Query, parts int, sc *queryScratch) ([]scored, int, Plan, error) {
+	if err := st.checkFilterLocked(q.Filter); err != nil {
+		return nil, 0, PlanNone, err // a field the schema does not index (schema.go)
+	}
 	if q.Vector == nil && q.SparseVector != nil {
 		return st.sparseSearchLocked(ctx, q) // the inverted index (sparsequery.go)
 	}
@@ -766,9 +775,6 @@ func (st *nsState) matchesLocked(cfg config, top []scored, q *Query) []Match {
 				m.Values = append([]float32(nil), st.vectorLocked(cfg.Dimension, s.row)...)
 			}
 			m.SparseValues = r.sparse.clone()
-		}
-		if q.IncludeMetadata {
-			m.Metadata = r.md.clone()
 		}
 		ms[i] = m
 	}

@@ -48,6 +48,9 @@ func (o *Options) validate() error {
 	case o.Graph.BuildWorkers < 0:
 		return bad("Graph.BuildWorkers", "is %d, negative (0 means the default)", o.Graph.BuildWorkers)
 	}
+	if err := o.Schema.check(); err != nil {
+		return fmt.Errorf("%w: Options.Schema: %v", ErrOptionsMismatch, err)
+	}
 	return checkTags("Options.Tags", o.Tags, false)
 }
 

@@ -604,9 +604,16 @@ func (s *Server) createNamespace(h *hostedIndex, r *http.Request, idx *larch.Ind
 	if err != nil {
 		return 0, nil, err
 	}
-	// The schema is kept and reported back; every metadata field is
-	// filterable in larch whatever it says.
-	if err := idx.CreateNamespace(r.Context(), name); err != nil {
+	// The namespace indexes only the schema's filterable fields; the
+	// schema is also kept here to be reported back as it was given.
+	var schema *larch.Schema
+	if req.Schema != nil {
+		schema = &larch.Schema{Fields: map[string]larch.SchemaField{}}
+		for f, p := range req.Schema.Fields {
+			schema.Fields[f] = larch.SchemaField{Filterable: p.Filterable}
+		}
+	}
+	if err := idx.CreateNamespaceWithSchema(r.Context(), name, schema); err != nil {
 		return 0, nil, err
 	}
 	if req.Schema != nil {

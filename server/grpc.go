@@ -525,9 +525,9 @@ func (s *vectorService) DescribeNamespace(ctx context.Context, req *pb.DescribeN
 	return s.describe(name, d.RecordCount), nil
 }
 
-// CreateNamespace creates an empty namespace. Its schema, if any, is kept
-// and reported back, as the REST route does; every metadata field is
-// filterable in larch whatever it says.
+// CreateNamespace creates an empty namespace. Its schema, if any, says
+// which metadata fields are indexed for filtering, and is kept and
+// reported back, as the REST route does.
 func (s *vectorService) CreateNamespace(ctx context.Context, req *pb.CreateNamespaceRequest) (*pb.NamespaceDescription, error) {
 	if req.Name == "" {
 		return nil, badRequest("name", "required")
@@ -536,7 +536,14 @@ func (s *vectorService) CreateNamespace(ctx context.Context, req *pb.CreateNames
 	if err != nil {
 		return nil, err
 	}
-	if err := grpcIndex(ctx).CreateNamespace(ctx, name); err != nil {
+	var schema *larch.Schema
+	if req.Schema != nil {
+		schema = &larch.Schema{Fields: map[string]larch.SchemaField{}}
+		for f, p := range req.Schema.Fields {
+			schema.Fields[f] = larch.SchemaField{Filterable: p.GetFilterable()}
+		}
+	}
+	if err := grpcIndex(ctx).CreateNamespaceWithSchema(ctx, name, schema); err != nil {
 		return nil, err
 	}
 	if req.Schema != nil && s.schemas != nil {

@@ -395,8 +395,7 @@ func TestGRPC_GoClient_Namespaces(t *testing.T) {
 	if _, err := c.CreateNamespace(ctx, &pinecone.CreateNamespaceParams{Name: "tenant-a"}); codeOf(err) != codes.AlreadyExists {
 		t.Fatalf("creating an existing namespace: %v, want AlreadyExists", err)
 	}
-	// A schema is kept and reported back by create, describe and list
-	// (every metadata field is filterable in larch whatever it says).
+	// A schema is kept and reported back by create, describe and list.
 	schema := &pinecone.MetadataSchema{Fields: map[string]pinecone.MetadataSchemaField{"genre": {Filterable: true}, "year": {Filterable: false}}}
 	checkSchema := func(what string, d *pinecone.NamespaceDescription) {
 		t.Helper()

@@ -19,9 +19,9 @@ type nsSchema struct {
 }
 
 // schemas keeps the schemas namespaces of one index were created with, so
-// that describe and list report them back as the hosted service does. In
-// larch every metadata field is filterable, so a schema changes nothing
-// else. They are stored in a small JSON file beside the registry.
+// that describe and list report them back as the hosted service does (the
+// namespace itself indexes only the schema's filterable fields). They are
+// stored in a small JSON file beside the registry.
 type schemas struct {
 	mu   sync.Mutex
 	path string

@@ -106,19 +106,66 @@ func DecodeRecordTo(b []byte, vals []float32) (Record, error) {
 	return r, nil
 }
 
+// RecordMetadata returns the row and the metadata JSON of a value written
+// by AppendRecord, without decoding its values. The metadata aliases b.
+func RecordMetadata(b []byte) (row uint32, md []byte, err error) {
+	if len(b) == 0 || b[0] != recordVersion {
+		return 0, nil, ErrCorrupt
+	}
+	b = b[1:]
+	r, n := binary.Uvarint(b)
+	if n <= 0 || r > math.MaxUint32 {
+		return 0, nil, ErrCorrupt
+	}
+	b = b[n:]
+	dim, n := binary.Uvarint(b)
+	if n <= 0 || dim > uint64(len(b)-n)/4 {
+		return 0, nil, ErrCorrupt
+	}
+	b = b[n+4*int(dim):]
+	nnz, n := binary.Uvarint(b)
+	if n <= 0 || nnz > uint64(len(b)-n)/8 {
+		return 0, nil, ErrCorrupt
+	}
+	b = b[n+8*int(nnz):]
+	if len(b) == 0 {
+		b = nil
+	}
+	return uint32(r), b, nil
+}
+
 // Meta is a namespace's bookkeeping, rewritten by every write to it in the
 // same batch as the write.
 type Meta struct {
 	NextRow uint32 // the next row id to hand out; row ids are never reused
 	Count   uint64 // live records
 	Bytes   uint64 // encoded bytes of live records (keys and values)
+	// HasSchema says the namespace was created with a schema; Filterable
+	// then lists the metadata fields it indexes for filtering (possibly
+	// none). Without a schema every field is indexed.
+	HasSchema  bool
+	Filterable []string
 }
+
+// metaSchema tags the schema that follows a meta entry's counts. Entries
+// written before schemas existed end after the counts: no schema.
+const metaSchema = 1
 
 // AppendMeta appends the encoding of m to dst.
 func AppendMeta(dst []byte, m Meta) []byte {
 	dst = binary.AppendUvarint(dst, uint64(m.NextRow))
 	dst = binary.AppendUvarint(dst, m.Count)
-	return binary.AppendUvarint(dst, m.Bytes)
+	dst = binary.AppendUvarint(dst, m.Bytes)
+	if !m.HasSchema {
+		return dst
+	}
+	dst = append(dst, metaSchema)
+	dst = binary.AppendUvarint(dst, uint64(len(m.Filterable)))
+	for _, f := range m.Filterable {
+		dst = binary.AppendUvarint(dst, uint64(len(f)))
+		dst = append(dst, f...)
+	}
+	return dst
 }
 
 // DecodeMeta decodes a value written by AppendMeta.
@@ -133,10 +180,35 @@ func DecodeMeta(b []byte) (Meta, error) {
 		vals[i] = v
 		b = b[n:]
 	}
-	if vals[0] > math.MaxUint32 || len(b) != 0 {
+	if vals[0] > math.MaxUint32 {
 		return m, ErrCorrupt
 	}
-	return Meta{NextRow: uint32(vals[0]), Count: vals[1], Bytes: vals[2]}, nil
+	m = Meta{NextRow: uint32(vals[0]), Count: vals[1], Bytes: vals[2]}
+	if len(b) == 0 {
+		return m, nil
+	}
+	if b[0] != metaSchema {
+		return Meta{}, ErrCorrupt
+	}
+	b = b[1:]
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return Meta{}, ErrCorrupt
+	}
+	b = b[k:]
+	m.HasSchema, m.Filterable = true, make([]string, 0, n)
+	for range n {
+		l, k := binary.Uvarint(b)
+		if k <= 0 || l > uint64(len(b)-k) {
+			return Meta{}, ErrCorrupt
+		}
+		m.Filterable = append(m.Filterable, string(b[k:k+int(l)]))
+		b = b[k+int(l):]
+	}
+	if len(b) != 0 {
+		return Meta{}, ErrCorrupt
+	}
+	return m, nil
 }
 
 // CatalogEntry is the value of a catalog key.

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
 )
 
@@ -75,10 +76,21 @@ func FuzzDecodeRecord(f *testing.F) {
 }
 
 func TestMeta_RoundTrip(t *testing.T) {
-	m := Meta{NextRow: 1 << 31, Count: 12345678901, Bytes: 1 << 40}
-	got, err := DecodeMeta(AppendMeta(nil, m))
-	if err != nil || got != m {
-		t.Fatalf("%+v %v", got, err)
+	for _, m := range []Meta{
+		{NextRow: 1 << 31, Count: 12345678901, Bytes: 1 << 40},
+		{NextRow: 7, Count: 3, Bytes: 99, HasSchema: true, Filterable: []string{}},
+		{NextRow: 7, Count: 3, Bytes: 99, HasSchema: true, Filterable: []string{"document_id", "é"}},
+	} {
+		got, err := DecodeMeta(AppendMeta(nil, m))
+		if err != nil || !reflect.DeepEqual(got, m) {
+			t.Fatalf("%+v %v, want %+v", got, err, m)
+		}
+		b := AppendMeta(nil, m)
+		for i := range b {
+			if _, err := DecodeMeta(b[:i]); err == nil && i > 0 && (i < len(b)) && m.HasSchema && i > len(AppendMeta(nil, Meta{NextRow: m.NextRow, Count: m.Count, Bytes: m.Bytes})) {
+				t.Fatalf("meta truncated to %d of %d bytes decoded", i, len(b))
+			}
+		}
 	}
 	if _, err := DecodeMeta([]byte{0x80}); err == nil {
 		t.Fatal("truncated meta decoded")

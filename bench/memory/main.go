@@ -10,6 +10,9 @@
 //   - text+schema: the same, in a namespace whose schema makes only
 //     document_id filterable.
 //
+// Namespaces have no graph index (GraphOptions.Threshold -1): its memory
+// is measured by bench/scale.
+//
 // Each shape is written to its own index, which is closed and reopened;
 // the heap is read (HeapInuse after two GCs) before and after the namespace
 // is loaded by Warm, and the growth divided by the record count. It also
@@ -114,7 +117,10 @@ func measure(s string, n, nq int) result {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	opts := &larch.Options{Dimension: dim, Metric: larch.Cosine, NoSync: true, MemoryBudget: 8 << 30}
+	// No graph: this measures the records' own memory (the graph's is
+	// bench/scale's).
+	opts := &larch.Options{Dimension: dim, Metric: larch.Cosine, NoSync: true, MemoryBudget: 8 << 30,
+		Graph: larch.GraphOptions{Threshold: -1}}
 	idx, err := larch.Open(dir, opts)
 	if err != nil {
 		log.Fatal(err)

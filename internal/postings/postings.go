@@ -13,6 +13,7 @@
 package postings
 
 import (
+	"hash/maphash"
 	"math"
 	"sort"
 
@@ -23,11 +24,123 @@ import (
 // Index holds the postings of one namespace.
 type Index struct {
 	fields map[string]*field
+	only   map[string]bool // the fields indexed; nil: all
+	seed   maphash.Seed
+
+	// Values returns the strings row holds in field (its string, or its
+	// list), from where the metadata is stored, and false if it could not
+	// read them. Add calls it when a row's value has the hash of another
+	// row's single value, and Eval to verify a value found by its hash.
+	// Nil: every string is kept in strs by its text.
+	Values func(row uint32, field string) ([]string, bool)
+}
+
+// HashMask is a test hook: string hashes are masked with it, so that a
+// test can make them collide.
+var HashMask = ^uint64(0)
+
+// SkipVerify is a test hook, a broken mode: values found by their hash are
+// not verified, so that forced collisions let rows through.
+var SkipVerify = false
+
+func (x *Index) hash(s string) uint64 { return maphash.String(x.seed, s) & HashMask }
+
+// addStr posts row under string s.
+func (x *Index) addStr(f *field, name, s string, row uint32) {
+	if b := f.strs[s]; b != nil {
+		b.Add(row)
+		return
+	}
+	if x.Values == nil {
+		add(f.strs, s, row)
+		return
+	}
+	h := x.hash(s)
+	r0, ok := f.singles[h]
+	switch {
+	case !ok:
+		if f.singles == nil {
+			f.singles = make(map[uint64]uint32)
+		}
+		f.singles[h] = row
+		return
+	case r0 == row:
+		return // row holds another value of this hash, or s twice
+	}
+	// Another row holds values of this hash: they go to strs by their
+	// text, with s. (If they cannot be read, r0 stays in singles and s
+	// goes to strs: only r0 holding s itself would then be missed by s.)
+	vals, ok := x.Values(r0, name)
+	if !ok {
+		add(f.strs, s, row)
+		return
+	}
+	delete(f.singles, h)
+	for _, v := range vals {
+		if x.hash(v) == h {
+			add(f.strs, v, r0)
+		}
+	}
+	add(f.strs, s, row)
+}
+
+// removeStr unposts row from string s (row's whole metadata is being
+// removed).
+func (x *Index) removeStr(f *field, s string, row uint32) {
+	if b := f.strs[s]; b != nil {
+		b.Remove(row)
+		if b.IsEmpty() {
+			delete(f.strs, s)
+		}
+		return
+	}
+	if f.singles == nil {
+		return
+	}
+	h := x.hash(s)
+	if r0, ok := f.singles[h]; ok && r0 == row {
+		delete(f.singles, h)
+	}
+}
+
+// strEq returns the rows holding string s (nil for none); the result may
+// be the index's own bitmap.
+func (x *Index) strEq(f *field, name, s string) *roaring.Bitmap {
+	if b := f.strs[s]; b != nil {
+		return b
+	}
+	r0, ok := f.singles[x.hash(s)]
+	if !ok {
+		return nil
+	}
+	if !SkipVerify {
+		vals, ok := x.Values(r0, name)
+		held := !ok // unknown: a 64-bit collision alone could make it wrong
+		for _, v := range vals {
+			if v == s {
+				held = true
+				break
+			}
+		}
+		if !held {
+			return nil // another value of the same hash
+		}
+	}
+	return roaring.BitmapOf(r0)
 }
 
 type field struct {
-	exists  *roaring.Bitmap
+	exists *roaring.Bitmap
+	// Strings: strs holds values by their text; a value held by one row
+	// only is usually in singles instead, keyed by a 64-bit hash of its
+	// text, without its text or a bitmap (a unique 400-byte chunk_text
+	// costs a map entry). The invariant: row r holds string s if and only
+	// if r is in strs[s], or s is not in strs and singles[hash(s)] is r.
+	// A hash says nothing certain, so a value found through singles is
+	// verified against the row's stored metadata (Index.Values); two rows
+	// holding values of one hash put those values in strs.
 	strs    map[string]*roaring.Bitmap
+	singles map[uint64]uint32
 	nums    map[float64]*roaring.Bitmap
 	numAll  *roaring.Bitmap    // rows holding a number
 	bools   [2]*roaring.Bitmap // false, true
@@ -60,8 +173,32 @@ func (f *field) blockOf(v float64) int {
 	return max(i, 0)
 }
 
-// New returns an empty index.
-func New() *Index { return &Index{fields: make(map[string]*field)} }
+// New returns an empty index of every field.
+func New() *Index { return &Index{fields: make(map[string]*field), seed: maphash.MakeSeed()} }
+
+// NewOnly returns an empty index of the given fields only: Add ignores the
+// others.
+func NewOnly(fields []string) *Index {
+	x := New()
+	x.only = make(map[string]bool, len(fields))
+	for _, f := range fields {
+		x.only[f] = true
+	}
+	return x
+}
+
+// Indexes reports whether the index holds field name's postings (it may
+// hold none yet).
+func (x *Index) Indexes(name string) bool { return x.only == nil || x.only[name] }
+
+// Fields returns the names of the fields some row holds, unordered.
+func (x *Index) Fields() []string {
+	out := make([]string, 0, len(x.fields))
+	for name := range x.fields {
+		out = append(out, name)
+	}
+	return out
+}
 
 func (x *Index) field(name string) *field {
 	f := x.fields[name]
@@ -85,6 +222,9 @@ func add(m map[string]*roaring.Bitmap, k string, row uint32) {
 // Call Finish after a batch of Adds and Removes.
 func (x *Index) Add(row uint32, md map[string]any) {
 	for name, v := range md {
+		if x.only != nil && !x.only[name] {
+			continue
+		}
 		f := x.field(name)
 		f.exists.Add(row)
 		switch t := v.(type) {
@@ -92,13 +232,13 @@ func (x *Index) Add(row uint32, md map[string]any) {
 			if f.strs == nil {
 				f.strs = make(map[string]*roaring.Bitmap)
 			}
-			add(f.strs, t, row)
+			x.addStr(f, name, t, row)
 		case []string:
 			if f.strs == nil {
 				f.strs = make(map[string]*roaring.Bitmap)
 			}
 			for _, s := range t {
-				add(f.strs, s, row)
+				x.addStr(f, name, s, row)
 			}
 		case float64:
 			if f.nums == nil {
@@ -144,10 +284,10 @@ func (x *Index) Remove(row uint32, md map[string]any) {
 		f.exists.Remove(row)
 		switch t := v.(type) {
 		case string:
-			removeStr(f, t, row)
+			x.removeStr(f, t, row)
 		case []string:
 			for _, s := range t {
-				removeStr(f, s, row)
+				x.removeStr(f, s, row)
 			}
 		case float64:
 			if f.numAll != nil {
@@ -178,15 +318,6 @@ func (x *Index) Remove(row uint32, md map[string]any) {
 		}
 		if f.exists.IsEmpty() {
 			delete(x.fields, name)
-		}
-	}
-}
-
-func removeStr(f *field, s string, row uint32) {
-	if b := f.strs[s]; b != nil {
-		b.Remove(row)
-		if b.IsEmpty() {
-			delete(f.strs, s)
 		}
 	}
 }
@@ -246,7 +377,7 @@ func (f *field) rebalance() {
 func (x *Index) EvalShared(n *filter.Node, universe *roaring.Bitmap) *roaring.Bitmap {
 	if n != nil && n.Op == filter.Eq {
 		if f := x.fields[n.Field]; f != nil {
-			if b := f.eq(n.Value); b != nil {
+			if b := x.eq(f, n.Field, n.Value); b != nil {
 				return b
 			}
 		}
@@ -296,16 +427,16 @@ func (x *Index) Eval(n *filter.Node, universe *roaring.Bitmap) *roaring.Bitmap {
 	}
 	switch n.Op {
 	case filter.Eq:
-		return clone(f.eq(n.Value))
+		return clone(x.eq(f, n.Field, n.Value))
 	case filter.Ne:
-		if b := f.eq(n.Value); b != nil {
+		if b := x.eq(f, n.Field, n.Value); b != nil {
 			return roaring.AndNot(f.exists, b)
 		}
 		return f.exists.Clone()
 	case filter.In:
-		return f.in(n.Values)
+		return x.in(f, n.Field, n.Values)
 	case filter.Nin:
-		return roaring.AndNot(f.exists, f.in(n.Values))
+		return roaring.AndNot(f.exists, x.in(f, n.Field, n.Values))
 	}
 	return f.rng(n.Op, n.Value.N)
 }
@@ -318,10 +449,10 @@ func clone(b *roaring.Bitmap) *roaring.Bitmap {
 }
 
 // eq returns the postings of v (nil when none); do not modify.
-func (f *field) eq(v filter.Value) *roaring.Bitmap {
+func (x *Index) eq(f *field, name string, v filter.Value) *roaring.Bitmap {
 	switch v.Kind {
 	case filter.String:
-		return f.strs[v.S]
+		return x.strEq(f, name, v.S)
 	case filter.Number:
 		return f.nums[v.N]
 	case filter.Bool:
@@ -333,10 +464,10 @@ func (f *field) eq(v filter.Value) *roaring.Bitmap {
 	return nil
 }
 
-func (f *field) in(vs []filter.Value) *roaring.Bitmap {
+func (x *Index) in(f *field, name string, vs []filter.Value) *roaring.Bitmap {
 	bs := make([]*roaring.Bitmap, 0, len(vs))
 	for _, v := range vs {
-		if b := f.eq(v); b != nil {
+		if b := x.eq(f, name, v); b != nil {
 			bs = append(bs, b)
 		}
 	}
@@ -416,6 +547,7 @@ func (x *Index) SizeBytes() int64 {
 		for s, b := range f.strs {
 			n += int64(len(s)) + 48 + int64(b.GetSizeInBytes())
 		}
+		n += int64(24 * len(f.singles))
 		for _, b := range f.nums {
 			n += 48 + int64(b.GetSizeInBytes())
 		}

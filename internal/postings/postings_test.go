@@ -20,6 +20,9 @@ func randomMetadata(rng *rand.Rand) map[string]any {
 	md := map[string]any{}
 	if rng.Intn(5) > 0 {
 		md["s"] = strVals[rng.Intn(len(strVals))]
+		if hashed && rng.Intn(2) == 0 {
+			md["s"] = rareString(rng) // mostly held by one row
+		}
 	}
 	if rng.Intn(5) > 0 {
 		md["n"] = float64(rng.Intn(20)) / 2
@@ -45,7 +48,13 @@ func randomMetadata(rng *rand.Rand) map[string]any {
 	return md
 }
 
+// rareString returns one of 40,000 strings.
+func rareString(rng *rand.Rand) string { return fmt.Sprint("x", rng.Intn(40000)) }
+
 func randomValue(rng *rand.Rand) filter.Value {
+	if hashed && rng.Intn(3) == 0 {
+		return filter.StringValue(rareString(rng))
+	}
 	switch rng.Intn(3) {
 	case 0:
 		return filter.StringValue(strVals[rng.Intn(len(strVals))])
@@ -111,7 +120,67 @@ func TestEval_Differential_Blocks(t *testing.T) {
 	differential(t)
 }
 
-func differential(t *testing.T) {
+// TestEval_Differential_Hashed runs the differential with strings held
+// by one row kept by their hash, the hash masked to 3 bits so that
+// values collide all the time: a collision must never let a row through.
+func TestEval_Differential_Hashed(t *testing.T) {
+	if err := hashedDifferential(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEval_Differential_HashedBrokenModeDetected checks that the hashed
+// differential catches a collision let through: without verification of
+// the values found by their hash it must fail.
+func TestEval_Differential_HashedBrokenModeDetected(t *testing.T) {
+	SkipVerify = true
+	defer func() { SkipVerify = false }()
+	err := hashedDifferential(t)
+	if err == nil {
+		t.Fatal("with values found by their hash unverified, the differential saw nothing wrong")
+	}
+	t.Logf("broken mode detected as expected: %v", err)
+}
+
+func hashedDifferential(t *testing.T) (err error) {
+	old := HashMask
+	HashMask = 7
+	defer func() { HashMask = old }()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	hashed = true
+	defer func() { hashed = false }()
+	ft := &fatalT{T: t}
+	differentialOn(ft)
+	return ft.err
+}
+
+// hashed makes differential give its index a Values function.
+var hashed bool
+
+// fatalT turns Fatalf into a recorded error and a panic, so that a broken
+// mode's failure can be observed.
+type fatalT struct {
+	*testing.T
+	err error
+}
+
+func (f *fatalT) Fatalf(format string, args ...any) {
+	f.err = fmt.Errorf(format, args...)
+	panic(f.err)
+}
+
+// fataler is what differential needs of a test.
+type fataler interface {
+	Fatalf(format string, args ...any)
+}
+
+func differential(t *testing.T) { differentialOn(t) }
+
+func differentialOn(t fataler) {
 	rng := rand.New(rand.NewSource(1))
 	records, filters := 10000, 10000
 	if raceEnabled {
@@ -119,6 +188,17 @@ func differential(t *testing.T) {
 	}
 	x := New()
 	mds := make([]map[string]any, records)
+	if hashed {
+		x.Values = func(row uint32, field string) ([]string, bool) {
+			switch v := mds[row][field].(type) {
+			case string:
+				return []string{v}, true
+			case []string:
+				return v, true
+			}
+			return nil, true
+		}
+	}
 	live := roaring.New()
 	for r := range mds {
 		mds[r] = randomMetadata(rng)

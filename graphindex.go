@@ -616,36 +616,19 @@ func (st *nsState) slotOfVerLocked(ver uint32) uint32 {
 // missing snapshot returns nil, a damaged one an error wrapping ErrCorrupt
 // that names it.
 func readGraph(path string, vectors graph.Vectors) (*graph.Graph, error) {
-	f, err := os.Open(path)
+	// Mapped rather than read where it can be (graph.MapFile): the
+	// snapshot is served from the page cache as it lies after one pass
+	// that checks it, and Load refuses a snapshot that claims more than
+	// the file holds before allocating for it.
+	g, err := graph.MapFile(path, vectors)
 	if errors.Is(err, fs.ErrNotExist) {
 		return readLegacyGraph(path+legacyGraphSuffix, vectors)
 	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	// Buffered for the snapshot's small pieces (large ones bypass the
-	// buffer), with the file's size so that Load refuses a snapshot that
-	// claims more than it holds before allocating for it.
-	g, err := graph.Load(&sizedReader{bufio.NewReaderSize(f, 1<<20), int(fi.Size())}, vectors)
-	if err != nil {
+	if errors.Is(err, graph.ErrCorrupt) {
 		return nil, snapshotCorrupt(path, err)
 	}
-	return g, nil
+	return g, err
 }
-
-// sizedReader is a reader that tells Load how many bytes it holds.
-type sizedReader struct {
-	*bufio.Reader
-	size int
-}
-
-// Len returns the size given.
-func (r *sizedReader) Len() int { return r.size }
 
 // readLegacyGraph reads a zstd-compressed snapshot file of before node
 // blocks; a missing one returns nil.

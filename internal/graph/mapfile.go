@@ -1,0 +1,72 @@
+package graph
+
+import (
+	"bufio"
+	"hash/crc32"
+	"os"
+	"runtime"
+)
+
+// MapFile loads the snapshot in the file at path. A snapshot of the
+// current format is mapped into memory privately (copy on write) where the
+// system allows it, rather than read: the blocks, sketches and norms of its
+// full chunks of nodes are served from the file's pages as they lie, so
+// that loading costs one pass that checks the nodes and the checksum,
+// without copying them or allocating for them; the pages a search touches
+// stay in the page cache, shared with it, and only those the graph changes
+// (its links, a delete's flag) become the process's own. Other snapshots
+// are read as Load reads them. The mapping lasts as long as the graph (or
+// a search still walking it): the file may be renamed over or removed
+// meanwhile, but must not be truncated or written in place.
+func MapFile(path string, vectors Vectors) (*Graph, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if testNoMap || !littleEndian || !fi.Mode().IsRegular() || fi.Size() < int64(len(magic)) || fi.Size() > maxMapped {
+		return Load(bufio.NewReaderSize(f, 1<<20), vectors)
+	}
+	mem, err := mapFile(f, int(fi.Size()))
+	if err != nil {
+		return Load(bufio.NewReaderSize(f, 1<<20), vectors)
+	}
+	if string(mem[:len(magic)]) != magic {
+		unmapFile(mem)
+		if _, err := f.Seek(0, 0); err != nil {
+			return nil, err
+		}
+		return Load(bufio.NewReaderSize(f, 1<<20), vectors)
+	}
+	sr := &snapReader{mem: mem, crc: crc32.Update(0, castagnoli, mem[:len(magic)]), padded: true}
+	ix, err := loadSnapshot(sr, vectors, int64(len(mem)-len(magic)))
+	if err != nil {
+		unmapFile(mem)
+		return finishLoad(nil, err)
+	}
+	if ix.nodes.Load() < chunkSize {
+		// No chunk is mapped: every byte was copied.
+		unmapFile(mem)
+	} else {
+		m := &mapping{}
+		for _, c := range *ix.dir.Load() {
+			c.m = m
+		}
+		ix.m = m
+		runtime.AddCleanup(m, unmapFile, mem)
+	}
+	g := &Graph{}
+	g.cur.Store(ix)
+	return g, nil
+}
+
+// mapping stands for a mapped snapshot: the index and every chunk that
+// lies in it point to it, and it is unmapped once none is reachable.
+type mapping struct{ _ byte }
+
+// testNoMap makes MapFile read snapshots instead of mapping them.
+var testNoMap bool

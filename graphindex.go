@@ -434,12 +434,14 @@ func (idx *Index) repairGraph(st *nsState, ng *nsGraph, compacted bool) {
 		return
 	}
 	var linked int
+	// The build's workers share the searches for every record.
+	workers := max(1, idx.opts.Graph.BuildWorkers)
 	if ng.g.Quantized() {
-		linked = ng.g.Repair()
+		linked = ng.g.RepairWorkers(workers)
 	} else {
 		st.mu.RLock()
 		if st.mu.graph == ng {
-			linked = ng.g.Repair()
+			linked = ng.g.RepairWorkers(workers)
 		}
 		st.mu.RUnlock()
 	}

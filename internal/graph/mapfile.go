@@ -5,6 +5,7 @@ import (
 	"hash/crc32"
 	"os"
 	"runtime"
+	"sync/atomic"
 )
 
 // MapFile loads the snapshot in the file at path. A snapshot of the
@@ -52,12 +53,12 @@ func MapFile(path string, vectors Vectors) (*Graph, error) {
 		// No chunk is mapped: every byte was copied.
 		unmapFile(mem)
 	} else {
-		m := &mapping{}
+		m := &mapping{mem: mem}
 		for _, c := range *ix.dir.Load() {
 			c.m = m
 		}
 		ix.m = m
-		runtime.AddCleanup(m, unmapFile, mem)
+		runtime.AddCleanup(m, releaseMapping, mem)
 	}
 	g := &Graph{}
 	g.cur.Store(ix)
@@ -65,8 +66,19 @@ func MapFile(path string, vectors Vectors) (*Graph, error) {
 }
 
 // mapping stands for a mapped snapshot: the index and every chunk that
-// lies in it point to it, and it is unmapped once none is reachable.
-type mapping struct{ _ byte }
+// lies in it point to it, and it is unmapped once none is reachable. (An
+// object with a pointer, never one the tiny allocator packs with others,
+// whose cleanup might then never run.)
+type mapping struct{ mem []byte }
+
+// mappingsReleased counts the mappings unmapped by their cleanup.
+var mappingsReleased atomic.Int64
+
+// releaseMapping unmaps a mapped snapshot no chunk or index points to.
+func releaseMapping(mem []byte) {
+	unmapFile(mem)
+	mappingsReleased.Add(1)
+}
 
 // testNoMap makes MapFile read snapshots instead of mapping them.
 var testNoMap bool

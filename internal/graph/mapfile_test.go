@@ -6,8 +6,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
 )
@@ -140,4 +142,49 @@ func TestGraph_MapFile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGraph_MapFileReleased: a mapped snapshot is unmapped once its graph
+// is unreachable (here after a compaction replaced its index, and then the
+// graph itself dropped).
+func TestGraph_MapFileReleased(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	n := chunkSize + 200
+	d := clusteredData(rng, n, 32)
+	g := build(t, d, L2, n, nil)
+	path := filepath.Join(t.TempDir(), "g")
+	b, err := g.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := mappingsReleased.Load()
+	h, err := MapFile(path, d.vec)
+	if err != nil || h.cur.Load().m == nil {
+		t.Fatalf("not mapped: %v", err)
+	}
+	for i := 0; i < n; i += 2 {
+		h.Delete(uint32(i))
+	}
+	h.Compact()
+	q := d.row(1)
+	if res, _ := h.Search(q, 1, 0, nil); len(res) != 1 || res[0].Row != 1 {
+		t.Fatalf("after compaction: %v", res)
+	}
+	released := func() bool {
+		for range 100 {
+			runtime.GC()
+			if mappingsReleased.Load() > before {
+				return true
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return false
+	}
+	if !released() {
+		t.Fatal("the mapping outlived the compaction")
+	}
+	runtime.KeepAlive(h)
 }

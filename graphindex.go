@@ -594,6 +594,15 @@ func (st *nsState) loadGraphLocked(idx *Index, cfg config, gs *graphSnapshot) {
 		}
 	})
 	ng.changes += deleted
+	// The snapshot is served mapped from now on; its blocks move into
+	// the process's own (huge) pages in the background, which walks at a
+	// million nodes need (graph.Unmap). The caller is inside an operation,
+	// so the registration with idx.bg cannot race Close.
+	idx.bg.Add(1)
+	go func() {
+		defer idx.bg.Done()
+		ng.g.Unmap()
+	}()
 	if testSkipRetag {
 		for i, ver := range missing {
 			missing[i] = st.slotOfVerLocked(ver)

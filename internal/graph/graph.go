@@ -499,7 +499,7 @@ type chunk struct {
 	// and bottom-layer links, chunkSize × stride bytes from base, which is
 	// 64-byte aligned.
 	blocks []byte
-	base   unsafe.Pointer
+	base   atomic.Pointer[byte] // Unmap moves the blocks of a mapped chunk
 	row    [chunkSize]uint32
 	tag    [chunkSize]atomic.Uint32
 	level  [chunkSize]uint8
@@ -530,7 +530,9 @@ func newIndex(dim int, metric Metric, vectors Vectors, p Params) *index {
 
 func (ix *index) newChunk() *chunk {
 	c := &chunk{}
-	c.blocks, c.base = ix.allocBlocks()
+	var b unsafe.Pointer
+	c.blocks, b = ix.allocBlocks()
+	c.base.Store((*byte)(b))
 	if ix.metric == Dot {
 		c.nr = make([]float32, chunkSize)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"sync/atomic"
+	"unsafe"
 )
 
 // MapFile loads the snapshot in the file at path. A snapshot of the
@@ -63,6 +64,74 @@ func MapFile(path string, vectors Vectors) (*Graph, error) {
 	g := &Graph{}
 	g.cur.Store(ix)
 	return g, nil
+}
+
+// Unmap copies the blocks of the chunks a graph loaded by MapFile serves
+// from its mapped snapshot into memory of the process's own, backed by
+// huge pages where the system allows (as a graph read or built has them),
+// one chunk at a time, and drops the mapped pages from the process: a
+// walk over a million nodes misses the TLB at nearly every step on 4 KB
+// pages (bench/scale at 1,000,000: about 7% more CPU a query mapped). It
+// returns at once for a graph that is not mapped, or already unmapped.
+// Searches go on meanwhile; inserts and deletes wait at most one chunk's
+// copy; compactions, repairs and snapshots wait for the whole. Sketches
+// and norms stay mapped (an eighth of the blocks' bytes or less), and so
+// does the file, until the graph is garbage: a search that read a block's
+// address before its copy may still read the mapped page.
+func (g *Graph) Unmap() {
+	g.compactMu.Lock()
+	defer g.compactMu.Unlock()
+	ix := g.cur.Load()
+	m := ix.m
+	if m == nil {
+		return
+	}
+	lo, hi := uintptr(unsafe.Pointer(unsafe.SliceData(m.mem))), uintptr(unsafe.Pointer(unsafe.SliceData(m.mem)))+uintptr(len(m.mem))
+	inMap := func(c *chunk) bool {
+		b := uintptr(unsafe.Pointer(c.base.Load()))
+		return b >= lo && b < hi
+	}
+	dir := *ix.dir.Load()
+	mapped := 0
+	for _, c := range dir {
+		if inMap(c) {
+			mapped++
+		}
+	}
+	if mapped == 0 {
+		return
+	}
+	size := chunkSize * ix.stride
+	ix.mu.Lock()
+	ix.reserveBlocks(mapped)
+	ix.mu.Unlock()
+	for _, c := range dir {
+		if !inMap(c) {
+			continue
+		}
+		ix.mu.Lock()
+		b, p := ix.allocBlocks()
+		ix.mu.Unlock()
+		g.writers.Lock()
+		old := unsafe.Slice(c.base.Load(), size)
+		copy(b, old)
+		c.blocks = b
+		c.base.Store((*byte)(p))
+		g.writers.Unlock()
+		dropPages(old)
+	}
+}
+
+// dropPages drops the whole pages inside b, mapped, from the process:
+// read again, they come from the file.
+func dropPages(b []byte) {
+	const page = 4096
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	lo := (start + page - 1) &^ (page - 1)
+	hi := (start + uintptr(len(b))) &^ (page - 1)
+	if lo < hi {
+		adviseDontNeed(b[lo-start : hi-start])
+	}
 }
 
 // mapping stands for a mapped snapshot: the index and every chunk that

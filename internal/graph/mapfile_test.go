@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/RoaringBitmap/roaring/v2"
 )
@@ -96,6 +98,37 @@ func TestGraph_MapFile(t *testing.T) {
 			if !tc.v3 {
 				if b2, _ := h.MarshalBinary(); !bytes.Equal(b, b2) {
 					t.Fatal("snapshot of the mapped graph differs")
+				}
+			}
+			// Unmap moves the blocks into memory of the process's own
+			// while searches and deletes go on; answers do not change.
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 20; i++ {
+					h.Search(d.row(uint32(n+i)), 10, 0, nil)
+				}
+			}()
+			h.Delete(5)
+			g.Delete(5)
+			h.Unmap()
+			wg.Wait()
+			h.Unmap() // twice: nothing left to do
+			if m := h.cur.Load().m; m != nil {
+				lo := uintptr(unsafe.Pointer(&m.mem[0]))
+				for i, c := range *h.cur.Load().dir.Load() {
+					if b := uintptr(unsafe.Pointer(c.base.Load())); b >= lo && b < lo+uintptr(len(m.mem)) {
+						t.Fatalf("chunk %d still mapped after Unmap", i)
+					}
+				}
+			}
+			for i := 0; i < 30; i++ {
+				q := d.row(uint32(n + i))
+				a, _ := g.Search(q, 10, 0, nil)
+				c, _ := h.Search(q, 10, 0, nil)
+				if !slices.Equal(a, c) {
+					t.Fatalf("after Unmap, query %d: %v before, %v after", i, a, c)
 				}
 			}
 			// Changes land in the process's own pages, not the file.

@@ -24,3 +24,6 @@ func mapFile(f *os.File, n int) ([]byte, error) {
 
 // unmapFile unmaps what mapFile mapped.
 func unmapFile(b []byte) { _ = unix.Munmap(b) }
+
+// adviseDontNeed drops the pages of b, page-aligned, from the process.
+func adviseDontNeed(b []byte) { _ = unix.Madvise(b, unix.MADV_DONTNEED) }

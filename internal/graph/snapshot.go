@@ -561,7 +561,8 @@ func loadSnapshot(sr *snapReader, vectors Vectors, size int64) (*index, error) {
 			if b == nil {
 				break
 			}
-			c.blocks, c.base = b, unsafe.Pointer(&b[0])
+			c.blocks = b
+			c.base.Store(&b[0])
 		} else {
 			sr.full(c.blocks[:m*stride])
 		}

@@ -105,6 +105,10 @@ func (g *Graph) Unmap() {
 	ix.mu.Lock()
 	ix.reserveBlocks(mapped)
 	ix.mu.Unlock()
+	// The mapped chunks' blocks lie one after another in the file: the
+	// pages each chunk's blocks fill are dropped after its copy, those
+	// two chunks share at the end.
+	first, last := hi, lo
 	for _, c := range dir {
 		if !inMap(c) {
 			continue
@@ -119,7 +123,10 @@ func (g *Graph) Unmap() {
 		c.base.Store((*byte)(p))
 		g.writers.Unlock()
 		dropPages(old)
+		at := uintptr(unsafe.Pointer(&old[0]))
+		first, last = min(first, at), max(last, at+uintptr(size))
 	}
+	dropPages(m.mem[first-lo : last-lo])
 }
 
 // dropPages drops the whole pages inside b, mapped, from the process:

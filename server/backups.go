@@ -183,11 +183,8 @@ type createBackupRequest struct {
 }
 
 func (s *Server) createBackup(r *http.Request) (int, any, error) {
-	if err := s.auth.authorizeIndex(apiKey(r)); err != nil {
-		return 0, nil, err
-	}
 	var req createBackupRequest
-	if err := decodeBody(nil, r, maxControlBody, &req); err != nil {
+	if err := s.controlRequest(r, &req); err != nil {
 		return 0, nil, err
 	}
 	if len(req.Name) > 200 {
@@ -375,20 +372,14 @@ type createIndexFromBackupRequest struct {
 }
 
 func (s *Server) createIndexFromBackup(r *http.Request) (int, any, error) {
-	if err := s.auth.authorizeIndex(apiKey(r)); err != nil {
-		return 0, nil, err
-	}
 	var req createIndexFromBackupRequest
-	if err := decodeBody(nil, r, maxControlBody, &req); err != nil {
+	if err := s.controlRequest(r, &req); err != nil {
 		return 0, nil, err
 	}
 	if err := checkIndexName(req.Name); err != nil {
 		return 0, nil, err
 	}
-	if err := checkTags(req.Tags); err != nil {
-		return 0, nil, err
-	}
-	prot, err := parseProtection("deletion_protection", req.DeletionProtection)
+	prot, err := protectionAndTags(req.DeletionProtection, req.Tags)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -433,20 +424,13 @@ func (s *Server) createIndexFromBackup(r *http.Request) (int, any, error) {
 func (s *Server) registerRestored(ctx context.Context, e indexEntry, tmp string, b backupEntry, job *restoreEntry, prot *bool, tags map[string]string) (int, any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.mu.closed {
-		return 0, nil, errorf(codes.Unavailable, "server is shutting down")
-	}
-	if _, ok := s.mu.indexes[e.Name]; ok {
-		return 0, nil, errorf(codes.AlreadyExists, "Resource %s already exists", e.Name)
-	}
-	dir := s.dataDir(e.Name)
-	if err := os.RemoveAll(dir); err != nil { // left over from a crash
+	dir, err := s.claimIndexDirLocked(e.Name)
+	if err != nil {
 		return 0, nil, err
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		return 0, nil, err
 	}
-	_ = os.Remove(s.schemaFile(e.Name))
 	if raw, err := os.ReadFile(filepath.Join(s.backupDir(b.ID), "schemas.json")); err == nil {
 		if err := os.MkdirAll(filepath.Dir(s.schemaFile(e.Name)), 0o755); err == nil {
 			_ = writeFileAtomic(s.schemaFile(e.Name), raw)
@@ -485,24 +469,12 @@ func (s *Server) registerRestored(ctx context.Context, e indexEntry, tmp string,
 			return fail(err)
 		}
 	}
-	h, err := s.newHosted(e, idx)
-	if err != nil {
-		return fail(err)
-	}
-	if s.ctrlLn != nil {
-		if err := s.listenIndex(h); err != nil {
-			idx.Close()
-			return fail(err)
-		}
-	}
 	now := time.Now().UTC()
 	job.Status, job.Percent, job.CompletedAt = "Completed", 100, &now
-	s.mu.indexes[e.Name] = h
-	s.mu.restores = append(s.mu.restores, job)
-	if err := s.saveRegistry(); err != nil {
-		delete(s.mu.indexes, e.Name)
-		s.mu.restores = s.mu.restores[:len(s.mu.restores)-1]
-		_ = h.stop(context.Background())
+	h, err := s.serveNewLocked(e, idx,
+		func() { s.mu.restores = append(s.mu.restores, job) },
+		func() { s.mu.restores = s.mu.restores[:len(s.mu.restores)-1] })
+	if err != nil {
 		return fail(err)
 	}
 	s.log.Info("index restored from backup", "index", e.Name, "backup", b.ID, "restore_job", job.ID, "host", h.host())

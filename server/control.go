@@ -383,6 +383,9 @@ func (s *Server) claimIndexDirLocked(name string) (string, error) {
 	if _, ok := s.mu.indexes[name]; ok {
 		return "", errorf(codes.AlreadyExists, "Resource %s already exists", name)
 	}
+	if _, ok := s.mu.restoring[name]; ok {
+		return "", errorf(codes.AlreadyExists, "Resource %s already exists (a restore job is creating it)", name)
+	}
 	dir := s.dataDir(name)
 	if err := os.RemoveAll(dir); err != nil {
 		return "", err

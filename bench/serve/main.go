@@ -289,16 +289,7 @@ func clientProcess() {
 		c         int
 	}
 	all := map[key][]result{}
-	if *cliProf != "" {
-		f, err := os.Create(*cliProf)
-		if err != nil {
-			log.Fatal(err)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			log.Fatal(err)
-		}
-		defer pprof.StopCPUProfile()
-	}
+	defer startProfile(*cliProf)()
 	loadStart := report.LoadAvg()
 	for r := 0; r < *rounds; r++ {
 		for _, f := range figures {
@@ -504,16 +495,7 @@ func serverProcess() {
 		}
 	}
 
-	if *cpuProf != "" {
-		f, err := os.Create(*cpuProf)
-		if err != nil {
-			log.Fatal(err)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			log.Fatal(err)
-		}
-		defer pprof.StopCPUProfile()
-	}
+	defer startProfile(*cpuProf)()
 	out := json.NewEncoder(os.Stdout)
 	if err := out.Encode(map[string]string{"URL": srv.URL(), "Host": host,
 		"Fill": fmt.Sprintf("filled %d records × %d dims on both sides and built their graphs in %v", *records, *dim, time.Since(t0).Round(time.Millisecond))}); err != nil {
@@ -549,6 +531,22 @@ func serverProcess() {
 			log.Fatal(err)
 		}
 	}
+}
+
+// startProfile starts a CPU profile into file path (none when path is
+// empty) and returns the function that stops it.
+func startProfile(path string) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		log.Fatal(err)
+	}
+	return pprof.StopCPUProfile
 }
 
 // waitIdle waits (at most two minutes) until the process is idle. A graph

@@ -392,4 +392,30 @@ func TestBackups_RestoreJobRunsOn(t *testing.T) {
 	if n := totalRecords(c, c.must(200, "GET", s.URL()+"/indexes/late", nil)["host"].(string)); n != 20 {
 		t.Fatalf("restored index after the restart: %v records, want 20", n)
 	}
+
+	// A crash mid-copy leaves the job InProgress in the registry (and its
+	// copy on disk): after the restart it is Failed, the copy removed.
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, registryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), `"Failed"`) {
+		t.Fatalf("registry: %s", raw)
+	}
+	if err := os.WriteFile(filepath.Join(dir, registryFile), []byte(strings.Replace(string(raw), `"Failed"`, `"InProgress"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "indexes", ".restore-"+cut), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s = testServer(t, dir, nil)
+	if j := c.must(200, "GET", s.URL()+"/restore-jobs/"+cut, nil); j["status"] != "Failed" {
+		t.Fatalf("restore job cut by a crash, after the restart: %v", j)
+	}
+	if ms, _ := filepath.Glob(filepath.Join(dir, "indexes", ".restore-*")); len(ms) != 0 {
+		t.Fatalf("copies left after a crash: %v", ms)
+	}
 }

@@ -561,10 +561,9 @@ func parseColumns(b []byte, at int64) (_ []blockRecord, vals []byte, _ error) {
 		buf = binary.AppendUvarint(buf, rows[i])
 		buf = binary.AppendUvarint(buf, dim)
 		vals := buf[len(buf) : len(buf)+4*int(dim)]
-		for j := 0; j < len(vals); j += 4 {
-			vals[j], vals[j+1], vals[j+2], vals[j+3] = p0[k], p1[k], p2[k], p3[k]
-			k++
-		}
+		d := int(dim)
+		joinPlanes(vals, p0[k:k+d], p1[k:k+d], p2[k:k+d], p3[k:k+d])
+		k += d
 		buf = append(buf[:len(buf)+len(vals)], tails[i]...)
 		recs[i].val = buf[start:len(buf):len(buf)]
 	}

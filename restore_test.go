@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"math/rand"
 	randv2 "math/rand/v2"
 	"os"
@@ -262,8 +263,17 @@ func make32(x float32) []float32 {
 
 // TestRestore_BadContent writes streams whose checksums are right but
 // whose records break a rule: each is refused with ErrCorrupt naming the
-// record.
+// record, whether the records of the columns layout are checked as they
+// are stored (restores do) or decoded.
 func TestRestore_BadContent(t *testing.T) {
+	for _, decoded := range []bool{false, true} {
+		testCheckDecoded = decoded
+		testRestoreBadContent(t)
+	}
+	testCheckDecoded = false
+}
+
+func testRestoreBadContent(t *testing.T) {
 	idx, err := Open("", &Options{Dimension: 4, Metric: Cosine, InMemory: true})
 	if err != nil {
 		t.Fatal(err)
@@ -273,6 +283,10 @@ func TestRestore_BadContent(t *testing.T) {
 		return storage.AppendRecord(nil, &storage.Record{Row: row, Values: vals, Metadata: []byte(md)})
 	}
 	good := []float32{1, 2, 3, 4}
+	// A record of row 2^33: storage.Record has no room for it.
+	bigRow := binary.AppendUvarint([]byte{enc(0, nil, "")[0]}, 1<<33)
+	bigRow = binary.AppendUvarint(bigRow, 4)
+	bigRow = append(bigRow, enc(0, good, "")[3:]...) // good's values, no sparse values
 	type rec struct {
 		id  string
 		val []byte
@@ -288,6 +302,8 @@ func TestRestore_BadContent(t *testing.T) {
 		{"row past next row", []rec{{"a", enc(0, good, "")}, {"b", enc(9, good, "")}}, "not below the next row"},
 		{"wrong dimension", []rec{{"a", enc(0, good, "")}, {"b", enc(1, good[:3], "")}}, "3 values"},
 		{"NaN", []rec{{"a", enc(0, []float32{1, float32NaN(), 0, 0}, "")}, {"b", enc(1, good, "")}}, "NaN"},
+		{"-Inf", []rec{{"a", enc(0, good, "")}, {"b", enc(1, []float32{1, 2, 3, float32(math.Inf(-1))}, "")}}, "values[3] is -Inf"},
+		{"row past 32 bits", []rec{{"a", enc(0, good, "")}, {"b", bigRow}}, `record "b"`},
 		{"zero vector under cosine", []rec{{"a", enc(0, good, "")}, {"b", enc(1, make([]float32, 4), "")}}, "all values are zero"},
 		{"bad metadata", []rec{{"a", enc(0, good, `{"x":{"nested":1}}`)}, {"b", enc(1, good, "")}}, "metadata"},
 		{"bad record encoding", []rec{{"a", []byte{9, 9, 9}}, {"b", enc(1, good, "")}}, `record "a"`},

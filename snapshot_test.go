@@ -3,6 +3,7 @@ package larch
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -627,7 +628,10 @@ func TestSnapshot_SparseRoundTrip(t *testing.T) {
 
 // TestSnapshot_SectionCoding: a part of a frame that looks like noise
 // (the mantissa bytes of real-valued embeddings) is stored raw, a part
-// that compresses is compressed, and both decode to what they held.
+// with repeats is zstd-compressed, a part of many values without repeats
+// (their exponent bytes) or of few values without repeats is
+// Huffman-coded, and all decode to what they held. A Huffman section in a
+// version 2 stream, or one with a byte changed, is refused.
 func TestSnapshot_SectionCoding(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 5))
 	noise := make([]byte, 64<<10)
@@ -636,29 +640,103 @@ func TestSnapshot_SectionCoding(t *testing.T) {
 	}
 	zeros := make([]byte, 64<<10)
 	// The top bytes (sign and exponent) of the values of normalized
-	// 768-dimension embeddings.
-	exps := make([]byte, 64<<10)
+	// 768-dimension embeddings; 300 KiB: three Huffman chunks.
+	exps := make([]byte, 300<<10)
 	for i := range exps {
 		exps[i] = byte(math.Float32bits(float32(r.NormFloat64()*0.036)) >> 24)
+	}
+	// Four values in random order (2 bits a byte): below huffMinEntropy,
+	// and no repeats for zstd without entropy coding to find.
+	four := make([]byte, 64<<10)
+	for i := range four {
+		four[i] = byte(r.IntN(4)) * 40
+	}
+	// Exponents, then a chunk of one value repeated.
+	mixed := append(append([]byte(nil), exps[:huffChunkBytes]...), zeros[:1000]...)
+	for i := huffChunkBytes; i < len(mixed); i++ {
+		mixed[i] = 7
 	}
 	for _, c := range []struct {
 		name string
 		b    []byte
 		want byte
-	}{{"noise", noise, sectionRaw}, {"zeros", zeros, sectionZstd}, {"exponents", exps, sectionZstd}} {
+	}{{"noise", noise, sectionRaw}, {"zeros", zeros, sectionZstd}, {"exponents", exps, sectionHuff},
+		{"four values", four, sectionHuff}, {"exponents and a run", mixed, sectionHuff}} {
 		s := appendSection(nil, c.b, snapPlaneEncoder())
 		t.Logf("%s: %d bytes as %d", c.name, len(c.b), len(s))
 		if s[0] != c.want {
 			t.Errorf("%s: coded %d, want %d (%d bytes of %d)", c.name, s[0], c.want, len(s), len(c.b))
 		}
-		if c.name == "exponents" && len(s) > len(c.b)*45/100 {
-			t.Errorf("exponents: %d bytes as %d: not entropy-coded", len(c.b), len(s))
+		if (c.name == "exponents" || c.name == "four values") && len(s) > len(c.b)*45/100 {
+			t.Errorf("%s: %d bytes as %d: not entropy-coded", c.name, len(c.b), len(s))
+		}
+		if c.name == "exponents and a run" {
+			first := sectionHeaderLen + int(binary.LittleEndian.Uint32(s[sectionHeaderLen+5:]))
+			if m := s[sectionHeaderLen+first]; m != chunkRLE {
+				t.Errorf("the run's chunk coded %d, not %d", m, chunkRLE)
+			}
 		}
 		frame := append(make([]byte, frameHeaderLen), s...)
 		putFrameHeader(frame, frameGraph|frameSections, len(c.b))
-		got, err := decompress(frame[0], frame[frameHeaderLen:], len(c.b), 0)
+		got, err := decompress(snapVersion, frame[0], frame[frameHeaderLen:], len(c.b), 0)
 		if err != nil || !bytes.Equal(got, c.b) {
 			t.Errorf("%s: decoded %d bytes, %v", c.name, len(got), err)
+		}
+		if c.want != sectionHuff {
+			continue
+		}
+		if _, err := decompress(2, frame[0], frame[frameHeaderLen:], len(c.b), 0); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: a Huffman section in a version 2 stream: %v", c.name, err)
+		}
+		// A byte changed in every place of the first 200 (the chunk's
+		// header and its table) and in a few places after: refused or,
+		// where huff0 does not notice, decoded to the same length
+		// (frames carry checksums for that); never a panic.
+		for i := sectionHeaderLen; i < len(s); i += 1 + i/200*97 {
+			bad := append([]byte(nil), frame...)
+			bad[frameHeaderLen+i] ^= 0x5a
+			got, err := decompress(snapVersion, bad[0], bad[frameHeaderLen:], len(c.b), 0)
+			if err == nil && len(got) != len(c.b) {
+				t.Fatalf("%s: byte %d changed: %d bytes decoded, no error", c.name, i, len(got))
+			}
+			if err != nil && !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("%s: byte %d changed: %v", c.name, i, err)
+			}
+		}
+	}
+	// Version 2's coding, as written before.
+	testNoHuff = true
+	defer func() { testNoHuff = false }()
+	if s := appendSection(nil, exps, snapPlaneEncoder()); s[0] != sectionZstd || len(s) > len(exps)*45/100 {
+		t.Errorf("exponents without Huffman sections: coded %d, %d bytes", s[0], len(s))
+	}
+}
+
+// TestSnapshot_Planes: splitPlanes puts byte j of every value in plane j,
+// for any length, and joinPlanes puts them back.
+func TestSnapshot_Planes(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for n := 0; n < 40; n++ {
+		v := make([]byte, 4*n)
+		for i := range v {
+			v[i] = byte(r.Uint32())
+		}
+		var p [4][]byte
+		for j := range p {
+			p[j] = make([]byte, n)
+		}
+		splitPlanes(p[0], p[1], p[2], p[3], v)
+		for k := 0; k < n; k++ {
+			for j := range p {
+				if p[j][k] != v[4*k+j] {
+					t.Fatalf("n %d: plane %d value %d is %#x, not %#x", n, j, k, p[j][k], v[4*k+j])
+				}
+			}
+		}
+		back := make([]byte, 4*n)
+		joinPlanes(back, p[0], p[1], p[2], p[3])
+		if !bytes.Equal(back, v) {
+			t.Fatalf("n %d: joined %x, not %x", n, back, v)
 		}
 	}
 }

@@ -30,9 +30,13 @@ import (
 // survive a restart. Creating an index from a backup copies the backup
 // into a new index directory (table files hard-linked where the file
 // system allows: they are never rewritten), opens it with larch.Open and
-// serves it on a data port of its own, like any index. Both run within
-// the call: a backup is Ready and a restore job Completed (100 %) when the
-// call answers.
+// serves it on a data port of its own, like any index. A backup runs
+// within the call (it is Ready when the call answers); a restore job runs
+// on after it, as hosted: Pending, then InProgress with its percent
+// following the bytes copied, then Completed once the index serves (or
+// Failed: a job the server's shutdown or a crash cut short is Failed after
+// the restart). Meanwhile the index's name is taken (409) and describing
+// the index is a 404.
 
 // backupEntry is one backup in the registry.
 type backupEntry struct {
@@ -183,11 +187,8 @@ type createBackupRequest struct {
 }
 
 func (s *Server) createBackup(r *http.Request) (int, any, error) {
-	if err := s.auth.authorizeIndex(apiKey(r)); err != nil {
-		return 0, nil, err
-	}
 	var req createBackupRequest
-	if err := decodeBody(nil, r, maxControlBody, &req); err != nil {
+	if err := s.controlRequest(r, &req); err != nil {
 		return 0, nil, err
 	}
 	if len(req.Name) > 200 {
@@ -375,20 +376,14 @@ type createIndexFromBackupRequest struct {
 }
 
 func (s *Server) createIndexFromBackup(r *http.Request) (int, any, error) {
-	if err := s.auth.authorizeIndex(apiKey(r)); err != nil {
-		return 0, nil, err
-	}
 	var req createIndexFromBackupRequest
-	if err := decodeBody(nil, r, maxControlBody, &req); err != nil {
+	if err := s.controlRequest(r, &req); err != nil {
 		return 0, nil, err
 	}
 	if err := checkIndexName(req.Name); err != nil {
 		return 0, nil, err
 	}
-	if err := checkTags(req.Tags); err != nil {
-		return 0, nil, err
-	}
-	prot, err := parseProtection("deletion_protection", req.DeletionProtection)
+	prot, err := protectionAndTags(req.DeletionProtection, req.Tags)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -397,65 +392,120 @@ func (s *Server) createIndexFromBackup(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 
+	job := &restoreEntry{ID: newID(), TargetIndex: req.Name, Status: "Pending", CreatedAt: time.Now().UTC()}
 	s.mu.Lock()
 	b, _, err := s.findBackup(r.PathValue("backup_id"))
-	if err == nil && s.mu.indexes[req.Name] != nil {
-		err = errorf(codes.AlreadyExists, "Resource %s already exists", req.Name)
+	if err == nil {
+		switch {
+		case s.mu.closed:
+			err = errorf(codes.Unavailable, "server is shutting down")
+		case s.mu.indexes[req.Name] != nil || s.mu.restoring[req.Name] != nil:
+			err = errorf(codes.AlreadyExists, "Resource %s already exists", req.Name)
+		}
 	}
 	var bc backupEntry
 	if err == nil {
 		bc = *b
+		job.BackupID = bc.ID
+		s.mu.restores = append(s.mu.restores, job)
+		s.mu.restoring[req.Name] = job
+		if err = s.saveRegistry(); err != nil {
+			s.mu.restores = s.mu.restores[:len(s.mu.restores)-1]
+			delete(s.mu.restoring, req.Name)
+		} else {
+			s.restoreWG.Add(1)
+		}
 	}
 	s.mu.Unlock()
 	if err != nil {
 		return 0, nil, err
 	}
-
-	job := &restoreEntry{ID: newID(), BackupID: bc.ID, TargetIndex: req.Name, Status: "Pending", CreatedAt: time.Now().UTC()}
-	// Copy the backup outside the lock (it may be large), then register
-	// the index under it, checking the name again.
-	tmp := filepath.Join(s.cfg.Dir, "indexes", ".restore-"+job.ID)
-	if err := copyTree(filepath.Join(s.backupDir(bc.ID), "index"), tmp); err != nil {
-		os.RemoveAll(tmp)
-		return 0, nil, fmt.Errorf("restore backup %s: %w", bc.ID, err)
-	}
+	// The job runs on (copying the backup may take long), as hosted:
+	// describe-restore-job shows its status and progress, the index
+	// appears when it is Completed.
 	e := indexEntry{Name: req.Name, Cloud: bc.Cloud, Region: bc.Region, ReadCapacity: rc, CreatedAt: time.Now().UTC(), Embed: bc.Embed}
-	st, body, err := s.registerRestored(r.Context(), e, tmp, bc, job, prot, req.Tags)
-	if err != nil {
-		os.RemoveAll(tmp)
+	go s.runRestore(e, bc, job, prot, req.Tags)
+	return http.StatusAccepted, map[string]any{"restore_job_id": job.ID, "index_id": e.Name}, nil
+}
+
+// runRestore runs restore job job: copies backup b into a new directory
+// (the job InProgress, its percent following the bytes copied), then
+// opens and serves it as index e. On a failure, or when the server shuts
+// down first, the job is Failed and nothing of it is left.
+func (s *Server) runRestore(e indexEntry, b backupEntry, job *restoreEntry, prot *bool, tags map[string]string) {
+	defer s.restoreWG.Done()
+	s.mu.Lock()
+	job.Status = "InProgress"
+	s.mu.Unlock()
+	src := filepath.Join(s.backupDir(b.ID), "index")
+	var total, done int64
+	_ = filepath.WalkDir(src, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				total += fi.Size()
+			}
+		}
+		return nil
+	})
+	tmp := filepath.Join(s.cfg.Dir, "indexes", ".restore-"+job.ID)
+	err := copyTree(src, tmp, func(n int64) error {
+		select {
+		case <-s.restoreStop:
+			return errorf(codes.Unavailable, "server is shutting down")
+		default:
+		}
+		s.mu.Lock()
+		if done += n; total > 0 {
+			job.Percent = float64(min(99, 100*done/total))
+		}
+		s.mu.Unlock()
+		if s.restoreHook != nil {
+			s.restoreHook(job)
+		}
+		return nil
+	})
+	if err == nil {
+		err = s.registerRestored(e, tmp, b, job, prot, tags)
 	}
-	return st, body, err
+	if err == nil {
+		return
+	}
+	os.RemoveAll(tmp)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now().UTC()
+	job.Status, job.CompletedAt = "Failed", &now
+	delete(s.mu.restoring, e.Name)
+	if err := s.saveRegistry(); err != nil {
+		s.log.Error("save registry", "err", err)
+	}
+	s.log.Error("restore job failed", "restore_job", job.ID, "backup", b.ID, "index", e.Name, "err", err)
 }
 
 // registerRestored moves the restored directory tmp into place, opens and
 // serves it as index e, applies the requested deletion protection and
 // tags, and records the completed restore job.
-func (s *Server) registerRestored(ctx context.Context, e indexEntry, tmp string, b backupEntry, job *restoreEntry, prot *bool, tags map[string]string) (int, any, error) {
+func (s *Server) registerRestored(e indexEntry, tmp string, b backupEntry, job *restoreEntry, prot *bool, tags map[string]string) error {
+	ctx := context.Background()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.mu.closed {
-		return 0, nil, errorf(codes.Unavailable, "server is shutting down")
-	}
-	if _, ok := s.mu.indexes[e.Name]; ok {
-		return 0, nil, errorf(codes.AlreadyExists, "Resource %s already exists", e.Name)
-	}
-	dir := s.dataDir(e.Name)
-	if err := os.RemoveAll(dir); err != nil { // left over from a crash
-		return 0, nil, err
+	delete(s.mu.restoring, e.Name) // the name is claimed here
+	dir, err := s.claimIndexDirLocked(e.Name)
+	if err != nil {
+		return err
 	}
 	if err := os.Rename(tmp, dir); err != nil {
-		return 0, nil, err
+		return err
 	}
-	_ = os.Remove(s.schemaFile(e.Name))
 	if raw, err := os.ReadFile(filepath.Join(s.backupDir(b.ID), "schemas.json")); err == nil {
 		if err := os.MkdirAll(filepath.Dir(s.schemaFile(e.Name)), 0o755); err == nil {
 			_ = writeFileAtomic(s.schemaFile(e.Name), raw)
 		}
 	}
-	fail := func(err error) (int, any, error) {
+	fail := func(err error) error {
 		os.RemoveAll(dir)
 		_ = os.Remove(s.schemaFile(e.Name))
-		return 0, nil, err
+		return err
 	}
 	o := s.larchOptions(e)
 	idx, err := larch.Open(dir, &o)
@@ -485,35 +535,25 @@ func (s *Server) registerRestored(ctx context.Context, e indexEntry, tmp string,
 			return fail(err)
 		}
 	}
-	h, err := s.newHosted(e, idx)
+	old := *job
+	now := time.Now().UTC()
+	h, err := s.serveNewLocked(e, idx,
+		func() { job.Status, job.Percent, job.CompletedAt = "Completed", 100, &now },
+		func() { *job = old })
 	if err != nil {
 		return fail(err)
 	}
-	if s.ctrlLn != nil {
-		if err := s.listenIndex(h); err != nil {
-			idx.Close()
-			return fail(err)
-		}
-	}
-	now := time.Now().UTC()
-	job.Status, job.Percent, job.CompletedAt = "Completed", 100, &now
-	s.mu.indexes[e.Name] = h
-	s.mu.restores = append(s.mu.restores, job)
-	if err := s.saveRegistry(); err != nil {
-		delete(s.mu.indexes, e.Name)
-		s.mu.restores = s.mu.restores[:len(s.mu.restores)-1]
-		_ = h.stop(context.Background())
-		return fail(err)
-	}
 	s.log.Info("index restored from backup", "index", e.Name, "backup", b.ID, "restore_job", job.ID, "host", h.host())
-	return http.StatusAccepted, map[string]any{"restore_job_id": job.ID, "index_id": e.Name}, nil
+	return nil
 }
 
 // copyTree copies directory src to dst (which must not exist): Pebble
 // table files (*.sst, never rewritten once written) are hard-linked where
 // the file system allows, every other file is copied and synced, since the
 // restored index appends to its manifest and log.
-func copyTree(src, dst string) error {
+// It calls progress (when not nil) with each file's size once the file is
+// copied; an error from progress stops the copy.
+func copyTree(src, dst string, progress func(n int64) error) error {
 	if _, err := os.Stat(src); err != nil {
 		return err
 	}
@@ -532,12 +572,23 @@ func copyTree(src, dst string) error {
 		if !d.Type().IsRegular() {
 			return fmt.Errorf("%s: not a regular file", path)
 		}
+		linked := false
 		if strings.HasSuffix(path, ".sst") {
-			if err := os.Link(path, to); err == nil {
-				return nil
+			linked = os.Link(path, to) == nil
+		}
+		if !linked {
+			if err := copyFile(path, to); err != nil {
+				return err
 			}
 		}
-		return copyFile(path, to)
+		if progress == nil {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return progress(fi.Size())
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +36,18 @@ func topIDs(c *client, host, ns string) string {
 		fmt.Fprintf(&b, "%s:%.5f ", mm["id"], mm["score"])
 	}
 	return b.String()
+}
+
+// waitRestore polls restore job id until it is neither Pending nor
+// InProgress (at most 30 seconds) and returns its last description.
+func waitRestore(c *client, s *Server, id string) map[string]any {
+	c.t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		j := c.must(200, "GET", s.URL()+"/restore-jobs/"+id, nil)
+		if (j["status"] != "Pending" && j["status"] != "InProgress") || time.Now().After(deadline) {
+			return j
+		}
+	}
 }
 
 func totalRecords(c *client, host string) float64 {
@@ -138,7 +151,7 @@ func TestBackups_CreateRestoreRestartErrors(t *testing.T) {
 	if len(job) != 36 || r["index_id"] != "dst" {
 		t.Fatalf("create index from backup: %v", r)
 	}
-	j := c.must(200, "GET", s.URL()+"/restore-jobs/"+job, nil)
+	j := waitRestore(c, s, job)
 	if j["status"] != "Completed" || j["percent_complete"] != 100.0 || j["backup_id"] != id || j["target_index_name"] != "dst" || j["completed_at"] == nil {
 		t.Fatalf("restore job: %v", j)
 	}
@@ -207,7 +220,10 @@ func TestBackups_CreateRestoreRestartErrors(t *testing.T) {
 	if l := c.must(200, "GET", s.URL()+"/indexes/src/backups?include_deleted=true", nil); len(l["data"].([]any)) != 1 {
 		t.Fatalf("backups of a deleted index with include_deleted: %v", l)
 	}
-	c.must(202, "POST", s.URL()+"/backups/"+id+"/create-index", map[string]any{"name": "src"})
+	r = c.must(202, "POST", s.URL()+"/backups/"+id+"/create-index", map[string]any{"name": "src"})
+	if j := waitRestore(c, s, r["restore_job_id"].(string)); j["status"] != "Completed" {
+		t.Fatalf("restore into src: %v", j)
+	}
 	// The new index called src has no backups; the old one's show with
 	// include_deleted.
 	if l := c.must(200, "GET", s.URL()+"/indexes/src/backups", nil); len(l["data"].([]any)) != 0 {
@@ -276,6 +292,10 @@ func TestBackups_GoClient(t *testing.T) {
 	}
 	r := must(pc.CreateIndexFromBackup(ctx, &pinecone.CreateIndexFromBackupParams{BackupId: id, Name: "restored"})).get(t)
 	j := must(pc.DescribeRestoreJob(ctx, r.RestoreJobId)).get(t)
+	for deadline := time.Now().Add(30 * time.Second); (j.Status == "Pending" || j.Status == "InProgress") && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		j = must(pc.DescribeRestoreJob(ctx, r.RestoreJobId)).get(t)
+	}
 	if j.Status != "Completed" || j.PercentComplete == nil || *j.PercentComplete != 100 || j.TargetIndexName != "restored" || j.CompletedAt == nil {
 		t.Fatalf("DescribeRestoreJob: %+v", j)
 	}
@@ -299,5 +319,103 @@ func TestBackups_GoClient(t *testing.T) {
 	}
 	if _, err := pc.DescribeBackup(ctx, id); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("DescribeBackup after delete: %v", err)
+	}
+}
+
+// TestBackups_RestoreJobRunsOn checks that a restore job runs on after
+// create-index answers, as hosted: while it copies, describe shows it
+// InProgress with its percent, the index does not exist yet and its name
+// is taken (409 for a create or another restore); then it is Completed
+// and the index serves the backup. A job the server's shutdown cuts short
+// is Failed after the restart, leaving no index and no copy.
+func TestBackups_RestoreJobRunsOn(t *testing.T) {
+	dir := t.TempDir()
+	s := testServer(t, dir, nil)
+	c := newClient(t, "")
+	src := c.createIndex(s, "src", 4, "cosine")
+	backupRecords(c, src, "tenant-a", 20)
+	id := c.must(201, "POST", s.URL()+"/indexes/src/backups", map[string]any{"name": "b"})["backup_id"].(string)
+
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	s.restoreHook = func(job *restoreEntry) {
+		if job.TargetIndex == "late" {
+			once.Do(func() { close(started) })
+			select { // (the shutdown, when the test fails first)
+			case <-release:
+			case <-s.restoreStop:
+			}
+		} else if job.TargetIndex == "cut" {
+			once.Do(func() { close(started) })
+			<-s.restoreStop // until the shutdown
+		}
+	}
+	job := c.must(202, "POST", s.URL()+"/backups/"+id+"/create-index", map[string]any{"name": "late"})["restore_job_id"].(string)
+	<-started
+	if j := c.must(200, "GET", s.URL()+"/restore-jobs/"+job, nil); j["status"] != "InProgress" || j["percent_complete"].(float64) >= 100 || j["completed_at"] != nil {
+		t.Fatalf("restore job while it copies: %v", j)
+	}
+	c.must(404, "GET", s.URL()+"/indexes/late", nil)
+	c.must(409, "POST", s.URL()+"/indexes", map[string]any{"name": "late", "dimension": 4, "metric": "cosine",
+		"spec": map[string]any{"serverless": map[string]any{"cloud": "aws", "region": "us-east-1"}}})
+	c.must(409, "POST", s.URL()+"/backups/"+id+"/create-index", map[string]any{"name": "late"})
+	close(release)
+	if j := waitRestore(c, s, job); j["status"] != "Completed" || j["percent_complete"] != 100.0 || j["completed_at"] == nil {
+		t.Fatalf("restore job: %v", j)
+	}
+	if n := totalRecords(c, c.must(200, "GET", s.URL()+"/indexes/late", nil)["host"].(string)); n != 20 {
+		t.Fatalf("restored index: %v records, want 20", n)
+	}
+
+	// A job cut short by the shutdown.
+	started, once = make(chan struct{}), sync.Once{}
+	cut := c.must(202, "POST", s.URL()+"/backups/"+id+"/create-index", map[string]any{"name": "cut"})["restore_job_id"].(string)
+	<-started
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	for _, j := range s.mu.restores {
+		if j.ID == cut && j.Status != "Failed" {
+			t.Errorf("restore job cut by the shutdown: %+v", j)
+		}
+	}
+	s.mu.Unlock()
+	s = testServer(t, dir, nil)
+	if j := c.must(200, "GET", s.URL()+"/restore-jobs/"+cut, nil); j["status"] != "Failed" {
+		t.Fatalf("restore job cut by the shutdown, after the restart: %v", j)
+	}
+	c.must(404, "GET", s.URL()+"/indexes/cut", nil)
+	if ms, _ := filepath.Glob(filepath.Join(dir, "indexes", ".restore-*")); len(ms) != 0 {
+		t.Fatalf("copies left: %v", ms)
+	}
+	if n := totalRecords(c, c.must(200, "GET", s.URL()+"/indexes/late", nil)["host"].(string)); n != 20 {
+		t.Fatalf("restored index after the restart: %v records, want 20", n)
+	}
+
+	// A crash mid-copy leaves the job InProgress in the registry (and its
+	// copy on disk): after the restart it is Failed, the copy removed.
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, registryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), `"Failed"`) {
+		t.Fatalf("registry: %s", raw)
+	}
+	if err := os.WriteFile(filepath.Join(dir, registryFile), []byte(strings.Replace(string(raw), `"Failed"`, `"InProgress"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "indexes", ".restore-"+cut), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s = testServer(t, dir, nil)
+	if j := c.must(200, "GET", s.URL()+"/restore-jobs/"+cut, nil); j["status"] != "Failed" {
+		t.Fatalf("restore job cut by a crash, after the restart: %v", j)
+	}
+	if ms, _ := filepath.Glob(filepath.Join(dir, "indexes", ".restore-*")); len(ms) != 0 {
+		t.Fatalf("copies left after a crash: %v", ms)
 	}
 }

@@ -155,6 +155,27 @@ func parseMetric(field, m string) (larch.Metric, error) {
 	return 0, badRequest(field, "%q: want cosine, euclidean or dotproduct", m)
 }
 
+// controlRequest checks that the request's key may make index-wide
+// calls, then decodes its control-plane body (at most maxControlBody
+// bytes) into req.
+func (s *Server) controlRequest(r *http.Request, req any) error {
+	if err := s.auth.authorizeIndex(apiKey(r)); err != nil {
+		return err
+	}
+	return decodeBody(nil, r, maxControlBody, req)
+}
+
+// protectionAndTags checks a request's deletion_protection and tags
+// fields, in that order, and returns the protection asked for (nil when
+// the field is absent).
+func protectionAndTags(prot string, tags map[string]string) (*bool, error) {
+	p, err := parseProtection("deletion_protection", prot)
+	if err != nil {
+		return nil, err
+	}
+	return p, checkTags(tags)
+}
+
 func parseProtection(field, v string) (*bool, error) {
 	switch v {
 	case "":
@@ -223,11 +244,8 @@ func readCapacityFrom(field string, rc *readCapacityJSON, cur readCapacity) (rea
 }
 
 func (s *Server) createIndex(r *http.Request) (int, any, error) {
-	if err := s.auth.authorizeIndex(apiKey(r)); err != nil {
-		return 0, nil, err
-	}
 	var req createIndexRequest
-	if err := decodeBody(nil, r, maxControlBody, &req); err != nil {
+	if err := s.controlRequest(r, &req); err != nil {
 		return 0, nil, err
 	}
 	if err := checkIndexName(req.Name); err != nil {
@@ -311,15 +329,12 @@ func (s *Server) createIndex(r *http.Request) (int, any, error) {
 			return 0, nil, badRequest("metric", "a sparse index needs dotproduct")
 		}
 	}
-	prot, err := parseProtection("deletion_protection", req.DeletionProtection)
+	prot, err := protectionAndTags(req.DeletionProtection, req.Tags)
 	if err != nil {
 		return 0, nil, err
 	}
 	o.DeletionProtection = prot != nil && *prot
 	o.Tags = req.Tags
-	if err := checkTags(req.Tags); err != nil {
-		return 0, nil, err
-	}
 	rt := s.larchOptions(e)
 	o.ReadCapacity, o.QueryParallelism, o.MaxConcurrentQueries = rt.ReadCapacity, rt.QueryParallelism, rt.MaxConcurrentQueries
 
@@ -332,21 +347,10 @@ func (s *Server) createIndex(r *http.Request) (int, any, error) {
 func (s *Server) createHosted(e indexEntry, o larch.Options) (int, any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.mu.closed {
-		return 0, nil, errorf(codes.Unavailable, "server is shutting down")
+	dir, err := s.claimIndexDirLocked(e.Name)
+	if err != nil {
+		return 0, nil, err
 	}
-	if _, ok := s.mu.indexes[e.Name]; ok {
-		return 0, nil, errorf(codes.AlreadyExists, "Resource %s already exists", e.Name)
-	}
-	dir := s.dataDir(e.Name)
-	if _, err := os.Stat(dir); err == nil {
-		// Left over from a crash between creating and registering: start
-		// afresh.
-		if err := os.RemoveAll(dir); err != nil {
-			return 0, nil, err
-		}
-	}
-	_ = os.Remove(s.schemaFile(e.Name))
 	idx, err := larch.Open(dir, &o)
 	if err != nil {
 		os.RemoveAll(dir)
@@ -359,27 +363,66 @@ func (s *Server) createHosted(e indexEntry, o larch.Options) (int, any, error) {
 			return 0, nil, err
 		}
 	}
-	h, err := s.newHosted(e, idx)
+	h, err := s.serveNewLocked(e, idx, nil, nil)
 	if err != nil {
-		os.RemoveAll(dir)
-		return 0, nil, err
-	}
-	if s.ctrlLn != nil {
-		if err := s.listenIndex(h); err != nil {
-			idx.Close()
-			os.RemoveAll(dir)
-			return 0, nil, err
-		}
-	}
-	s.mu.indexes[e.Name] = h
-	if err := s.saveRegistry(); err != nil {
-		delete(s.mu.indexes, e.Name)
-		_ = h.stop(context.Background())
 		os.RemoveAll(dir)
 		return 0, nil, err
 	}
 	s.log.Info("index created", "index", e.Name, "dimension", o.Dimension, "metric", idx.Metric().String(), "host", h.host())
 	return http.StatusCreated, s.indexModelLocked(h), nil
+}
+
+// claimIndexDirLocked checks that index name may be created now (the
+// server is not shutting down, no index has the name), clears what a crash
+// between creating and registering left under the name (its directory and
+// schema file), and returns its directory. s.mu is held.
+func (s *Server) claimIndexDirLocked(name string) (string, error) {
+	if s.mu.closed {
+		return "", errorf(codes.Unavailable, "server is shutting down")
+	}
+	if _, ok := s.mu.indexes[name]; ok {
+		return "", errorf(codes.AlreadyExists, "Resource %s already exists", name)
+	}
+	if _, ok := s.mu.restoring[name]; ok {
+		return "", errorf(codes.AlreadyExists, "Resource %s already exists (a restore job is creating it)", name)
+	}
+	dir := s.dataDir(name)
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
+	}
+	_ = os.Remove(s.schemaFile(name))
+	return dir, nil
+}
+
+// serveNewLocked serves the newly opened idx as hosted index e (on its
+// own port when the server listens) and registers it, with register's
+// additions to the registry (undone by unregister when the registry
+// cannot be saved). On an error idx is closed; the caller removes its
+// directory. s.mu is held.
+func (s *Server) serveNewLocked(e indexEntry, idx *larch.Index, register, unregister func()) (*hostedIndex, error) {
+	h, err := s.newHosted(e, idx)
+	if err != nil {
+		return nil, err
+	}
+	if s.ctrlLn != nil {
+		if err := s.listenIndex(h); err != nil {
+			idx.Close()
+			return nil, err
+		}
+	}
+	s.mu.indexes[e.Name] = h
+	if register != nil {
+		register()
+	}
+	if err := s.saveRegistry(); err != nil {
+		delete(s.mu.indexes, e.Name)
+		if unregister != nil {
+			unregister()
+		}
+		_ = h.stop(context.Background())
+		return nil, err
+	}
+	return h, nil
 }
 
 // checkTags enforces the hosted limits on tags: keys up to 80 characters
@@ -451,11 +494,8 @@ type configureIndexRequest struct {
 }
 
 func (s *Server) configureIndex(r *http.Request) (int, any, error) {
-	if err := s.auth.authorizeIndex(apiKey(r)); err != nil {
-		return 0, nil, err
-	}
 	var req configureIndexRequest
-	if err := decodeBody(nil, r, maxControlBody, &req); err != nil {
+	if err := s.controlRequest(r, &req); err != nil {
 		return 0, nil, err
 	}
 	switch {
@@ -464,11 +504,8 @@ func (s *Server) configureIndex(r *http.Request) (int, any, error) {
 	case req.Schema != nil:
 		return 0, nil, errorf(codes.Unimplemented, "schema: changing the schema is not supported by larch serve")
 	}
-	prot, err := parseProtection("deletion_protection", req.DeletionProtection)
+	prot, err := protectionAndTags(req.DeletionProtection, req.Tags)
 	if err != nil {
-		return 0, nil, err
-	}
-	if err := checkTags(req.Tags); err != nil {
 		return 0, nil, err
 	}
 	rcIn, field := req.ReadCapacity, "read_capacity"

@@ -131,6 +131,41 @@ func (s *Server) nsAuth(r *http.Request, ns string) (string, error) {
 	return s.auth.authorizeNamespace(apiKey(r), ns)
 }
 
+// namespaced is a data-plane request body that names its namespace.
+type namespaced interface{ namespace() string }
+
+func (q *upsertRequest) namespace() string          { return q.Namespace }
+func (q *queryRequest) namespace() string           { return q.Namespace }
+func (q *fetchByMetadataRequest) namespace() string { return q.Namespace }
+func (q *updateRequest) namespace() string          { return q.Namespace }
+func (q *deleteRequest) namespace() string          { return q.Namespace }
+
+// dataRequest decodes a data-plane request body into req and checks the
+// request's key against the namespace it names, returning the name the
+// call must use (see nsAuth). It reads r's body (at most maxDataBody
+// bytes) when body is nil. fast, when given, decodes the common shapes
+// without reflection; a body it does not take is decoded by encoding/json
+// into a zeroed req.
+func dataRequest[T any, P interface {
+	*T
+	namespaced
+}](s *Server, r *http.Request, body []byte, fast func([]byte, P) bool, req P) (string, error) {
+	if body == nil {
+		var err error
+		if body, err = readBody(nil, r, maxDataBody); err != nil {
+			return "", err
+		}
+	}
+	if fast == nil || !fast(body, req) {
+		var zero T
+		*req = zero
+		if err := decodeJSON(body, maxDataBody, req); err != nil {
+			return "", err
+		}
+	}
+	return s.nsAuth(r, req.namespace())
+}
+
 // indexAuth checks that the request's key may make index-wide calls.
 func (s *Server) indexAuth(r *http.Request) error {
 	return s.auth.authorizeIndex(apiKey(r))
@@ -143,17 +178,7 @@ type upsertRequest struct {
 
 func (s *Server) upsert(h *hostedIndex, r *http.Request, idx *larch.Index) (int, any, error) {
 	var req upsertRequest
-	body, err := readBody(nil, r, maxDataBody)
-	if err != nil {
-		return 0, nil, err
-	}
-	if !fastUpsert(body, &req) {
-		req = upsertRequest{}
-		if err := decodeJSON(body, maxDataBody, &req); err != nil {
-			return 0, nil, err
-		}
-	}
-	name, err := s.nsAuth(r, req.Namespace)
+	name, err := dataRequest(s, r, nil, fastUpsert, &req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -208,13 +233,7 @@ func (s *Server) query(h *hostedIndex, r *http.Request, idx *larch.Index) (int, 
 	if err != nil {
 		return 0, nil, err
 	}
-	if !fastQuery(body, &req) {
-		req = queryRequest{}
-		if err := decodeJSON(body, maxDataBody, &req); err != nil {
-			return 0, nil, err
-		}
-	}
-	name, err := s.nsAuth(r, req.Namespace)
+	name, err := dataRequest(s, r, body, fastQuery, &req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -289,10 +308,7 @@ type fetchByMetadataRequest struct {
 
 func (s *Server) fetchByMetadata(h *hostedIndex, r *http.Request, idx *larch.Index) (int, any, error) {
 	var req fetchByMetadataRequest
-	if err := decodeBody(nil, r, maxDataBody, &req); err != nil {
-		return 0, nil, err
-	}
-	name, err := s.nsAuth(r, req.Namespace)
+	name, err := dataRequest(s, r, nil, nil, &req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -331,10 +347,7 @@ type updateRequest struct {
 
 func (s *Server) update(h *hostedIndex, r *http.Request, idx *larch.Index) (int, any, error) {
 	var req updateRequest
-	if err := decodeBody(nil, r, maxDataBody, &req); err != nil {
-		return 0, nil, err
-	}
-	name, err := s.nsAuth(r, req.Namespace)
+	name, err := dataRequest(s, r, nil, nil, &req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -378,10 +391,7 @@ type deleteRequest struct {
 
 func (s *Server) delete(h *hostedIndex, r *http.Request, idx *larch.Index) (int, any, error) {
 	var req deleteRequest
-	if err := decodeBody(nil, r, maxDataBody, &req); err != nil {
-		return 0, nil, err
-	}
-	name, err := s.nsAuth(r, req.Namespace)
+	name, err := dataRequest(s, r, nil, nil, &req)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -206,9 +206,13 @@ func (s *vectorService) Query(ctx context.Context, req *pb.QueryRequest) (*pb.Qu
 	}
 	out := &pb.QueryResponse{Matches: make([]*pb.ScoredVector, len(res.Matches)), Namespace: name,
 		Usage: pbUsage(res.Usage.ReadUnits)}
+	// The matches in one allocation, not one each.
+	sv := make([]pb.ScoredVector, len(res.Matches))
 	for i, m := range res.Matches {
-		out.Matches[i] = &pb.ScoredVector{Id: m.ID, Score: m.Score, Values: m.Values,
-			SparseValues: pbSparse(m.SparseValues), Metadata: structOf(m.Metadata)}
+		v := &sv[i]
+		v.Id, v.Score, v.Values = m.ID, m.Score, m.Values
+		v.SparseValues, v.Metadata = pbSparse(m.SparseValues), structOf(m.Metadata)
+		out.Matches[i] = v
 	}
 	if queryFits(out) {
 		return out, nil

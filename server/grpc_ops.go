@@ -155,7 +155,7 @@ func (h *hostedIndex) observeGRPC(ctx context.Context, fullMethod string, code c
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		remote = p.Addr.String()
 	}
-	l.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("index", h.name), slog.String("op", op), slog.String("method", "gRPC"),
+	accessLog(ctx, l, slog.String("index", h.name), slog.String("op", op), slog.String("method", "gRPC"),
 		slog.String("path", fullMethod), slog.String("status", name), slog.Int("grpc_code", int(code)), slog.Int64("bytes", bytes),
 		slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("remote", remote))
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -79,12 +80,22 @@ func (rec *recorder) done() {
 	rec.s.metrics.observe(rec.index, rec.op, code, d)
 	ctx := rec.r.Context()
 	if l := rec.s.log; l.Enabled(ctx, slog.LevelInfo) {
-		// LogAttrs: no boxing of each value into an any, as Info does.
-		l.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("index", rec.index), slog.String("op", rec.op),
+		accessLog(ctx, l, slog.String("index", rec.index), slog.String("op", rec.op),
 			slog.String("method", rec.r.Method), slog.String("path", rec.r.URL.Path), slog.String("status", code),
 			slog.Int64("bytes", rec.bytes), slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 			slog.String("remote", rec.r.RemoteAddr))
 	}
+}
+
+// accessLog writes one request's access-log line ("request", at level
+// Info, which the caller has checked is enabled) with attrs, straight to
+// l's handler: Logger.LogAttrs would walk the stack (runtime.Callers) for
+// a source position that an access line does not need, ~1% of a served
+// query's CPU. The attributes are not boxed into an any, as Info would.
+func accessLog(ctx context.Context, l *slog.Logger, attrs ...slog.Attr) {
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+	r.AddAttrs(attrs...)
+	_ = l.Handler().Handle(ctx, r)
 }
 
 // statusText is st in decimal, without an allocation for the usual ones.

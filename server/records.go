@@ -173,14 +173,11 @@ func (s *Server) createIndexForModel(r *http.Request) (int, any, error) {
 			return 0, nil, err
 		}
 	}
-	prot, err := parseProtection("deletion_protection", req.DeletionProtection)
+	prot, err := protectionAndTags(req.DeletionProtection, req.Tags)
 	if err != nil {
 		return 0, nil, err
 	}
 	o.DeletionProtection = prot != nil && *prot
-	if err := checkTags(req.Tags); err != nil {
-		return 0, nil, err
-	}
 	o.Tags = req.Tags
 	e := indexEntry{Name: req.Name, Cloud: req.Cloud, Region: req.Region, ReadCapacity: readCapacity{Mode: "OnDemand"},
 		CreatedAt: time.Now().UTC(), Embed: emb}

@@ -108,9 +108,19 @@ type Server struct {
 		indexes  map[string]*hostedIndex
 		backups  []*backupEntry  // in creation order
 		restores []*restoreEntry // in creation order
-		closed   bool
+		// restoring holds the restore jobs still copying, by the name of
+		// the index each will create (reserved meanwhile).
+		restoring map[string]*restoreEntry
+		closed    bool
 	}
-	regMu sync.Mutex // serializes registry writes
+	// restoreWG counts the restore jobs' goroutines; restoreStop, closed
+	// by Shutdown, makes them give up.
+	restoreWG   sync.WaitGroup
+	restoreStop chan struct{}
+	// restoreHook, when set (by tests), runs in a restore job after each
+	// file it copies.
+	restoreHook func(job *restoreEntry)
+	regMu       sync.Mutex // serializes registry writes
 }
 
 // New opens every index the registry in cfg.Dir lists. It does not listen
@@ -166,6 +176,14 @@ func New(cfg Config) (*Server, error) {
 		s.mu.indexes[e.Name] = h
 	}
 	s.mu.backups, s.mu.restores = reg.Backups, reg.RestoreJobs
+	s.mu.restoring, s.restoreStop = map[string]*restoreEntry{}, make(chan struct{})
+	for _, j := range s.mu.restores {
+		if j.Status == "Pending" || j.Status == "InProgress" {
+			// The server stopped while the job copied; its copy is
+			// removed below.
+			j.Status = "Failed"
+		}
+	}
 	sortBackups(s.mu.backups, s.mu.restores)
 	s.removeOrphans()
 	return s, nil
@@ -275,6 +293,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return errors.New("server: already shut down")
 	}
 	s.mu.closed = true
+	s.mu.Unlock()
+	// Restore jobs still copying give up (each marks its job Failed); an
+	// index one of them registered meanwhile is stopped below.
+	close(s.restoreStop)
+	s.restoreWG.Wait()
+	s.mu.Lock()
 	hs := make([]*hostedIndex, 0, len(s.mu.indexes))
 	for _, h := range s.mu.indexes {
 		hs = append(hs, h)

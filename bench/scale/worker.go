@@ -145,6 +145,16 @@ func (w *worker) do(f []string) (string, error) {
 		rss, peak := procMem(os.Getpid())
 		var b strings.Builder
 		fmt.Fprintf(&b, "memstats rss=%d peak=%d", rss, peak)
+		// Anonymous (the Go heap, ...) and file-backed (a mapped graph
+		// snapshot's pages, shared with the page cache) resident bytes.
+		if st, err := os.ReadFile("/proc/self/status"); err == nil {
+			for _, line := range strings.Split(string(st), "\n") {
+				if f := strings.Fields(line); len(f) >= 2 && (f[0] == "RssAnon:" || f[0] == "RssFile:") {
+					v, _ := strconv.ParseInt(f[1], 10, 64)
+					fmt.Fprintf(&b, " %s=%d", strings.ToLower(strings.TrimSuffix(f[0], ":")), v*1024)
+				}
+			}
+		}
 		for _, x := range ss {
 			fmt.Fprintf(&b, " %s=%d", strings.TrimSuffix(strings.TrimPrefix(x.Name, "/memory/classes/"), ":bytes"), x.Value.Uint64())
 		}

@@ -144,6 +144,11 @@ BACKUP=$(curl -sS --fail-with-body "${H[@]}" "$CONTROL/indexes/multitenant-app/b
 call "$CONTROL/indexes/multitenant-app/backups"
 JOB=$(curl -sS --fail-with-body "${H[@]}" "$CONTROL/backups/$BACKUP/create-index" \
   -d '{"name": "multitenant-restored", "deletion_protection": "disabled"}' | sed -n 's/.*"restore_job_id":"\([^"]*\)".*/\1/p')
+# The job runs on after the call: wait until it is no longer Pending or InProgress.
+for _ in $(seq 300); do
+  curl -sS "${H[@]}" "$CONTROL/restore-jobs/$JOB" | grep -q '"status":"\(Pending\|InProgress\)"' || break
+  sleep 0.1
+done
 call "$CONTROL/restore-jobs/$JOB"
 RESTORED_HOST=$(curl -sS "${H[@]}" "$CONTROL/indexes/multitenant-restored" | sed -n 's/.*"host":"\([^"]*\)".*/\1/p')
 call "$RESTORED_HOST/describe_index_stats" -d '{}'

@@ -83,11 +83,17 @@
 // memory, rows, levels, upper links, sketches; not the float32 vectors,
 // nor tags) a chunk of nodes at a time, holding no copy of the graph;
 // inserts wait meanwhile, deletes and searches do not. Load reads the
-// blocks straight into place (snapshot.go), and still reads the two
-// formats of before node blocks, whose graphs then scan by codes alone
-// until rebuilt if they had no sketches. To reconcile a snapshot with the
-// live rows, Sync takes the live rows with their tags in one pass: rows the
-// graph holds but the caller does not are deleted, and the rows the graph
-// lacks are returned for the caller to insert (Insert and Delete are
-// idempotent too).
+// blocks straight into place (snapshot.go); MapFile maps a snapshot file
+// instead (privately, copy on write) and serves the full chunks' blocks,
+// sketches and norms from the page cache as they lie, after one pass that
+// checks each chunk's nodes as it goes and the checksum of the whole: no
+// copy, and at a million nodes a fraction of a second (mapfile.go). The
+// row index of a loaded graph is a table by row (no sort) and its tag
+// index is made when first needed. Both still read the snapshots of
+// before (LARCHGR3, LARCHGR2, LARCHGR1); the two oldest, of before node
+// blocks, then scan by codes alone until rebuilt if they had no sketches.
+// To reconcile a snapshot with the live rows, Sync takes the live rows
+// with their tags in one pass: rows the graph holds but the caller does
+// not are deleted, and the rows the graph lacks are returned for the
+// caller to insert (Insert and Delete are idempotent too).
 package graph

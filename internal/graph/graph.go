@@ -308,26 +308,11 @@ func (g *Graph) Sync(live func(yield func(row, tag uint32) bool)) (missing []uin
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	n := ix.nodes.Load()
-	// The live rows sorted, merged with the frozen rows (a loaded graph's
-	// are all frozen): no lookup per row.
-	pairs := make([]uint64, 0, ix.rows.live)
-	for row, tag := range live {
-		pairs = append(pairs, uint64(row)<<32|uint64(tag))
-	}
-	slices.Sort(pairs)
+	// Each live row found by the row index (a table by row for a loaded
+	// graph's dense rows: no sort, no map).
 	seen := make([]uint64, (n+63)/64)
-	frozen := ix.rows.frozen
-	for _, p := range pairs {
-		row, tag := uint32(p>>32), uint32(p)
-		v, ok := ix.rows.added[row]
-		if !ok {
-			for len(frozen) > 0 && uint32(frozen[0]>>32) < row {
-				frozen = frozen[1:]
-			}
-			if len(frozen) > 0 && uint32(frozen[0]>>32) == row && !ix.isDeleted(uint32(frozen[0])) {
-				v, ok = uint32(frozen[0]), true
-			}
-		}
+	for row, tag := range live {
+		v, ok := ix.rows.get(ix, row)
 		if !ok {
 			missing = append(missing, tag)
 			continue
@@ -337,11 +322,14 @@ func (g *Graph) Sync(live func(yield func(row, tag uint32) bool)) (missing []uin
 	}
 	// The tag index is made afresh: the new tags may permute the old.
 	ix.tags.Store(new(tagDir))
+	ix.tagsStale.Store(false)
 	for v := uint32(0); v < n; v++ {
-		if ix.isDeleted(v) {
-			continue
-		}
+		// A node seen is live (the row index found it); one not seen is
+		// a tombstone or to be made one.
 		if seen[v>>6]&(1<<(v&63)) == 0 {
+			if ix.isDeleted(v) {
+				continue
+			}
 			ix.rows.drop(ix.row(v))
 			ix.setDeleted(ix.chunk(v).block(int(v&chunkMask), ix.stride))
 			deleted++
@@ -492,6 +480,7 @@ type index struct {
 	slab       []byte                 // what is left of the slab blocks are carved from (layout.go)
 	slabChunks int                    // chunks in the next slab
 	tags       atomic.Pointer[tagDir] // tag → node+1 of live nodes (tags.go)
+	tagsStale  atomic.Bool            // tags is to be made from the nodes (tagDir)
 	rng        *rand.Rand
 
 	entryMu sync.Mutex // serializes entry point raises
@@ -499,6 +488,8 @@ type index struct {
 	locks [1024]sync.Mutex // node link locks, striped
 
 	pool sync.Pool // *searcher
+
+	m *mapping // the mapped snapshot some chunks lie in (mapfile.go), or nil
 }
 
 const noEntry = math.MaxUint64
@@ -508,7 +499,7 @@ type chunk struct {
 	// and bottom-layer links, chunkSize × stride bytes from base, which is
 	// 64-byte aligned.
 	blocks []byte
-	base   unsafe.Pointer
+	base   atomic.Pointer[byte] // Unmap moves the blocks of a mapped chunk
 	row    [chunkSize]uint32
 	tag    [chunkSize]atomic.Uint32
 	level  [chunkSize]uint8
@@ -517,6 +508,7 @@ type chunk struct {
 	sk     []uint64                  // chunkSize × P/64: sketch bits (sketch.go), once quantized
 	nr     []float32                 // chunkSize norms, for Dot (augment.go)
 	skx    []float32                 // chunkSize × sketchExtra
+	m      *mapping                  // the mapped snapshot blocks, sk, nr and skx lie in, or nil
 }
 
 func newIndex(dim int, metric Metric, vectors Vectors, p Params) *index {
@@ -538,7 +530,9 @@ func newIndex(dim int, metric Metric, vectors Vectors, p Params) *index {
 
 func (ix *index) newChunk() *chunk {
 	c := &chunk{}
-	c.blocks, c.base = ix.allocBlocks()
+	var b unsafe.Pointer
+	c.blocks, b = ix.allocBlocks()
+	c.base.Store((*byte)(b))
 	if ix.metric == Dot {
 		c.nr = make([]float32, chunkSize)
 	}
@@ -1057,6 +1051,7 @@ func (ix *index) check(dups bool) error {
 	}
 	// Every live node's tag leads to a live node with that tag (itself,
 	// unless two rows share a tag).
+	ix.makeTagsLocked()
 	tdir := *ix.tags.Load()
 	for v := uint32(0); v < n; v++ {
 		if ix.isDeleted(v) {

@@ -84,7 +84,9 @@ func newSlab(n int) []byte {
 }
 
 // block returns the address of node o's block in c.
-func (c *chunk) block(o, stride int) unsafe.Pointer { return unsafe.Add(c.base, o*stride) }
+func (c *chunk) block(o, stride int) unsafe.Pointer {
+	return unsafe.Add(unsafe.Pointer(c.base.Load()), o*stride)
+}
 
 // codes returns the int8 codes in block b.
 func (l *layout) codes(b unsafe.Pointer) []int8 { return unsafe.Slice((*int8)(b), l.codeLen) }

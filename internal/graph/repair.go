@@ -3,6 +3,7 @@ package graph
 import (
 	"math"
 	"slices"
+	"sync"
 	"sync/atomic"
 )
 
@@ -35,7 +36,14 @@ const repairRounds = 4
 // that other nodes link to as well, so no degree bound is exceeded.
 // Searches run meanwhile; inserts too, and the nodes they add are left for
 // the next Repair; compactions and snapshots wait.
-func (g *Graph) Repair() int {
+func (g *Graph) Repair() int { return g.RepairWorkers(1) }
+
+// RepairWorkers is Repair with the search for every node by its own
+// vector (findable's first pass, most of Repair's time) shared among
+// workers goroutines. The nodes those searches miss, usually a few in a
+// thousand, are then searched for again and linked in one by one, in
+// node order, as with one worker.
+func (g *Graph) RepairWorkers(workers int) int {
 	g.compactMu.Lock()
 	defer g.compactMu.Unlock()
 	g.snap.RLock()
@@ -45,7 +53,7 @@ func (g *Graph) Repair() int {
 	ix := g.cur.Load()
 	total := ix.repairRounds(nil)
 	if !testNoRepair {
-		if n, fx := ix.findable(); n > 0 {
+		if n, fx := ix.findable(max(1, workers)); n > 0 {
 			total += n + ix.repairRounds(fx) // findable's links kept
 		}
 	}
@@ -87,7 +95,7 @@ const findEf = 8
 // may give up, the new node takes the hub's farthest neighbour behind it
 // (splice); and the nodes whose links were replaced are searched for
 // again, for up to findRounds rounds. It returns the links added.
-func (ix *index) findable() (int, *repairFix) {
+func (ix *index) findable(workers int) (int, *repairFix) {
 	n := ix.nodes.Load()
 	e := ix.entry.Load()
 	if n < 2 || e == noEntry {
@@ -116,13 +124,15 @@ func (ix *index) findable() (int, *repairFix) {
 	fixed := make([]uint64, (n+63)/64)
 	fx := &repairFix{fixed: fixed}
 	var again []uint32
-	check := func(v uint32) {
+	// missed searches for v with searcher s and returns the nearest node
+	// the walk found if it did not find v, else noNode.
+	missed := func(s *searcher, v uint32) uint32 {
 		if ix.isDeleted(v) || !ix.chunk(v).ready[v&chunkMask].Load() {
-			return
+			return noNode
 		}
 		s.prepareNode(v, nil, q)
 		if q == nil && len(s.vec) != ix.dim {
-			return
+			return noNode
 		}
 		self := s.dist(v)
 		cur := cand{s.dist(ep), ep}
@@ -133,19 +143,60 @@ func (ix *index) findable() (int, *repairFix) {
 		best := cand{float32(math.Inf(1)), noNode}
 		for _, c := range w {
 			if c.n == v || c.d <= self {
-				return
+				return noNode
 			}
 			if c.d < best.d {
 				best = c
 			}
 		}
-		if best.n != noNode && ix.addRepairLink(best.n, v, 0, n, q, indeg, fx) {
+		return best.n
+	}
+	link := func(v, p uint32) {
+		if p != noNode && ix.addRepairLink(p, v, 0, n, q, indeg, fx) {
 			added++
 			fixed[v>>6] |= 1 << (v & 63)
 		}
 	}
-	for v := uint32(0); v < n; v++ {
-		check(v)
+	check := func(v uint32) { link(v, missed(s, v)) }
+	if workers <= 1 {
+		for v := uint32(0); v < n; v++ {
+			check(v)
+		}
+	} else {
+		// The searches in parallel, a block of nodes at a time; the
+		// links after, in node order.
+		nearest := make([]uint32, n)
+		var next atomic.Uint32
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s := ix.getSearcher()
+				defer ix.putSearcher(s)
+				s.all = true
+				defer func() { s.all = false }()
+				const block = 256
+				for {
+					lo := next.Add(block) - block
+					if lo >= n {
+						return
+					}
+					for v := lo; v < min(lo+block, n); v++ {
+						nearest[v] = missed(s, v)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		// A node missed is searched for again before it is linked in,
+		// as the one worker would: a link added for a node before it
+		// (a member of its cluster) may have made it findable.
+		for v, p := range nearest {
+			if p != noNode {
+				check(uint32(v))
+			}
+		}
 	}
 	for range findRounds {
 		if len(fx.moved) == 0 {

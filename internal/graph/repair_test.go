@@ -57,6 +57,12 @@ func lostRows(g *Graph, d *dataset, k int) (lost []uint32, unreachable int) {
 // float32 vectors (float): its near-duplicates, of unit length, are closer
 // than its int8 codes can tell apart.
 func connectivityScenario(t *testing.T, metric Metric, float bool) error {
+	return connectivityScenarioWorkers(t, metric, float, 1)
+}
+
+// connectivityScenarioWorkers is connectivityScenario with Repair's
+// searches shared among workers goroutines (RepairWorkers).
+func connectivityScenarioWorkers(t *testing.T, metric Metric, float bool, workers int) error {
 	n := 2000 / raceScale
 	const dim, size, k = 32, 100, 10
 	rng := rand.New(rand.NewPCG(23, uint64(metric)))
@@ -68,7 +74,7 @@ func connectivityScenario(t *testing.T, metric Metric, float bool) error {
 	p := &Params{M: 8, EfConstruction: 64, Float: float}
 	g := build(t, d, metric, n, p)
 	before := g.Unreachable()
-	added := g.Repair()
+	added := g.RepairWorkers(workers)
 	check := func(stage string, g *Graph) error {
 		if err := g.Check(); err != nil {
 			return fmt.Errorf("%s: %v", stage, err)
@@ -105,12 +111,12 @@ func connectivityScenario(t *testing.T, metric Metric, float bool) error {
 			return err
 		}
 	}
-	g.Repair()
+	g.RepairWorkers(workers)
 	if err := check("after churn", g); err != nil {
 		return err
 	}
 	g.Compact()
-	g.Repair()
+	g.RepairWorkers(workers)
 	return check("after churn and compaction", g)
 }
 
@@ -120,6 +126,19 @@ func TestGraph_EveryRowReachable(t *testing.T) {
 		float bool
 	}{{L2, false}, {L2, true}, {Cosine, true}} {
 		if err := connectivityScenario(t, tc.m, tc.float); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestGraph_EveryRowReachableWorkers: Repair's searches shared by
+// goroutines leave every row reachable and findable too.
+func TestGraph_EveryRowReachableWorkers(t *testing.T) {
+	for _, tc := range []struct {
+		m     Metric
+		float bool
+	}{{L2, false}, {Cosine, true}} {
+		if err := connectivityScenarioWorkers(t, tc.m, tc.float, 3); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -709,7 +709,7 @@ func (s *searcher) sampleSeeds(eps []cand, l lister, ef int) []cand {
 	ix := s.ix
 	var nodes [want]uint32
 	n := 0
-	tdir := *ix.tags.Load()
+	tdir := ix.tagDir()
 	ix.mu.Lock()
 	for i := uint64(0); i < card && n < want; i += step {
 		key, err := bm.Select(uint32(i))
@@ -758,7 +758,7 @@ type lister interface {
 func (ix *index) scan(q []float32, k int, rows []uint32, byTag bool) []Result {
 	out := make([]Result, 0, len(rows))
 	nodes := make([]uint32, 0, len(rows))
-	tdir := *ix.tags.Load()
+	tdir := ix.tagDir()
 	ix.mu.Lock()
 	for _, r := range rows {
 		if v, ok := ix.nodeOf(r, byTag, tdir); ok {

@@ -14,12 +14,13 @@ import (
 	"unsafe"
 )
 
-// The snapshot format (LARCHGR3), little endian throughout. The nodes'
+// The snapshot format (LARCHGR4), little endian throughout. The nodes'
 // blocks are written as they lie in memory, so that loading reads them
-// straight into place at the speed of the disk (or the page cache), and a
+// straight into place at the speed of the disk (or the page cache), or
+// maps them (MapFile) and serves them from the page cache as they are; a
 // snapshot is written by streaming, a chunk at a time, never held whole:
 //
-//	magic "LARCHGR3"
+//	magic "LARCHGR4"
 //	header: dim u32, metric u8, M u32, efConstruction u32, efSearch u32,
 //	        trainSize u32, float u8, seed u64, nodes u32, entry u64,
 //	        quantized u8, sketched u8, stride u32 (bytes per block)
@@ -28,6 +29,7 @@ import (
 //	rows: nodes × u32
 //	levels: nodes × u8
 //	upper links: for each node of level > 0, level × (M+1) u32
+//	padding: zero bytes up to a multiple of 64 from the magic
 //	blocks: nodes × stride bytes (layout.go: codes, aux, flags, links)
 //	sketches (if sketched): nodes × P/64 u64 bits, nodes × 4 f32
 //	norms (if the metric is Dot): nodes × f32 (augment.go)
@@ -35,8 +37,16 @@ import (
 //
 // Float32 vectors and tags are not in the snapshot: Vectors supplies the
 // former, and a loaded row is its own tag until Retag or Sync. Snapshots
-// of the formats before (LARCHGR1, LARCHGR2: persist.go) still load.
-const magic = "LARCHGR3"
+// of the formats before (LARCHGR3, without the padding; LARCHGR1,
+// LARCHGR2: persist.go) still load.
+const magic = "LARCHGR4"
+
+// magicV3 is the format before the padding, read (and written only for
+// tests: testMarshalV3).
+const magicV3 = "LARCHGR3"
+
+// testMarshalV3 makes WriteTo write the LARCHGR3 format.
+var testMarshalV3 bool
 
 // headerSize is the bytes of the header after the magic.
 const headerSize = 4 + 1 + 4 + 4 + 4 + 4 + 1 + 8 + 4 + 8 + 1 + 1 + 4
@@ -147,7 +157,11 @@ func (ix *index) writeSnapshot(sw *snapWriter) {
 	if q != nil {
 		sk = q.sk
 	}
-	sw.bytes([]byte(magic))
+	if testMarshalV3 {
+		sw.bytes([]byte(magicV3))
+	} else {
+		sw.bytes([]byte(magic))
+	}
 	sw.u32(uint32(ix.dim))
 	sw.u8(byte(ix.metric))
 	sw.u32(uint32(ix.p.M))
@@ -190,6 +204,11 @@ func (ix *index) writeSnapshot(sw *snapWriter) {
 			sw.u32(u[i].Load())
 		}
 	}
+	// The blocks start at a multiple of 64 bytes, so that a mapped
+	// snapshot's blocks are aligned to cache lines, as in memory.
+	for pad := -(sw.n + int64(len(sw.buf))) & (blockAlign - 1); pad > 0 && !testMarshalV3; pad-- {
+		sw.u8(0)
+	}
 	// Blocks as they lie in memory, but for the flags, which a delete
 	// may be setting meanwhile: those are read atomically.
 	flagOff := ix.auxOff + 4
@@ -227,7 +246,8 @@ func (ix *index) writeSnapshot(sw *snapWriter) {
 // returns ErrCorrupt (wrapped with the reason) if the snapshot is damaged
 // or inconsistent. The nodes' blocks are read straight into place; when r
 // can tell its size (a file, a bytes.Reader) a snapshot that claims more
-// than r holds is refused before anything is allocated for it.
+// than r holds is refused before anything is allocated for it. MapFile
+// loads a snapshot file without reading its blocks into memory.
 func Load(r io.Reader, vectors Vectors) (*Graph, error) {
 	var m [len(magic)]byte
 	if _, err := io.ReadFull(r, m[:]); err != nil {
@@ -240,7 +260,7 @@ func Load(r io.Reader, vectors Vectors) (*Graph, error) {
 		}
 		return unmarshalLegacy(append(m[:], rest...), vectors)
 	}
-	if string(m[:]) != magic {
+	if string(m[:]) != magic && string(m[:]) != magicV3 {
 		return nil, fmt.Errorf("%w: bad magic", ErrCorrupt)
 	}
 	if !littleEndian {
@@ -260,8 +280,12 @@ func Load(r io.Reader, vectors Vectors) (*Graph, error) {
 			}
 		}
 	}
-	sr := &snapReader{r: r, crc: crc32.Update(0, castagnoli, m[:])}
-	ix, err := loadSnapshot(sr, vectors, size)
+	sr := &snapReader{r: r, crc: crc32.Update(0, castagnoli, m[:]), padded: string(m[:]) == magic}
+	return finishLoad(loadSnapshot(sr, vectors, size))
+}
+
+// finishLoad makes the graph of a loaded index, or the error to return.
+func finishLoad(ix *index, err error) (*Graph, error) {
 	if err != nil {
 		var ioErr *readError
 		if errors.As(err, &ioErr) {
@@ -285,12 +309,17 @@ type readError struct{ err error }
 
 func (e *readError) Error() string { return e.err.Error() }
 
-// snapReader reads a snapshot's pieces and checksums them.
+// snapReader reads a snapshot's pieces and checksums them, from a reader
+// or from memory holding the whole snapshot (a mapped file), whose large
+// pieces it can lend in place (view).
 type snapReader struct {
-	r   io.Reader
-	crc uint32
-	buf [8]byte
-	err error
+	r      io.Reader
+	mem    []byte // the whole snapshot, magic included, when mapped
+	off    int64  // bytes read after the magic
+	padded bool   // LARCHGR4: the blocks start at a multiple of 64
+	crc    uint32
+	buf    [8]byte
+	err    error
 }
 
 // full fills p.
@@ -298,7 +327,14 @@ func (sr *snapReader) full(p []byte) {
 	if sr.err != nil {
 		return
 	}
-	if _, err := io.ReadFull(sr.r, p); err != nil {
+	if sr.mem != nil {
+		at := int64(len(magic)) + sr.off
+		if int64(len(sr.mem))-at < int64(len(p)) {
+			sr.err = io.ErrUnexpectedEOF
+			return
+		}
+		copy(p, sr.mem[at:])
+	} else if _, err := io.ReadFull(sr.r, p); err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			sr.err = io.ErrUnexpectedEOF
 		} else {
@@ -306,7 +342,35 @@ func (sr *snapReader) full(p []byte) {
 		}
 		return
 	}
+	sr.off += int64(len(p))
 	sr.crc = crc32.Update(sr.crc, castagnoli, p)
+}
+
+// view returns the next n bytes of a mapped snapshot in place, checksummed,
+// or nil (having read nothing) when the snapshot is not mapped.
+func (sr *snapReader) view(n int) []byte {
+	if sr.err != nil || sr.mem == nil {
+		return nil
+	}
+	at := int64(len(magic)) + sr.off
+	if int64(len(sr.mem))-at < int64(n) {
+		sr.err = io.ErrUnexpectedEOF
+		return nil
+	}
+	b := sr.mem[at : at+int64(n) : at+int64(n)]
+	sr.off += int64(n)
+	sr.crc = crc32.Update(sr.crc, castagnoli, b)
+	return b
+}
+
+// atEnd reports whether nothing follows what was read.
+func (sr *snapReader) atEnd() bool {
+	if sr.mem != nil {
+		return int64(len(magic))+sr.off == int64(len(sr.mem))
+	}
+	var extra [1]byte
+	k, _ := io.ReadFull(sr.r, extra[:])
+	return k == 0
 }
 
 func (sr *snapReader) u8() byte {
@@ -326,8 +390,11 @@ func (sr *snapReader) u64() uint64 {
 
 func (sr *snapReader) f32() float32 { return math.Float32frombits(sr.u32()) }
 
-// loadSnapshot reads a LARCHGR3 snapshot after its magic. size is how many
-// bytes follow the magic, or -1 if unknown.
+// loadSnapshot reads a LARCHGR4 or LARCHGR3 snapshot after its magic. size
+// is how many bytes follow the magic, or -1 if unknown. The nodes are
+// checked as their blocks arrive (checkNode), a chunk at a time while the
+// chunk is in the cache, and the checksum over the same pass: a mapped
+// snapshot is read once.
 func loadSnapshot(sr *snapReader, vectors Vectors, size int64) (*index, error) {
 	dim := int(sr.u32())
 	metric := Metric(sr.u8())
@@ -404,7 +471,11 @@ func loadSnapshot(sr *snapReader, vectors Vectors, size int64) (*index, error) {
 		return nil, sr.err
 	}
 	chunks := int((n + chunkMask) / chunkSize)
-	if size >= 0 {
+	// A mapped snapshot of this format lends its full chunks' blocks,
+	// sketches and norms in place; the last chunk, which inserts fill up,
+	// is read into memory of its own.
+	mapped := func(i int) bool { return sr.mem != nil && sr.padded && uint32(i+1)*chunkSize <= n }
+	if size >= 0 && sr.mem == nil {
 		// The size is known to hold them: the blocks come from one slab.
 		ix.reserveBlocks(chunks)
 	}
@@ -414,7 +485,17 @@ func loadSnapshot(sr *snapReader, vectors Vectors, size int64) (*index, error) {
 	rows := make([]byte, 4*chunkSize)
 	for v := uint32(0); v < n && sr.err == nil; v += chunkSize {
 		m := int(min(chunkSize, n-v))
-		c := ix.newChunk()
+		var c *chunk
+		if mapped(len(dir)) {
+			c = &chunk{}
+			if !sketched && !p.Float && sketchable(metric, dim) {
+				// Sketches to come, when the quantizer is trained.
+				c.sk = make([]uint64, chunkSize*words)
+				c.skx = make([]float32, chunkSize*sketchExtra)
+			}
+		} else {
+			c = ix.newChunk()
+		}
 		dir = append(dir, c)
 		sr.full(rows[:4*m])
 		for i := 0; i < m; i++ {
@@ -423,44 +504,114 @@ func loadSnapshot(sr *snapReader, vectors Vectors, size int64) (*index, error) {
 			c.ready[i].Store(true)
 		}
 	}
+	top := -1
+	var upper int64 // words of upper links
 	for i := 0; i < len(dir) && sr.err == nil; i++ {
 		m := int(min(chunkSize, n-uint32(i)*chunkSize))
 		sr.full(dir[i].level[:m])
 		for o := 0; o < m; o++ {
-			if dir[i].level[o] >= maxLevel {
-				return nil, fmt.Errorf("node %d: level %d", i*chunkSize+o, dir[i].level[o])
+			l := dir[i].level[o]
+			if l >= maxLevel {
+				return nil, fmt.Errorf("node %d: level %d", i*chunkSize+o, l)
 			}
+			top = max(top, int(l))
+			upper += int64(l) * int64(p.M+1)
 		}
+	}
+	if sr.err != nil {
+		return nil, sr.err
+	}
+	// Upper links in one allocation when the size is known to hold them,
+	// else node by node as they arrive.
+	var pool []atomic.Uint32
+	if size >= 0 && upper > 0 {
+		if 4*upper > size-headerSize-least {
+			return nil, fmt.Errorf("truncated: %d words of upper links", upper)
+		}
+		pool = make([]atomic.Uint32, upper)
+		sr.full(unsafe.Slice((*byte)(unsafe.Pointer(&pool[0])), 4*len(pool)))
 	}
 	for v := uint32(0); v < n && sr.err == nil; v++ {
 		c, o := dir[v>>chunkBits], v&chunkMask
 		if l := int(c.level[o]); l > 0 {
-			u := make([]atomic.Uint32, l*(p.M+1))
-			sr.full(unsafe.Slice((*byte)(unsafe.Pointer(&u[0])), 4*len(u)))
+			var u []atomic.Uint32
+			if pool != nil {
+				u, pool = pool[:l*(p.M+1):l*(p.M+1)], pool[l*(p.M+1):]
+			} else {
+				u = make([]atomic.Uint32, l*(p.M+1))
+				sr.full(unsafe.Slice((*byte)(unsafe.Pointer(&u[0])), 4*len(u)))
+			}
 			c.upper[o] = &u[0]
-			ix.upperLinks.Add(int64(len(u)))
+		}
+	}
+	ix.upperLinks.Store(upper)
+	if sr.padded && sr.err == nil {
+		var zero [blockAlign]byte
+		pad := zero[:-(int64(len(magic))+sr.off)&(blockAlign-1)]
+		sr.full(pad)
+		if sr.err == nil && !bytes.Equal(pad, zero[:len(pad)]) {
+			return nil, fmt.Errorf("padding not zero")
 		}
 	}
 	for i := 0; i < len(dir) && sr.err == nil; i++ {
 		m := int(min(chunkSize, n-uint32(i)*chunkSize))
-		sr.full(dir[i].blocks[:m*stride])
+		c := dir[i]
+		if mapped(i) {
+			b := sr.view(chunkSize * stride)
+			if b == nil {
+				break
+			}
+			c.blocks = b
+			c.base.Store(&b[0])
+		} else {
+			sr.full(c.blocks[:m*stride])
+		}
+		if sr.err != nil {
+			break
+		}
+		for o := 0; o < m; o++ {
+			if err := ix.checkNode(dir, n, c, uint32(i*chunkSize+o)); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if sketched {
 		for i := 0; i < len(dir) && sr.err == nil; i++ {
 			m := int(min(chunkSize, n-uint32(i)*chunkSize))
+			if mapped(i) {
+				if b := sr.view(8 * chunkSize * words); b != nil {
+					dir[i].sk = unsafe.Slice((*uint64)(unsafe.Pointer(&b[0])), chunkSize*words)
+				}
+				continue
+			}
 			sr.full(unsafe.Slice((*byte)(unsafe.Pointer(&dir[i].sk[0])), 8*m*words))
 		}
 		for i := 0; i < len(dir) && sr.err == nil; i++ {
 			m := int(min(chunkSize, n-uint32(i)*chunkSize))
+			if mapped(i) {
+				if b := sr.view(4 * chunkSize * sketchExtra); b != nil {
+					dir[i].skx = unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), chunkSize*sketchExtra)
+				}
+				continue
+			}
 			sr.full(unsafe.Slice((*byte)(unsafe.Pointer(&dir[i].skx[0])), 4*m*sketchExtra))
 		}
 	}
 	if metric == Dot {
 		for i := 0; i < len(dir) && sr.err == nil; i++ {
 			m := int(min(chunkSize, n-uint32(i)*chunkSize))
+			if mapped(i) {
+				if b := sr.view(4 * chunkSize); b != nil {
+					dir[i].nr = unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), chunkSize)
+				}
+				continue
+			}
 			sr.full(unsafe.Slice((*byte)(unsafe.Pointer(&dir[i].nr[0])), 4*m))
 		}
 		for _, c := range dir {
+			if sr.err != nil {
+				break
+			}
 			for _, r := range c.nr {
 				if !(r >= 0) || math.IsInf(float64(r), 0) {
 					return nil, fmt.Errorf("norm %v", r)
@@ -480,8 +631,7 @@ func loadSnapshot(sr *snapReader, vectors Vectors, size int64) (*index, error) {
 		}
 		return nil, fmt.Errorf("checksum mismatch")
 	}
-	var extra [1]byte
-	if k, _ := io.ReadFull(sr.r, extra[:]); k != 0 {
+	if !sr.atEnd() {
 		return nil, fmt.Errorf("trailing bytes")
 	}
 	ix.dir.Store(&dir)
@@ -490,58 +640,72 @@ func loadSnapshot(sr *snapReader, vectors Vectors, size int64) (*index, error) {
 	if q != nil {
 		ix.quant.Store(q)
 	}
-	if err := ix.checkLoaded(); err != nil {
+	if err := ix.checkLoaded(top); err != nil {
 		return nil, err
 	}
+	// The tag index is made when first needed (tags.go): a namespace
+	// retags the rows right away.
+	ix.tagsStale.Store(true)
 	// Levels of later inserts: a stream of its own, not a replay.
 	ix.rng = rand.New(rand.NewPCG(p.Seed, uint64(n)))
 	return ix, nil
 }
 
-// checkLoaded verifies what a search or an insert relies on in a loaded
-// index, in one pass over the nodes, and builds the row map and the tag
-// index: degrees within bounds, every edge to an existing node other than
-// itself that lives on that layer, only known flags, the entry point on the
-// top level, no row twice. (Check also looks for duplicate edges, which
-// cost a search nothing.) It builds the row index and the tag index.
-func (ix *index) checkLoaded() error {
+// checkNode verifies what a search or an insert relies on of loaded node v
+// in chunk c of dir (n nodes; every level loaded): degrees within bounds,
+// every edge to an existing node other than itself that lives on that
+// layer, only known flags. (Check also looks for duplicate edges, which
+// cost a search nothing.)
+func (ix *index) checkNode(dir []*chunk, n uint32, c *chunk, v uint32) error {
+	o := v & chunkMask
+	b := c.block(int(o), ix.stride)
+	if flags := ix.flags(b).Load(); flags&^flagDeleted != 0 {
+		return fmt.Errorf("node %d: flags %#x", v, flags)
+	}
+	links := ix.links0(b)
+	cnt := int(links[0].Load())
+	if cnt > ix.m0 {
+		return fmt.Errorf("node %d layer 0: degree %d > %d", v, cnt, ix.m0)
+	}
+	if cnt == 0 && n > 1 {
+		return fmt.Errorf("node %d: no neighbours on layer 0", v)
+	}
+	for i := 1; i <= cnt; i++ {
+		if u := links[i].Load(); u >= n || u == v {
+			return fmt.Errorf("node %d layer 0: edge to node %d of %d", v, u, n)
+		}
+	}
+	lv := int(c.level[o])
+	if lv == 0 {
+		return nil
+	}
+	up := c.upperOf(o, ix.p.M)
+	for l := 1; l <= lv; l++ {
+		links := up[(l-1)*(ix.p.M+1) : l*(ix.p.M+1)]
+		cnt := int(links[0].Load())
+		if cnt > ix.p.M {
+			return fmt.Errorf("node %d layer %d: degree %d > %d", v, l, cnt, ix.p.M)
+		}
+		for i := 1; i <= cnt; i++ {
+			u := links[i].Load()
+			if u >= n || u == v {
+				return fmt.Errorf("node %d layer %d: edge to node %d of %d", v, l, u, n)
+			}
+			if int(dir[u>>chunkBits].level[u&chunkMask]) < l {
+				return fmt.Errorf("node %d layer %d: edge to node %d of level %d", v, l, u, dir[u>>chunkBits].level[u&chunkMask])
+			}
+		}
+	}
+	return nil
+}
+
+// checkLoaded verifies the rest of a loaded index once its nodes passed
+// checkNode: the entry point on the top level (top), no row twice; it
+// builds the row index.
+func (ix *index) checkLoaded(top int) error {
 	n := ix.nodes.Load()
-	dir := *ix.dir.Load()
 	if err := ix.rows.freeze(ix, n); err != nil {
 		return err
-	}
-	top := -1
-	for v := uint32(0); v < n; v++ {
-		c, o := dir[v>>chunkBits], v&chunkMask
-		b := c.block(int(o), ix.stride)
-		flags := ix.flags(b).Load()
-		if flags&^flagDeleted != 0 {
-			return fmt.Errorf("node %d: flags %#x", v, flags)
-		}
-		lv := int(c.level[o])
-		top = max(top, lv)
-		for l := 0; l <= lv; l++ {
-			links := ix.links(v, l)
-			cnt := int(links[0].Load())
-			if cnt > ix.maxDegree(l) {
-				return fmt.Errorf("node %d layer %d: degree %d > %d", v, l, cnt, ix.maxDegree(l))
-			}
-			if cnt == 0 && n > 1 && l == 0 {
-				return fmt.Errorf("node %d: no neighbours on layer 0", v)
-			}
-			for i := 1; i <= cnt; i++ {
-				u := links[i].Load()
-				if u >= n || u == v {
-					return fmt.Errorf("node %d layer %d: edge to node %d of %d", v, l, u, n)
-				}
-				if l > 0 && int(dir[u>>chunkBits].level[u&chunkMask]) < l {
-					return fmt.Errorf("node %d layer %d: edge to node %d of level %d", v, l, u, ix.level(u))
-				}
-			}
-		}
-		if flags&flagDeleted == 0 {
-			ix.setTag(c.row[o], v)
-		}
 	}
 	e := ix.entry.Load()
 	if n == 0 {

@@ -17,8 +17,43 @@ type (
 	tagDir   []atomic.Pointer[tagChunk]
 )
 
+// A loaded graph's tag index is made when first needed (tagDir, or a
+// change of tags), not on the load's path: a namespace retags every row
+// at once right after (Sync), which makes the index afresh.
+
+// tagDir returns the tag index, making it first if it is stale.
+func (ix *index) tagDir() tagDir {
+	if ix.tagsStale.Load() {
+		ix.mu.Lock()
+		ix.makeTagsLocked()
+		ix.mu.Unlock()
+	}
+	return *ix.tags.Load()
+}
+
+// makeTagsLocked makes a stale tag index of every live node. ix.mu must be
+// held.
+func (ix *index) makeTagsLocked() {
+	if !ix.tagsStale.Load() {
+		return
+	}
+	n := ix.nodes.Load()
+	for v := uint32(0); v < n; v++ {
+		if !ix.isDeleted(v) {
+			ix.putTag(ix.tag(v), v)
+		}
+	}
+	ix.tagsStale.Store(false)
+}
+
 // setTag records that node v carries tag. ix.mu must be held.
 func (ix *index) setTag(tag, v uint32) {
+	ix.makeTagsLocked()
+	ix.putTag(tag, v)
+}
+
+// putTag is setTag on an index that is not stale.
+func (ix *index) putTag(tag, v uint32) {
 	dir := *ix.tags.Load()
 	i := int(tag >> chunkBits)
 	if i >= len(dir) {
@@ -39,6 +74,9 @@ func (ix *index) setTag(tag, v uint32) {
 
 // clearTag forgets tag if node v is the one carrying it.
 func (ix *index) clearTag(tag, v uint32) {
+	if ix.tagsStale.Load() {
+		return // made later from the nodes' tags as they are then
+	}
 	dir := *ix.tags.Load()
 	if i := int(tag >> chunkBits); i < len(dir) {
 		if c := dir[i].Load(); c != nil {
@@ -113,7 +151,7 @@ func (g *Graph) ScanTags(dst []Result, q []float32, tags TagIterator, k, n int) 
 	if sk != nil {
 		keep = k
 	}
-	tdir := *ix.tags.Load()
+	tdir := ix.tagDir()
 	h := s.res[:0] // a max-heap of the n best
 	// Nodes are taken a batch at a time, and the sketches (or codes) of
 	// the next batch are prefetched while a batch is scored, so that the

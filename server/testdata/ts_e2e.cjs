@@ -202,7 +202,12 @@ async function main() {
     'create an index from a backup under an existing name');
   const rj = await pc.createIndexFromBackup({ backupId: bk.backupId, name: 'restored-app', tags: { env: 'restored' } });
   check(typeof rj.restoreJobId === 'string' && rj.indexId === 'restored-app', 'create index from backup', rj);
-  const job2 = await pc.describeRestoreJob(rj.restoreJobId);
+  // The job runs on after the call, as hosted: poll it.
+  let job2 = await pc.describeRestoreJob(rj.restoreJobId);
+  for (let i = 0; i < 3000 && (job2.status === 'Pending' || job2.status === 'InProgress'); i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    job2 = await pc.describeRestoreJob(rj.restoreJobId);
+  }
   check(job2.status === 'Completed' && job2.percentComplete === 100 && job2.backupId === bk.backupId
     && job2.targetIndexName === 'restored-app' && job2.completedAt instanceof Date, 'describe restore job', job2);
   const rjl = await pc.restoreJobs.list();

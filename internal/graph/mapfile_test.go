@@ -1,0 +1,223 @@
+package graph
+
+import (
+	"bytes"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// TestGraph_MapFile: a snapshot file loaded by MapFile (its full chunks
+// served from the mapping) answers as the graph it was taken of, snapshots
+// back to the same bytes, keeps growing and deleting (copy on write: the
+// file does not change), and a damaged file (a flipped byte anywhere,
+// truncated, padded) is refused, never a panic. Snapshots of the format
+// before (LARCHGR3, read, not mapped) load too.
+func TestGraph_MapFile(t *testing.T) {
+	n := 2*chunkSize + 700
+	if raceScale > 1 {
+		n = chunkSize + 300
+	}
+	for _, tc := range []struct {
+		name   string
+		metric Metric
+		p      *Params
+		v3     bool
+	}{
+		{"l2", L2, nil, false},
+		{"cosine", Cosine, nil, false},
+		{"dot", Dot, nil, false},
+		{"float", L2, &Params{Float: true}, false},
+		{"untrained", L2, &Params{TrainSize: 1 << 20}, false},
+		{"v3", L2, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(7, 8))
+			d := clusteredData(rng, n+50, 48)
+			g := build(t, d, tc.metric, n, tc.p)
+			for i := 0; i < n; i += 9 {
+				g.Delete(uint32(i))
+			}
+			testMarshalV3 = tc.v3
+			b, err := g.MarshalBinary()
+			testMarshalV3 = false
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "g")
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			h, err := MapFile(path, d.vec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mapped := h.cur.Load().m != nil; mapped == tc.v3 {
+				t.Fatalf("mapped %v for format v3 %v", mapped, tc.v3)
+			}
+			// A loaded row is its own tag: the tag index, made when
+			// first needed, finds the live rows by tag.
+			if h.cur.Load().quant.Load() != nil {
+				tags := roaring.New()
+				tags.AddRange(0, uint64(n))
+				q := d.row(uint32(n))
+				want, _ := h.Search(q, 5, 0, FilterFunc(func(uint32) bool { return true }))
+				res, ok, err := h.ScanTags(nil, q, tags.ManyIterator(), 5, 5*n)
+				if err != nil || !ok || len(res) < len(want) {
+					t.Fatalf("ScanTags: %d results, ok %v, %v", len(res), ok, err)
+				}
+				for _, w := range want {
+					if !slices.ContainsFunc(res, func(r Result) bool { return r.Row == w.Row && r.Tag == w.Row }) {
+						t.Fatalf("ScanTags lacks row %d: %v", w.Row, res[:5])
+					}
+				}
+			}
+			if err := h.Check(); err != nil {
+				t.Fatal(err)
+			}
+			if g.Len() != h.Len() || g.Tombstones() != h.Tombstones() {
+				t.Fatalf("len %d/%d tombstones %d/%d", g.Len(), h.Len(), g.Tombstones(), h.Tombstones())
+			}
+			for i := 0; i < 30; i++ {
+				q := d.row(uint32(n + i))
+				a, _ := g.Search(q, 10, 0, nil)
+				c, _ := h.Search(q, 10, 0, nil)
+				if !slices.Equal(a, c) {
+					t.Fatalf("query %d: %v before, %v after", i, a, c)
+				}
+			}
+			if !tc.v3 {
+				if b2, _ := h.MarshalBinary(); !bytes.Equal(b, b2) {
+					t.Fatal("snapshot of the mapped graph differs")
+				}
+			}
+			// Unmap moves the blocks into memory of the process's own
+			// while searches and deletes go on; answers do not change.
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 20; i++ {
+					h.Search(d.row(uint32(n+i)), 10, 0, nil)
+				}
+			}()
+			h.Delete(5)
+			g.Delete(5)
+			h.Unmap()
+			wg.Wait()
+			h.Unmap() // twice: nothing left to do
+			if m := h.cur.Load().m; m != nil {
+				lo := uintptr(unsafe.Pointer(&m.mem[0]))
+				for i, c := range *h.cur.Load().dir.Load() {
+					if b := uintptr(unsafe.Pointer(c.base.Load())); b >= lo && b < lo+uintptr(len(m.mem)) {
+						t.Fatalf("chunk %d still mapped after Unmap", i)
+					}
+				}
+			}
+			for i := 0; i < 30; i++ {
+				q := d.row(uint32(n + i))
+				a, _ := g.Search(q, 10, 0, nil)
+				c, _ := h.Search(q, 10, 0, nil)
+				if !slices.Equal(a, c) {
+					t.Fatalf("after Unmap, query %d: %v before, %v after", i, a, c)
+				}
+			}
+			// Changes land in the process's own pages, not the file.
+			for i := n; i < n+50; i++ {
+				if err := h.Insert(uint32(i), d.row(uint32(i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := 1; i < n; i += 11 {
+				h.Delete(uint32(i))
+			}
+			h.Retag(func(row uint32) (uint32, bool) { return row + 1, true })
+			if err := h.Check(); err != nil {
+				t.Fatal(err)
+			}
+			if on, _ := os.ReadFile(path); !bytes.Equal(on, b) {
+				t.Fatal("the mapped file changed")
+			}
+			// A flipped byte in each part, truncations and a trailing
+			// byte are refused.
+			for _, at := range []int{9, 60, len(b) / 4, len(b) / 2, 3 * len(b) / 4, len(b) - 5, len(b) - 1} {
+				bad := slices.Clone(b)
+				bad[at] ^= 0x10
+				if err := os.WriteFile(path, bad, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := MapFile(path, d.vec); !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("byte %d of %d flipped: %v", at, len(b), err)
+				}
+			}
+			for _, cut := range []int{0, 8, len(b) / 2, len(b) - 1} {
+				if err := os.WriteFile(path, b[:cut], 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := MapFile(path, d.vec); !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("cut at %d: %v", cut, err)
+				}
+			}
+			if err := os.WriteFile(path, append(slices.Clone(b), 0), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := MapFile(path, d.vec); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("trailing byte: %v", err)
+			}
+		})
+	}
+}
+
+// TestGraph_MapFileReleased: a mapped snapshot is unmapped once its graph
+// is unreachable (here after a compaction replaced its index, and then the
+// graph itself dropped).
+func TestGraph_MapFileReleased(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	n := chunkSize + 200
+	d := clusteredData(rng, n, 32)
+	g := build(t, d, L2, n, nil)
+	path := filepath.Join(t.TempDir(), "g")
+	b, err := g.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := mappingsReleased.Load()
+	h, err := MapFile(path, d.vec)
+	if err != nil || h.cur.Load().m == nil {
+		t.Fatalf("not mapped: %v", err)
+	}
+	for i := 0; i < n; i += 2 {
+		h.Delete(uint32(i))
+	}
+	h.Compact()
+	q := d.row(1)
+	if res, _ := h.Search(q, 1, 0, nil); len(res) != 1 || res[0].Row != 1 {
+		t.Fatalf("after compaction: %v", res)
+	}
+	released := func() bool {
+		for range 100 {
+			runtime.GC()
+			if mappingsReleased.Load() > before {
+				return true
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return false
+	}
+	if !released() {
+		t.Fatal("the mapping outlived the compaction")
+	}
+	runtime.KeepAlive(h)
+}

@@ -267,7 +267,8 @@ func (idx *Index) CloneNamespace(ctx context.Context, src, dst string, opts *Res
 	}
 	hdr := snapHeader{Namespace: srcName, Dimension: cfg.Dimension, Metric: cfg.Metric.String(),
 		VectorType: cfg.VectorType.String(), Records: meta.Count, RecordBytes: meta.Bytes, NextRow: meta.NextRow,
-		GraphBytes: uint64(len(graphRaw)), CreatedAt: time.Unix(0, e.CreatedAt).UTC(), TakenAt: time.Now().UTC()}
+		GraphBytes: uint64(len(graphRaw)), CreatedAt: time.Unix(0, e.CreatedAt).UTC(), TakenAt: time.Now().UTC(),
+		HasSchema: meta.HasSchema, Filterable: meta.Filterable}
 	rt, err := idx.beginRestore(ctx, dstName, &hdr, o.Replace)
 	if err != nil {
 		return nil, err
@@ -376,7 +377,7 @@ func (idx *Index) beginRestore(ctx context.Context, name string, hdr *snapHeader
 	b.Set(storage.RestoreKey(nsid), []byte{1})
 	if testRestorePublishFirst {
 		b.Set(storage.CatalogKey(name), storage.AppendCatalogEntry(nil, storage.CatalogEntry{NSID: nsid, CreatedAt: time.Now().UnixNano()}))
-		b.Set(storage.MetaKey(nsid), storage.AppendMeta(nil, storage.Meta{NextRow: hdr.NextRow, Count: hdr.Records, Bytes: hdr.RecordBytes}))
+		b.Set(storage.MetaKey(nsid), storage.AppendMeta(nil, storage.Meta{NextRow: hdr.NextRow, Count: hdr.Records, Bytes: hdr.RecordBytes, HasSchema: hdr.HasSchema, Filterable: hdr.Filterable}))
 	}
 	if err := b.CommitSync(); err != nil {
 		return nil, err
@@ -766,7 +767,7 @@ func (rt *restoreTarget) publish(ctx context.Context) (replaced bool, err error)
 	created := time.Now().UTC()
 	b := idx.db.NewBatch()
 	b.Set(storage.CatalogKey(rt.name), storage.AppendCatalogEntry(nil, storage.CatalogEntry{NSID: rt.nsid, CreatedAt: created.UnixNano()}))
-	b.Set(storage.MetaKey(rt.nsid), storage.AppendMeta(nil, storage.Meta{NextRow: rt.hdr.NextRow, Count: rt.n, Bytes: rt.bytes}))
+	b.Set(storage.MetaKey(rt.nsid), storage.AppendMeta(nil, storage.Meta{NextRow: rt.hdr.NextRow, Count: rt.n, Bytes: rt.bytes, HasSchema: rt.hdr.HasSchema, Filterable: rt.hdr.Filterable}))
 	b.Delete(storage.RestoreKey(rt.nsid))
 	var oldLo, oldHi []byte
 	if st.committed {

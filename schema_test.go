@@ -1,6 +1,7 @@
 package larch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -157,5 +158,63 @@ func TestSchema_IndexDefault(t *testing.T) {
 	}
 	if _, err := Open("", &Options{InMemory: true, Dimension: 2, Schema: &Schema{Fields: map[string]SchemaField{"": {}}}}); !errors.Is(err, ErrOptionsMismatch) {
 		t.Fatalf("Open with an invalid schema: %v", err)
+	}
+}
+
+// TestSchema_SnapshotRestoreAndClone: a namespace's schema travels with its
+// snapshot and its clone: the restored and the cloned namespace describe the
+// same schema and refuse a filter on an unindexed field.
+func TestSchema_SnapshotRestoreAndClone(t *testing.T) {
+	ctx := context.Background()
+	src, err := Open(t.TempDir(), &Options{Dimension: 4, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	schema := &Schema{Fields: map[string]SchemaField{"document_id": {Filterable: true}}}
+	if err := src.CreateNamespaceWithSchema(ctx, "docs", schema); err != nil {
+		t.Fatal(err)
+	}
+	var recs []Record
+	for i := 0; i < 20; i++ {
+		recs = append(recs, Record{ID: fmt.Sprint("r", i), Values: []float32{1, float32(i), 1, 1},
+			Metadata: Metadata{"document_id": fmt.Sprint("d", i/4), "title": fmt.Sprint("t", i)}})
+	}
+	if _, err := src.Namespace("docs").Upsert(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := src.Namespace("docs").Snapshot(ctx, &buf, nil); err != nil {
+		t.Fatal(err)
+	}
+	dst, err := Open(t.TempDir(), &Options{Dimension: 4, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	if _, err := dst.RestoreNamespace(ctx, "restored", &buf, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.CloneNamespace(ctx, "docs", "cloned", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		idx  *Index
+		name string
+	}{{dst, "restored"}, {src, "cloned"}} {
+		d, err := c.idx.DescribeNamespace(ctx, c.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(d.Schema, schema) || !reflect.DeepEqual(d.IndexedFields, []string{"document_id"}) {
+			t.Fatalf("%s: schema %+v, indexed %v; want %+v, [document_id]", c.name, d.Schema, d.IndexedFields, schema)
+		}
+		ns := c.idx.Namespace(c.name)
+		if n, err := ns.Count(ctx, Eq("document_id", "d1")); err != nil || n != 4 {
+			t.Fatalf("%s: count document_id=d1: %d, %v; want 4", c.name, n, err)
+		}
+		if _, err := ns.Count(ctx, Eq("title", "t3")); !errors.Is(err, ErrInvalidFilter) {
+			t.Fatalf("%s: filter on the unindexed title: %v, want ErrInvalidFilter", c.name, err)
+		}
 	}
 }

@@ -35,6 +35,11 @@ type snapHeader struct {
 	GraphBytes uint64    `json:"graph_bytes"`
 	CreatedAt  time.Time `json:"created_at"`
 	TakenAt    time.Time `json:"taken_at"`
+	// HasSchema says the namespace was created with a schema, and
+	// Filterable lists the fields it indexes (see Schema). Streams written
+	// before schemas existed have neither: no schema.
+	HasSchema  bool     `json:"has_schema,omitempty"`
+	Filterable []string `json:"filterable,omitempty"`
 }
 
 // SnapshotOptions tune Namespace.Snapshot. A nil *SnapshotOptions means
@@ -137,7 +142,8 @@ func (ns *Namespace) Snapshot(ctx context.Context, w io.Writer, opts *SnapshotOp
 	}
 	hdr := snapHeader{Namespace: ns.name, Dimension: cfg.Dimension, Metric: cfg.Metric.String(),
 		VectorType: cfg.VectorType.String(), Records: meta.Count, RecordBytes: meta.Bytes, NextRow: meta.NextRow,
-		GraphBytes: uint64(len(graphRaw)), CreatedAt: time.Unix(0, e.CreatedAt).UTC(), TakenAt: time.Now().UTC()}
+		GraphBytes: uint64(len(graphRaw)), CreatedAt: time.Unix(0, e.CreatedAt).UTC(), TakenAt: time.Now().UTC(),
+		HasSchema: meta.HasSchema, Filterable: meta.Filterable}
 	return writeSnapshot(ctx, w, &hdr, func(fn func(id string, val []byte) error) error {
 		lo, hi := storage.RecordBounds(e.NSID, "")
 		if testSnapshotLiveScan {

@@ -61,6 +61,19 @@ func TestGraph_MapFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// sameAnswers checks that g and the mapped h answer k held-out
+			// queries alike.
+			sameAnswers := func(when string, k int) {
+				t.Helper()
+				for i := 0; i < k; i++ {
+					q := d.row(uint32(n + i))
+					a, _ := g.Search(q, 10, 0, nil)
+					c, _ := h.Search(q, 10, 0, nil)
+					if !slices.Equal(a, c) {
+						t.Fatalf("%squery %d: %v before, %v after", when, i, a, c)
+					}
+				}
+			}
 			if mapped := h.cur.Load().m != nil; mapped == tc.v3 {
 				t.Fatalf("mapped %v for format v3 %v", mapped, tc.v3)
 			}
@@ -87,14 +100,7 @@ func TestGraph_MapFile(t *testing.T) {
 			if g.Len() != h.Len() || g.Tombstones() != h.Tombstones() {
 				t.Fatalf("len %d/%d tombstones %d/%d", g.Len(), h.Len(), g.Tombstones(), h.Tombstones())
 			}
-			for i := 0; i < 30; i++ {
-				q := d.row(uint32(n + i))
-				a, _ := g.Search(q, 10, 0, nil)
-				c, _ := h.Search(q, 10, 0, nil)
-				if !slices.Equal(a, c) {
-					t.Fatalf("query %d: %v before, %v after", i, a, c)
-				}
-			}
+			sameAnswers("", 30)
 			if !tc.v3 {
 				if b2, _ := h.MarshalBinary(); !bytes.Equal(b, b2) {
 					t.Fatal("snapshot of the mapped graph differs")
@@ -123,14 +129,7 @@ func TestGraph_MapFile(t *testing.T) {
 					}
 				}
 			}
-			for i := 0; i < 30; i++ {
-				q := d.row(uint32(n + i))
-				a, _ := g.Search(q, 10, 0, nil)
-				c, _ := h.Search(q, 10, 0, nil)
-				if !slices.Equal(a, c) {
-					t.Fatalf("after Unmap, query %d: %v before, %v after", i, a, c)
-				}
-			}
+			sameAnswers("after Unmap, ", 30)
 			// Changes land in the process's own pages, not the file.
 			for i := n; i < n+50; i++ {
 				if err := h.Insert(uint32(i), d.row(uint32(i))); err != nil {

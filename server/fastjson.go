@@ -359,10 +359,6 @@ func fastUpsert(body []byte, u *upsertRequest) bool {
 var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
 	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 
-// pow10neg holds the float64s nearest 10^0 … 10^-22.
-var pow10neg = [...]float64{1e0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-11,
-	1e-12, 1e-13, 1e-14, 1e-15, 1e-16, 1e-17, 1e-18, 1e-19, 1e-20, 1e-21, 1e-22}
-
 // parseFloat32 converts a JSON number (already checked against the
 // grammar) to the nearest float32, as strconv.ParseFloat(n, 32) does; it
 // reports false when the number is out of float32 range.
@@ -459,16 +455,7 @@ func (l *lexer) float32() (float32, bool) {
 	}
 	f := float64(m)
 	if exp < 0 {
-		// A multiplication by the float64 nearest 10^exp instead of a
-		// division by 10^-exp (a long-latency instruction on every
-		// number): f is then within 2 float64 units in the last place
-		// of the exact quotient, so rounding it to float32 gives the
-		// correctly rounded result unless f lies that close to a float32
-		// halfway point: those few (a band of ±4 units) take strconv.
-		f *= pow10neg[-exp]
-		if math.Float64bits(f)&(1<<29-1)-(1<<28-4) <= 8 {
-			return slowFloat32(b[start:i])
-		}
+		f /= pow10[-exp]
 	} else {
 		f *= pow10[exp]
 	}

@@ -135,12 +135,25 @@ func (g *Graph) ScanGathered(dst []Result, q []float32, gt *Gathered, k, n int) 
 	all := s.sel[:0]
 	h := s.res[:0]
 	data := gt.data
-	for i, v := range gt.nodes {
-		rec := data[i*stride : (i+1)*stride : (i+1)*stride]
-		x := unsafe.Slice((*float32)(unsafe.Pointer(&rec[gt.words])), sketchExtra)
-		e, bound := s.skq.estimate(rec[:gt.words], x)
-		all = append(all, cand{e - bound, v})
-		h = offerMax(h, cand{e + bound, v}, k)
+	sq := &s.skq
+	// The sketches' bit-plane dot products a batch at a time (planeDots),
+	// then each node's estimate and bound as sketchQuery.estimate makes
+	// them.
+	const batch = 64
+	var dots [batch]int32
+	for i0 := 0; i0 < len(gt.nodes); i0 += batch {
+		nodes := gt.nodes[i0:min(i0+batch, len(gt.nodes))]
+		planeDots(sq.planes, data[i0*stride:], gt.words, stride, dots[:len(nodes)])
+		for j, v := range nodes {
+			rec := data[(i0+j)*stride : (i0+j+1)*stride : (i0+j+1)*stride]
+			x := (*[sketchExtra]float32)(unsafe.Pointer(&rec[gt.words]))
+			ip := sq.lo2*x[2] + sq.d2*float32(dots[j]) + sq.a
+			e, bound := sq.qn2+x[0]+x[1]*ip, x[3]*sq.eq-x[1]*sq.eround
+			all = append(all, cand{e - bound, v})
+			if u := e + bound; len(h) < k || u < h[0].d {
+				h = offerMax(h, cand{u, v}, k)
+			}
+		}
 	}
 	h = s.refine(all, h, k, n)
 	return s.results(dst, h, n), true, nil

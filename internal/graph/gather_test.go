@@ -105,3 +105,33 @@ func TestGraph_ScanGathered(t *testing.T) {
 		t.Fatal("Gather made a copy of sketches the graph does not use")
 	}
 }
+
+// TestSketchUnits: refine compares the sketches' lower bounds with
+// distances by codes converted by sketchUnits, which must then be the
+// squared Euclidean distance the sketches bound (of unit vectors for
+// Cosine).
+func TestSketchUnits(t *testing.T) {
+	for _, m := range []Metric{L2, Cosine} {
+		rng := rand.New(rand.NewPCG(3, uint64(m)))
+		const n, dim = 1200, sketchMinDim
+		d := clusteredData(rng, n+5, dim)
+		if m == Cosine {
+			normalize(d)
+		}
+		g := build(t, d, m, n, &Params{EfConstruction: 32})
+		ix := g.cur.Load()
+		s := ix.getSearcher()
+		for qi := n; qi < n+5; qi++ {
+			q := d.row(uint32(qi))
+			s.prepareQuery(q, ix.quant.Load())
+			for v := uint32(0); v < n; v += 97 {
+				got := sketchUnits(m, s.codeDist(s.chunk(v), v&chunkMask))
+				want := l2F32(q, ix.vectorOf(v))
+				if diff := got - want; diff > 0.02*want+1e-3 || -diff > 0.02*want+1e-3 {
+					t.Fatalf("%v: node %d: %g by codes in sketch units, %g exactly", m, v, got, want)
+				}
+			}
+		}
+		ix.putSearcher(s)
+	}
+}

@@ -242,23 +242,60 @@ func (s *searcher) refine(all, h []cand, k, n int) []cand {
 		}
 	}
 	s.sel = all
+	s.keys = sortCands(cands, s.keys)
 	h = h[:0]
-	const ahead = 8
-	for _, c := range cands[:min(ahead, len(cands))] {
-		s.prefetchCodes(c.n)
+	// A batch at a time, as the walk scores a node's neighbours: every
+	// block of the batch prefetched, then their codes' dot products in one
+	// call (dotsI8), so that the reads of scattered codes overlap. Taken
+	// in the order of their lower bounds, the candidates stop once the
+	// next one's lower bound exceeds the n-th best distance by codes
+	// found: it cannot be nearer than those n, as far as the codes and
+	// bounds tell.
+	const batch = 16
+	lines := (ix.auxOff + 8 + 63) / 64
+	ptrs := s.ptrs[:0]
+	next := s.next[:0]
+	if cap(s.dots) < batch {
+		s.dots = make([]int32, batch)
 	}
-	for i, cd := range cands {
-		if i+ahead < len(cands) {
-			s.prefetchCodes(cands[i+ahead].n)
+	dots := s.dots[:batch]
+	for i := 0; i < len(cands); i += batch {
+		if len(h) == n && cands[i].d > sketchUnits(ix.metric, h[0].d) {
+			break
 		}
-		c := s.chunk(cd.n)
-		o := cd.n & chunkMask
-		if ix.deletedAt(c.block(int(o), ix.stride)) {
-			continue
+		ptrs, next = ptrs[:0], next[:0]
+		for _, cd := range cands[i:min(i+batch, len(cands))] {
+			ptrs = append(ptrs, s.chunk(cd.n).block(int(cd.n&chunkMask), ix.stride))
+			next = append(next, cd.n)
 		}
-		h = offerMax(h, cand{s.codeDist(c, o), cd.n}, n)
+		s.sink += prefetchBlocks(ptrs, lines)
+		dotsI8(s.qc, ptrs, dots[:len(ptrs)])
+		q := s.q
+		c0 := s.qaux + q.base
+		for j, v := range next {
+			b := ptrs[j]
+			if ix.deletedAt(b) {
+				continue
+			}
+			d := c0 + *ix.aux(b) - q.w*float32(dots[j])
+			if s.dot {
+				d = s.dotDist(d, s.chunk(v), v&chunkMask)
+			}
+			h = offerMax(h, cand{d, v}, n)
+		}
 	}
+	s.ptrs, s.next = ptrs, next
 	return h
+}
+
+// sketchUnits converts a distance by codes to the units of the sketches'
+// bounds: the squared Euclidean distance (of unit vectors for Cosine,
+// whose codes' distance is the negated cosine).
+func sketchUnits(m Metric, d float32) float32 {
+	if m == Cosine {
+		return 2 + 2*d
+	}
+	return d
 }
 
 // results appends the nodes of the max-heap h to dst, nearest first, at

@@ -205,29 +205,31 @@ func (c *gatheredCache) lookup(cands *roaring.Bitmap, v graph.Version) *graph.Ga
 // gathers cands (at most limit records' worth of entries are kept).
 func (c *gatheredCache) missed(g *graph.Graph, cands *roaring.Bitmap, v graph.Version, limit int) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.last != v {
-		c.last = v
-		return
-	}
+	again := c.last == v
+	c.last = v
+	c.mu.Unlock()
 	card := cands.GetCardinality()
-	if int(card) > limit {
+	if !again || int(card) > limit {
 		return
 	}
+	// Gathered outside the lock: other queries look up meanwhile.
+	gt := g.Gather(cands.ManyIterator())
+	if gt == nil || gt.Version() != v {
+		return
+	}
+	cp := cands.Clone()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, e := range c.entries {
 		if e.card == card && e.cands.Equals(cands) {
 			return // gathered meanwhile by another query
 		}
 	}
-	gt := g.Gather(cands.ManyIterator())
-	if gt == nil || gt.Version() != v {
-		return
-	}
 	for len(c.entries) > 0 && (c.nodes+gt.Len() > limit || len(c.entries) >= gatheredMaxEntries) {
 		c.nodes -= c.entries[0].g.Len()
 		c.entries = slices.Delete(c.entries, 0, 1)
 	}
-	c.entries = append(c.entries, gatheredEntry{cands: cands.Clone(), card: card, g: gt})
+	c.entries = append(c.entries, gatheredEntry{cands: cp, card: card, g: gt})
 	c.nodes += gt.Len()
 }
 

@@ -1442,3 +1442,80 @@ func TestGraph_FilteredCodeScanGathered(t *testing.T) {
 		t.Fatalf("after the writes: plan %s recall %.3f", plan, rec)
 	}
 }
+
+// TestGraph_FilteredCodeScanGatheredConcurrent: queries through the
+// gathered cache while records move in and out of the filter, are updated
+// and deleted: every match returned carries the filter's value as the
+// query saw it (run with -race).
+func TestGraph_FilteredCodeScanGatheredConcurrent(t *testing.T) {
+	const dim = 256
+	n := 3000
+	if raceEnabled {
+		n = 1500
+	}
+	r := rand.New(rand.NewPCG(43, 44))
+	vecs := clusteredVecs(r, n, dim, 8)
+	idx, err := Open(t.TempDir(), &Options{Dimension: dim, Metric: Euclidean, NoSync: true, Graph: GraphOptions{Threshold: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	ns := idx.Namespace("ns")
+	upsertAll(t, ns, vecs, func(i int) Metadata { return Metadata{"c": i % 2} })
+	nsStateOf(t, idx, "ns").waitGraphBuilt()
+	ctx := context.Background()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var plans sync.Map
+	for g := 0; g < 2; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				res, err := ns.Query(ctx, Query{Vector: vecs[(i*7+g)%n], TopK: 10, Filter: Eq("c", 1), IncludeMetadata: true})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				plans.Store(res.Plan, true)
+				for _, m := range res.Matches {
+					if fmt.Sprint(m.Metadata["c"]) != "1" {
+						t.Errorf("plan %s: %s has c=%v, the filter asked for 1", res.Plan, m.ID, m.Metadata["c"])
+						return
+					}
+				}
+			}
+		}(g)
+	}
+	writes := 200
+	if raceEnabled {
+		writes = 60
+	}
+	for i := 0; i < writes; i++ {
+		j := r.IntN(n)
+		id := fmt.Sprintf("r%06d", j)
+		var err error
+		switch i % 3 {
+		case 0:
+			_, err = ns.Upsert(ctx, []Record{{ID: id, Values: vecs[j], Metadata: Metadata{"c": r.IntN(2)}}})
+		case 1:
+			err = ns.Delete(ctx, id)
+		case 2:
+			_, err = ns.Upsert(ctx, []Record{{ID: id, Values: vecs[(j+1)%n], Metadata: Metadata{"c": 1}}})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if _, ok := plans.Load(PlanFilteredCodeScan); !ok {
+		t.Fatal("no query took the code scan")
+	}
+}

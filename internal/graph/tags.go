@@ -326,12 +326,6 @@ func (s *searcher) codeDist(c *chunk, o uint32) float32 {
 	return d
 }
 
-// prefetchCodes starts loading node v's int8 codes.
-func (s *searcher) prefetchCodes(v uint32) {
-	ix := s.ix
-	simd.PrefetchInt8(ix.scored(s.chunk(v).block(int(v&chunkMask), ix.stride)))
-}
-
 // offerMax keeps c in the max-heap h of the up to keep nearest.
 func offerMax(h []cand, c cand, keep int) []cand {
 	if len(h) < keep {

@@ -149,9 +149,13 @@ func (g *Graph) ScanGathered(dst []Result, q []float32, gt *Gathered, k, n int) 
 			x := (*[sketchExtra]float32)(unsafe.Pointer(&rec[gt.words]))
 			ip := sq.lo2*x[2] + sq.d2*float32(dots[j]) + sq.a
 			e, bound := sq.qn2+x[0]+x[1]*ip, x[3]*sq.eq-x[1]*sq.eround
-			all = append(all, cand{e - bound, v})
-			if u := e + bound; len(h) < k || u < h[0].d {
-				h = offerMax(h, cand{u, v}, k)
+			// The k-th least upper bound only falls: a node whose lower
+			// bound is above it now is no candidate (refine drops it).
+			if len(h) < k || e-bound <= h[0].d {
+				all = append(all, cand{e - bound, v})
+				if u := e + bound; len(h) < k || u < h[0].d {
+					h = offerMax(h, cand{u, v}, k)
+				}
 			}
 		}
 	}

@@ -63,10 +63,11 @@ type GraphOptions struct {
 	EfSearch int
 	// FilteredScanMax is the most records a filter may match for a query
 	// to score exactly those records rather than walk the graph for them
-	// (PlanFilteredGraph). Up to 2,048 matching records are scored by
-	// their vectors (PlanFilteredScan); more, by the graph's sketches and
-	// int8 codes of those records with the best re-scored exactly
-	// (PlanFilteredCodeScan). The default is 4·Threshold (20,000): a
+	// (PlanFilteredGraph). Up to 2,048 matching records (511 where the
+	// graph keeps sketches: from 256 dimensions, Euclidean and Cosine)
+	// are scored by their vectors (PlanFilteredScan); more, by the
+	// graph's sketches and int8 codes of those records with the best
+	// re-scored exactly (PlanFilteredCodeScan). The default is 4·Threshold (20,000): a
 	// filtered walk scores more nodes than an unfiltered one, the fewer
 	// the rows that match the more, so scans pay up to larger sizes than
 	// without a filter; on Fashion-MNIST (784 dimensions) the code scan
@@ -134,6 +135,102 @@ type nsGraph struct {
 	// last renumbered for locality (graph.Reorder), which a builder does
 	// after it drained the queue (while a new builder may already run).
 	ordered int
+
+	// gathered caches packed sketches of the records that recent
+	// filters matched (gatheredCache).
+	gathered gatheredCache
+}
+
+// gatheredCache keeps, for filters that matched from codeScanMin to
+// FilteredScanMax records, the graph's sketches of those records packed
+// in one array (graph.Gather), so that a filter that comes again is
+// answered by reading that array in sequence (graph.ScanGathered) rather
+// than each record's sketch where it lies in the graph. An entry is found
+// by the set of records the query's filter matches (compared whole, so
+// any filter matching the same records shares it) and serves only while
+// the graph is at the Version it was gathered at: any insert, delete or
+// retag in the graph, a compaction or a renumbering makes every entry
+// stale, and the query scans the graph's sketches where they lie, exactly
+// as without the cache. An entry is made for a set on the second
+// code-scanned query in a row that finds the graph unchanged (so a
+// namespace being written to makes none), and the entries hold at most
+// as many records as the graph (sketch bytes + 20 B each, one copy of the
+// graph's sketches), least recently used dropped first.
+type gatheredCache struct {
+	mu      sync.Mutex
+	entries []gatheredEntry // least recently used first
+	nodes   int             // records held by entries
+	// last is the graph's Version at the last query that found no
+	// entry.
+	last graph.Version
+}
+
+type gatheredEntry struct {
+	cands *roaring.Bitmap // the records gathered: a copy of a filter's match
+	card  uint64
+	g     *graph.Gathered
+}
+
+// gatheredMaxEntries bounds the entries of a gatheredCache.
+const gatheredMaxEntries = 64
+
+// testNoGathered turns the gathered cache off (tests compare with it).
+var testNoGathered bool
+
+// lookup returns the entry for cands that is valid at the graph's Version
+// v, or nil, dropping stale entries.
+func (c *gatheredCache) lookup(cands *roaring.Bitmap, v graph.Version) *graph.Gathered {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	card := cands.GetCardinality()
+	for i := 0; i < len(c.entries); i++ {
+		e := c.entries[i]
+		if e.g.Version() != v {
+			c.nodes -= e.g.Len()
+			c.entries = slices.Delete(c.entries, i, i+1)
+			i--
+			continue
+		}
+		if e.card == card && e.cands.Equals(cands) {
+			// Most recently used last.
+			c.entries = append(slices.Delete(c.entries, i, i+1), e)
+			return e.g
+		}
+	}
+	return nil
+}
+
+// missed is called after a query found no entry for cands and scanned the
+// graph at Version v: if the query before it saw the graph at v too, it
+// gathers cands (at most limit records' worth of entries are kept).
+func (c *gatheredCache) missed(g *graph.Graph, cands *roaring.Bitmap, v graph.Version, limit int) {
+	c.mu.Lock()
+	again := c.last == v
+	c.last = v
+	c.mu.Unlock()
+	card := cands.GetCardinality()
+	if !again || int(card) > limit {
+		return
+	}
+	// Gathered outside the lock: other queries look up meanwhile.
+	gt := g.Gather(cands.ManyIterator())
+	if gt == nil || gt.Version() != v {
+		return
+	}
+	cp := cands.Clone()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.entries {
+		if e.card == card && e.cands.Equals(cands) {
+			return // gathered meanwhile by another query
+		}
+	}
+	for len(c.entries) > 0 && (c.nodes+gt.Len() > limit || len(c.entries) >= gatheredMaxEntries) {
+		c.nodes -= c.entries[0].g.Len()
+		c.entries = slices.Delete(c.entries, 0, 1)
+	}
+	c.entries = append(c.entries, gatheredEntry{cands: cp, card: card, g: gt})
+	c.nodes += gt.Len()
 }
 
 // reorderFrom is the least graph that the builder renumbers for locality
@@ -710,6 +807,15 @@ func (idx *Index) saveGraphs() {
 	}
 }
 
+// codeScanMin is the fewest matching records a filtered query scores by
+// the graph's codes (PlanFilteredCodeScan) rather than exactly.
+func (ng *nsGraph) codeScanMin() uint64 {
+	if ng.g.Sketched() {
+		return codeScanMinSketched
+	}
+	return codeScanMin
+}
+
 // walkFilter reports whether a filtered query whose filter matches n
 // records walks the graph rather than scanning them.
 func (ng *nsGraph) walkFilter(n uint64) bool {
@@ -760,7 +866,18 @@ func (st *nsState) codeScanLocked(ctx context.Context, cfg config, q *Query, can
 	ng := st.mu.graph
 	qv := graphQuery(cfg, q.Vector)
 	pending := ng.pendingClone()
-	res, ok, err := ng.g.ScanTags(sc.cands[:0], qv, cands.ManyIterator(), q.TopK, max(codeScanRerank, 4*q.TopK))
+	n := max(codeScanRerank, 4*q.TopK)
+	var res []graph.Result
+	v := ng.g.Version()
+	if gt := ng.gathered.lookup(cands, v); gt != nil && !testNoGathered {
+		res, ok, err = ng.g.ScanGathered(sc.cands[:0], qv, gt, q.TopK, n)
+	}
+	if !ok && err == nil {
+		res, ok, err = ng.g.ScanTags(sc.cands[:0], qv, cands.ManyIterator(), q.TopK, n)
+		if ok && err == nil && !testNoGathered {
+			ng.gathered.missed(ng.g, cands, v, ng.g.Len())
+		}
+	}
 	if err != nil || !ok {
 		return 0, false, err
 	}

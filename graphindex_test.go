@@ -9,8 +9,10 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
+	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1315,5 +1317,226 @@ func TestGraph_DotProductSnapshotRestore(t *testing.T) {
 		if !slices.EqualFunc(a.Matches, b.Matches, func(x, y Match) bool { return x.ID == y.ID }) {
 			t.Fatalf("query %d: source %v, restored %v", i, a.Matches, b.Matches)
 		}
+	}
+}
+
+// TestGraph_FilteredCodeScanGathered: a filter that comes again is
+// answered from a packed copy of its records' sketches (gatheredCache),
+// with the answer of the scan without the copy, recall at the bar and only
+// matching records; and after a write (a delete, an update in place, a
+// record whose filter value changes) no query returns what the copy held
+// that is no longer true: the copy is dropped and made again.
+func TestGraph_FilteredCodeScanGathered(t *testing.T) {
+	const dim = 256
+	n := 5000
+	if raceEnabled {
+		n = 2400
+	}
+	r := rand.New(rand.NewPCG(41, 42))
+	vecs := clusteredVecs(r, n, dim, 8)
+	queries := clusteredVecs(r, 40, dim, 8)
+	idx, err := Open(t.TempDir(), &Options{Dimension: dim, Metric: Euclidean, NoSync: true, Graph: GraphOptions{Threshold: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	ns := idx.Namespace("ns")
+	upsertAll(t, ns, vecs, func(i int) Metadata { return Metadata{"c": i % 4} })
+	st := nsStateOf(t, idx, "ns")
+	st.waitGraphBuilt()
+	ctx := context.Background()
+	f := Eq("c", 1)
+	deleted := map[string]bool{}
+	moved := map[string]bool{} // c no longer 1
+	match := func(id string) bool {
+		var i int
+		fmt.Sscanf(id, "r%d", &i)
+		return i%4 == 1 && !deleted[id] && !moved[id]
+	}
+	cached := func() bool {
+		st.mu.RLock()
+		defer st.mu.RUnlock()
+		ng := st.mu.graph
+		return ng.gathered.lookup(st.mu.post.EvalShared(f.n, st.mu.live), ng.g.Version()) != nil
+	}
+	// Answers without the copy, then with it: the same.
+	testNoGathered = true
+	var before []*QueryResult
+	for _, q := range queries {
+		res, err := ns.Query(ctx, Query{Vector: q, TopK: 10, Filter: f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before = append(before, res)
+	}
+	testNoGathered = false
+	if cached() {
+		t.Fatal("a copy made while the cache was off")
+	}
+	rec, plan := recallOf(t, ns, queries, 10, f, match)
+	if !cached() {
+		t.Fatal("no copy of the filter's sketches after repeated queries on an unchanged graph")
+	}
+	for i, q := range queries {
+		res, err := ns.Query(ctx, Query{Vector: q, TopK: 10, Filter: f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(res.Matches, before[i].Matches) {
+			t.Fatalf("query %d from the copy: %v, without it: %v", i, res.Matches, before[i].Matches)
+		}
+	}
+	t.Logf("filter 25%% (%d of %d): plan %s, recall@10 %.3f from the copy", n/4, n, plan, rec)
+	if plan != PlanFilteredCodeScan || rec < 0.99 {
+		t.Fatalf("plan %s recall %.3f, want %s with recall ≥ 0.99", plan, rec, PlanFilteredCodeScan)
+	}
+
+	// Writes: each query's best match is deleted, or moved out of the
+	// filter, or replaced by the query's own vector (an update in place);
+	// queries between the writes may come from a copy made meanwhile.
+	for i, q := range queries[:12] {
+		res, err := ns.Query(ctx, Query{Vector: q, TopK: 1, Filter: f})
+		if err != nil || len(res.Matches) != 1 {
+			t.Fatalf("query %d: %+v %v", i, res, err)
+		}
+		id := res.Matches[0].ID
+		switch i % 3 {
+		case 0:
+			if err := ns.Delete(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			deleted[id] = true
+		case 1:
+			var j int
+			fmt.Sscanf(id, "r%d", &j)
+			if _, err := ns.Upsert(ctx, []Record{{ID: id, Values: vecs[j], Metadata: Metadata{"c": 2}}}); err != nil {
+				t.Fatal(err)
+			}
+			moved[id] = true
+		case 2:
+			if _, err := ns.Upsert(ctx, []Record{{ID: id, Values: q, Metadata: Metadata{"c": 1}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for round := 0; round < 3; round++ { // the copy is made on the second
+			got, err := ns.Query(ctx, Query{Vector: q, TopK: 10, Filter: f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range got.Matches {
+				if !match(m.ID) {
+					t.Fatalf("write %d, round %d (plan %s): %s returned, which the filter no longer matches or which is deleted", i, round, got.Plan, m.ID)
+				}
+			}
+			if i%3 == 2 && (len(got.Matches) == 0 || got.Matches[0].ID != id) {
+				t.Fatalf("write %d, round %d (plan %s): %s updated to the query's vector is not first: %v", i, round, got.Plan, id, got.Matches)
+			}
+		}
+		st.waitGraphBuilt()
+	}
+	rec, plan = recallOf(t, ns, queries, 10, f, match)
+	if !cached() {
+		t.Fatal("no copy made again after the writes")
+	}
+	t.Logf("after the writes: plan %s, recall@10 %.3f", plan, rec)
+	if plan != PlanFilteredCodeScan || rec < 0.99 {
+		t.Fatalf("after the writes: plan %s recall %.3f", plan, rec)
+	}
+}
+
+// TestGraph_FilteredCodeScanGatheredConcurrent: queries through the
+// gathered cache while records leave the filter (moved out of it or
+// deleted) and are updated in place: no query returns a record that had
+// left the filter before the query began (run with -race). Re-scoring
+// checks each candidate's slot and version against the records, so this
+// holds even if a stale copy were served (TestGraph_FilteredCodeScanGathered
+// is the test that fails then); here it guards the whole path under
+// concurrency. (It does not read metadata: a query's IncludeMetadata reads
+// storage, which a concurrent write may have changed already.)
+func TestGraph_FilteredCodeScanGatheredConcurrent(t *testing.T) {
+	const dim = 256
+	n := 3000
+	if raceEnabled {
+		n = 1500
+	}
+	r := rand.New(rand.NewPCG(43, 44))
+	vecs := clusteredVecs(r, n, dim, 8)
+	idx, err := Open(t.TempDir(), &Options{Dimension: dim, Metric: Euclidean, NoSync: true, Graph: GraphOptions{Threshold: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	ns := idx.Namespace("ns")
+	upsertAll(t, ns, vecs, func(i int) Metadata { return Metadata{"c": i % 2} })
+	nsStateOf(t, idx, "ns").waitGraphBuilt()
+	ctx := context.Background()
+	// gone[j] is the write sequence number after which record j no longer
+	// matches (0: it still does).
+	var seq atomic.Int64
+	gone := make([]atomic.Int64, n)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var plans sync.Map
+	for g := 0; g < 2; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				start := seq.Load()
+				res, err := ns.Query(ctx, Query{Vector: vecs[(i*7+g)%n], TopK: 10, Filter: Eq("c", 1)})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				plans.Store(res.Plan, true)
+				for _, m := range res.Matches {
+					var j int
+					fmt.Sscanf(m.ID, "r%d", &j)
+					if j%2 != 1 {
+						t.Errorf("plan %s: %s never matched the filter", res.Plan, m.ID)
+						return
+					}
+					if s := gone[j].Load(); s != 0 && s <= start {
+						t.Errorf("plan %s: %s returned after it left the filter (write %d, query began after write %d)", res.Plan, m.ID, s, start)
+						return
+					}
+				}
+			}
+		}(g)
+	}
+	writes := 200
+	if raceEnabled {
+		writes = 60
+	}
+	odd := r.Perm(n / 2) // each record written once
+	for i := 0; i < writes; i++ {
+		j := 2*odd[i] + 1
+		id := fmt.Sprintf("r%06d", j)
+		var err error
+		switch i % 3 {
+		case 0:
+			_, err = ns.Upsert(ctx, []Record{{ID: id, Values: vecs[j], Metadata: Metadata{"c": 0}}})
+		case 1:
+			err = ns.Delete(ctx, id)
+		case 2:
+			_, err = ns.Upsert(ctx, []Record{{ID: id, Values: vecs[(j+1)%n], Metadata: Metadata{"c": 1}}})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%3 != 2 {
+			gone[j].Store(seq.Add(1))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if _, ok := plans.Load(PlanFilteredCodeScan); !ok {
+		t.Fatal("no query took the code scan")
 	}
 }

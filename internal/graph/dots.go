@@ -1,6 +1,10 @@
 package graph
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"github.com/larchdb/larch/simd"
+)
 
 // dotsI8 sets out[i] to the int8 dot product of q with the len(q) codes at
 // ptrs[i], for every i < len(ptrs): the distances of a walk step's
@@ -44,4 +48,25 @@ func prefetchBlocks(ptrs []unsafe.Pointer, lines int) int8 {
 		}
 	}
 	return x
+}
+
+// planeDots sets out[i] to simd.PlaneDot(planes, b_i) for the len(out)
+// sketches b_i of words uint64 each, the i-th at data[i*stride:]: the
+// sketch pass of a packed copy (ScanGathered) in one assembly loop where
+// the CPU has AVX-512 VPOPCNTQ and words is a multiple of 8, else one call
+// per sketch.
+func planeDots(planes, data []uint64, words, stride int, out []int32) {
+	n := len(out)
+	if n == 0 {
+		return
+	}
+	_ = data[(n-1)*stride+words-1] // every sketch is within data
+	_ = planes[4*words-1]
+	if hasPlaneDotsAsm && !testGenericDots && words > 0 && words%8 == 0 {
+		planeDotsAsm(&planes[0], &data[0], n, words, 8*stride, &out[0])
+		return
+	}
+	for i := range out {
+		out[i] = int32(simd.PlaneDot(planes, data[i*stride:i*stride+words]))
+	}
 }

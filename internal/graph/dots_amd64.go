@@ -23,3 +23,11 @@ func dotsI8VNNIAsm(q *int8, ptrs *unsafe.Pointer, n int, dim int, out *int32)
 //
 //go:noescape
 func prefetchBlocksAsm(ptrs *unsafe.Pointer, n int, lines int)
+
+// hasPlaneDotsAsm reports whether planeDotsAsm runs on this CPU.
+var hasPlaneDotsAsm = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VPOPCNTDQ
+
+// planeDotsAsm is dots_amd64.s. words is a positive multiple of 8.
+//
+//go:noescape
+func planeDotsAsm(planes *uint64, data *uint64, n int, words int, stride int, out *int32)

@@ -18,3 +18,11 @@ func dotsI8VNNIAsm(q *int8, ptrs *unsafe.Pointer, n int, dim int, out *int32) {
 func prefetchBlocksAsm(ptrs *unsafe.Pointer, n int, lines int) {
 	panic("graph: prefetchBlocksAsm without assembly")
 }
+
+// hasPlaneDotsAsm reports whether planeDotsAsm runs here: never off amd64
+// or under purego.
+var hasPlaneDotsAsm = false
+
+func planeDotsAsm(planes *uint64, data *uint64, n int, words int, stride int, out *int32) {
+	panic("graph: planeDotsAsm without assembly")
+}

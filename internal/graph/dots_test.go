@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"unsafe"
+
+	"github.com/larchdb/larch/simd"
 )
 
 // TestDotsI8 checks the batched kernel against a plain loop over awkward
@@ -50,4 +52,35 @@ func TestDotsI8(t *testing.T) {
 	if !hasDotsAsm {
 		t.Log("no AVX-512 VNNI here: only the fallback was tested")
 	}
+}
+
+// TestPlaneDots checks the batched bit-plane kernel against
+// simd.PlaneDot per sketch, for sketch widths the assembly takes (a
+// multiple of 8 words) and those it leaves to the fallback.
+func TestPlaneDots(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, generic := range []bool{false, true} {
+		testGenericDots = generic
+		for _, words := range []int{1, 4, 8, 16, 24, 32} {
+			planes := make([]uint64, 4*words)
+			for i := range planes {
+				planes[i] = rng.Uint64()
+			}
+			for _, n := range []int{1, 7, 64} {
+				stride := words + 2
+				data := make([]uint64, n*stride)
+				for i := range data {
+					data[i] = rng.Uint64()
+				}
+				out := make([]int32, n)
+				planeDots(planes, data, words, stride, out)
+				for i := range out {
+					if want := int32(simd.PlaneDot(planes, data[i*stride:i*stride+words])); out[i] != want {
+						t.Fatalf("generic %v, %d words, %d sketches: sketch %d: %d, want %d", generic, words, n, i, out[i], want)
+					}
+				}
+			}
+		}
+	}
+	testGenericDots = false
 }

@@ -321,6 +321,7 @@ func (g *Graph) Sync(live func(yield func(row, tag uint32) bool)) (missing []uin
 		ix.chunk(v).tag[v&chunkMask].Store(tag)
 	}
 	// The tag index is made afresh: the new tags may permute the old.
+	ix.changed()
 	ix.tags.Store(new(tagDir))
 	ix.tagsStale.Store(false)
 	for v := uint32(0); v < n; v++ {
@@ -434,6 +435,7 @@ func (g *Graph) train() {
 		}
 	}
 	ix.quant.Store(q)
+	ix.changed()
 }
 
 const (
@@ -467,6 +469,10 @@ type index struct {
 	entry atomic.Uint64 // level<<32 | node; noEntry when empty
 
 	upperLinks atomic.Int64 // words of upper-layer link arrays, for MemoryPerVector
+
+	// epoch counts the changes to nodes, tags and codes (Version,
+	// gather.go).
+	epoch atomic.Uint64
 
 	// bound2 is B², the largest squared norm of a Dot graph's nodes
 	// (float32 bits; augment.go). It only grows.
@@ -738,6 +744,7 @@ func (ix *index) insert(row, tag uint32, raw []float32, from *index, fv uint32) 
 		}
 	}
 	ix.chunk(v).ready[v&chunkMask].Store(true)
+	ix.changed()
 	ix.link(v, level, vec, q)
 	return true
 }
@@ -984,6 +991,7 @@ func (ix *index) delete(row uint32) bool {
 	ix.rows.drop(row)
 	ix.setDeleted(ix.chunk(v).block(int(v&chunkMask), ix.stride))
 	ix.clearTag(ix.tag(v), v)
+	ix.changed()
 	return true
 }
 

@@ -213,7 +213,8 @@ func TestGraph_ScanTagsSketches(t *testing.T) {
 
 // BenchmarkScanTags scores a 10% filter of 60,000 clustered 784-dimension
 // rows (47 MB of codes: more than the caches), with sketches and by codes
-// alone, in one process: go test -bench ScanTags ./internal/graph. The
+// alone, and from a packed copy of the rows' sketches (ScanGathered), in
+// one process: go test -bench ScanTags ./internal/graph. The
 // graph is built with a small EfConstruction: ScanTags does not walk it.
 func BenchmarkScanTags(b *testing.B) {
 	const n, dim = 60000, 784
@@ -225,16 +226,22 @@ func BenchmarkScanTags(b *testing.B) {
 		tags.Add(uint32(i))
 	}
 	var dst []Result
-	for _, mode := range []string{"sketches", "codes"} {
+	gt := g.Gather(tags.ManyIterator())
+	for _, mode := range []string{"sketches", "codes", "gathered"} {
 		b.Run(mode, func(b *testing.B) {
 			testNoSketch = mode == "codes"
 			defer func() { testNoSketch = false }()
 			i := 0
 			for b.Loop() {
 				var err error
-				dst, _, err = g.ScanTags(dst[:0], d.row(uint32(n+i%100)), tags.ManyIterator(), 10, 64)
-				if err != nil {
-					b.Fatal(err)
+				ok := true
+				if mode == "gathered" {
+					dst, ok, err = g.ScanGathered(dst[:0], d.row(uint32(n+i%100)), gt, 10, 64)
+				} else {
+					dst, _, err = g.ScanTags(dst[:0], d.row(uint32(n+i%100)), tags.ManyIterator(), 10, 64)
+				}
+				if err != nil || !ok {
+					b.Fatal(ok, err)
 				}
 				i++
 			}

@@ -70,10 +70,12 @@ func (ix *index) putTag(tag, v uint32) {
 		dir[i].Store(c)
 	}
 	c[tag&chunkMask].Store(v + 1)
+	ix.changed()
 }
 
 // clearTag forgets tag if node v is the one carrying it.
 func (ix *index) clearTag(tag, v uint32) {
+	ix.changed()
 	if ix.tagsStale.Load() {
 		return // made later from the nodes' tags as they are then
 	}
@@ -176,6 +178,7 @@ func (g *Graph) ScanTags(dst []Result, q []float32, tags TagIterator, k, n int) 
 				o := int(v & chunkMask)
 				if sk != nil {
 					prefetchWords(c.sk[o*sk.words : (o+1)*sk.words])
+					simd.PrefetchFloat32(c.skx[o*sketchExtra : (o+1)*sketchExtra])
 				} else {
 					simd.PrefetchInt8(ix.scored(c.block(o, ix.stride)))
 				}
@@ -191,16 +194,22 @@ func (g *Graph) ScanTags(dst []Result, q []float32, tags TagIterator, k, n int) 
 		for _, v := range bufs[b][:m] {
 			c := s.chunk(v)
 			o := v & chunkMask
-			if !c.ready[o].Load() || ix.deletedAt(c.block(int(o), ix.stride)) {
+			if !c.ready[o].Load() {
 				continue
 			}
 			var d float32
 			if sk != nil {
+				// A tombstone carries no tag (clearTag), so the flag,
+				// a cache line of its own, is read only for the few
+				// candidates scored by codes below.
 				sb, sx := c.sketch(o, sk)
 				e, bound := s.skq.estimate(sb, sx)
 				all = append(all, cand{e - bound, v})
 				d = e + bound
 			} else {
+				if ix.deletedAt(c.block(int(o), ix.stride)) {
+					continue
+				}
 				d = s.codeDist(c, o)
 			}
 			h = offerMax(h, cand{d, v}, keep)
@@ -208,33 +217,90 @@ func (g *Graph) ScanTags(dst []Result, q []float32, tags TagIterator, k, n int) 
 		m = next
 	}
 	if sk != nil {
-		// The k nearest are, but for the bounds' rare failures, among
-		// the rows whose lower bound is under the k-th least upper
-		// bound: score those by their codes, a few prefetched ahead,
-		// and keep the n best.
-		thr := float32(math.Inf(1))
-		if len(h) == k {
-			thr = h[0].d
-		}
-		cands := all[:0]
-		for _, c := range all {
-			if c.d <= thr {
-				cands = append(cands, c)
-			}
-		}
-		s.sel = all
-		h = h[:0]
-		const ahead = 8
-		for _, c := range cands[:min(ahead, len(cands))] {
-			s.prefetchCodes(c.n)
-		}
-		for i, cd := range cands {
-			if i+ahead < len(cands) {
-				s.prefetchCodes(cands[i+ahead].n)
-			}
-			h = offerMax(h, cand{s.codeDist(s.chunk(cd.n), cd.n&chunkMask), cd.n}, n)
+		h = s.refine(all, h, k, n)
+	}
+	return s.results(dst, h, n), true, nil
+}
+
+// refine takes the sketch pass's lower bounds (all) and the max-heap h of
+// the k least upper bounds, and returns a max-heap of the up to n nearest
+// by codes among the nodes whose lower bound is under the k-th least
+// upper bound: the k nearest are among those but for the bounds' rare
+// failures. Their codes are prefetched a few ahead. Tombstones are
+// skipped (ScanTags and ScanGathered leave the flag, a cache line of its
+// own, to this pass: a tombstone carries no tag, so it is rarely here).
+func (s *searcher) refine(all, h []cand, k, n int) []cand {
+	ix := s.ix
+	thr := float32(math.Inf(1))
+	if len(h) == k {
+		thr = h[0].d
+	}
+	cands := all[:0]
+	for _, c := range all {
+		if c.d <= thr {
+			cands = append(cands, c)
 		}
 	}
+	s.sel = all
+	s.keys = sortCands(cands, s.keys)
+	h = h[:0]
+	// A batch at a time, as the walk scores a node's neighbours: every
+	// block of the batch prefetched, then their codes' dot products in one
+	// call (dotsI8), so that the reads of scattered codes overlap. Taken
+	// in the order of their lower bounds, the candidates stop once the
+	// next one's lower bound exceeds the n-th best distance by codes
+	// found: it cannot be nearer than those n, as far as the codes and
+	// bounds tell.
+	const batch = 16
+	lines := (ix.auxOff + 8 + 63) / 64
+	ptrs := s.ptrs[:0]
+	next := s.next[:0]
+	if cap(s.dots) < batch {
+		s.dots = make([]int32, batch)
+	}
+	dots := s.dots[:batch]
+	for i := 0; i < len(cands); i += batch {
+		if len(h) == n && cands[i].d > sketchUnits(ix.metric, h[0].d) {
+			break
+		}
+		ptrs, next = ptrs[:0], next[:0]
+		for _, cd := range cands[i:min(i+batch, len(cands))] {
+			ptrs = append(ptrs, s.chunk(cd.n).block(int(cd.n&chunkMask), ix.stride))
+			next = append(next, cd.n)
+		}
+		s.sink += prefetchBlocks(ptrs, lines)
+		dotsI8(s.qc, ptrs, dots[:len(ptrs)])
+		q := s.q
+		c0 := s.qaux + q.base
+		for j, v := range next {
+			b := ptrs[j]
+			if ix.deletedAt(b) {
+				continue
+			}
+			d := c0 + *ix.aux(b) - q.w*float32(dots[j])
+			if s.dot {
+				d = s.dotDist(d, s.chunk(v), v&chunkMask)
+			}
+			h = offerMax(h, cand{d, v}, n)
+		}
+	}
+	s.ptrs, s.next = ptrs, next
+	return h
+}
+
+// sketchUnits converts a distance by codes to the units of the sketches'
+// bounds: the squared Euclidean distance (of unit vectors for Cosine,
+// whose codes' distance is the negated cosine).
+func sketchUnits(m Metric, d float32) float32 {
+	if m == Cosine {
+		return 2 + 2*d
+	}
+	return d
+}
+
+// results appends the nodes of the max-heap h to dst, nearest first, at
+// most n of them, and keeps h's storage for the next search.
+func (s *searcher) results(dst []Result, h []cand, n int) []Result {
 	s.res = h
 	slices.SortFunc(h, cmpCand)
 	for _, cd := range h[:min(n, len(h))] {
@@ -242,7 +308,7 @@ func (g *Graph) ScanTags(dst []Result, q []float32, tags TagIterator, k, n int) 
 		o := cd.n & chunkMask
 		dst = append(dst, Result{Row: c.row[o], Tag: c.tag[o].Load(), Dist: cd.d})
 	}
-	return dst, true, nil
+	return dst
 }
 
 // testNoSketch makes ScanTags ignore sketches (tests compare the two).
@@ -258,12 +324,6 @@ func (s *searcher) codeDist(c *chunk, o uint32) float32 {
 		d = s.dotDist(d, c, o)
 	}
 	return d
-}
-
-// prefetchCodes starts loading node v's int8 codes.
-func (s *searcher) prefetchCodes(v uint32) {
-	ix := s.ix
-	simd.PrefetchInt8(ix.scored(s.chunk(v).block(int(v&chunkMask), ix.stride)))
 }
 
 // offerMax keeps c in the max-heap h of the up to keep nearest.

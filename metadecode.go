@@ -41,10 +41,30 @@ func decodeMetadataShared(b []byte) (Metadata, error) {
 	return decodeMetadataJSON(b)
 }
 
+// decodeMetadataReuse is decodeMetadataShared into md (cleared first, when
+// not nil), for metadata used and dropped before the next call: a namespace
+// load indexes every record's metadata and keeps none of it (the postings
+// copy what they keep). The map may be md or a new one.
+func decodeMetadataReuse(md Metadata, b []byte) (Metadata, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	if md, ok := fastDecodeMetadataInto(md, b, string(b)); ok {
+		return md, nil
+	}
+	return decodeMetadataJSON(b)
+}
+
 // fastDecodeMetadata is decodeMetadata's fast path: ok false means b is
 // not in the form it handles, and md is to be ignored. With shared
 // non-empty (a copy of b), strings without escapes are slices of it.
 func fastDecodeMetadata(b []byte, shared string) (md Metadata, ok bool) {
+	return fastDecodeMetadataInto(nil, b, shared)
+}
+
+// fastDecodeMetadataInto is fastDecodeMetadata into into (cleared), or a
+// new map when into is nil.
+func fastDecodeMetadataInto(into Metadata, b []byte, shared string) (md Metadata, ok bool) {
 	// Go's decoder replaces invalid UTF-8 with U+FFFD; left to it.
 	for _, c := range b {
 		if c >= utf8.RuneSelf {
@@ -59,7 +79,11 @@ func fastDecodeMetadata(b []byte, shared string) (md Metadata, ok bool) {
 	if !d.eat('{') {
 		return nil, false
 	}
-	md = make(Metadata, 8)
+	if md = into; md != nil {
+		clear(md)
+	} else {
+		md = make(Metadata, 8)
+	}
 	d.space()
 	if d.eat('}') {
 		return md, d.end()

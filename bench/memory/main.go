@@ -45,6 +45,7 @@ func main() {
 	n := flag.Int("n", 100000, "records per namespace")
 	shapes := flag.String("shapes", "bare,fields,text,schema", "shapes to measure")
 	nq := flag.Int("queries", 2000, "queries per timed pass")
+	flag.StringVar(&memprofile, "memprofile", "", "write a heap profile, taken after the namespace is loaded, to this file (one shape)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the filtered queries to this file (one shape)")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -178,6 +179,16 @@ func measure(s string, n, nq int) result {
 		log.Fatal(err)
 	}
 	h2 := heapInuse()
+	if memprofile != "" {
+		f, err := os.Create(memprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+			log.Fatal(err)
+		}
+		f.Close()
+	}
 	res.loaded = float64(h2-h1) / float64(n)
 	st, err := idx.DescribeStats(ctx, nil)
 	if err != nil {
@@ -209,6 +220,9 @@ func measure(s string, n, nq int) result {
 	}
 	return res
 }
+
+// memprofile is the -memprofile file.
+var memprofile string
 
 // profiling starts (true) and stops (false) the CPU profile of the
 // filtered queries; a no-op without -cpuprofile.

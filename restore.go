@@ -714,19 +714,25 @@ func (rt *restoreTarget) finish(ctx context.Context, g *graph.Graph) (*RestoreIn
 	if rt.n != rt.hdr.Records || rt.bytes != rt.hdr.RecordBytes {
 		return nil, corruptf("%d records of %d bytes; the header announces %d of %d", rt.n, rt.bytes, rt.hdr.Records, rt.hdr.RecordBytes)
 	}
+	if g != nil && g.Dimension() != rt.cfg.Dimension {
+		return nil, corruptf("graph of dimension %d for %d-dimension records", g.Dimension(), rt.cfg.Dimension)
+	}
+	// The graph's file is written and synced while the last tables are
+	// and while Pebble ingests them: both wait mostly for the disk.
+	graphErr := make(chan error, 1)
+	if g != nil {
+		go func() { graphErr <- idx.saveGraph(&nsState{name: rt.name, nsid: rt.nsid}, &nsGraph{g: g}) }()
+	} else {
+		graphErr <- nil
+	}
 	err := rt.in.Commit(ctx)
 	rt.in = nil
 	rt.ingested = true // whatever Commit did, the range may hold tables
+	if gerr := <-graphErr; err == nil {
+		err = gerr
+	}
 	if err != nil {
 		return nil, err
-	}
-	if g != nil {
-		if g.Dimension() != rt.cfg.Dimension {
-			return nil, corruptf("graph of dimension %d for %d-dimension records", g.Dimension(), rt.cfg.Dimension)
-		}
-		if err := idx.saveGraph(&nsState{name: rt.name, nsid: rt.nsid}, &nsGraph{g: g}); err != nil {
-			return nil, err
-		}
 	}
 	info := &RestoreInfo{Namespace: displayName(rt.name), Source: displayName(rt.hdr.Namespace), Records: rt.n,
 		RecordBytes: rt.bytes, GraphBytes: rt.hdr.GraphBytes, TakenAt: rt.hdr.TakenAt}

@@ -323,7 +323,7 @@ func testRestoreBadContent(t *testing.T) {
 				}
 			}
 			return nil
-		}, nil, nil)
+		}, func() ([]byte, error) { return nil, nil }, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -775,8 +775,11 @@ func copyTree(t *testing.T, src, dst string) {
 // The records of testdata/snapshot-v1.snap, a stream of format version 1
 // (rows, each frame one zstd frame) written before version 2, and of
 // testdata/snapshot-v2.snap, of version 2 (columns, sections raw or zstd;
-// frames cut at 4 KiB) written before version 3: 300 32-dimension records
-// with metadata, and a graph.
+// frames cut at 4 KiB) written before version 3, and of
+// testdata/snapshot-v3.snap, of version 3 (zstd and Huffman sections, in
+// records and graph frames; frames cut at 4 KiB) as written before the
+// writer's choice of codings changed: 300 32-dimension records with
+// metadata, and a graph.
 const v1FixtureRecords, v1FixtureDim = 300, 32
 
 func v1FixtureRecord(i int) Record {
@@ -795,6 +798,10 @@ func TestRestore_Version1(t *testing.T) { testRestoreOldVersion(t, 1) }
 // TestRestore_Version2 does the same with testdata/snapshot-v2.snap, of
 // format version 2.
 func TestRestore_Version2(t *testing.T) { testRestoreOldVersion(t, 2) }
+
+// TestRestore_Version3 does the same with testdata/snapshot-v3.snap, of
+// format version 3.
+func TestRestore_Version3(t *testing.T) { testRestoreOldVersion(t, 3) }
 
 func testRestoreOldVersion(t *testing.T, version uint32) {
 	ctx := context.Background()

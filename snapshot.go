@@ -1,7 +1,6 @@
 package larch
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -9,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/larchdb/larch/storage"
@@ -57,7 +57,9 @@ type SnapshotProgress struct {
 	// TotalRecords.
 	Records, TotalRecords uint64
 	// GraphBytes is how much of the graph section was written (or read),
-	// of TotalGraphBytes (0 when the namespace has no graph).
+	// of TotalGraphBytes (0 when the namespace has no graph; in a
+	// snapshot, also until the graph is copied, while the first records
+	// are read).
 	GraphBytes, TotalGraphBytes uint64
 }
 
@@ -88,8 +90,9 @@ type SnapshotInfo struct {
 // The records are read from a point-in-time view of storage taken when the
 // call starts: writes during the snapshot go on (they wait only for the
 // moment the graph is copied, not for the stream) and none of them is in
-// it, even in part. The graph is copied just after that view is taken; a
-// restore reconciles it with the records, as reopening an index does,
+// it, even in part. The graph is copied while the first records are read
+// from that view; a restore reconciles it with the records, as reopening
+// an index does,
 // so a write it missed or got is harmless (that record is inserted in the
 // background, queries score it exactly meanwhile). Loading a cold
 // namespace to copy its graph counts against the memory budget like a
@@ -136,21 +139,21 @@ func (ns *Namespace) Snapshot(ctx context.Context, w io.Writer, opts *SnapshotOp
 			return nil, fmt.Errorf("snapshot %q: %w", displayName(ns.name), err)
 		}
 	}
-	graphRaw, err := ns.graphBytes(ctx, cfg, e.NSID, meta.Count)
-	if err != nil {
-		return nil, err
-	}
 	hdr := snapHeader{Namespace: ns.name, Dimension: cfg.Dimension, Metric: cfg.Metric.String(),
 		VectorType: cfg.VectorType.String(), Records: meta.Count, RecordBytes: meta.Bytes, NextRow: meta.NextRow,
-		GraphBytes: uint64(len(graphRaw)), CreatedAt: time.Unix(0, e.CreatedAt).UTC(), TakenAt: time.Now().UTC(),
+		CreatedAt: time.Unix(0, e.CreatedAt).UTC(), TakenAt: time.Now().UTC(),
 		HasSchema: meta.HasSchema, Filterable: meta.Filterable}
+	// The graph is copied while the first records are read: the header,
+	// which says how big it is, is written once it is copied, the records
+	// frames are compressed meanwhile.
+	graph := func() ([]byte, error) { return ns.graphBytes(ctx, cfg, e.NSID, meta.Count) }
 	return writeSnapshot(ctx, w, &hdr, func(fn func(id string, val []byte) error) error {
 		lo, hi := storage.RecordBounds(e.NSID, "")
 		if testSnapshotLiveScan {
 			return idx.liveScanInPieces(ctx, lo, hi, fn)
 		}
 		return snap.Scan(ctx, lo, hi, func(k, v []byte) error { return fn(storage.RecordID(k), v) })
-	}, graphRaw, o.Progress)
+	}, graph, o.Progress)
 }
 
 // testSnapshotLiveScan is the broken mode of the concurrent snapshot test:
@@ -199,20 +202,30 @@ func (ns *Namespace) graphBytes(ctx context.Context, cfg config, nsid, count uin
 	}
 	// Copied to memory first: the graph holds its inserts and deletes off
 	// while it is written, and the stream may be slow.
-	var buf bytes.Buffer
-	buf.Grow(int(ng.g.MemoryPerVector()*float64(ng.g.Len())) + 1<<20)
+	buf := sliceWriter{b: make([]byte, 0, int(ng.g.MemoryPerVector()*float64(ng.g.Len()))+1<<20)}
 	if _, err := ng.g.WriteTo(&buf); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return buf.b, nil
+}
+
+// sliceWriter is a bytes.Buffer that never grows (and clears) its slice
+// when the first capacity was enough.
+type sliceWriter struct{ b []byte }
+
+func (s *sliceWriter) Write(p []byte) (int, error) {
+	s.b = append(s.b, p...)
+	return len(p), nil
 }
 
 // writeSnapshot writes a snapshot stream: hdr, the records scan yields (in
-// id order), the graph snapshot graphRaw.
+// id order), the graph snapshot graph returns (nil: none). graph runs on
+// a goroutine of its own while the records are read; the header frame,
+// which carries the graph's size (hdr.GraphBytes, set here), is written
+// once it returns.
 func writeSnapshot(ctx context.Context, w io.Writer, hdr *snapHeader, scan func(func(id string, val []byte) error) error,
-	graphRaw []byte, progress func(SnapshotProgress)) (*SnapshotInfo, error) {
-	info := &SnapshotInfo{Namespace: displayName(hdr.Namespace), GraphBytes: hdr.GraphBytes}
-	hj, _ := json.Marshal(hdr)
+	graph func() ([]byte, error), progress func(SnapshotProgress)) (*SnapshotInfo, error) {
+	info := &SnapshotInfo{Namespace: displayName(hdr.Namespace)}
 	pre := appendPreamble(nil)
 	if _, err := w.Write(pre); err != nil {
 		return nil, err
@@ -220,35 +233,55 @@ func writeSnapshot(ctx context.Context, w io.Writer, hdr *snapHeader, scan func(
 	fw := newFrameWriter(w)
 	fw.crc = crc32.Checksum(pre, castagnoli)
 	fw.written = int64(len(pre))
-	p := SnapshotProgress{TotalRecords: hdr.Records, TotalGraphBytes: hdr.GraphBytes}
-	err := fw.add(frameHeader, hj)
+	type graphResult struct {
+		raw []byte
+		err error
+	}
+	graphDone := make(chan graphResult, 1)
+	var graphTotal atomic.Uint64
+	fill, err := fw.reserve(frameHeader)
+	if err != nil {
+		fw.abort()
+		return nil, err
+	}
+	go func() {
+		// The header is written, and so the records frames queued after
+		// it, as soon as the graph is copied.
+		var r graphResult
+		r.raw, r.err = graph()
+		graphTotal.Store(uint64(len(r.raw)))
+		h := *hdr
+		h.GraphBytes = uint64(len(r.raw))
+		hj, _ := json.Marshal(&h)
+		fill(hj)
+		graphDone <- r
+	}()
 	size := blockBytes()
 	block := getBuf(size + size/8)
 	var n, nbytes uint64
-	if err == nil {
-		err = scan(func(id string, val []byte) error {
-			block = binary.AppendUvarint(block, uint64(len(id)))
-			block = append(block, id...)
-			block = binary.AppendUvarint(block, uint64(len(val)))
-			block = append(block, val...)
-			n++
-			nbytes += uint64(recordKeyLen(id) + len(val))
-			if len(block) >= size {
-				if err := fw.add(frameRecords, block); err != nil {
-					return err
-				}
-				block = getBuf(size + size/8)
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				if progress != nil {
-					p.Records = n
-					progress(p)
-				}
+	p := SnapshotProgress{TotalRecords: hdr.Records}
+	err = scan(func(id string, val []byte) error {
+		block = binary.AppendUvarint(block, uint64(len(id)))
+		block = append(block, id...)
+		block = binary.AppendUvarint(block, uint64(len(val)))
+		block = append(block, val...)
+		n++
+		nbytes += uint64(recordKeyLen(id) + len(val))
+		if len(block) >= size {
+			if err := fw.add(frameRecords, block); err != nil {
+				return err
 			}
-			return nil
-		})
-	}
+			block = getBuf(size + size/8)
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if progress != nil {
+				p.Records = n
+				progress(p)
+			}
+		}
+		return nil
+	})
 	if err == nil && len(block) > 0 {
 		err = fw.add(frameRecords, block)
 	}
@@ -256,6 +289,14 @@ func writeSnapshot(ctx context.Context, w io.Writer, hdr *snapHeader, scan func(
 		err = fmt.Errorf("larch: snapshot %q: %d records of %d bytes in storage, its meta says %d of %d",
 			info.Namespace, n, nbytes, hdr.Records, hdr.RecordBytes)
 	}
+	gr := <-graphDone
+	graphRaw := gr.raw
+	if err == nil {
+		err = gr.err
+	}
+	hdr.GraphBytes = uint64(len(graphRaw))
+	info.GraphBytes = hdr.GraphBytes
+	p.TotalGraphBytes = hdr.GraphBytes
 	p.Records = n
 	for off := 0; err == nil && off < len(graphRaw); off += size {
 		end := min(off+size, len(graphRaw))

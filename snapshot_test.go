@@ -645,8 +645,8 @@ func TestSnapshot_SectionCoding(t *testing.T) {
 	for i := range exps {
 		exps[i] = byte(math.Float32bits(float32(r.NormFloat64()*0.036)) >> 24)
 	}
-	// Four values in random order (2 bits a byte): below huffMinEntropy,
-	// and no repeats for zstd without entropy coding to find.
+	// Four values in random order (2 bits a byte): no repeats for zstd
+	// without entropy coding to find.
 	four := make([]byte, 64<<10)
 	for i := range four {
 		four[i] = byte(r.IntN(4)) * 40
@@ -738,5 +738,41 @@ func TestSnapshot_Planes(t *testing.T) {
 		if !bytes.Equal(back, v) {
 			t.Fatalf("n %d: joined %x, not %x", n, back, v)
 		}
+	}
+}
+
+// failingWriter accepts its first n bytes, then fails.
+type failingWriter struct{ n int }
+
+var errWriterFull = errors.New("writer full")
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if len(p) > w.n {
+		k := w.n
+		w.n = 0
+		return k, errWriterFull
+	}
+	w.n -= len(p)
+	return len(p), nil
+}
+
+// TestSnapshot_WriterFails: a writer that fails anywhere in the stream (in
+// the preamble, in the header frame, which waits for the graph's copy, in
+// the records, in the graph, at the end) makes the snapshot return its
+// error, and return at all.
+func TestSnapshot_WriterFails(t *testing.T) {
+	stream, idx := smallSnapshot(t, 400)
+	old := testSnapBlockBytes
+	testSnapBlockBytes = 4096
+	defer func() { testSnapBlockBytes = old }()
+	b := frameBoundaries(t, stream)
+	for _, n := range []int{0, 10, preambleLen + 5, b[1] + 7, b[len(b)/2] + 100, len(stream) - 30, len(stream) - 1} {
+		_, err := idx.Namespace("src").Snapshot(context.Background(), &failingWriter{n: n}, nil)
+		if !errors.Is(err, errWriterFull) {
+			t.Errorf("writer failing after %d of %d bytes: %v", n, len(stream), err)
+		}
+	}
+	if _, err := idx.Namespace("src").Snapshot(context.Background(), &failingWriter{n: 2 * len(stream)}, nil); err != nil {
+		t.Errorf("writer with room: %v", err)
 	}
 }

@@ -19,7 +19,7 @@ import (
 func (s *Server) controlHandler() http.Handler {
 	mux := http.NewServeMux()
 	c := func(pattern, op string, fn handler) {
-		mux.Handle(pattern, s.route("", op, true, fn))
+		mux.Handle(pattern, s.route(pattern, "", op, true, fn))
 	}
 	c("POST /indexes", "create_index", s.createIndex)
 	c("GET /indexes", "list_indexes", s.listIndexes)

@@ -21,7 +21,7 @@ func (s *Server) dataRoutes(h *hostedIndex) (routes, query http.Handler) {
 	mux := http.NewServeMux()
 	handlers := map[string]http.Handler{}
 	d := func(pattern, op string, fn func(h *hostedIndex, r *http.Request, idx *larch.Index) (int, any, error)) {
-		handlers[pattern] = s.route(h.name, op, false, func(r *http.Request) (int, any, error) {
+		handlers[pattern] = s.route(pattern, h.name, op, false, func(r *http.Request) (int, any, error) {
 			// Refuse a missing or unknown key before reading the body.
 			if err := s.auth.authenticate(apiKey(r)); err != nil {
 				return 0, nil, err
@@ -53,13 +53,13 @@ func (s *Server) dataRoutes(h *hostedIndex) (routes, query http.Handler) {
 	d("GET /bulk/imports/{id}", "describe_import", s.describeImport)
 	d("DELETE /bulk/imports/{id}", "cancel_import", s.cancelImport)
 	un := func(pattern, what string) {
-		mux.Handle(pattern, s.route(h.name, "unimplemented", false, unimplemented(what)))
+		mux.Handle(pattern, s.route(pattern, h.name, "unimplemented", false, unimplemented(what)))
 	}
 	d("POST /records/namespaces/{namespace}/upsert", "upsert_records", s.upsertRecords)
 	d("POST /records/namespaces/{namespace}/search", "search_records", s.searchRecords)
 	un("/records/namespaces/{namespace}/{op}", "integrated records other than upsert and search")
 	un("/namespaces/{namespace}/documents/{op}", "documents")
-	mux.Handle("/", s.route(h.name, "not_found", false, func(r *http.Request) (int, any, error) {
+	mux.Handle("/", s.route("/", h.name, "not_found", false, func(r *http.Request) (int, any, error) {
 		return 0, nil, errorf(codes.NotFound, "%s %s: no such data-plane endpoint", r.Method, r.URL.Path)
 	}))
 	return mux, handlers["POST /query"]

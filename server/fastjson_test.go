@@ -108,16 +108,32 @@ func FuzzFastUpsert(f *testing.F) {
 // exponents) and on awkward ones.
 func TestParseFloat32_MatchesStrconv(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
+	// What may follow a number in a body: the 8-bytes-at-a-time path
+	// reads past the number's end, so it must stop at each of these.
+	tails := []string{",0.123456789", "]}", ",-1.5e-3,7", "}   ", ",\"12345678\":9", "\xff0123456789abcdef", ":;/0123456789"}
 	check := func(s string) {
 		want, err := strconv.ParseFloat(s, 32)
 		got, ok := parseFloat32([]byte(s))
 		if (err == nil) != ok || (ok && math.Float32bits(got) != math.Float32bits(float32(want))) {
 			t.Fatalf("parseFloat32(%q) = %v %v (bits %#x), strconv: %v %v (bits %#x)", s, got, ok, math.Float32bits(got), float32(want), err, math.Float32bits(float32(want)))
 		}
+		// The same number inside a longer text, with 16 bytes or more
+		// after it: read up to its end, to the same value.
+		for _, tail := range tails {
+			l := lexer{b: []byte(s + tail + tail + tail)}
+			got, ok := l.float32()
+			if ok && l.i != len(s) {
+				t.Fatalf("float32 on %q stopped at %d, want %d", l.b, l.i, len(s))
+			}
+			if (err == nil) != ok || (ok && math.Float32bits(got) != math.Float32bits(float32(want))) {
+				t.Fatalf("float32 on %q = %v %v (bits %#x), strconv on %q: %v %v (bits %#x)", l.b, got, ok, math.Float32bits(got), s, float32(want), err, math.Float32bits(float32(want)))
+			}
+		}
 	}
 	for _, s := range []string{"0", "-0", "1", "-1", "0.1", "1e22", "1e23", "1e-22", "1e-23", "123456789012345", "1234567890123456",
 		"3.4028235e38", "3.4028236e38", "1e39", "1.17549435e-38", "1e-45", "1e-46", "0.000000000000000000001", "16777217", "16777219",
-		"0.30000001192092896", "1.00000005960464477539", "9007199254740993", "33554431", "33554433", "0.5e1", "5E-1", "1e+2"} {
+		"0.30000001192092896", "1.00000005960464477539", "0.1234567", "0.12345678", "-0.123456789", "0.1234567890123456",
+		"0.12345678901234567", "1.0000000000000000001", "0.00000000000000001e16", "12.5", "-", "0.5e", "0.12345678e+1", "9007199254740993", "33554431", "33554433", "0.5e1", "5E-1", "1e+2"} {
 		check(s)
 	}
 	for i := 0; i < 200_000; i++ {
@@ -128,9 +144,17 @@ func TestParseFloat32_MatchesStrconv(t *testing.T) {
 		check(strconv.FormatFloat(float64(f), 'g', -1, 32))              // Go, float32 shortest
 		check(strconv.FormatFloat(float64(f), 'g', -1, 64))              // JavaScript: the float64 shortest
 		check(strconv.FormatFloat(r.NormFloat64(), 'f', r.IntN(12), 64)) // fixed digits
+		check(strconv.FormatFloat(r.Float64()*2-1, 'f', r.IntN(22), 64)) // up to 21 fraction digits
 		// Halfway points between adjacent float32s, written exactly.
 		lo := float64(f)
 		hi := float64(math.Nextafter32(f, float32(math.Inf(1))))
-		check(strconv.FormatFloat((lo+hi)/2, 'g', -1, 64))
+		mid := (lo + hi) / 2
+		check(strconv.FormatFloat(mid, 'g', -1, 64))
+		// And the float64s next to them, at most a few units away,
+		// where a product off by one or two units could round the
+		// wrong way.
+		for _, d := range []float64{-3, -2, -1, 1, 2, 3} {
+			check(strconv.FormatFloat(math.Float64frombits(uint64(int64(math.Float64bits(mid))+int64(d))), 'g', -1, 64))
+		}
 	}
 }

@@ -29,18 +29,49 @@ const (
 // see grpcStats).
 type recorder struct {
 	http.ResponseWriter
-	s      *Server
+	rt     *routeLog
 	r      *http.Request
-	index  string
-	op     string
 	status int
 	bytes  int64
 	begin  time.Time
 }
 
+// routeLog is what a REST route's requests record: the route's index and
+// operation, and the logger its access lines go to. That logger carries
+// index and op (and the method, when the route's pattern fixes it) as
+// attributes of its own, formatted once by the handler instead of on
+// every line; the lines read the same, key for key and in the same order.
+type routeLog struct {
+	s           *Server
+	index, op   string
+	log         *slog.Logger
+	fixedMethod bool // log carries the method
+}
+
+// routeLog prepares the recording of a route's requests; method is the
+// one method every request of the route has, or "".
+func (s *Server) routeLog(index, op, method string) *routeLog {
+	attrs := []slog.Attr{slog.String("index", index), slog.String("op", op)}
+	if method != "" {
+		attrs = append(attrs, slog.String("method", method))
+	}
+	return &routeLog{s: s, index: index, op: op, log: slog.New(s.log.Handler().WithAttrs(attrs)), fixedMethod: method != ""}
+}
+
+// patternMethod returns the method of every request a ServeMux pattern
+// matches: the pattern's own, except GET (which matches HEAD too), or ""
+// when the pattern names none.
+func patternMethod(pattern string) string {
+	m, _, ok := strings.Cut(pattern, " ")
+	if !ok || m == http.MethodGet || strings.HasPrefix(m, "/") {
+		return ""
+	}
+	return m
+}
+
 // track starts recording one request; call done when it is answered.
-func (s *Server) track(w http.ResponseWriter, r *http.Request, index, op string) *recorder {
-	return &recorder{ResponseWriter: w, s: s, r: r, index: index, op: op, begin: time.Now()}
+func (rt *routeLog) track(w http.ResponseWriter, r *http.Request) *recorder {
+	return &recorder{ResponseWriter: w, rt: rt, r: r, begin: time.Now()}
 }
 
 func (rec *recorder) WriteHeader(st int) {
@@ -77,13 +108,20 @@ func (rec *recorder) done() {
 	}
 	code := statusText(st)
 	d := time.Since(rec.begin)
-	rec.s.metrics.observe(rec.index, rec.op, code, d)
+	rt := rec.rt
+	rt.s.metrics.observe(rt.index, rt.op, code, d)
 	ctx := rec.r.Context()
-	if l := rec.s.log; l.Enabled(ctx, slog.LevelInfo) {
-		accessLog(ctx, l, slog.String("index", rec.index), slog.String("op", rec.op),
-			slog.String("method", rec.r.Method), slog.String("path", rec.r.URL.Path), slog.String("status", code),
-			slog.Int64("bytes", rec.bytes), slog.Float64("duration_ms", float64(d.Microseconds())/1000),
-			slog.String("remote", rec.r.RemoteAddr))
+	if l := rt.log; l.Enabled(ctx, slog.LevelInfo) {
+		// index, op and perhaps the method are the logger's own.
+		path, status := slog.String("path", rec.r.URL.Path), slog.String("status", code)
+		size, dur := slog.Int64("bytes", rec.bytes), slog.Float64("duration_ms", float64(d.Microseconds())/1000)
+		remote := slog.String("remote", rec.r.RemoteAddr)
+		if rt.fixedMethod {
+			// Five attributes: a record holds them without an allocation.
+			accessLog(ctx, l, path, status, size, dur, remote)
+		} else {
+			accessLog(ctx, l, slog.String("method", rec.r.Method), path, status, size, dur, remote)
+		}
 	}
 }
 
@@ -119,10 +157,13 @@ func apiKey(r *http.Request) string { return r.Header.Get("Api-Key") }
 type handler func(r *http.Request) (st int, body any, err error)
 
 // route wraps an endpoint with the access log, the metrics and error
-// writing. control selects the control plane's error shape.
-func (s *Server) route(index, op string, control bool, fn handler) http.Handler {
+// writing. control selects the control plane's error shape. pattern is
+// the route's ServeMux pattern (for its method; "" when the route takes
+// every method).
+func (s *Server) route(pattern, index, op string, control bool, fn handler) http.Handler {
+	rt := s.routeLog(index, op, patternMethod(pattern))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := s.track(w, r, index, op)
+		rec := rt.track(w, r)
 		defer rec.done()
 		st, body, err := fn(r)
 		switch {

@@ -25,6 +25,9 @@ type jsonAppender interface {
 // outBufs holds response buffers for appendJSON.
 var outBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
+// jsonContentType is the Content-Type header of a JSON answer.
+var jsonContentType = []string{"application/json"}
+
 // maxPooledOut is the largest response buffer kept for reuse (an answer
 // with values can be megabytes; those are not kept).
 const maxPooledOut = 64 << 10
@@ -36,7 +39,10 @@ func writeAppended(w http.ResponseWriter, st int, v jsonAppender) bool {
 	b, ok := v.appendJSON((*bp)[:0])
 	if ok {
 		h := w.Header()
-		h.Set("Content-Type", "application/json")
+		// As h.Set("Content-Type", "application/json") does, without
+		// canonicalizing the key or allocating the value's slice on
+		// every answer (net/http only reads it).
+		h["Content-Type"] = jsonContentType
 		if len(b) > 2048 {
 			// Past net/http's buffer it would send the body chunked.
 			h.Set("Content-Length", strconv.Itoa(len(b)))

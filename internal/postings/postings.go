@@ -287,15 +287,6 @@ func (x *Index) field(name string) *field {
 	return f
 }
 
-func add(m map[string]*roaring.Bitmap, k string, row uint32) {
-	b := m[k]
-	if b == nil {
-		b = roaring.New()
-		m[strings.Clone(k)] = b
-	}
-	b.Add(row)
-}
-
 // Add indexes row's metadata. Values are string, float64, bool or []string.
 // Call Finish after a batch of Adds and Removes.
 func (x *Index) Add(row uint32, md map[string]any) {

@@ -382,17 +382,14 @@ const rowStructSize = 32
 
 // perRecordHeap estimates the heap one live record holds beyond its vector,
 // its row struct and its slot in the id table: its id's bytes, rounded up
-// to the allocator's size class, and recordOverhead. Its metadata stays in
-// storage; the postings account for themselves.
+// to the allocator's size class. Its metadata stays in storage; the
+// postings account for themselves. (The 20 B a record once added here for
+// "allocator slack" was the arena's unused huge-page padding, which
+// arenaAlignBytes removed: bench/memory then measured 95 B a record for
+// the bare shape, and this accounting gives 95 B.)
 func perRecordHeap(id string) int64 {
-	return int64(sizeClass(len(id))) + recordOverhead
+	return int64(sizeClass(len(id)))
 }
-
-// recordOverhead is the heap per record bench/memory measured beyond what
-// the namespace's structures report (HeapInuse after two GCs, 100,000
-// records of 8 dimensions and no metadata: 126 B measured, 105 B without
-// it): span and size-class slack.
-const recordOverhead = 20
 
 // sizeClass returns roughly what the Go allocator hands out for n bytes:
 // multiples of 8 up to 32 bytes, of 16 up to 256, then a sixteenth more.

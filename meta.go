@@ -42,17 +42,32 @@ func (st *nsState) rowMetadata(idx *Index, r uint32) (Metadata, error) {
 }
 
 // fillMetadataLocked sets the metadata of ms, the matches of the scored
-// rows top, from storage. A record rewritten since the query read its row
-// (its writer has committed and waits for st.mu) gets the metadata it was
-// rewritten with, as a Fetch would return; one deleted meanwhile none.
-// st.mu must be held for reading.
+// rows top, from storage, reading them in one pass (storage.GetMany). A
+// record rewritten since the query read its row (its writer has committed
+// and waits for st.mu) gets the metadata it was rewritten with, as a Fetch
+// would return; one deleted meanwhile none. st.mu must be held for
+// reading.
 func (st *nsState) fillMetadataLocked(idx *Index, top []scored, ms []Match) error {
+	var keyBuf [16][]byte
+	var atBuf [16]int
+	keys, at := keyBuf[:0], atBuf[:0]
 	for i := range ms {
-		md, err := st.rowMetadata(idx, top[i].row)
-		if err != nil {
-			return err
+		if !st.mu.rows[top[i].row].hasMD() {
+			continue
 		}
-		ms[i].Metadata = md
+		keys = append(keys, storage.RecordKey(st.nsid, ms[i].ID))
+		at = append(at, i)
 	}
-	return nil
+	return idx.db.GetMany(keys, func(j int, v []byte) error {
+		_, raw, err := storage.RecordMetadata(v)
+		if err != nil {
+			return fmt.Errorf("larch: record %q: %w", ms[at[j]].ID, err)
+		}
+		md, err := decodeMetadataShared(raw)
+		if err != nil {
+			return fmt.Errorf("%w: record %q metadata: %v", storage.ErrCorrupt, ms[at[j]].ID, err)
+		}
+		ms[at[j]].Metadata = md
+		return nil
+	})
 }

@@ -339,8 +339,10 @@ func normalizeValue(v any) (any, error) {
 	return f, nil
 }
 
-// decodeMetadata parses stored metadata JSON into canonical types.
-func decodeMetadata(b []byte) (Metadata, error) {
+// decodeMetadataJSON parses stored metadata JSON into canonical types with
+// encoding/json: the reference decodeMetadata's fast path must agree with,
+// and what it falls back to for what it does not handle.
+func decodeMetadataJSON(b []byte) (Metadata, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}

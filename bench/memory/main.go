@@ -30,6 +30,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -44,21 +45,43 @@ func main() {
 	n := flag.Int("n", 100000, "records per namespace")
 	shapes := flag.String("shapes", "bare,fields,text,schema", "shapes to measure")
 	nq := flag.Int("queries", 2000, "queries per timed pass")
+	flag.StringVar(&memprofile, "memprofile", "", "write a heap profile, taken after the namespace is loaded, to this file (one shape)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the filtered queries to this file (one shape)")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		profiling = func(on bool) {
+			if on {
+				if err := pprof.StartCPUProfile(f); err != nil {
+					log.Fatal(err)
+				}
+			} else {
+				pprof.StopCPUProfile()
+			}
+		}
+	}
 	fmt.Printf("load average %s, GOMAXPROCS %d, %d records of %d dims per namespace\n", report.LoadAvg(), runtime.GOMAXPROCS(0), *n, dim)
-	fmt.Println("| shape | heap per record (loaded) | heap per record (upserted) | budget accounts per record | accounted / heap | upsert µs/record | top-10 + metadata q/s | filtered document_id q/s |")
-	fmt.Println("|---|---|---|---|---|---|---|---|")
+	fmt.Println("| shape | heap per record (loaded) | heap per record (upserted) | budget accounts per record | accounted / heap | upsert µs/record | load after reopen ms | top-10 + metadata q/s | filtered document_id + metadata q/s | the same without metadata q/s (÷) |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 	for _, s := range strings.Split(*shapes, ",") {
 		r := measure(s, *n, *nq)
-		fmt.Printf("| %s | %.0f B | %.0f B | %.0f B | %.2f | %.1f | %s | %s |\n", s, r.loaded, r.upserted, r.accounted, r.accounted/r.loaded,
-			r.upsertMicros, report.Comma(r.mdQPS), report.Comma(r.filtQPS))
+		ratio := ""
+		if r.filtNoMDQPS > 0 {
+			ratio = fmt.Sprintf(" (%.2f)", r.filtQPS/r.filtNoMDQPS)
+		}
+		fmt.Printf("| %s | %.0f B | %.0f B | %.0f B | %.2f | %.1f | %.0f | %s | %s | %s%s |\n", s, r.loaded, r.upserted, r.accounted, r.accounted/r.loaded,
+			r.upsertMicros, r.loadMillis, report.Comma(r.mdQPS), report.Comma(r.filtQPS), report.Comma(r.filtNoMDQPS), ratio)
 	}
 }
 
 type result struct {
 	loaded, upserted, accounted float64
 	upsertMicros                float64
-	mdQPS, filtQPS              float64
+	mdQPS, filtQPS, filtNoMDQPS float64
+	loadMillis                  float64 // reopened namespace's load (Warm)
 }
 
 // heapInuse returns HeapInuse after two GCs.
@@ -153,10 +176,22 @@ func measure(s string, n, nq int) result {
 	}
 	defer idx.Close()
 	h1 := heapInuse()
+	t = time.Now()
 	if err := idx.Warm(ctx, "ns"); err != nil {
 		log.Fatal(err)
 	}
+	res.loadMillis = float64(time.Since(t).Microseconds()) / 1000
 	h2 := heapInuse()
+	if memprofile != "" {
+		f, err := os.Create(memprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+			log.Fatal(err)
+		}
+		f.Close()
+	}
 	res.loaded = float64(h2-h1) / float64(n)
 	st, err := idx.DescribeStats(ctx, nil)
 	if err != nil {
@@ -173,12 +208,56 @@ func measure(s string, n, nq int) result {
 		return larch.Query{Vector: queries[i], TopK: 10, IncludeMetadata: true}
 	}, ns, s != "bare")
 	if s != "bare" {
-		res.filtQPS = qps(nq, func(i int) larch.Query {
-			return larch.Query{Vector: queries[i], TopK: 10, IncludeMetadata: true,
-				Filter: larch.Eq("document_id", fmt.Sprintf("doc-%06d", (i*7919)%(n/10)))}
-		}, ns, true)
+		profiling(true)
+		defer profiling(false)
+		// With and without metadata, passes interleaved: the second is
+		// the anchor the first's cost of reading metadata shows against.
+		filtered := func(md bool) func(int) larch.Query {
+			return func(i int) larch.Query {
+				return larch.Query{Vector: queries[i], TopK: 10, IncludeMetadata: md,
+					Filter: larch.Eq("document_id", fmt.Sprintf("doc-%06d", (i*7919)%(n/10)))}
+			}
+		}
+		r := interleavedQPS(nq, ns, filtered(true), filtered(false))
+		res.filtQPS, res.filtNoMDQPS = r[0], r[1]
 	}
 	return res
+}
+
+// memprofile is the -memprofile file.
+var memprofile string
+
+// profiling starts (true) and stops (false) the CPU profile of the
+// filtered queries; a no-op without -cpuprofile.
+var profiling = func(bool) {}
+
+// interleavedQPS returns, for each of qs, the median rate over five passes
+// of nq queries, the passes of qs taking turns; the first checks that its
+// best match carries metadata.
+func interleavedQPS(nq int, ns *larch.Namespace, qs ...func(int) larch.Query) []float64 {
+	ctx := context.Background()
+	all := make([][]float64, len(qs))
+	for range 5 {
+		for j, q := range qs {
+			t := time.Now()
+			for i := 0; i < nq; i++ {
+				res, err := ns.Query(ctx, q(i))
+				if err != nil {
+					log.Fatal(err)
+				}
+				if len(res.Matches) == 0 || (j == 0 && res.Matches[0].Metadata == nil) {
+					log.Fatalf("query %d: no matches or no metadata", i)
+				}
+			}
+			all[j] = append(all[j], float64(nq)/time.Since(t).Seconds())
+		}
+	}
+	out := make([]float64, len(qs))
+	for j := range all {
+		sort.Float64s(all[j])
+		out[j] = all[j][2]
+	}
+	return out
 }
 
 // qps returns the median over three passes of nq queries' rate; withMD

@@ -15,7 +15,9 @@ package postings
 import (
 	"hash/maphash"
 	"math"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/larchdb/larch/internal/filter"
@@ -51,8 +53,8 @@ func (x *Index) addStr(f *field, name, s string, row uint32) {
 		b.Add(row)
 		return
 	}
-	if x.Values == nil {
-		add(f.strs, s, row)
+	if f.smalls[s] != nil || x.Values == nil {
+		f.addText(s, row)
 		return
 	}
 	h := x.hash(s)
@@ -67,21 +69,72 @@ func (x *Index) addStr(f *field, name, s string, row uint32) {
 	case r0 == row:
 		return // row holds another value of this hash, or s twice
 	}
-	// Another row holds values of this hash: they go to strs by their
-	// text, with s. (If they cannot be read, r0 stays in singles and s
-	// goes to strs: only r0 holding s itself would then be missed by s.)
+	// Another row holds values of this hash: they go to smalls (or strs)
+	// by their text, with s. (If they cannot be read, r0 stays in singles
+	// and s goes by its text: only r0 holding s itself would then be
+	// missed by s.)
 	vals, ok := x.Values(r0, name)
 	if !ok {
-		add(f.strs, s, row)
+		f.addText(s, row)
 		return
 	}
 	delete(f.singles, h)
 	for _, v := range vals {
 		if x.hash(v) == h {
-			add(f.strs, v, r0)
+			f.addText(v, r0)
 		}
 	}
-	add(f.strs, s, row)
+	f.addText(s, row)
+}
+
+// smallMax is the most rows a string's posting list holds as a sorted
+// array in smalls; past it the list becomes a bitmap in strs. A bitmap of
+// a few rows and its map entry hold ~190 B; an array 4 B a row and its
+// entry ~70 B, so arrays are smaller up to ~60 rows. A value held by the
+// ~10 chunks of one document took ~250 B as a bitmap, ~100 B as an array
+// (bench/memory).
+var smallMax = 64
+
+// addText posts row under string s by its text: in smalls, or strs past
+// smallMax rows.
+func (f *field) addText(s string, row uint32) {
+	if b := f.strs[s]; b != nil {
+		b.Add(row)
+		return
+	}
+	p := f.smalls[s]
+	if p == nil {
+		if f.smalls == nil {
+			f.smalls = make(map[string]*[]uint32)
+		}
+		p = new([]uint32)
+		// Only a new key is stored: assigning to a string key that is
+		// there replaces the stored string with the one assigned.
+		f.smalls[strings.Clone(s)] = p
+	}
+	l := *p
+	i, found := slices.BinarySearch(l, row)
+	if found {
+		return
+	}
+	if len(l) == smallMax {
+		b := roaring.New()
+		b.AddMany(l)
+		b.Add(row)
+		delete(f.smalls, s)
+		if f.strs == nil {
+			f.strs = make(map[string]*roaring.Bitmap)
+		}
+		f.strs[strings.Clone(s)] = b
+		return
+	}
+	if len(l) == cap(l) {
+		// Grow by half, not double: most lists stop growing at a few rows.
+		nl := make([]uint32, len(l), len(l)+max(2, len(l)/2))
+		copy(nl, l)
+		l = nl
+	}
+	*p = slices.Insert(l, i, row)
 }
 
 // removeStr unposts row from string s (row's whole metadata is being
@@ -91,6 +144,15 @@ func (x *Index) removeStr(f *field, s string, row uint32) {
 		b.Remove(row)
 		if b.IsEmpty() {
 			delete(f.strs, s)
+		}
+		return
+	}
+	if p := f.smalls[s]; p != nil {
+		if i, found := slices.BinarySearch(*p, row); found {
+			*p = slices.Delete(*p, i, i+1)
+			if len(*p) == 0 {
+				delete(f.smalls, s)
+			}
 		}
 		return
 	}
@@ -108,6 +170,14 @@ func (x *Index) removeStr(f *field, s string, row uint32) {
 func (x *Index) strEq(f *field, name, s string) *roaring.Bitmap {
 	if b := f.strs[s]; b != nil {
 		return b
+	}
+	if p := f.smalls[s]; p != nil {
+		b := roaring.New()
+		b.AddMany(*p)
+		return b
+	}
+	if x.Values == nil {
+		return nil
 	}
 	r0, ok := f.singles[x.hash(s)]
 	if !ok {
@@ -131,15 +201,18 @@ func (x *Index) strEq(f *field, name, s string) *roaring.Bitmap {
 
 type field struct {
 	exists *roaring.Bitmap
-	// Strings: strs holds values by their text; a value held by one row
-	// only is usually in singles instead, keyed by a 64-bit hash of its
-	// text, without its text or a bitmap (a unique 400-byte chunk_text
-	// costs a map entry). The invariant: row r holds string s if and only
-	// if r is in strs[s], or s is not in strs and singles[hash(s)] is r.
+	// Strings: strs and smalls hold values by their text, smalls as
+	// sorted arrays of up to smallMax rows, strs as bitmaps past that (a
+	// value is in one of them at most); a value held by one row only is
+	// usually in singles instead, keyed by a 64-bit hash of its text,
+	// without its text or a list (a unique 400-byte chunk_text costs a map
+	// entry). The invariant: row r holds string s if and only if r is in
+	// strs[s] or smalls[s], or s is in neither and singles[hash(s)] is r.
 	// A hash says nothing certain, so a value found through singles is
 	// verified against the row's stored metadata (Index.Values); two rows
-	// holding values of one hash put those values in strs.
+	// holding values of one hash put those values in smalls.
 	strs    map[string]*roaring.Bitmap
+	smalls  map[string]*[]uint32
 	singles map[uint64]uint32
 	nums    map[float64]*roaring.Bitmap
 	numAll  *roaring.Bitmap    // rows holding a number
@@ -200,22 +273,18 @@ func (x *Index) Fields() []string {
 	return out
 }
 
+// The index keeps its own copies of the field names and strings it holds
+// (strings.Clone): a caller's metadata may share one buffer between all
+// its strings (larch's namespace load decodes each record's metadata that
+// way), which must not stay in memory for one of them.
+
 func (x *Index) field(name string) *field {
 	f := x.fields[name]
 	if f == nil {
 		f = &field{exists: roaring.New()}
-		x.fields[name] = f
+		x.fields[strings.Clone(name)] = f
 	}
 	return f
-}
-
-func add(m map[string]*roaring.Bitmap, k string, row uint32) {
-	b := m[k]
-	if b == nil {
-		b = roaring.New()
-		m[k] = b
-	}
-	b.Add(row)
 }
 
 // Add indexes row's metadata. Values are string, float64, bool or []string.
@@ -229,14 +298,8 @@ func (x *Index) Add(row uint32, md map[string]any) {
 		f.exists.Add(row)
 		switch t := v.(type) {
 		case string:
-			if f.strs == nil {
-				f.strs = make(map[string]*roaring.Bitmap)
-			}
 			x.addStr(f, name, t, row)
 		case []string:
-			if f.strs == nil {
-				f.strs = make(map[string]*roaring.Bitmap)
-			}
 			for _, s := range t {
 				x.addStr(f, name, s, row)
 			}
@@ -541,15 +604,32 @@ func (f *field) union(vals []float64) *roaring.Bitmap {
 
 // Heap costs measured with Go 1.26 (100,000 entries, HeapInuse after two
 // GCs): a roaring bitmap of a few rows in a map holds ~165 B beyond its
-// map entry and what GetSizeInBytes reports; an entry of singles ~29 B.
-// perRowField is what bench/memory measured beyond those, per indexed
-// field of each row (container slack, mostly).
+// map entry and what GetSizeInBytes reports; an entry of singles ~29 B; an
+// entry of smalls 72 B beyond its string and its array. perRowField is
+// what bench/memory measured beyond those, per indexed field of each row
+// (container slack, mostly): 10 B when every record's metadata was left
+// behind by the load in partly used spans, 4 B since the load decodes
+// into one map and the index copies the strings it keeps.
 const (
 	bitmapOverhead = 165
 	mapEntry       = 40
 	singleEntry    = 29
-	perRowField    = 10
+	smallEntry     = 72
+	perRowField    = 4
 )
+
+// sizeClass returns roughly what the Go allocator hands out for n bytes.
+func sizeClass(n int) int {
+	switch {
+	case n == 0:
+		return 0
+	case n <= 16:
+		return (n + 7) &^ 7
+	case n <= 128:
+		return (n + 15) &^ 15
+	}
+	return n + n/8
+}
 
 // SizeBytes estimates the memory the index holds.
 func (x *Index) SizeBytes() int64 {
@@ -559,6 +639,9 @@ func (x *Index) SizeBytes() int64 {
 		n += int64(len(name)) + 64 + bm(f.exists) + int64(8*cap(f.sorted)) + perRowField*int64(f.exists.GetCardinality())
 		for s, b := range f.strs {
 			n += int64(len(s)+7)&^7 + mapEntry + bm(b)
+		}
+		for s, p := range f.smalls {
+			n += int64(len(s)+7)&^7 + smallEntry + int64(sizeClass(4*cap(*p)))
 		}
 		n += int64(singleEntry * len(f.singles))
 		for _, b := range f.nums {

@@ -120,6 +120,19 @@ func TestEval_Differential_Blocks(t *testing.T) {
 	differential(t)
 }
 
+// TestEval_Differential_SmallLists runs the differential, plain and
+// hashed, with string posting lists kept as arrays up to 3 rows, so that
+// lists grow, turn into bitmaps and shrink all the time.
+func TestEval_Differential_SmallLists(t *testing.T) {
+	old := smallMax
+	smallMax = 3
+	defer func() { smallMax = old }()
+	differential(t)
+	if err := hashedDifferential(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestEval_Differential_Hashed runs the differential with strings held
 // by one row kept by their hash, the hash masked to 3 bits so that
 // values collide all the time: a collision must never let a row through.

@@ -1,0 +1,358 @@
+package larch
+
+import (
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// decodeMetadata parses a record's stored metadata JSON into canonical
+// types. It is what every read of metadata and every namespace load goes
+// through: a hand-written parser of the JSON larch itself writes (a flat
+// object of strings, numbers, booleans and lists of strings), which
+// returns exactly what decoding with encoding/json and normalizing gives
+// (decodeMetadataJSON, the reference; FuzzDecodeMetadata compares the two)
+// at a fraction of its cost. Anything it does not expect, it leaves to
+// the reference: its errors, and the rarely stored forms (nested values,
+// numbers out of float64's range, invalid UTF-8, a top level that is not
+// an object).
+func decodeMetadata(b []byte) (Metadata, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	if md, ok := fastDecodeMetadata(b, ""); ok {
+		return md, nil
+	}
+	return decodeMetadataJSON(b)
+}
+
+// decodeMetadataShared is decodeMetadata for metadata handed to the
+// caller only (a query's matches): its names and strings without escapes
+// share one copy of b, instead of a copy each, so that any one of them
+// keeps all of them in memory. Nothing larch keeps (the postings) may
+// hold them.
+func decodeMetadataShared(b []byte) (Metadata, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	if md, ok := fastDecodeMetadata(b, string(b)); ok {
+		return md, nil
+	}
+	return decodeMetadataJSON(b)
+}
+
+// decodeMetadataReuse is decodeMetadataShared into md (cleared first, when
+// not nil), for metadata used and dropped before the next call: a namespace
+// load indexes every record's metadata and keeps none of it (the postings
+// copy what they keep). The map may be md or a new one.
+func decodeMetadataReuse(md Metadata, b []byte) (Metadata, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	if md, ok := fastDecodeMetadataInto(md, b, string(b)); ok {
+		return md, nil
+	}
+	return decodeMetadataJSON(b)
+}
+
+// fastDecodeMetadata is decodeMetadata's fast path: ok false means b is
+// not in the form it handles, and md is to be ignored. With shared
+// non-empty (a copy of b), strings without escapes are slices of it.
+func fastDecodeMetadata(b []byte, shared string) (md Metadata, ok bool) {
+	return fastDecodeMetadataInto(nil, b, shared)
+}
+
+// fastDecodeMetadataInto is fastDecodeMetadata into into (cleared), or a
+// new map when into is nil.
+func fastDecodeMetadataInto(into Metadata, b []byte, shared string) (md Metadata, ok bool) {
+	// Go's decoder replaces invalid UTF-8 with U+FFFD; left to it.
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			if !utf8.Valid(b) {
+				return nil, false
+			}
+			break
+		}
+	}
+	d := mdDecoder{b: b, shared: shared}
+	d.space()
+	if !d.eat('{') {
+		return nil, false
+	}
+	if md = into; md != nil {
+		clear(md)
+	} else {
+		md = make(Metadata, 8)
+	}
+	d.space()
+	if d.eat('}') {
+		return md, d.end()
+	}
+	for {
+		d.space()
+		k, ok := d.str()
+		if !ok {
+			return nil, false
+		}
+		d.space()
+		if !d.eat(':') {
+			return nil, false
+		}
+		d.space()
+		v, ok := d.value()
+		if !ok {
+			return nil, false
+		}
+		md[k] = v
+		d.space()
+		if d.eat(',') {
+			continue
+		}
+		if d.eat('}') {
+			return md, d.end()
+		}
+		return nil, false
+	}
+}
+
+// mdDecoder reads JSON from b at i; shared, when not empty, is b as a
+// string.
+type mdDecoder struct {
+	b      []byte
+	i      int
+	shared string
+}
+
+func (d *mdDecoder) space() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+func (d *mdDecoder) eat(c byte) bool {
+	if d.i < len(d.b) && d.b[d.i] == c {
+		d.i++
+		return true
+	}
+	return false
+}
+
+// end reports whether only white space is left.
+func (d *mdDecoder) end() bool {
+	d.space()
+	return d.i == len(d.b)
+}
+
+// lit consumes the literal s.
+func (d *mdDecoder) lit(s string) bool {
+	if len(d.b)-d.i >= len(s) && string(d.b[d.i:d.i+len(s)]) == s {
+		d.i += len(s)
+		return true
+	}
+	return false
+}
+
+// value reads a metadata value: a string, a number, a boolean, null (an
+// empty list, as releases before empty lists were kept stored them) or a
+// list of strings.
+func (d *mdDecoder) value() (any, bool) {
+	if d.i >= len(d.b) {
+		return nil, false
+	}
+	switch c := d.b[d.i]; {
+	case c == '"':
+		return d.str()
+	case c == 't':
+		return true, d.lit("true")
+	case c == 'f':
+		return false, d.lit("false")
+	case c == 'n':
+		return []string{}, d.lit("null")
+	case c == '[':
+		d.i++
+		out := []string{}
+		d.space()
+		if d.eat(']') {
+			return out, true
+		}
+		for {
+			d.space()
+			s, ok := d.str()
+			if !ok {
+				return nil, false
+			}
+			out = append(out, s)
+			d.space()
+			if d.eat(',') {
+				continue
+			}
+			return out, d.eat(']')
+		}
+	case c == '-' || (c >= '0' && c <= '9'):
+		return d.number()
+	}
+	return nil, false
+}
+
+// number reads a JSON number as float64. One out of float64's range is
+// left to the reference (which refuses it).
+func (d *mdDecoder) number() (any, bool) {
+	start := d.i
+	b := d.b
+	i := d.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return nil, false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return nil, false
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return nil, false
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	d.i = i
+	f, err := strconv.ParseFloat(string(b[start:i]), 64)
+	if err != nil {
+		return nil, false
+	}
+	return f, true
+}
+
+// str reads a JSON string, unquoted as encoding/json does (b is valid
+// UTF-8: fastDecodeMetadata checked).
+func (d *mdDecoder) str() (string, bool) {
+	if !d.eat('"') {
+		return "", false
+	}
+	b := d.b
+	start := d.i
+	i := start
+	for i < len(b) {
+		c := b[i]
+		if c == '"' {
+			d.i = i + 1
+			if d.shared != "" {
+				return d.shared[start:i], true
+			}
+			return string(b[start:i]), true
+		}
+		if c == '\\' {
+			break
+		}
+		if c < 0x20 {
+			return "", false
+		}
+		i++
+	}
+	// With escapes.
+	out := make([]byte, i-start, i-start+16)
+	copy(out, b[start:i])
+	for i < len(b) {
+		c := b[i]
+		switch {
+		case c == '"':
+			d.i = i + 1
+			return string(out), true
+		case c < 0x20:
+			return "", false
+		case c != '\\':
+			out = append(out, c)
+			i++
+			continue
+		}
+		i++
+		if i >= len(b) {
+			return "", false
+		}
+		switch b[i] {
+		case '"', '\\', '/':
+			out = append(out, b[i])
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r := hex4(b[i+1:])
+			if r < 0 {
+				return "", false
+			}
+			i += 4
+			if utf16.IsSurrogate(r) {
+				// A valid pair is one rune; anything else U+FFFD, and what
+				// follows is read on its own, as encoding/json does.
+				r2 := rune(-1)
+				if i+2 < len(b) && b[i+1] == '\\' && b[i+2] == 'u' {
+					r2 = hex4(b[i+3:])
+				}
+				if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+					out = utf8.AppendRune(out, dec)
+					i += 6
+					break
+				}
+				r = utf8.RuneError
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			return "", false
+		}
+		i++
+	}
+	return "", false
+}
+
+// hex4 returns the rune of four hex digits at the start of b, or -1.
+func hex4(b []byte) rune {
+	if len(b) < 4 {
+		return -1
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -243,6 +244,15 @@ func (st *nsState) load(ctx context.Context, idx *Index) (int, error) {
 // 16 MiB; small namespaces load faster without).
 const scanAheadBytes = 32 << 20
 
+// lazyHugeBytes is the stored size from which a namespace load fills its
+// arena on 4 KiB pages faulted in ahead of it and collapses them into
+// huge pages afterwards (populate, collapseHuge); a variable for tests.
+var lazyHugeBytes uint64 = scanAheadBytes
+
+// testAfterCollapse, when set (by a test), is called once a load's arena
+// is collapsed into huge pages.
+var testAfterCollapse func()
+
 // loadLocked reads the namespace's records into memory. st.mu must be held.
 func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	cfg := idx.config()
@@ -256,10 +266,30 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	}
 	st.mu.meta = meta
 	st.mu.ids = newIDTable(int(meta.Count))
+	st.mu.ids.startBulk(int(meta.Count))
 	st.mu.rows = make([]row, 0, meta.Count)
 	st.mu.free = nil
 	st.mu.vecs = arena{dim: cfg.Dimension}
+	var lazy [][]float32
+	if meta.Bytes >= lazyHugeBytes {
+		// A large load's arena is made of 4 KiB pages, faulted in by
+		// the kernel on another core ahead of the records decoded
+		// into them (populate), and collapsed into huge pages in the
+		// background once loaded (collapseHuge).
+		st.mu.vecs.lazy = &lazy
+	}
 	st.mu.vecs.grow(uint32(meta.Count))
+	st.mu.vecs.lazy = nil
+	if len(lazy) > 0 {
+		blocks := slices.Clone(st.mu.vecs.blocks)
+		idx.bg.Add(1) // inside an operation: cannot race Close
+		go func() {
+			defer idx.bg.Done()
+			for _, b := range blocks {
+				populate(b)
+			}
+		}()
+	}
 	if cfg.Metric == Cosine {
 		st.mu.inv = make([]float32, 0, meta.Count)
 	}
@@ -305,8 +335,23 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	if err != nil {
 		return fmt.Errorf("larch: load namespace %q: %w", st.name, err)
 	}
+	st.mu.ids.finishBulk(st.mu.rows)
 	st.mu.post.Finish()
 	st.mu.loaded = true
+	if len(lazy) > 0 {
+		// The caller is inside an operation: the registration with
+		// idx.bg cannot race Close.
+		idx.bg.Add(1)
+		go func() {
+			defer idx.bg.Done()
+			for _, s := range lazy {
+				collapseHuge(s)
+			}
+			if testAfterCollapse != nil {
+				testAfterCollapse()
+			}
+		}()
+	}
 	st.loadGraphLocked(idx, cfg, gs)
 	if st.mu.graph != nil {
 		st.startBuilderLocked(idx)
@@ -401,7 +446,7 @@ const arenaBlockRows = 2048
 
 // arenaSlabBytes is the most memory the arena allocates at once for its
 // full-size blocks: blocks are carved from slabs that start on a huge-page
-// boundary and are advised to be backed by huge pages (hugeSlab), so that
+// boundary and are advised to be backed by huge pages (alignedSlab), so that
 // all of a large namespace's vectors can be, not only the huge pages lying
 // whole inside each block (two of a 6.4 MiB block's three or four). A
 // namespace loaded from storage knows its size and takes slabs of up to
@@ -410,7 +455,7 @@ const arenaBlockRows = 2048
 const arenaSlabBytes = 32 << 20
 
 // arenaAlignBytes is the smallest slab of blocks under a huge page made on
-// huge-page boundaries (hugeSlab): one rounded up to whole huge pages and
+// huge-page boundaries (alignedSlab): one rounded up to whole huge pages and
 // allocated a huge page larger, to find the boundary in, holds up to two
 // huge pages it does not use (never touched, but in the Go heap's use and
 // in the accounting), which is at most a quarter of a slab this size but
@@ -431,6 +476,9 @@ type arena struct {
 	slab   []float32 // what is left of the last slab, for the next blocks
 	slabN  int       // how many blocks the last slab was made for
 	held   int64     // bytes of all the slabs
+	// lazy, when not nil, collects the slabs made without the huge-page
+	// advice (a load's: see collapseHuge), to be collapsed afterwards.
+	lazy *[][]float32
 }
 
 // grow makes room for rows [0, n). The first block starts small and
@@ -477,9 +525,14 @@ func (a *arena) carve(need int) []float32 {
 			// Small slab of small blocks: aligned, it would hold up to two
 			// huge pages it does not use.
 			s, held = make([]float32, k*full), int64(k*full)*4
-			adviseHuge(s)
+			if a.lazy == nil {
+				adviseHuge(s)
+			}
 		} else {
-			s, held = hugeSlab(k * full)
+			s, held = alignedSlab(k*full, a.lazy == nil)
+		}
+		if a.lazy != nil {
+			*a.lazy = append(*a.lazy, s)
 		}
 		a.slab, a.slabN = s, k
 		a.held += held

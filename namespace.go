@@ -298,6 +298,35 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	st.mu.inverted = nil // made by the first record with sparse values
 	gs := st.readGraphAsync(idx, cfg, meta.Count)
 	lo, hi := storage.RecordBounds(st.nsid, "")
+	if meta.Bytes >= splitLoadBytes && st.mu.graph == nil && meta.Count <= math.MaxUint32 {
+		if mid := loadSplitKey(idx.db, lo, hi); mid != nil {
+			m := meta
+			if testLoadCount != nil {
+				m.Count = testLoadCount(m.Count)
+			}
+			done, err := st.loadSplitLocked(ctx, idx.db, cfg, m, lo, mid, hi)
+			if err != nil {
+				return fmt.Errorf("larch: load namespace %q: %w", st.name, err)
+			}
+			if done {
+				return st.finishLoadLocked(idx, cfg, gs, lazy)
+			}
+			// The stored count was off: load again, in one pass.
+			clear(st.mu.rows[:cap(st.mu.rows)])
+			st.mu.rows = st.mu.rows[:0]
+			for _, b := range st.mu.vecs.blocks {
+				clear(b)
+			}
+			st.mu.ids = newIDTable(int(meta.Count))
+			st.mu.ids.startBulk(int(meta.Count))
+			if st.mu.inv != nil {
+				st.mu.inv = st.mu.inv[:0]
+			}
+			st.mu.heap = 0
+			st.mu.post = st.newPostingsLocked(idx)
+			st.mu.inverted = nil
+		}
+	}
 	scan := idx.db.Scan
 	if meta.Bytes >= scanAheadBytes {
 		scan = idx.db.ScanAhead
@@ -335,6 +364,13 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	if err != nil {
 		return fmt.Errorf("larch: load namespace %q: %w", st.name, err)
 	}
+	return st.finishLoadLocked(idx, cfg, gs, lazy)
+}
+
+// finishLoadLocked completes a load once every record is in its slot: the
+// id table, the postings, the arena's huge pages and the graph. st.mu must
+// be held.
+func (st *nsState) finishLoadLocked(idx *Index, cfg config, gs *graphSnapshot, lazy [][]float32) error {
 	st.mu.ids.finishBulk(st.mu.rows)
 	st.mu.post.Finish()
 	st.mu.loaded = true
@@ -357,6 +393,157 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 		st.startBuilderLocked(idx)
 	}
 	return nil
+}
+
+// splitLoadBytes is the stored size from which a namespace load scans the
+// two halves of its records (storage.DB.SplitKey) on two goroutines, each
+// decoding what it reads (loadSplitLocked); a variable for tests.
+var splitLoadBytes uint64 = scanAheadBytes
+
+// loadSplitKey finds the key splitting a load's records in two (a variable
+// for tests, which split small namespaces).
+var loadSplitKey = (*storage.DB).SplitKey
+
+// testLoadCount, when set (by a test), changes the record count a split
+// load is given, as if the stored one were off.
+var testLoadCount func(uint64) uint64
+
+// errLoadCount stops a split load whose records outnumber the stored count.
+var errLoadCount = errors.New("larch: more records than counted")
+
+// loadSplitLocked loads the records of [lo, hi) on two goroutines, one
+// scanning and decoding [lo, mid), the other [mid, hi): the first fills
+// slots 0, 1, 2..., the second meta.Count-1, meta.Count-2..., so that
+// neither waits for the other; the second's are then moved down next to
+// the first's if the two hold fewer records than meta.Count. The ids, the
+// live set and the heap are made after, in one pass; the postings and the
+// sparse index take a lock (only records with metadata or sparse values).
+// It returns false, with what it loaded to be cleared, when there are
+// more records than meta.Count. st.mu must be held; the namespace has no
+// graph yet.
+func (st *nsState) loadSplitLocked(ctx context.Context, db *storage.DB, cfg config, meta storage.Meta, lo, mid, hi []byte) (bool, error) {
+	count := int(meta.Count)
+	if cap(st.mu.rows) < count {
+		st.mu.rows = make([]row, count)
+	}
+	st.mu.rows = st.mu.rows[:count]
+	if st.mu.inv != nil {
+		if cap(st.mu.inv) < count {
+			st.mu.inv = make([]float32, count)
+		}
+		st.mu.inv = st.mu.inv[:count]
+	}
+	st.mu.vecs.grow(uint32(count))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		claimed atomic.Int64 // slots taken by both halves
+		shared  sync.Mutex   // the postings and the sparse index
+		n       [2]int
+		heap    [2]int64
+		errs    [2]error
+		wg      sync.WaitGroup
+	)
+	half := func(h int, from, to []byte) {
+		defer wg.Done()
+		var reuse Metadata
+		errs[h] = db.Scan(ctx, from, to, func(k, v []byte) error {
+			if claimed.Add(1) > int64(count) {
+				return errLoadCount
+			}
+			r := uint32(n[h])
+			if h == 1 {
+				r = uint32(count - 1 - n[h])
+			}
+			var dst []float32
+			if cfg.Dimension > 0 {
+				dst = st.mu.vecs.row(r)
+			}
+			rec, err := storage.DecodeRecordTo(v, dst)
+			if err != nil {
+				return fmt.Errorf("%w (record %q)", err, storage.RecordID(k))
+			}
+			if rec.Row >= meta.NextRow {
+				return fmt.Errorf("%w: record %q has row %d beyond %d", storage.ErrCorrupt, storage.RecordID(k), rec.Row, meta.NextRow)
+			}
+			md, err := decodeMetadataReuse(reuse, rec.Metadata)
+			if err != nil {
+				return fmt.Errorf("%w: record %q metadata: %v", storage.ErrCorrupt, storage.RecordID(k), err)
+			}
+			if md != nil {
+				reuse = md
+			}
+			id := storage.RecordID(k)
+			size := uint32(len(k) + len(v))
+			if len(rec.Metadata) > 0 {
+				size |= rowHasMD
+			}
+			sp := sparseOf(rec)
+			st.mu.rows[r] = row{id: id, sparse: sp, size: size, ver: rec.Row}
+			heap[h] += perRecordHeap(id)
+			if cfg.Dimension > 0 && len(rec.Values) == cfg.Dimension && st.mu.inv != nil {
+				st.mu.inv[r] = invNorm(rec.Values)
+			}
+			if sp != nil || md != nil {
+				shared.Lock()
+				if sp != nil {
+					heap[h] += int64(8 * len(sp.Indices))
+					st.sparseAddLocked(r, sp)
+				}
+				if md != nil {
+					st.mu.post.Add(r, md)
+				}
+				shared.Unlock()
+			}
+			n[h]++
+			return nil
+		})
+		if errs[h] != nil {
+			cancel()
+		}
+	}
+	wg.Add(2)
+	go half(1, mid, hi)
+	half(0, lo, mid)
+	wg.Wait()
+	for _, err := range errs {
+		if errors.Is(err, errLoadCount) {
+			return false, nil
+		}
+	}
+	for _, err := range errs {
+		if err != nil {
+			return false, err
+		}
+	}
+	if gap := count - n[0] - n[1]; gap > 0 {
+		// Fewer records than counted: the second half's slots move down.
+		for i := 0; i < n[1]; i++ {
+			from, to := uint32(count-n[1]+i), uint32(n[0]+i)
+			st.mu.rows[to] = st.mu.rows[from]
+			st.mu.rows[from] = row{}
+			if cfg.Dimension > 0 {
+				copy(st.mu.vecs.row(to), st.mu.vecs.row(from))
+				clear(st.mu.vecs.row(from))
+			}
+			if st.mu.inv != nil {
+				st.mu.inv[to] = st.mu.inv[from]
+			}
+			if st.mu.rows[to].sparse != nil || st.mu.rows[to].hasMD() {
+				return false, nil // their postings name the old slots: load again
+			}
+		}
+		st.mu.rows = st.mu.rows[:count-gap]
+		if st.mu.inv != nil {
+			st.mu.inv = st.mu.inv[:count-gap]
+		}
+	}
+	for r := range st.mu.rows {
+		st.mu.ids.set(st.mu.rows[r].id, uint32(r), st.mu.rows)
+	}
+	st.mu.live.AddRange(0, uint64(len(st.mu.rows)))
+	st.mu.heap += heap[0] + heap[1]
+	return true, nil
 }
 
 func sparseOf(rec storage.Record) *SparseValues {

@@ -2,6 +2,7 @@ package larch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 )
@@ -200,7 +201,32 @@ func (ns *Namespace) FetchByMetadata(ctx context.Context, f Filter, opts *FetchB
 	if err := ns.idx.allow(st, opFetch); err != nil {
 		return nil, err
 	}
-	st, err = ns.acquireRead(ctx, false)
+	// As a query's (Namespace.query): a page whose stored metadata was
+	// rewritten under it is read again, the last time with the writers
+	// held off.
+	for attempt := 0; ; attempt++ {
+		exclusive := attempt == queryRaceRetries
+		p, err := ns.fetchByMetadataPage(ctx, f, limit, after, exclusive)
+		if errors.Is(err, errRaced) && !exclusive {
+			continue
+		}
+		return p, err
+	}
+}
+
+// fetchByMetadataPage reads one page of FetchByMetadata. With exclusive it
+// holds st.writeMu, so that no write is between its commit and its apply.
+func (ns *Namespace) fetchByMetadataPage(ctx context.Context, f Filter, limit int, after string, exclusive bool) (*RecordPage, error) {
+	page := &RecordPage{}
+	if exclusive {
+		st, err := ns.idx.lookup(ns.name, false)
+		if err != nil || st == nil {
+			return page, err
+		}
+		st.writeMu.Lock()
+		defer st.writeMu.Unlock()
+	}
+	st, err := ns.acquireRead(ctx, false)
 	if err != nil || st == nil {
 		return page, err
 	}
@@ -238,7 +264,7 @@ func (ns *Namespace) FetchByMetadata(ctx context.Context, f Filter, opts *FetchB
 	}
 	for _, x := range ids {
 		row := st.mu.rows[x.r]
-		md, err := st.rowMetadata(ns.idx, x.r)
+		md, err := st.rowMetadataChecked(ns.idx, x.r, !exclusive)
 		if err != nil {
 			return nil, err
 		}

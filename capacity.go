@@ -186,6 +186,17 @@ func (idx *Index) resize(st *nsState, bytes int64) {
 	idx.evictOverBudget(st)
 }
 
+// account records that warm namespace st now holds bytes, without evicting
+// (the call's settle does).
+func (idx *Index) account(st *nsState, bytes int64) {
+	now := idx.now()
+	idx.mem.Lock()
+	if st.lru != nil {
+		idx.accountLocked(st, bytes, now, 0)
+	}
+	idx.mem.Unlock()
+}
+
 // touch marks st as just used.
 func (idx *Index) touch(st *nsState) {
 	idx.mem.Lock()
@@ -534,6 +545,7 @@ func (st *nsState) derivedBytesLocked() int64 {
 	if ng := st.mu.graph; ng != nil {
 		l := ng.g.Len()
 		n += int64(ng.g.MemoryPerVector() * float64(l))
+		n += ng.gathered.bytesAt(ng.g.Version())
 	}
 	if st.mu.inverted != nil {
 		n += st.mu.inverted.MemoryBytes()

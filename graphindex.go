@@ -163,6 +163,40 @@ type gatheredCache struct {
 	// last is the graph's Version at the last query that found no
 	// entry.
 	last graph.Version
+	// grew is set when an entry is added, until the query that added it
+	// accounts for it (takeGrew).
+	grew bool
+}
+
+// bytesAt drops the entries that are stale at the graph's Version v and
+// returns the bytes the others hold (the memory budget counts them).
+func (c *gatheredCache) bytesAt(v graph.Version) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n int64
+	for i := 0; i < len(c.entries); i++ {
+		e := c.entries[i]
+		if e.g.Version() != v {
+			c.nodes -= e.g.Len()
+			c.entries = slices.Delete(c.entries, i, i+1)
+			i--
+			continue
+		}
+		n += int64(e.g.Bytes()) + int64(e.cands.GetSizeInBytes()) + gatheredEntryBytes
+	}
+	return n
+}
+
+// gatheredEntryBytes is the fixed heap of an entry beyond its arrays.
+const gatheredEntryBytes = 128
+
+// takeGrew reports whether an entry was added since the last call.
+func (c *gatheredCache) takeGrew() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.grew
+	c.grew = false
+	return g
 }
 
 type gatheredEntry struct {
@@ -231,6 +265,7 @@ func (c *gatheredCache) missed(g *graph.Graph, cands *roaring.Bitmap, v graph.Ve
 	}
 	c.entries = append(c.entries, gatheredEntry{cands: cp, card: card, g: gt})
 	c.nodes += gt.Len()
+	c.grew = true
 }
 
 // reorderFrom is the least graph that the builder renumbers for locality

@@ -1540,3 +1540,67 @@ func TestGraph_FilteredCodeScanGatheredConcurrent(t *testing.T) {
 		t.Fatal("no query took the code scan")
 	}
 }
+
+// TestGraph_GatheredCacheAccounted checks that the packed sketch copies a
+// repeated filter makes (gatheredCache) are counted in the namespace's
+// memory, and leave the count once a write makes them stale.
+func TestGraph_GatheredCacheAccounted(t *testing.T) {
+	const dim, n = 256, 2400
+	r := rand.New(rand.NewPCG(43, 44))
+	vecs := clusteredVecs(r, n, dim, 8)
+	queries := clusteredVecs(r, 8, dim, 8)
+	idx, err := Open(t.TempDir(), &Options{Dimension: dim, Metric: Euclidean, NoSync: true, Graph: GraphOptions{Threshold: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	ns := idx.Namespace("ns")
+	upsertAll(t, ns, vecs, func(i int) Metadata { return Metadata{"c": i % 4} })
+	st := nsStateOf(t, idx, "ns")
+	st.waitGraphBuilt()
+	ctx := context.Background()
+	f := Eq("c", 1)
+	query := func() {
+		for _, q := range queries {
+			res, err := ns.Query(ctx, Query{Vector: q, TopK: 10, Filter: f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Plan != PlanFilteredCodeScan {
+				t.Fatalf("plan %s, want %s", res.Plan, PlanFilteredCodeScan)
+			}
+		}
+	}
+	used := func() (int64, int64) {
+		st.mu.RLock()
+		held := st.mu.graph.gathered.bytesAt(st.mu.graph.g.Version())
+		st.mu.RUnlock()
+		return idx.memoryUsed(), held
+	}
+	// The accounting as of now (the builder's work since the last write
+	// included), so that what the queries add is theirs.
+	st.mu.RLock()
+	idx.account(st, st.memBytesLocked())
+	st.mu.RUnlock()
+	base, held := used()
+	if held != 0 {
+		t.Fatalf("%d B of copies before any filtered query", held)
+	}
+	query()
+	after, held := used()
+	if held < int64(n/4)*int64(dim/8) {
+		t.Fatalf("the cache holds %d B after repeated filtered queries: no copy made", held)
+	}
+	if after-base < held {
+		t.Fatalf("memory used grew %d B while the copies hold %d B", after-base, held)
+	}
+	// A write makes the copies stale: its accounting drops them.
+	if _, err := ns.Upsert(ctx, []Record{{ID: "new", Values: vecs[0], Metadata: Metadata{"c": 2}}}); err != nil {
+		t.Fatal(err)
+	}
+	st.waitGraphBuilt() // the write reaches the graph
+	if _, held = used(); held != 0 {
+		t.Fatalf("%d B of stale copies held after a write", held)
+	}
+	t.Logf("copies: %d B accounted (memory used %d → %d B)", after-base, base, after)
+}

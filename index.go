@@ -149,6 +149,14 @@ type Options struct {
 	// namespace is held outside the budget, and settle may evict the one
 	// its call used (the behaviour before oversized namespaces were held).
 	noOverBudgetHold bool
+	// afterCommit, when set, is called by a write after its batch is
+	// committed and before it is applied in memory (tests hold a writer
+	// there).
+	afterCommit func()
+	// mixedMetadata is the broken mode of the metadata race test: a
+	// query's metadata read does not check that each stored record is the
+	// one the query scored.
+	mixedMetadata bool
 }
 
 // config is the persisted part of the options.

@@ -1,6 +1,7 @@
 package larch
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/larchdb/larch/storage"
@@ -41,13 +42,54 @@ func (st *nsState) rowMetadata(idx *Index, r uint32) (Metadata, error) {
 	return st.readMetadata(idx, st.mu.rows[r].id)
 }
 
+// rowMetadataChecked is rowMetadata that, with check, returns errRaced
+// when the stored record is not the one in slot r (rewritten or deleted
+// by a writer that waits for st.mu to apply it). st.mu must be held.
+func (st *nsState) rowMetadataChecked(idx *Index, r uint32, check bool) (Metadata, error) {
+	row := &st.mu.rows[r]
+	if !row.hasMD() {
+		return nil, nil
+	}
+	if !check || idx.opts.mixedMetadata {
+		return st.readMetadata(idx, row.id)
+	}
+	v, ok, err := idx.db.Get(storage.RecordKey(st.nsid, row.id))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errRaced
+	}
+	ver, raw, err := storage.RecordMetadata(v)
+	if err != nil {
+		return nil, fmt.Errorf("larch: record %q: %w", row.id, err)
+	}
+	if ver != row.ver {
+		return nil, errRaced
+	}
+	md, err := decodeMetadata(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: record %q metadata: %v", storage.ErrCorrupt, row.id, err)
+	}
+	return md, nil
+}
+
+// errRaced reports that a query's metadata read found a match's record
+// rewritten or deleted in storage by a writer that has committed but not
+// yet applied its write in memory (it waits for st.mu): the answer would
+// mix the record the query scored with another one, so the query runs
+// again (Namespace.query).
+var errRaced = errors.New("larch: a record changed under the query")
+
 // fillMetadataLocked sets the metadata of ms, the matches of the scored
-// rows top, from storage, reading them in one pass (storage.GetMany). A
-// record rewritten since the query read its row (its writer has committed
-// and waits for st.mu) gets the metadata it was rewritten with, as a Fetch
-// would return; one deleted meanwhile none. st.mu must be held for
-// reading.
-func (st *nsState) fillMetadataLocked(idx *Index, top []scored, ms []Match) error {
+// rows top, from storage, reading them in one pass (storage.GetMany). With
+// check, it returns errRaced when a match's stored record is not the one
+// in memory (another write of it, or none): a writer has committed it and
+// waits for st.mu. Without check (st.writeMu held, so no writer is
+// between its commit and its apply) every stored record is the one in
+// memory. st.mu must be held for reading.
+func (st *nsState) fillMetadataLocked(idx *Index, top []scored, ms []Match, check bool) error {
+	check = check && !idx.opts.mixedMetadata
 	var keyBuf [16][]byte
 	var atBuf [16]int
 	keys, at := keyBuf[:0], atBuf[:0]
@@ -58,16 +100,26 @@ func (st *nsState) fillMetadataLocked(idx *Index, top []scored, ms []Match) erro
 		keys = append(keys, storage.RecordKey(st.nsid, ms[i].ID))
 		at = append(at, i)
 	}
-	return idx.db.GetMany(keys, func(j int, v []byte) error {
-		_, raw, err := storage.RecordMetadata(v)
+	found := 0
+	err := idx.db.GetMany(keys, func(j int, v []byte) error {
+		i := at[j]
+		ver, raw, err := storage.RecordMetadata(v)
 		if err != nil {
-			return fmt.Errorf("larch: record %q: %w", ms[at[j]].ID, err)
+			return fmt.Errorf("larch: record %q: %w", ms[i].ID, err)
 		}
+		if check && ver != st.mu.rows[top[i].row].ver {
+			return errRaced
+		}
+		found++
 		md, err := decodeMetadataShared(raw)
 		if err != nil {
-			return fmt.Errorf("%w: record %q metadata: %v", storage.ErrCorrupt, ms[at[j]].ID, err)
+			return fmt.Errorf("%w: record %q metadata: %v", storage.ErrCorrupt, ms[i].ID, err)
 		}
-		ms[at[j]].Metadata = md
+		ms[i].Metadata = md
 		return nil
 	})
+	if err == nil && check && found < len(keys) {
+		return errRaced // deleted in storage, not yet in memory
+	}
+	return err
 }

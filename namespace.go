@@ -871,6 +871,9 @@ func (st *nsState) commitWith(ctx context.Context, idx *Index, cfg config, ws []
 		return err
 	}
 	st.committed = true
+	if idx.opts.afterCommit != nil {
+		idx.opts.afterCommit()
+	}
 
 	st.mu.Lock()
 	if deleteAll {

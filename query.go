@@ -2,6 +2,7 @@ package larch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -245,7 +246,41 @@ func (ns *Namespace) query(ctx context.Context, q Query, prep func(*nsState, *Qu
 			return res, err
 		}
 	}
-	st, res.Usage.RecordsLoaded, err = ns.acquireReadLoad(ctx, false)
+	// A query with IncludeMetadata reads its matches' metadata from
+	// storage, which a writer updates before it applies the same write to
+	// memory (commitWith). When a match's stored record is not the one the
+	// query scored (errRaced), the query runs again once the writer has
+	// applied it, and its last attempt holds the writers off.
+	for attempt := 0; ; attempt++ {
+		exclusive := attempt == queryRaceRetries
+		r, err := ns.queryWarm(ctx, cfg, q, prep, res, exclusive)
+		if errors.Is(err, errRaced) && !exclusive {
+			res.Matches = nil
+			continue
+		}
+		return r, err
+	}
+}
+
+// queryRaceRetries is how many times a query runs again, holding nothing,
+// after its metadata read found a record rewritten or deleted under it;
+// the attempt after those holds the namespace's writers off.
+const queryRaceRetries = 2
+
+// queryWarm answers q from the namespace's in-memory state, loading it if
+// needed. With exclusive it holds st.writeMu too, so that no write is
+// between its commit and its apply while the matches' metadata are read.
+func (ns *Namespace) queryWarm(ctx context.Context, cfg config, q Query, prep func(*nsState, *Query), res *QueryResult, exclusive bool) (*QueryResult, error) {
+	if exclusive {
+		st, err := ns.idx.lookup(ns.name, false)
+		if err != nil || st == nil {
+			return res, err
+		}
+		st.writeMu.Lock()
+		defer st.writeMu.Unlock()
+	}
+	st, loaded, err := ns.acquireReadLoad(ctx, false)
+	res.Usage.RecordsLoaded += loaded
 	if err != nil || st == nil {
 		return res, err
 	}
@@ -275,15 +310,20 @@ func (ns *Namespace) query(ctx context.Context, q Query, prep func(*nsState, *Qu
 	if err != nil {
 		return nil, err
 	}
+	if st.mu.graph != nil && st.mu.graph.gathered.takeGrew() {
+		// The query packed a filter's sketches (gatheredCache): account
+		// for them now; the call's settle evicts if that passes the budget.
+		ns.idx.account(st, st.memBytesLocked())
+	}
 	res.Plan = plan
 	if plan == PlanNone {
 		return res, nil
 	}
 	res.Usage.RecordsScanned = scanned
-	res.Usage.ReadUnits += scanned * (4*cfg.Dimension + 8) / (4 << 20)
+	res.Usage.ReadUnits = 1 + scanned*(4*cfg.Dimension+8)/(4<<20)
 	res.Matches = st.matchesLocked(cfg, top, &q)
 	if q.IncludeMetadata {
-		if err := st.fillMetadataLocked(ns.idx, top, res.Matches); err != nil {
+		if err := st.fillMetadataLocked(ns.idx, top, res.Matches, !exclusive); err != nil {
 			return nil, err
 		}
 	}

@@ -270,6 +270,11 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	st.mu.rows = make([]row, 0, meta.Count)
 	st.mu.free = nil
 	st.mu.vecs = arena{dim: cfg.Dimension}
+	lo, hi := storage.RecordBounds(st.nsid, "")
+	var mid []byte // where a split load's halves meet (loadSplitLocked)
+	if meta.Bytes >= splitLoadBytes && st.mu.graph == nil && meta.Count <= math.MaxUint32 {
+		mid = loadSplitKey(idx.db, lo, hi)
+	}
 	var lazy [][]float32
 	if meta.Bytes >= lazyHugeBytes {
 		// A large load's arena is made of 4 KiB pages, faulted in by
@@ -285,8 +290,14 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 		idx.bg.Add(1) // inside an operation: cannot race Close
 		go func() {
 			defer idx.bg.Done()
-			for _, b := range blocks {
-				populate(b)
+			// From both ends, as a split load fills its slots
+			// (loadSplitLocked); else from the first.
+			for i, j := 0, len(blocks)-1; i <= j; i++ {
+				populate(blocks[i])
+				if mid != nil && i < j {
+					populate(blocks[j])
+					j--
+				}
 			}
 		}()
 	}
@@ -297,35 +308,32 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	st.mu.post = st.newPostingsLocked(idx)
 	st.mu.inverted = nil // made by the first record with sparse values
 	gs := st.readGraphAsync(idx, cfg, meta.Count)
-	lo, hi := storage.RecordBounds(st.nsid, "")
-	if meta.Bytes >= splitLoadBytes && st.mu.graph == nil && meta.Count <= math.MaxUint32 {
-		if mid := loadSplitKey(idx.db, lo, hi); mid != nil {
-			m := meta
-			if testLoadCount != nil {
-				m.Count = testLoadCount(m.Count)
-			}
-			done, err := st.loadSplitLocked(ctx, idx.db, cfg, m, lo, mid, hi)
-			if err != nil {
-				return fmt.Errorf("larch: load namespace %q: %w", st.name, err)
-			}
-			if done {
-				return st.finishLoadLocked(idx, cfg, gs, lazy)
-			}
-			// The stored count was off: load again, in one pass.
-			clear(st.mu.rows[:cap(st.mu.rows)])
-			st.mu.rows = st.mu.rows[:0]
-			for _, b := range st.mu.vecs.blocks {
-				clear(b)
-			}
-			st.mu.ids = newIDTable(int(meta.Count))
-			st.mu.ids.startBulk(int(meta.Count))
-			if st.mu.inv != nil {
-				st.mu.inv = st.mu.inv[:0]
-			}
-			st.mu.heap = 0
-			st.mu.post = st.newPostingsLocked(idx)
-			st.mu.inverted = nil
+	if mid != nil {
+		m := meta
+		if testLoadCount != nil {
+			m.Count = testLoadCount(m.Count)
 		}
+		done, err := st.loadSplitLocked(ctx, idx.db, cfg, m, lo, mid, hi)
+		if err != nil {
+			return fmt.Errorf("larch: load namespace %q: %w", st.name, err)
+		}
+		if done {
+			return st.finishLoadLocked(idx, cfg, gs, lazy)
+		}
+		// The stored count was off: load again, in one pass.
+		clear(st.mu.rows[:cap(st.mu.rows)])
+		st.mu.rows = st.mu.rows[:0]
+		for _, b := range st.mu.vecs.blocks {
+			clear(b)
+		}
+		st.mu.ids = newIDTable(int(meta.Count))
+		st.mu.ids.startBulk(int(meta.Count))
+		if st.mu.inv != nil {
+			st.mu.inv = st.mu.inv[:0]
+		}
+		st.mu.heap = 0
+		st.mu.post = st.newPostingsLocked(idx)
+		st.mu.inverted = nil
 	}
 	scan := idx.db.Scan
 	if meta.Bytes >= scanAheadBytes {
@@ -374,21 +382,29 @@ func (st *nsState) finishLoadLocked(idx *Index, cfg config, gs *graphSnapshot, l
 	st.mu.ids.finishBulk(st.mu.rows)
 	st.mu.post.Finish()
 	st.mu.loaded = true
+	var collapse func()
 	if len(lazy) > 0 {
-		// The caller is inside an operation: the registration with
-		// idx.bg cannot race Close.
-		idx.bg.Add(1)
-		go func() {
-			defer idx.bg.Done()
+		collapse = func() {
 			for _, s := range lazy {
 				collapseHuge(s)
 			}
 			if testAfterCollapse != nil {
 				testAfterCollapse()
 			}
+		}
+	}
+	// The collapse runs after the graph's own move into huge pages, on
+	// the same goroutine, so that the background work of a load takes
+	// one core, not both, while the first queries come in.
+	if collapse = st.loadGraphLocked(idx, cfg, gs, collapse); collapse != nil {
+		// The caller is inside an operation: the registration with
+		// idx.bg cannot race Close.
+		idx.bg.Add(1)
+		go func() {
+			defer idx.bg.Done()
+			collapse()
 		}()
 	}
-	st.loadGraphLocked(idx, cfg, gs)
 	if st.mu.graph != nil {
 		st.startBuilderLocked(idx)
 	}

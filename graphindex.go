@@ -682,10 +682,13 @@ func (st *nsState) readGraphAsync(idx *Index, cfg config, count uint64) *graphSn
 // loadGraphLocked gives a freshly loaded namespace its graph: from its
 // snapshot (gs, when readGraphAsync found one to read) if it is usable,
 // reconciled with the records, else empty with every record queued. st.mu
-// must be held.
-func (st *nsState) loadGraphLocked(idx *Index, cfg config, gs *graphSnapshot) {
+// must be held. after (may be nil), more background work of the load, is
+// run after the snapshot's move into the process's pages, on the same
+// goroutine; if there is no such move, loadGraphLocked returns after for
+// the caller to run.
+func (st *nsState) loadGraphLocked(idx *Index, cfg config, gs *graphSnapshot, after func()) func() {
 	if !idx.graphEligible(cfg) || st.mu.live.GetCardinality() < uint64(idx.opts.Graph.Threshold) {
-		return // a snapshot being read is dropped (its channel is buffered)
+		return after // a snapshot being read is dropped (its channel is buffered)
 	}
 	var ng *nsGraph
 	if gs != nil {
@@ -704,10 +707,10 @@ func (st *nsState) loadGraphLocked(idx *Index, cfg config, gs *graphSnapshot) {
 	if ng.g == nil {
 		ng.g = st.emptyGraph(idx, cfg, ng)
 		ng.pending.Or(st.mu.live)
-		return
+		return after
 	}
 	if testSkipReconcile {
-		return
+		return after
 	}
 	// One pass: each live record's row is tagged with its slot (slots are
 	// this process's), rows whose records are gone are deleted, and live
@@ -734,6 +737,9 @@ func (st *nsState) loadGraphLocked(idx *Index, cfg config, gs *graphSnapshot) {
 	go func() {
 		defer idx.bg.Done()
 		ng.g.Unmap()
+		if after != nil {
+			after()
+		}
 	}()
 	if testSkipRetag {
 		for i, ver := range missing {
@@ -741,6 +747,7 @@ func (st *nsState) loadGraphLocked(idx *Index, cfg config, gs *graphSnapshot) {
 		}
 	}
 	ng.pending.AddMany(missing)
+	return nil
 }
 
 // slotOfVerLocked finds the slot of the live record persisted at row ver,

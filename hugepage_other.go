@@ -5,6 +5,12 @@ package larch
 // adviseHuge does nothing off Linux (see hugepage_linux.go).
 func adviseHuge([]float32) {}
 
-// hugeSlab returns n zeroed floats for arena blocks and the bytes they hold
-// (see hugepage_linux.go).
-func hugeSlab(n int) ([]float32, int64) { return make([]float32, n), int64(n) * 4 }
+// populate does nothing off Linux (see hugepage_linux.go).
+func populate([]float32) {}
+
+// alignedSlab returns n zeroed floats and the bytes they hold (see
+// hugepage_linux.go).
+func alignedSlab(n int, _ bool) ([]float32, int64) { return make([]float32, n), int64(n) * 4 }
+
+// collapseHuge does nothing off Linux (see hugepage_linux.go).
+func collapseHuge([]float32) {}

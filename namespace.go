@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -243,6 +244,15 @@ func (st *nsState) load(ctx context.Context, idx *Index) (int, error) {
 // 16 MiB; small namespaces load faster without).
 const scanAheadBytes = 32 << 20
 
+// lazyHugeBytes is the stored size from which a namespace load fills its
+// arena on 4 KiB pages faulted in ahead of it and collapses them into
+// huge pages afterwards (populate, collapseHuge); a variable for tests.
+var lazyHugeBytes uint64 = scanAheadBytes
+
+// testAfterCollapse, when set (by a test), is called once a load's arena
+// is collapsed into huge pages.
+var testAfterCollapse func()
+
 // loadLocked reads the namespace's records into memory. st.mu must be held.
 func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	cfg := idx.config()
@@ -256,10 +266,41 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	}
 	st.mu.meta = meta
 	st.mu.ids = newIDTable(int(meta.Count))
+	st.mu.ids.startBulk(int(meta.Count))
 	st.mu.rows = make([]row, 0, meta.Count)
 	st.mu.free = nil
 	st.mu.vecs = arena{dim: cfg.Dimension}
+	lo, hi := storage.RecordBounds(st.nsid, "")
+	var mid []byte // where a split load's halves meet (loadSplitLocked)
+	if meta.Bytes >= splitLoadBytes && st.mu.graph == nil && meta.Count <= math.MaxUint32 {
+		mid = loadSplitKey(idx.db, lo, hi)
+	}
+	var lazy [][]float32
+	if meta.Bytes >= lazyHugeBytes {
+		// A large load's arena is made of 4 KiB pages, faulted in by
+		// the kernel on another core ahead of the records decoded
+		// into them (populate), and collapsed into huge pages in the
+		// background once loaded (collapseHuge).
+		st.mu.vecs.lazy = &lazy
+	}
 	st.mu.vecs.grow(uint32(meta.Count))
+	st.mu.vecs.lazy = nil
+	if len(lazy) > 0 {
+		blocks := slices.Clone(st.mu.vecs.blocks)
+		idx.bg.Add(1) // inside an operation: cannot race Close
+		go func() {
+			defer idx.bg.Done()
+			// From both ends, as a split load fills its slots
+			// (loadSplitLocked); else from the first.
+			for i, j := 0, len(blocks)-1; i <= j; i++ {
+				populate(blocks[i])
+				if mid != nil && i < j {
+					populate(blocks[j])
+					j--
+				}
+			}
+		}()
+	}
 	if cfg.Metric == Cosine {
 		st.mu.inv = make([]float32, 0, meta.Count)
 	}
@@ -267,7 +308,33 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	st.mu.post = st.newPostingsLocked(idx)
 	st.mu.inverted = nil // made by the first record with sparse values
 	gs := st.readGraphAsync(idx, cfg, meta.Count)
-	lo, hi := storage.RecordBounds(st.nsid, "")
+	if mid != nil {
+		m := meta
+		if testLoadCount != nil {
+			m.Count = testLoadCount(m.Count)
+		}
+		done, err := st.loadSplitLocked(ctx, idx.db, cfg, m, lo, mid, hi)
+		if err != nil {
+			return fmt.Errorf("larch: load namespace %q: %w", st.name, err)
+		}
+		if done {
+			return st.finishLoadLocked(idx, cfg, gs, lazy)
+		}
+		// The stored count was off: load again, in one pass.
+		clear(st.mu.rows[:cap(st.mu.rows)])
+		st.mu.rows = st.mu.rows[:0]
+		for _, b := range st.mu.vecs.blocks {
+			clear(b)
+		}
+		st.mu.ids = newIDTable(int(meta.Count))
+		st.mu.ids.startBulk(int(meta.Count))
+		if st.mu.inv != nil {
+			st.mu.inv = st.mu.inv[:0]
+		}
+		st.mu.heap = 0
+		st.mu.post = st.newPostingsLocked(idx)
+		st.mu.inverted = nil
+	}
 	scan := idx.db.Scan
 	if meta.Bytes >= scanAheadBytes {
 		scan = idx.db.ScanAhead
@@ -305,13 +372,194 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	if err != nil {
 		return fmt.Errorf("larch: load namespace %q: %w", st.name, err)
 	}
+	return st.finishLoadLocked(idx, cfg, gs, lazy)
+}
+
+// finishLoadLocked completes a load once every record is in its slot: the
+// id table, the postings, the arena's huge pages and the graph. st.mu must
+// be held.
+func (st *nsState) finishLoadLocked(idx *Index, cfg config, gs *graphSnapshot, lazy [][]float32) error {
+	st.mu.ids.finishBulk(st.mu.rows)
 	st.mu.post.Finish()
 	st.mu.loaded = true
-	st.loadGraphLocked(idx, cfg, gs)
+	var collapse func()
+	if len(lazy) > 0 {
+		collapse = func() {
+			for _, s := range lazy {
+				collapseHuge(s)
+			}
+			if testAfterCollapse != nil {
+				testAfterCollapse()
+			}
+		}
+	}
+	// The collapse runs after the graph's own move into huge pages, on
+	// the same goroutine, so that the background work of a load takes
+	// one core, not both, while the first queries come in.
+	if collapse = st.loadGraphLocked(idx, cfg, gs, collapse); collapse != nil {
+		// The caller is inside an operation: the registration with
+		// idx.bg cannot race Close.
+		idx.bg.Add(1)
+		go func() {
+			defer idx.bg.Done()
+			collapse()
+		}()
+	}
 	if st.mu.graph != nil {
 		st.startBuilderLocked(idx)
 	}
 	return nil
+}
+
+// splitLoadBytes is the stored size from which a namespace load scans the
+// two halves of its records (storage.DB.SplitKey) on two goroutines, each
+// decoding what it reads (loadSplitLocked); a variable for tests.
+var splitLoadBytes uint64 = scanAheadBytes
+
+// loadSplitKey finds the key splitting a load's records in two (a variable
+// for tests, which split small namespaces).
+var loadSplitKey = (*storage.DB).SplitKey
+
+// testLoadCount, when set (by a test), changes the record count a split
+// load is given, as if the stored one were off.
+var testLoadCount func(uint64) uint64
+
+// errLoadCount stops a split load whose records outnumber the stored count.
+var errLoadCount = errors.New("larch: more records than counted")
+
+// loadSplitLocked loads the records of [lo, hi) on two goroutines, one
+// scanning and decoding [lo, mid), the other [mid, hi): the first fills
+// slots 0, 1, 2..., the second meta.Count-1, meta.Count-2..., so that
+// neither waits for the other; the second's are then moved down next to
+// the first's if the two hold fewer records than meta.Count. The ids, the
+// live set and the heap are made after, in one pass; the postings and the
+// sparse index take a lock (only records with metadata or sparse values).
+// It returns false, with what it loaded to be cleared, when there are
+// more records than meta.Count. st.mu must be held; the namespace has no
+// graph yet.
+func (st *nsState) loadSplitLocked(ctx context.Context, db *storage.DB, cfg config, meta storage.Meta, lo, mid, hi []byte) (bool, error) {
+	count := int(meta.Count)
+	if cap(st.mu.rows) < count {
+		st.mu.rows = make([]row, count)
+	}
+	st.mu.rows = st.mu.rows[:count]
+	if st.mu.inv != nil {
+		if cap(st.mu.inv) < count {
+			st.mu.inv = make([]float32, count)
+		}
+		st.mu.inv = st.mu.inv[:count]
+	}
+	st.mu.vecs.grow(uint32(count))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		claimed atomic.Int64 // slots taken by both halves
+		shared  sync.Mutex   // the postings and the sparse index
+		n       [2]int
+		heap    [2]int64
+		errs    [2]error
+		wg      sync.WaitGroup
+	)
+	half := func(h int, from, to []byte) {
+		defer wg.Done()
+		var reuse Metadata
+		errs[h] = db.Scan(ctx, from, to, func(k, v []byte) error {
+			if claimed.Add(1) > int64(count) {
+				return errLoadCount
+			}
+			r := uint32(n[h])
+			if h == 1 {
+				r = uint32(count - 1 - n[h])
+			}
+			var dst []float32
+			if cfg.Dimension > 0 {
+				dst = st.mu.vecs.row(r)
+			}
+			rec, err := storage.DecodeRecordTo(v, dst)
+			if err != nil {
+				return fmt.Errorf("%w (record %q)", err, storage.RecordID(k))
+			}
+			if rec.Row >= meta.NextRow {
+				return fmt.Errorf("%w: record %q has row %d beyond %d", storage.ErrCorrupt, storage.RecordID(k), rec.Row, meta.NextRow)
+			}
+			md, err := decodeMetadataReuse(reuse, rec.Metadata)
+			if err != nil {
+				return fmt.Errorf("%w: record %q metadata: %v", storage.ErrCorrupt, storage.RecordID(k), err)
+			}
+			if md != nil {
+				reuse = md
+			}
+			id := storage.RecordID(k)
+			size := uint32(len(k) + len(v))
+			if len(rec.Metadata) > 0 {
+				size |= rowHasMD
+			}
+			sp := sparseOf(rec)
+			st.mu.rows[r] = row{id: id, sparse: sp, size: size, ver: rec.Row}
+			heap[h] += perRecordHeap(id)
+			if cfg.Dimension > 0 && len(rec.Values) == cfg.Dimension && st.mu.inv != nil {
+				st.mu.inv[r] = invNorm(rec.Values)
+			}
+			if sp != nil || md != nil {
+				shared.Lock()
+				if sp != nil {
+					heap[h] += int64(8 * len(sp.Indices))
+					st.sparseAddLocked(r, sp)
+				}
+				if md != nil {
+					st.mu.post.Add(r, md)
+				}
+				shared.Unlock()
+			}
+			n[h]++
+			return nil
+		})
+		if errs[h] != nil {
+			cancel()
+		}
+	}
+	wg.Add(2)
+	go half(1, mid, hi)
+	half(0, lo, mid)
+	wg.Wait()
+	for _, err := range errs {
+		if errors.Is(err, errLoadCount) {
+			return false, nil
+		}
+	}
+	for _, err := range errs {
+		if err != nil {
+			return false, err
+		}
+	}
+	if gap := count - n[0] - n[1]; gap > 0 {
+		// Fewer records than counted: the second half's slots move down.
+		for i := 0; i < n[1]; i++ {
+			from, to := uint32(count-n[1]+i), uint32(n[0]+i)
+			st.mu.rows[to] = st.mu.rows[from]
+			st.mu.rows[from] = row{}
+			if cfg.Dimension > 0 {
+				copy(st.mu.vecs.row(to), st.mu.vecs.row(from))
+				clear(st.mu.vecs.row(from))
+			}
+			if st.mu.inv != nil {
+				st.mu.inv[to] = st.mu.inv[from]
+			}
+			if st.mu.rows[to].sparse != nil || st.mu.rows[to].hasMD() {
+				return false, nil // their postings name the old slots: load again
+			}
+		}
+		st.mu.rows = st.mu.rows[:count-gap]
+		if st.mu.inv != nil {
+			st.mu.inv = st.mu.inv[:count-gap]
+		}
+	}
+	for r := range st.mu.rows {
+		st.mu.ids.set(st.mu.rows[r].id, uint32(r), st.mu.rows)
+	}
+	st.mu.live.AddRange(0, uint64(len(st.mu.rows)))
+	st.mu.heap += heap[0] + heap[1]
+	return true, nil
 }
 
 func sparseOf(rec storage.Record) *SparseValues {
@@ -401,7 +649,7 @@ const arenaBlockRows = 2048
 
 // arenaSlabBytes is the most memory the arena allocates at once for its
 // full-size blocks: blocks are carved from slabs that start on a huge-page
-// boundary and are advised to be backed by huge pages (hugeSlab), so that
+// boundary and are advised to be backed by huge pages (alignedSlab), so that
 // all of a large namespace's vectors can be, not only the huge pages lying
 // whole inside each block (two of a 6.4 MiB block's three or four). A
 // namespace loaded from storage knows its size and takes slabs of up to
@@ -410,7 +658,7 @@ const arenaBlockRows = 2048
 const arenaSlabBytes = 32 << 20
 
 // arenaAlignBytes is the smallest slab of blocks under a huge page made on
-// huge-page boundaries (hugeSlab): one rounded up to whole huge pages and
+// huge-page boundaries (alignedSlab): one rounded up to whole huge pages and
 // allocated a huge page larger, to find the boundary in, holds up to two
 // huge pages it does not use (never touched, but in the Go heap's use and
 // in the accounting), which is at most a quarter of a slab this size but
@@ -431,6 +679,9 @@ type arena struct {
 	slab   []float32 // what is left of the last slab, for the next blocks
 	slabN  int       // how many blocks the last slab was made for
 	held   int64     // bytes of all the slabs
+	// lazy, when not nil, collects the slabs made without the huge-page
+	// advice (a load's: see collapseHuge), to be collapsed afterwards.
+	lazy *[][]float32
 }
 
 // grow makes room for rows [0, n). The first block starts small and
@@ -477,9 +728,14 @@ func (a *arena) carve(need int) []float32 {
 			// Small slab of small blocks: aligned, it would hold up to two
 			// huge pages it does not use.
 			s, held = make([]float32, k*full), int64(k*full)*4
-			adviseHuge(s)
+			if a.lazy == nil {
+				adviseHuge(s)
+			}
 		} else {
-			s, held = hugeSlab(k * full)
+			s, held = alignedSlab(k*full, a.lazy == nil)
+		}
+		if a.lazy != nil {
+			*a.lazy = append(*a.lazy, s)
 		}
 		a.slab, a.slabN = s, k
 		a.held += held

@@ -14,3 +14,7 @@ func alignedSlab(n int, _ bool) ([]float32, int64) { return make([]float32, n), 
 
 // collapseHuge does nothing off Linux (see hugepage_linux.go).
 func collapseHuge([]float32) {}
+
+// hugePage is the huge-page size the arena's layout is planned around
+// (hugepage_linux.go); off Linux only the layout uses it.
+const hugePage = 2 << 20

@@ -59,8 +59,6 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/larchdb/larch/bench/internal/annplot"
 	"github.com/larchdb/larch/bench/internal/hnswanchor"
 )
@@ -696,7 +694,7 @@ func evict(path string) {
 			return nil
 		}
 		defer f.Close()
-		_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+		dropCache(f)
 		return nil
 	})
 }

@@ -30,7 +30,7 @@ func MapFile(path string, vectors Vectors) (*Graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	if testNoMap || !littleEndian || !fi.Mode().IsRegular() || fi.Size() < int64(len(magic)) || fi.Size() > maxMapped {
+	if testNoMap || (raceBuild && !testForceMap) || !littleEndian || !fi.Mode().IsRegular() || fi.Size() < int64(len(magic)) || fi.Size() > maxMapped {
 		return Load(bufio.NewReaderSize(f, 1<<20), vectors)
 	}
 	mem, err := mapFile(f, int(fi.Size()))
@@ -158,3 +158,7 @@ func releaseMapping(mem []byte) {
 
 // testNoMap makes MapFile read snapshots instead of mapping them.
 var testNoMap bool
+
+// testForceMap makes MapFile map snapshots under the race detector too
+// (race_on.go): the tests of the mapping itself set it.
+var testForceMap bool

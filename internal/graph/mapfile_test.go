@@ -23,6 +23,7 @@ import (
 // truncated, padded) is refused, never a panic. Snapshots of the format
 // before (LARCHGR3, read, not mapped) load too.
 func TestGraph_MapFile(t *testing.T) {
+	forceMap(t)
 	n := 2*chunkSize + 700
 	if raceScale > 1 {
 		n = chunkSize + 300
@@ -180,6 +181,7 @@ func TestGraph_MapFile(t *testing.T) {
 // is unreachable (here after a compaction replaced its index, and then the
 // graph itself dropped).
 func TestGraph_MapFileReleased(t *testing.T) {
+	forceMap(t)
 	rng := rand.New(rand.NewPCG(9, 10))
 	n := chunkSize + 200
 	d := clusteredData(rng, n, 32)
@@ -219,4 +221,11 @@ func TestGraph_MapFileReleased(t *testing.T) {
 		t.Fatal("the mapping outlived the compaction")
 	}
 	runtime.KeepAlive(h)
+}
+
+// forceMap makes MapFile map snapshots for the rest of t even under the
+// race detector (race_on.go), as these tests check the mapping itself.
+func forceMap(t *testing.T) {
+	testForceMap = true
+	t.Cleanup(func() { testForceMap = false })
 }

@@ -19,17 +19,24 @@ const hugePage = 2 << 20
 // anchor, same machine). Only the whole 2 MiB pages inside b are advised,
 // before b is first written; errors are ignored, as the advice is a hint.
 func adviseHuge(b []float32) {
+	if h := hugePages(b); h != nil {
+		_ = unix.Madvise(h, unix.MADV_HUGEPAGE)
+	}
+}
+
+// hugePages returns the bytes of the whole huge pages inside b, or nil if
+// it holds none.
+func hugePages(b []float32) []byte {
 	if len(b)*4 < hugePage {
-		return
+		return nil
 	}
 	start := uintptr(unsafe.Pointer(&b[0]))
 	lo := (start + hugePage - 1) &^ (hugePage - 1)
 	hi := (start + uintptr(len(b))*4) &^ (hugePage - 1)
 	if lo >= hi {
-		return
+		return nil
 	}
-	p := unsafe.Add(unsafe.Pointer(&b[0]), lo-start)
-	_ = unix.Madvise(unsafe.Slice((*byte)(p), hi-lo), unix.MADV_HUGEPAGE)
+	return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(&b[0]), lo-start)), hi-lo)
 }
 
 // alignedSlab returns at least n zeroed floats for arena blocks, and the bytes
@@ -109,16 +116,8 @@ func populate(b []float32) {
 // memory for them (0.4–1.8 s at 1,000,000 × 96), then collapses them in
 // the background.
 func collapseHuge(b []float32) {
-	if len(b)*4 < hugePage {
-		return
+	if h := hugePages(b); h != nil {
+		_ = unix.Madvise(h, unix.MADV_HUGEPAGE)
+		_ = unix.Madvise(h, unix.MADV_COLLAPSE)
 	}
-	adviseHuge(b)
-	start := uintptr(unsafe.Pointer(&b[0]))
-	lo := (start + hugePage - 1) &^ (hugePage - 1)
-	hi := (start + uintptr(len(b))*4) &^ (hugePage - 1)
-	if lo >= hi {
-		return
-	}
-	p := unsafe.Add(unsafe.Pointer(&b[0]), lo-start)
-	_ = unix.Madvise(unsafe.Slice((*byte)(p), hi-lo), unix.MADV_COLLAPSE)
 }

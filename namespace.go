@@ -349,22 +349,9 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 			st.mu.vecs.grow(r + 1)
 			dst = st.mu.vecs.row(r)
 		}
-		rec, err := storage.DecodeRecordTo(v, dst)
+		rec, md, err := decodeLoaded(k, v, dst, meta.NextRow, &reuse)
 		if err != nil {
-			return fmt.Errorf("%w (record %q)", err, storage.RecordID(k))
-		}
-		if rec.Row >= meta.NextRow {
-			return fmt.Errorf("%w: record %q has row %d beyond %d", storage.ErrCorrupt, storage.RecordID(k), rec.Row, meta.NextRow)
-		}
-		// One map for every record, and each record's strings in one
-		// copy of its metadata: the postings copy the few they keep
-		// (a value's first row), so that the load leaves little behind.
-		md, err := decodeMetadataReuse(reuse, rec.Metadata)
-		if err != nil {
-			return fmt.Errorf("%w: record %q metadata: %v", storage.ErrCorrupt, storage.RecordID(k), err)
-		}
-		if md != nil {
-			reuse = md
+			return err
 		}
 		st.applyPutLocked(cfg, storage.RecordID(k), rec.Row, rec.Values, sparseOf(rec), md, uint32(len(k)+len(v)), uint32(len(rec.Metadata)))
 		return nil
@@ -475,19 +462,9 @@ func (st *nsState) loadSplitLocked(ctx context.Context, db *storage.DB, cfg conf
 			if cfg.Dimension > 0 {
 				dst = st.mu.vecs.row(r)
 			}
-			rec, err := storage.DecodeRecordTo(v, dst)
+			rec, md, err := decodeLoaded(k, v, dst, meta.NextRow, &reuse)
 			if err != nil {
-				return fmt.Errorf("%w (record %q)", err, storage.RecordID(k))
-			}
-			if rec.Row >= meta.NextRow {
-				return fmt.Errorf("%w: record %q has row %d beyond %d", storage.ErrCorrupt, storage.RecordID(k), rec.Row, meta.NextRow)
-			}
-			md, err := decodeMetadataReuse(reuse, rec.Metadata)
-			if err != nil {
-				return fmt.Errorf("%w: record %q metadata: %v", storage.ErrCorrupt, storage.RecordID(k), err)
-			}
-			if md != nil {
-				reuse = md
+				return err
 			}
 			id := storage.RecordID(k)
 			size := uint32(len(k) + len(v))
@@ -560,6 +537,30 @@ func (st *nsState) loadSplitLocked(ctx context.Context, db *storage.DB, cfg conf
 	st.mu.live.AddRange(0, uint64(len(st.mu.rows)))
 	st.mu.heap += heap[0] + heap[1]
 	return true, nil
+}
+
+// decodeLoaded decodes the stored record k, v for a load: its dense values
+// into dst, checked against nextRow, the namespace's next row. Its
+// metadata is decoded into *reuse, one map for every record of the load
+// (each record's strings in one copy of its metadata: the postings copy
+// the few they keep, a value's first row, so that the load leaves little
+// behind), which it sets when the record has some.
+func decodeLoaded(k, v []byte, dst []float32, nextRow uint32, reuse *Metadata) (storage.Record, Metadata, error) {
+	rec, err := storage.DecodeRecordTo(v, dst)
+	if err != nil {
+		return rec, nil, fmt.Errorf("%w (record %q)", err, storage.RecordID(k))
+	}
+	if rec.Row >= nextRow {
+		return rec, nil, fmt.Errorf("%w: record %q has row %d beyond %d", storage.ErrCorrupt, storage.RecordID(k), rec.Row, nextRow)
+	}
+	md, err := decodeMetadataReuse(*reuse, rec.Metadata)
+	if err != nil {
+		return rec, nil, fmt.Errorf("%w: record %q metadata: %v", storage.ErrCorrupt, storage.RecordID(k), err)
+	}
+	if md != nil {
+		*reuse = md
+	}
+	return rec, md, nil
 }
 
 func sparseOf(rec storage.Record) *SparseValues {

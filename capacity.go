@@ -359,6 +359,9 @@ func (st *nsState) evict(idx *Index) bool {
 		return false
 	}
 	defer st.mu.Unlock()
+	if st.readers.any() {
+		return false // a query scans it without st.mu (view.go)
+	}
 	st.resetLocked()
 	idx.forget(st)
 	return true
@@ -372,7 +375,7 @@ func (st *nsState) resetLocked() {
 	st.mu.vecs = arena{}
 	st.mu.inv = nil
 	st.mu.live = nil
-	st.mu.free = nil
+	st.mu.free, st.mu.limbo = nil, nil
 	st.mu.heap = 0
 	st.clearDerivedLocked()
 }
@@ -380,7 +383,7 @@ func (st *nsState) resetLocked() {
 // memBytesLocked estimates the heap st's loaded state holds. st.mu must be
 // held.
 func (st *nsState) memBytesLocked() int64 {
-	n := st.mu.vecs.bytes() + int64(cap(st.mu.rows))*int64(rowStructSize) + int64(cap(st.mu.inv))*4 + int64(cap(st.mu.free))*4 + st.mu.heap +
+	n := st.mu.vecs.bytes() + int64(cap(st.mu.rows))*int64(rowStructSize) + int64(cap(st.mu.inv))*4 + int64(cap(st.mu.free))*4 + int64(cap(st.mu.limbo))*16 + st.mu.heap +
 		st.mu.ids.bytes()
 	if st.mu.live != nil {
 		n += int64(st.mu.live.GetSizeInBytes())

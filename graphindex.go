@@ -1000,7 +1000,7 @@ func (st *nsState) rescoreLocked(ctx context.Context, cfg config, q *Query, res 
 		pending.Remove(r.Tag) // the slot, set above
 	}
 	if !pending.IsEmpty() {
-		n, err := st.scanRangeLocked(ctx, cfg, q, pending, 0, int(pending.GetCardinality()), t)
+		n, err := st.viewLocked().scanRange(ctx, cfg, q, pending, 0, int(pending.GetCardinality()), t)
 		if err != nil {
 			return 0, err
 		}

@@ -157,6 +157,10 @@ type Options struct {
 	// query's metadata read does not check that each stored record is the
 	// one the query scored.
 	mixedMetadata bool
+	// view, when set, replaces the defaults of how queries take views
+	// (view.go): tests make small scans run without st.mu, pause them, or
+	// break the limbo.
+	view *viewOptions
 }
 
 // config is the persisted part of the options.

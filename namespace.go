@@ -47,6 +47,8 @@ func (ns *Namespace) Name() string { return ns.name }
 // the whole call (so the writes of a namespace are serialized), commit their
 // batch, and only then take mu to apply it: readers holding mu.RLock see a
 // state that matches storage as of some completed write.
+// An exact scan holds mu.RLock only to take a view of the state (view.go)
+// and runs without it, so writers do not wait for it.
 type nsState struct {
 	name    string
 	nsid    uint64
@@ -56,6 +58,9 @@ type nsState struct {
 	committed bool        // the catalog entry is on disk; guarded by writeMu
 	dropped   atomic.Bool // set once the namespace is deleted
 	pinned    atomic.Bool // never evicted (Index.Pin)
+	viewOpts  viewOptions // how queries take views (view.go)
+
+	readers readerSet // the views in use (view.go)
 
 	// Guarded by Index.mem.
 	lru       *list.Element // position in the LRU list while warm
@@ -84,6 +89,9 @@ type nsState struct {
 		// inverted indexes the live rows' sparse values by slot
 		// (sparsequery.go); nil until a record with some arrives.
 		inverted *sparse.Index
+		epoch    uint64      // writes applied; a view's epoch is the last it shows
+		gen      uint64      // loads; a view is of one load's state
+		limbo    []limboSlot // deleted slots a view may still read (view.go)
 	}
 }
 
@@ -127,7 +135,7 @@ func (idx *Index) lookup(name string, create bool) (*nsState, error) {
 		if err != nil {
 			return nil, err
 		}
-		ns := &nsState{name: name, nsid: e.NSID, created: time.Unix(0, e.CreatedAt).UTC(), committed: true}
+		ns := &nsState{name: name, nsid: e.NSID, created: time.Unix(0, e.CreatedAt).UTC(), committed: true, viewOpts: idx.viewOptions()}
 		idx.mu.namespaces[name] = ns
 		return ns, nil
 	}
@@ -138,7 +146,7 @@ func (idx *Index) lookup(name string, create bool) (*nsState, error) {
 	if err != nil {
 		return nil, err
 	}
-	ns := &nsState{name: name, nsid: nsid, created: time.Now().UTC()}
+	ns := &nsState{name: name, nsid: nsid, created: time.Now().UTC(), viewOpts: idx.viewOptions()}
 	idx.mu.namespaces[name] = ns
 	return ns, nil
 }
@@ -268,7 +276,8 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	st.mu.ids = newIDTable(int(meta.Count))
 	st.mu.ids.startBulk(int(meta.Count))
 	st.mu.rows = make([]row, 0, meta.Count)
-	st.mu.free = nil
+	st.mu.free, st.mu.limbo = nil, nil
+	st.mu.gen++
 	st.mu.vecs = arena{dim: cfg.Dimension}
 	lo, hi := storage.RecordBounds(st.nsid, "")
 	var mid []byte // where a split load's halves meet (loadSplitLocked)
@@ -630,9 +639,8 @@ func (st *nsState) applyDeleteLocked(r uint32, md Metadata) {
 		st.mu.post.Remove(r, md)
 	}
 	st.mu.ids.del(old.id, st.mu.rows)
-	st.mu.rows[r] = row{}
 	st.mu.live.Remove(r)
-	st.mu.free = append(st.mu.free, r)
+	st.freeSlotLocked(r) // view.go
 }
 
 // vectorLocked returns row r's dense values (aliasing the arena). st.mu
@@ -708,7 +716,9 @@ func (a *arena) grow(n uint32) {
 			b = make([]float32, int(rows)*a.dim)
 		}
 		copy(b, a.blocks[0])
-		a.blocks[0] = b
+		// A new list of blocks: a view (view.go) keeps the old block
+		// in its list.
+		a.blocks = append([][]float32{b}, a.blocks[1:]...)
 	}
 	for len(a.blocks) < want {
 		a.blocks = append(a.blocks, a.carve(want-len(a.blocks)))
@@ -893,6 +903,8 @@ func (st *nsState) commitWith(ctx context.Context, idx *Index, cfg config, ws []
 	}
 
 	st.mu.Lock()
+	st.mu.epoch++
+	st.reclaimLocked() // view.go
 	if deleteAll {
 		// Every record goes: drop the inverted index whole rather than
 		// posting by posting.

@@ -284,7 +284,26 @@ func (ns *Namespace) queryWarm(ctx context.Context, cfg config, q Query, prep fu
 	if err != nil || st == nil {
 		return res, err
 	}
-	defer st.mu.RUnlock()
+	// A scan runs without st.mu (view.go), unless the query holds the
+	// writers off anyway (exclusive): detach lets go of st.mu once the
+	// scan's view is taken, and the lock is taken again for the matches.
+	locked := true
+	var detached *view
+	var detach func(*view)
+	if !exclusive {
+		detach = func(v *view) {
+			detached, locked = v, false
+			st.mu.RUnlock()
+		}
+	}
+	defer func() {
+		if locked {
+			st.mu.RUnlock()
+		}
+		if detached != nil {
+			st.releaseView(detached)
+		}
+	}()
 	if prep != nil {
 		prep(st, &q)
 	}
@@ -306,9 +325,16 @@ func (ns *Namespace) queryWarm(ctx context.Context, cfg config, q Query, prep fu
 		r, _ := st.mu.ids.get(q.ID, st.mu.rows) // found above
 		sc.self = r + 1
 	}
-	top, scanned, plan, err := st.searchLocked(ctx, cfg, &q, ns.idx.opts.QueryParallelism, sc)
+	top, scanned, plan, err := st.searchLocked(ctx, cfg, &q, ns.idx.opts.QueryParallelism, sc, detach)
 	if err != nil {
 		return nil, err
+	}
+	if detached != nil {
+		st.mu.RLock()
+		locked = true
+		if !st.mu.loaded || st.mu.gen != detached.gen {
+			return nil, errRaced // dropped or reloaded during the scan: run again
+		}
 	}
 	if st.mu.graph != nil && st.mu.graph.gathered.takeGrew() {
 		// The query packed a filter's sketches (gatheredCache): account
@@ -339,7 +365,12 @@ func (ns *Namespace) queryWarm(ctx context.Context, cfg config, q Query, prep fu
 //
 // sc lends buffers for the graph plan; the result may live in them, so sc
 // goes back to its pool only once the result is used.
-func (st *nsState) searchLocked(ctx context.Context, cfg config, q *Query, parts int, sc *queryScratch) ([]scored, int, Plan, error) {
+//
+// With detach, a scan of enough rows (detachMinFloats) runs without st.mu:
+// searchLocked takes a view (view.go) and a copy of the candidates, then
+// calls detach, which must let go of st.mu and release the view once the
+// result is used.
+func (st *nsState) searchLocked(ctx context.Context, cfg config, q *Query, parts int, sc *queryScratch, detach func(*view)) ([]scored, int, Plan, error) {
 	if err := st.checkFilterLocked(q.Filter); err != nil {
 		return nil, 0, PlanNone, err // a field the schema does not index (schema.go)
 	}
@@ -399,9 +430,25 @@ func (st *nsState) searchLocked(ctx context.Context, cfg config, q *Query, parts
 		sc.top = t.items
 		return t.sorted(), scanned, plan, nil
 	}
-	top, scanned, err := st.scanWithLocked(ctx, cfg, q, cands, parts, sc)
+	v := st.viewLocked()
+	if detach != nil && cands.GetCardinality()*uint64(max(cfg.Dimension, 1)) >= st.viewOpts.minFloats {
+		// The live set and the postings' bitmaps change under writers.
+		cands = cands.Clone()
+		v = st.takeViewLocked()
+		detach(v)
+	}
+	if st.viewOpts.beforeScan != nil {
+		st.viewOpts.beforeScan()
+	}
+	top, scanned, err := v.scan(ctx, cfg, q, cands, parts, sc)
 	return top, scanned, plan, err
 }
+
+// detachMinFloats is the fewest values (candidates × dimension) a scan
+// reads for it to run without st.mu (searchLocked): 512 Ki values, 2 MiB,
+// a scan of ~0.2 ms; shorter scans do not make writers wait long, and
+// save the copy of their candidates.
+const detachMinFloats = 1 << 19
 
 // codeScanMin is the fewest matching records a filtered query scores by
 // their graph codes (PlanFilteredCodeScan) rather than their vectors: below
@@ -553,13 +600,14 @@ const parallelMinRows = 32768
 // best first, split into up to parts goroutines for large scans. st.mu must
 // be held for reading.
 func (st *nsState) scanLocked(ctx context.Context, cfg config, q *Query, cands *roaring.Bitmap, parts int) ([]scored, int, error) {
-	return st.scanWithLocked(ctx, cfg, q, cands, parts, nil)
+	return st.viewLocked().scan(ctx, cfg, q, cands, parts, nil)
 }
 
-// scanWithLocked is scanLocked with the top k kept in sc's buffer (when sc
-// is not nil), so that the result may live in it: sc goes back to its pool
-// only once the result is used.
-func (st *nsState) scanWithLocked(ctx context.Context, cfg config, q *Query, cands *roaring.Bitmap, parts int, sc *queryScratch) ([]scored, int, error) {
+// scan is scanLocked over the view v, with the top k kept in sc's buffer
+// (when sc is not nil), so that the result may live in it: sc goes back to
+// its pool only once the result is used. cands are rows of v that no
+// writer changes while the scan runs (view.go).
+func (v *view) scan(ctx context.Context, cfg config, q *Query, cands *roaring.Bitmap, parts int, sc *queryScratch) ([]scored, int, error) {
 	n := int(cands.GetCardinality())
 	if parts <= 1 || n < parallelMinRows {
 		var t *topK
@@ -568,7 +616,7 @@ func (st *nsState) scanWithLocked(ctx context.Context, cfg config, q *Query, can
 		} else {
 			t = newTopK(q.TopK, n)
 		}
-		scanned, err := st.scanRowsLocked(ctx, cfg, q, cands, 0, math.MaxUint32+1, t)
+		scanned, err := v.scanRows(ctx, cfg, q, cands, 0, math.MaxUint32+1, t)
 		if sc != nil {
 			sc.top = t.items
 		}
@@ -595,7 +643,7 @@ func (st *nsState) scanWithLocked(ctx context.Context, cfg config, q *Query, can
 		wg.Add(1)
 		go func(p int) {
 			defer wg.Done()
-			counts[p], errs[p] = st.scanRowsLocked(ctx, cfg, q, cands, bounds[p], bounds[p+1], tops[p])
+			counts[p], errs[p] = v.scanRows(ctx, cfg, q, cands, bounds[p], bounds[p+1], tops[p])
 		}(p)
 	}
 	wg.Wait()
@@ -629,9 +677,9 @@ type scanScratch struct {
 
 var scanScratchPool = sync.Pool{New: func() any { return new(scanScratch) }}
 
-// scanRangeLocked scores the candidates of rank [from, to) in cands into t
-// (scanRowsLocked).
-func (st *nsState) scanRangeLocked(ctx context.Context, cfg config, q *Query, cands *roaring.Bitmap, from, to int, t *topK) (int, error) {
+// scanRange scores the candidates of rank [from, to) in cands into t
+// (scanRows).
+func (v *view) scanRange(ctx context.Context, cfg config, q *Query, cands *roaring.Bitmap, from, to int, t *topK) (int, error) {
 	n := int(cands.GetCardinality())
 	if from >= min(to, n) {
 		return 0, nil
@@ -651,10 +699,10 @@ func (st *nsState) scanRangeLocked(ctx context.Context, cfg config, q *Query, ca
 		}
 		hi = int64(r)
 	}
-	return st.scanRowsLocked(ctx, cfg, q, cands, lo, hi, t)
+	return v.scanRows(ctx, cfg, q, cands, lo, hi, t)
 }
 
-// scanRowsLocked scores the candidates in cands from row lo up to (not
+// scanRows scores the candidates in cands from row lo up to (not
 // including) row hi into t, and returns how many it scored.
 //
 // Candidates come from the bitmap gatherBatch at a time, in row order, and
@@ -663,7 +711,7 @@ func (st *nsState) scanRangeLocked(ctx context.Context, cfg config, q *Query, ca
 // order: a dense namespace's scan reads its vectors as one sequential
 // stream, and sparse candidates (a filter) are prefetched by the kernel.
 // Only the scores that beat the k-th best so far reach the heap.
-func (st *nsState) scanRowsLocked(ctx context.Context, cfg config, q *Query, cands *roaring.Bitmap, lo, hi int64, t *topK) (int, error) {
+func (v *view) scanRows(ctx context.Context, cfg config, q *Query, cands *roaring.Bitmap, lo, hi int64, t *topK) (int, error) {
 	var qinv float32 = 1
 	if cfg.Metric == Cosine && q.Vector != nil {
 		qinv = invNorm(q.Vector)
@@ -698,7 +746,7 @@ func (st *nsState) scanRowsLocked(ctx context.Context, cfg config, q *Query, can
 			for n < len(rows) && int64(rows[n]) < end {
 				n++
 			}
-			st.scoreRowsLocked(cfg, q, qinv, b, rows[:n], offs[:n], scores[:n], t)
+			v.scoreRows(cfg, q, qinv, b, rows[:n], offs[:n], scores[:n], t)
 			scanned += n
 			rows = rows[n:]
 		}
@@ -715,15 +763,15 @@ func (st *nsState) scanRowsLocked(ctx context.Context, cfg config, q *Query, can
 	return scanned, nil
 }
 
-// scoreRowsLocked scores rows, all in arena block b and ascending, and
+// scoreRows scores rows, all in arena block b and ascending, and
 // offers to t those that may rank among its best. offs and scores are
 // buffers of len(rows). A contiguous run of rows (a dense namespace's scan)
 // goes to the block kernel as one slice of the arena; other rows to the
 // gather kernel by their offsets in the block.
-func (st *nsState) scoreRowsLocked(cfg config, q *Query, qinv float32, b uint32, rows, offs []uint32, scores []float32, t *topK) {
+func (v *view) scoreRows(cfg config, q *Query, qinv float32, b uint32, rows, offs []uint32, scores []float32, t *topK) {
 	if q.Vector != nil {
 		base, d := b*arenaBlockRows, cfg.Dimension
-		data := st.mu.vecs.blocks[b]
+		data := v.vecs.blocks[b]
 		if n := len(rows); rows[n-1]-rows[0] == uint32(n-1) {
 			o := int(rows[0] - base)
 			run := data[o*d : (o+n)*d]
@@ -750,7 +798,7 @@ func (st *nsState) scoreRowsLocked(cfg config, q *Query, qinv float32, b uint32,
 	// its worst.
 	i := 0
 	for ; i < len(rows) && !t.full(); i++ {
-		st.offerLocked(t, rows[i], st.keyLocked(cfg, q, qinv, rows[i], scores[i]))
+		v.offer(t, rows[i], v.key(cfg, q, qinv, rows[i], scores[i]))
 	}
 	if i == len(rows) {
 		return
@@ -760,58 +808,58 @@ func (st *nsState) scoreRowsLocked(cfg config, q *Query, qinv float32, b uint32,
 	switch {
 	case q.SparseVector != nil:
 		for i, r := range rows {
-			if key := st.keyLocked(cfg, q, qinv, r, scores[i]); key >= thr {
-				thr = st.offerLocked(t, r, key)
+			if key := v.key(cfg, q, qinv, r, scores[i]); key >= thr {
+				thr = v.offer(t, r, key)
 			}
 		}
 	case cfg.Metric == Euclidean:
 		// key = -distance ≥ thr: distance ≤ -thr.
 		for i, sc := range scores {
 			if sc <= -thr {
-				thr = st.offerLocked(t, rows[i], -sc)
+				thr = v.offer(t, rows[i], -sc)
 			}
 		}
 	case cfg.Metric == Cosine:
-		inv := st.mu.inv
+		inv := v.inv
 		for i, r := range rows {
 			if key := cosine(scores[i], qinv, inv[r]); key >= thr {
-				thr = st.offerLocked(t, r, key)
+				thr = v.offer(t, r, key)
 			}
 		}
 	default:
 		for i, sc := range scores {
 			if sc >= thr {
-				thr = st.offerLocked(t, rows[i], sc)
+				thr = v.offer(t, rows[i], sc)
 			}
 		}
 	}
 }
 
-// keyLocked turns row r's kernel score into its ranking key: the cosine
+// key turns row r's kernel score into its ranking key: the cosine
 // for Cosine, the negated distance for Euclidean, plus the sparse dot
 // product for a hybrid query.
-func (st *nsState) keyLocked(cfg config, q *Query, qinv float32, r uint32, score float32) float32 {
+func (v *view) key(cfg config, q *Query, qinv float32, r uint32, score float32) float32 {
 	key := score
 	switch cfg.Metric {
 	case Cosine:
 		if q.Vector != nil {
-			key = cosine(key, qinv, st.mu.inv[r])
+			key = cosine(key, qinv, v.inv[r])
 		}
 	case Euclidean:
 		key = -key
 	}
 	if q.SparseVector != nil {
-		if sp := st.mu.rows[r].sparse; sp != nil {
+		if sp := v.rows[r].sparse; sp != nil {
 			key += sparseDot(q.SparseVector, sp)
 		}
 	}
 	return key
 }
 
-// offerLocked offers row r with key to t and returns the key of t's worst
+// offer offers row r with key to t and returns the key of t's worst
 // (the threshold to beat once t is full).
-func (st *nsState) offerLocked(t *topK, r uint32, key float32) float32 {
-	t.offer(scored{row: r, key: key, id: st.mu.rows[r].id})
+func (v *view) offer(t *topK, r uint32, key float32) float32 {
+	t.offer(scored{row: r, key: key, id: v.rows[r].id})
 	return t.items[0].key
 }
 

@@ -4,9 +4,10 @@ import (
 	"container/list"
 	"context"
 	"fmt"
-	"runtime"
 	"sync"
 	"time"
+
+	"github.com/larchdb/larch/internal/admit"
 )
 
 // ReadCapacity says how an index holds its namespaces in memory: the
@@ -55,11 +56,8 @@ const (
 
 var opNames = [numOps]string{"upsert", "update", "delete", "fetch", "list", "query"}
 
-// bucket is one token bucket.
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
+// The rate limit's buckets hold one per operation.
+var _ [admit.MaxOps - numOps]struct{}
 
 // allow takes a token from namespace st's bucket for op, or returns an
 // error wrapping ErrRateLimited.
@@ -69,20 +67,9 @@ func (idx *Index) allow(st *nsState, op operation) error {
 		return nil
 	}
 	burst := float64(max(rl.Burst, 1))
-	st.limit.Lock()
-	defer st.limit.Unlock()
-	b := &st.limit.buckets[op]
-	now := time.Now()
-	if b.last.IsZero() {
-		b.tokens = burst
-	} else {
-		b.tokens = min(burst, b.tokens+now.Sub(b.last).Seconds()*rl.PerSecond)
-	}
-	b.last = now
-	if b.tokens < 1 {
+	if !st.limit.Take(int(op), rl.PerSecond, burst, time.Now()) {
 		return fmt.Errorf("%s on namespace %q: %w (%.0f/s, burst %d)", opNames[op], displayName(st.name), ErrRateLimited, rl.PerSecond, int(burst))
 	}
-	b.tokens--
 	return nil
 }
 
@@ -495,42 +482,21 @@ func (idx *Index) enterData() error {
 
 // acquireQuery takes one of the index's concurrent query slots.
 func (idx *Index) acquireQuery(ctx context.Context) (release func(), err error) {
-	select {
-	case idx.querySem <- struct{}{}:
-		return func() { <-idx.querySem }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return idx.querySlots.Acquire(ctx)
 }
 
 // checkStorageQuota rejects a write of about add bytes that would take the
 // index past its storage quota.
 func (idx *Index) checkStorageQuota(add int) error {
-	q := idx.opts.StorageQuota
-	if q <= 0 {
-		return nil
-	}
-	used := int64(idx.db.Size())
-	if used+int64(add) > q {
-		return fmt.Errorf("%w: storage holds %d bytes, the write adds about %d, the quota is %d", ErrQuotaExceeded, used, add, q)
-	}
-	return nil
+	return admit.CheckStorage(idx.db, add, idx.opts.StorageQuota)
 }
 
 // checkNamespaceQuota rejects a write that would take a namespace past
 // its record or byte quota.
 func (idx *Index) checkNamespaceQuota(st *nsState, count, bytes uint64) error {
 	q := idx.opts.NamespaceQuota
-	if q.MaxRecords > 0 && count > q.MaxRecords {
-		return fmt.Errorf("%w: namespace %q would hold %d records, its quota is %d", ErrQuotaExceeded, displayName(st.name), count, q.MaxRecords)
-	}
-	if q.MaxBytes > 0 && bytes > q.MaxBytes {
-		return fmt.Errorf("%w: namespace %q would hold %d bytes, its quota is %d", ErrQuotaExceeded, displayName(st.name), bytes, q.MaxBytes)
-	}
-	return nil
+	return admit.CheckNamespace(displayName(st.name), count, bytes, q.MaxRecords, q.MaxBytes)
 }
-
-func defaultConcurrentQueries() int { return 4 * runtime.GOMAXPROCS(0) }
 
 // clearDerivedLocked and derivedBytesLocked cover the derived in-memory
 // structures of a namespace (metadata postings, graph, sparse index).

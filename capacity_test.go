@@ -9,6 +9,8 @@ import (
 	"sort"
 	"sync"
 	"testing"
+
+	"github.com/larchdb/larch/internal/admit"
 )
 
 // TestCapacity_EvictionMatchesNeverEvicted runs the same per-namespace
@@ -371,5 +373,20 @@ func TestNamespace_OverwritesReuseSlots(t *testing.T) {
 	}
 	if c, _ := ns.Count(ctx, Eq("round", 48)); c != 0 {
 		t.Fatalf("postings kept %d replaced records", c)
+	}
+}
+
+// TestOptions_DefaultMemoryBudget: Open fills the memory budget in from
+// admit.DefaultMemoryBudget; an explicit budget overrides it (moved from
+// TestMemLimit_DefaultBudget when the budget's default moved to
+// internal/admit).
+func TestOptions_DefaultMemoryBudget(t *testing.T) {
+	idx := openTest(t, &Options{Dimension: 4})
+	if idx.opts.MemoryBudget != admit.DefaultMemoryBudget() || idx.opts.MemoryBudget <= 0 {
+		t.Fatalf("default budget %d, want %d", idx.opts.MemoryBudget, admit.DefaultMemoryBudget())
+	}
+	idx = openTest(t, &Options{Dimension: 4, MemoryBudget: 12345})
+	if st, _ := idx.DescribeStats(t.Context(), nil); st.MemoryBudget != 12345 {
+		t.Fatalf("Options.MemoryBudget 12345 reported as %d", st.MemoryBudget)
 	}
 }

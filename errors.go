@@ -3,6 +3,7 @@ package larch
 import (
 	"errors"
 
+	"github.com/larchdb/larch/internal/admit"
 	"github.com/larchdb/larch/storage"
 )
 
@@ -83,11 +84,11 @@ var (
 	// ErrQuotaExceeded reports a write refused because it would pass the
 	// index's storage quota or a namespace's record or byte quota. Nothing
 	// of the refused write is applied.
-	ErrQuotaExceeded = errors.New("larch: quota exceeded")
+	ErrQuotaExceeded = admit.ErrQuotaExceeded
 
 	// ErrRateLimited reports a request refused by a namespace's rate limit
 	// (Options.RateLimit). Retry after a short wait.
-	ErrRateLimited = errors.New("larch: rate limited")
+	ErrRateLimited = admit.ErrRateLimited
 
 	// ErrImportSource reports an import source that breaks the layout
 	// contract: the URI names a file instead of a directory, a Parquet file

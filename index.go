@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/larchdb/larch/internal/admit"
 	"github.com/larchdb/larch/objstore"
 	"github.com/larchdb/larch/storage"
 )
@@ -184,10 +185,10 @@ type Index struct {
 	dir  string
 	opts Options // runtime options, defaults filled in
 
-	imp      imports       // import jobs
-	mem      memory        // warm namespaces against the memory budget
-	paused   atomic.Bool   // see Pause
-	querySem chan struct{} // concurrent query slots
+	imp        imports      // import jobs
+	mem        memory       // warm namespaces against the memory budget
+	paused     atomic.Bool  // see Pause
+	querySlots *admit.Slots // concurrent query slots
 
 	embed atomic.Pointer[embedder] // the text models (text.go)
 
@@ -246,16 +247,16 @@ func Open(dir string, opts *Options) (*Index, error) {
 		return nil, fmt.Errorf("larch: open %s: %w", dir, err)
 	}
 	if o.MemoryBudget <= 0 {
-		o.MemoryBudget = defaultMemoryBudget()
+		o.MemoryBudget = admit.DefaultMemoryBudget()
 	}
 	if o.MaxConcurrentQueries <= 0 {
-		o.MaxConcurrentQueries = defaultConcurrentQueries()
+		o.MaxConcurrentQueries = admit.DefaultSlots()
 	}
 	o.Graph = o.Graph.withDefaults()
 	if o.QueryParallelism <= 0 {
 		o.QueryParallelism = 1
 	}
-	idx := &Index{db: db, dir: dir, opts: o, querySem: make(chan struct{}, o.MaxConcurrentQueries)}
+	idx := &Index{db: db, dir: dir, opts: o, querySlots: admit.NewSlots(o.MaxConcurrentQueries)}
 	var cfg config
 	err = claim.opened(db)
 	if err == nil {

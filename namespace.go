@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/larchdb/larch/internal/admit"
 	"github.com/larchdb/larch/internal/postings"
 	"github.com/larchdb/larch/internal/sparse"
 	"github.com/larchdb/larch/storage"
@@ -68,10 +69,7 @@ type nsState struct {
 	evicting  bool          // an eviction is being tried
 	oversized bool          // warm and alone over the budget (Index.mem.oversized)
 
-	limit struct {
-		sync.Mutex
-		buckets [numOps]bucket
-	}
+	limit admit.Buckets // the rate limit's, by operation
 
 	mu struct {
 		sync.RWMutex

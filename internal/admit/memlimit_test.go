@@ -1,4 +1,4 @@
-package larch
+package admit
 
 import (
 	"math"
@@ -112,14 +112,5 @@ func TestMemLimit_DefaultBudget(t *testing.T) {
 		if got := budgetFor(c.avail, c.goLimit); got != c.want {
 			t.Errorf("budgetFor(%d, %d) = %d, want %d", c.avail, c.goLimit, got, c.want)
 		}
-	}
-	// Open fills it in; an explicit budget overrides it.
-	idx := openTest(t, &Options{Dimension: 4})
-	if idx.opts.MemoryBudget != defaultMemoryBudget() || idx.opts.MemoryBudget <= 0 {
-		t.Fatalf("default budget %d, want %d", idx.opts.MemoryBudget, defaultMemoryBudget())
-	}
-	idx = openTest(t, &Options{Dimension: 4, MemoryBudget: 12345})
-	if st, _ := idx.DescribeStats(t.Context(), nil); st.MemoryBudget != 12345 {
-		t.Fatalf("Options.MemoryBudget 12345 reported as %d", st.MemoryBudget)
 	}
 }

@@ -1,4 +1,4 @@
-package larch
+package admit
 
 import (
 	"io/fs"
@@ -21,10 +21,10 @@ const defaultBudgetDivisor = 4
 // the process is unknown (not Linux, or /proc unreadable).
 const fallbackMemoryBudget = 1 << 30
 
-// defaultMemoryBudget returns the memory budget used when
-// Options.MemoryBudget is 0: a quarter of availableMemory, or 1 GiB when
-// that is unknown.
-func defaultMemoryBudget() int64 {
+// DefaultMemoryBudget returns the memory budget an index uses when its
+// options set none: a quarter of the memory available to the process
+// (availableMemory), or 1 GiB when that is unknown.
+func DefaultMemoryBudget() int64 {
 	return budgetFor(availableMemory(os.DirFS("/")), debug.SetMemoryLimit(-1))
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -755,6 +756,10 @@ func (v *view) scanRows(ctx context.Context, cfg config, q *Query, cands *roarin
 			if err := ctx.Err(); err != nil {
 				return 0, err
 			}
+			// A long scan lets a waiting goroutine (a writer) run
+			// between chunks rather than after the scheduler's 10 ms
+			// time slice.
+			runtime.Gosched()
 		}
 		if done {
 			break

@@ -64,16 +64,16 @@ func main() {
 		}
 	}
 	fmt.Printf("load average %s, GOMAXPROCS %d, %d records of %d dims per namespace\n", report.LoadAvg(), runtime.GOMAXPROCS(0), *n, dim)
-	fmt.Println("| shape | heap per record (loaded) | heap per record (upserted) | budget accounts per record | accounted / heap | upsert µs/record | load after reopen ms | top-10 + metadata q/s | filtered document_id + metadata q/s | the same without metadata q/s (÷) |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| shape | heap per record (loaded) | heap per record (upserted) | budget accounts per record | accounted / heap | upsert µs/record | load after reopen ms | top-10 + metadata q/s | filtered document_id + metadata q/s | the same without metadata q/s (÷) | filtered + metadata CPU µs/query | without metadata CPU µs/query |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, s := range strings.Split(*shapes, ",") {
 		r := measure(s, *n, *nq)
 		ratio := ""
 		if r.filtNoMDQPS > 0 {
 			ratio = fmt.Sprintf(" (%.2f)", r.filtQPS/r.filtNoMDQPS)
 		}
-		fmt.Printf("| %s | %.0f B | %.0f B | %.0f B | %.2f | %.1f | %.0f | %s | %s | %s%s |\n", s, r.loaded, r.upserted, r.accounted, r.accounted/r.loaded,
-			r.upsertMicros, r.loadMillis, report.Comma(r.mdQPS), report.Comma(r.filtQPS), report.Comma(r.filtNoMDQPS), ratio)
+		fmt.Printf("| %s | %.0f B | %.0f B | %.0f B | %.2f | %.1f | %.0f | %s | %s | %s%s | %.1f | %.1f |\n", s, r.loaded, r.upserted, r.accounted, r.accounted/r.loaded,
+			r.upsertMicros, r.loadMillis, report.Comma(r.mdQPS), report.Comma(r.filtQPS), report.Comma(r.filtNoMDQPS), ratio, r.filtCPU, r.filtNoMDCPU)
 	}
 }
 
@@ -81,6 +81,7 @@ type result struct {
 	loaded, upserted, accounted float64
 	upsertMicros                float64
 	mdQPS, filtQPS, filtNoMDQPS float64
+	filtCPU, filtNoMDCPU        float64 // process CPU µs a query (median pass)
 	loadMillis                  float64 // reopened namespace's load (Warm)
 }
 
@@ -218,8 +219,9 @@ func measure(s string, n, nq int) result {
 					Filter: larch.Eq("document_id", fmt.Sprintf("doc-%06d", (i*7919)%(n/10)))}
 			}
 		}
-		r := interleavedQPS(nq, ns, filtered(true), filtered(false))
+		r, cpu := interleavedQPS(nq, ns, filtered(true), filtered(false))
 		res.filtQPS, res.filtNoMDQPS = r[0], r[1]
+		res.filtCPU, res.filtNoMDCPU = cpu[0], cpu[1]
 	}
 	return res
 }
@@ -232,13 +234,17 @@ var memprofile string
 var profiling = func(bool) {}
 
 // interleavedQPS returns, for each of qs, the median rate over five passes
-// of nq queries, the passes of qs taking turns; the first checks that its
-// best match carries metadata.
-func interleavedQPS(nq int, ns *larch.Namespace, qs ...func(int) larch.Query) []float64 {
+// of nq queries, the passes of qs taking turns, and the median process CPU
+// time a query (µs; steadier than the rate on a loaded machine, GC
+// included); the first checks that its best match carries metadata.
+func interleavedQPS(nq int, ns *larch.Namespace, qs ...func(int) larch.Query) (qps, cpu []float64) {
 	ctx := context.Background()
 	all := make([][]float64, len(qs))
+	allCPU := make([][]float64, len(qs))
 	for range 5 {
 		for j, q := range qs {
+			runtime.GC()
+			c := cpuTime()
 			t := time.Now()
 			for i := 0; i < nq; i++ {
 				res, err := ns.Query(ctx, q(i))
@@ -250,14 +256,16 @@ func interleavedQPS(nq int, ns *larch.Namespace, qs ...func(int) larch.Query) []
 				}
 			}
 			all[j] = append(all[j], float64(nq)/time.Since(t).Seconds())
+			allCPU[j] = append(allCPU[j], float64((cpuTime()-c).Microseconds())/float64(nq))
 		}
 	}
-	out := make([]float64, len(qs))
+	qps, cpu = make([]float64, len(qs)), make([]float64, len(qs))
 	for j := range all {
 		sort.Float64s(all[j])
-		out[j] = all[j][2]
+		sort.Float64s(allCPU[j])
+		qps[j], cpu[j] = all[j][2], allCPU[j][2]
 	}
-	return out
+	return qps, cpu
 }
 
 // qps returns the median over three passes of nq queries' rate; withMD

@@ -19,7 +19,7 @@
 // times top-10 queries with metadata, a query filtered on document_id, and
 // the upserts.
 //
-//	go run ./bench/memory [-n 100000] [-shapes bare,fields,text,schema]
+//	go run ./bench/memory [-n 100000] [-shapes bare,fields,text,schema] [-cache bytes] [-zipf s]
 package main
 
 import (
@@ -45,6 +45,8 @@ func main() {
 	n := flag.Int("n", 100000, "records per namespace")
 	shapes := flag.String("shapes", "bare,fields,text,schema", "shapes to measure")
 	nq := flag.Int("queries", 2000, "queries per timed pass")
+	flag.Int64Var(&cacheSize, "cache", 0, "storage block cache in bytes (Options.CacheSize; 0: the default, 64 MiB)")
+	flag.Float64Var(&zipfS, "zipf", 0, "filtered queries pick their document by a Zipf law of this exponent (> 1; 0: uniformly)")
 	flag.StringVar(&memprofile, "memprofile", "", "write a heap profile, taken after the namespace is loaded, to this file (one shape)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the filtered queries to this file (one shape)")
 	flag.Parse()
@@ -143,7 +145,7 @@ func measure(s string, n, nq int) result {
 	defer os.RemoveAll(dir)
 	// No graph: this measures the records' own memory (the graph's is
 	// bench/scale's).
-	opts := &larch.Options{Dimension: dim, Metric: larch.Cosine, NoSync: true, MemoryBudget: 8 << 30,
+	opts := &larch.Options{Dimension: dim, Metric: larch.Cosine, NoSync: true, MemoryBudget: 8 << 30, CacheSize: cacheSize,
 		Graph: larch.GraphOptions{Threshold: -1}}
 	idx, err := larch.Open(dir, opts)
 	if err != nil {
@@ -213,10 +215,23 @@ func measure(s string, n, nq int) result {
 		defer profiling(false)
 		// With and without metadata, passes interleaved: the second is
 		// the anchor the first's cost of reading metadata shows against.
+		docs := make([]int, nq)
+		var zipf *rand.Zipf
+		if zipfS > 1 {
+			// Document ranks shuffled, so that the popular ones are spread
+			// over the key space.
+			zipf = rand.NewZipf(rand.New(rand.NewPCG(5, 6)), zipfS, 1, uint64(n/10-1))
+		}
+		for i := range docs {
+			docs[i] = (i * 7919) % (n / 10)
+			if zipf != nil {
+				docs[i] = int(zipf.Uint64()*7919) % (n / 10)
+			}
+		}
 		filtered := func(md bool) func(int) larch.Query {
 			return func(i int) larch.Query {
 				return larch.Query{Vector: queries[i], TopK: 10, IncludeMetadata: md,
-					Filter: larch.Eq("document_id", fmt.Sprintf("doc-%06d", (i*7919)%(n/10)))}
+					Filter: larch.Eq("document_id", fmt.Sprintf("doc-%06d", docs[i]))}
 			}
 		}
 		r, cpu := interleavedQPS(nq, ns, filtered(true), filtered(false))
@@ -225,6 +240,12 @@ func measure(s string, n, nq int) result {
 	}
 	return res
 }
+
+// cacheSize is -cache, zipfS -zipf.
+var (
+	cacheSize int64
+	zipfS     float64
+)
 
 // memprofile is the -memprofile file.
 var memprofile string

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -62,6 +63,9 @@ type TestHooks struct {
 	// did before, instead of stopping the process (the log write error
 	// test).
 	PanicOnFatal bool
+	// ScansFillCache lets scans larger than the block cache fill it, as
+	// they did before holdCache (the cache test).
+	ScansFillCache bool
 }
 
 // DefaultMemTableSize is the memtable size Open uses when
@@ -78,8 +82,16 @@ type DB struct {
 	lock    *pebble.Lock
 	release func() // the in-process claim on dir, or nil
 	space   *space // nil: no guard
+	cache   *pebble.Cache
+
+	// held counts the large scans running (see holdCache); release ends
+	// their reservation of the block cache.
+	heldMu    sync.Mutex
+	held      int
+	unreserve func()
 
 	ignoreScanErrors bool // TestHooks.IgnoreScanErrors
+	noHoldCache      bool // TestHooks.ScansFillCache
 }
 
 // Open opens or creates the database in dir. It fails at once with an error
@@ -96,7 +108,7 @@ func Open(dir string, o Options) (_ *DB, err error) {
 			return nil, err
 		}
 	}
-	d := &DB{dir: dir, fs: fs}
+	d := &DB{dir: dir, fs: fs, noHoldCache: o.Test.ScansFillCache}
 	defer func() {
 		if err != nil {
 			d.unlock()
@@ -115,7 +127,8 @@ func Open(dir string, o Options) (_ *DB, err error) {
 		cache = 64 << 20
 	}
 	c := pebble.NewCache(cache)
-	defer c.Unref()
+	defer c.Unref() // Pebble holds its own reference until Close
+	d.cache = c
 	reserve := o.DiskReserve
 	if reserve == 0 {
 		reserve = DefaultDiskReserve
@@ -213,6 +226,7 @@ func (d *DB) Scan(ctx context.Context, lower, upper []byte, fn func(k, v []byte)
 	if lower == nil || upper == nil {
 		return errors.New("larch/storage: scan needs both bounds")
 	}
+	defer d.holdCache(lower, upper)()
 	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return wrapErr(d.dir, err)
@@ -244,6 +258,43 @@ func (d *DB) Scan(ctx context.Context, lower, upper []byte, fn func(k, v []byte)
 		return nil
 	}
 	return wrapErr(d.dir, it.Close())
+}
+
+// holdCache keeps a scan of more stored bytes than the block cache holds
+// from growing the cache: such a scan could not keep what it reads (each
+// block would be evicted by the ones after it), and a namespace load, the
+// largest of them, would otherwise leave the cache full of the load's last
+// blocks, resident for nothing while the namespace is served from memory
+// (at 1,000,000 records 64 MiB, 8% of the process). While one runs, the
+// cache's capacity is held at what it holds when the first began, at least
+// a sixteenth of its size (for index blocks and concurrent point reads):
+// the scan's blocks and other reads' displace cold blocks instead of adding
+// to it. The capacity comes back when the last such scan ends; what the
+// cache held stays. It returns the function that ends the hold.
+func (d *DB) holdCache(lower, upper []byte) func() {
+	if d.noHoldCache || d.cache == nil {
+		return func() {}
+	}
+	size := d.cache.MaxSize()
+	if n, err := d.db.EstimateDiskUsage(lower, upper); err != nil || int64(n) <= size {
+		return func() {}
+	}
+	d.heldMu.Lock()
+	if d.held == 0 {
+		if room := size - max(d.cache.Size(), size/16); room > 0 {
+			d.unreserve = d.cache.Reserve(int(room))
+		}
+	}
+	d.held++
+	d.heldMu.Unlock()
+	return func() {
+		d.heldMu.Lock()
+		if d.held--; d.held == 0 && d.unreserve != nil {
+			d.unreserve()
+			d.unreserve = nil
+		}
+		d.heldMu.Unlock()
+	}
 }
 
 // Batch is a set of writes committed atomically.

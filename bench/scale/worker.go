@@ -42,6 +42,7 @@ import (
 //	dquery EF K LO HI   queries through internal/graph's Search
 //	mem                 -> "mem RSS_BYTES PEAK_RSS_BYTES GO_HEAP_BYTES"
 //	profile PATH|stop   CPU profile of what runs in between -> "profile ok"
+//	heapprofile PATH    the live Go heap's profile -> "heapprofile ok"
 //	close               closes the index -> "close SECONDS"
 //	quit
 
@@ -164,6 +165,18 @@ func (w *worker) do(f []string) (string, error) {
 			}
 		}
 		return b.String(), nil
+	case "heapprofile":
+		// The live Go heap, after a collection.
+		p, err := os.Create(f[1])
+		if err != nil {
+			return "", err
+		}
+		runtime.GC()
+		err = pprof.Lookup("heap").WriteTo(p, 0)
+		if cerr := p.Close(); err == nil {
+			err = cerr
+		}
+		return "heapprofile ok", err
 	case "profile":
 		if f[1] == "stop" {
 			if w.profile != nil {
@@ -272,7 +285,13 @@ func (w *worker) build(dir string, workers int) (string, error) {
 
 func (w *worker) open(dir string) (string, error) {
 	t, c := time.Now(), cpuSeconds()
-	idx, err := larch.Open(dir, &larch.Options{QueryParallelism: 1, MemoryBudget: budget})
+	o := &larch.Options{QueryParallelism: 1, MemoryBudget: budget}
+	if v := os.Getenv("LARCH_SCALE_CACHE"); v != "" {
+		// The storage block cache, in bytes (0: the default): to show
+		// what the cache adds to the serving memory.
+		o.CacheSize = int64(atoi(v))
+	}
+	idx, err := larch.Open(dir, o)
 	if err != nil {
 		return "", err
 	}

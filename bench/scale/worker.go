@@ -25,7 +25,9 @@ import (
 // /proc, and its reopen measured in a fresh process. It answers one line per
 // command on stdout:
 //
-//	build DIR WORKERS   a fresh index in DIR, the base upserted through the
+//	build DIR WORKERS [N]
+//	                    a fresh index in DIR, the base (its first N vectors;
+//	                    0 or none: all) upserted through the
 //	                    public API (batches of 500, NoSync) with
 //	                    GraphOptions.BuildWorkers = WORKERS; waits until the
 //	                    graph holds every record and its snapshot is written
@@ -37,8 +39,9 @@ import (
 //	query EF K LO HI    queries LO..HI-1 through Namespace.Query (plan graph)
 //	                    -> "query SECONDS CPU_SECONDS ID ..." (CPU_SECONDS:
 //	                    the process's CPU time, garbage collection included)
-//	dbuild WORKERS      internal/graph built directly over the base
-//	                    -> "dbuild SECONDS"
+//	dbuild WORKERS [N]  internal/graph built directly over the base (its
+//	                    first N vectors; 0 or none: all)
+//	                    -> "dbuild SECONDS CPU_SECONDS"
 //	dquery EF K LO HI   queries through internal/graph's Search
 //	mem                 -> "mem RSS_BYTES PEAK_RSS_BYTES GO_HEAP_BYTES"
 //	profile PATH|stop   CPU profile of what runs in between -> "profile ok"
@@ -113,14 +116,22 @@ func atoi(s string) int {
 func (w *worker) do(f []string) (string, error) {
 	switch f[0] {
 	case "build":
-		return w.build(f[1], atoi(f[2]))
+		n := 0
+		if len(f) > 3 {
+			n = atoi(f[3])
+		}
+		return w.build(f[1], atoi(f[2]), n)
 	case "open":
 		return w.open(f[1])
 	case "query", "dquery":
 		ef, k, lo, hi := atoi(f[1]), atoi(f[2]), atoi(f[3]), atoi(f[4])
 		return w.query(f[0] == "dquery", ef, k, lo, hi)
 	case "dbuild":
-		return w.dbuild(atoi(f[1]))
+		n := 0
+		if len(f) > 2 {
+			n = atoi(f[2])
+		}
+		return w.dbuild(atoi(f[1]), n)
 	case "mem":
 		rss, peak := procMem(os.Getpid())
 		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
@@ -205,7 +216,10 @@ func (w *worker) do(f []string) (string, error) {
 	return "", fmt.Errorf("unknown command %q", f[0])
 }
 
-func (w *worker) build(dir string, workers int) (string, error) {
+func (w *worker) build(dir string, workers, n int) (string, error) {
+	if n <= 0 || n > w.data.n {
+		n = w.data.n
+	}
 	ctx := context.Background()
 	runtime.GC()
 	if p := os.Getenv("LARCH_SCALE_BLOCKPROFILE"); p != "" {
@@ -235,6 +249,7 @@ func (w *worker) build(dir string, workers int) (string, error) {
 		return "", err
 	}
 	defer br.close()
+	br.n = n
 	vecs := make([]float32, batch*dim)
 	t0, c0 := time.Now(), cpuSeconds()
 	for id := 0; ; {
@@ -262,7 +277,7 @@ func (w *worker) build(dir string, workers int) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if d.Graph != nil && d.Graph.Pending == 0 && d.Graph.Records == w.data.n {
+		if d.Graph != nil && d.Graph.Pending == 0 && d.Graph.Records == n {
 			bpr = d.Graph.BytesPerRecord
 			break
 		}
@@ -366,16 +381,20 @@ func (w *worker) query(direct bool, ef, k, lo, hi int) (string, error) {
 	return b.String(), nil
 }
 
-// dbuild builds internal/graph directly (default parameters) with workers
-// goroutines calling Insert.
-func (w *worker) dbuild(workers int) (string, error) {
+// dbuild builds internal/graph directly (default parameters) over the
+// first n vectors of the base (0: all) with workers goroutines calling
+// Insert. With LARCH_SCALE_MUTEXPROFILE=PATH it writes the mutex and
+// block profiles of the build to PATH.mutex and PATH.block.
+func (w *worker) dbuild(workers, n int) (string, error) {
 	if w.base == nil {
 		var err error
 		if w.base, err = readBase(w.data.path); err != nil {
 			return "", err
 		}
 	}
-	n := w.data.n
+	if n <= 0 || n > w.data.n {
+		n = w.data.n
+	}
 	base := w.base
 	row := func(i int) []float32 { return base[i*dim : (i+1)*dim : (i+1)*dim] }
 	vectors := func(r, _ uint32) []float32 {
@@ -387,7 +406,21 @@ func (w *worker) dbuild(workers int) (string, error) {
 	w.g = nil
 	runtime.GC()
 	g := graph.New(dim, graph.L2, vectors, nil)
-	t := time.Now()
+	if p := os.Getenv("LARCH_SCALE_MUTEXPROFILE"); p != "" {
+		runtime.SetBlockProfileRate(10000)
+		runtime.SetMutexProfileFraction(1)
+		defer func() {
+			for _, name := range []string{"block", "mutex"} {
+				if f, err := os.Create(p + "." + name); err == nil {
+					pprof.Lookup(name).WriteTo(f, 0)
+					f.Close()
+				}
+			}
+			runtime.SetBlockProfileRate(0)
+			runtime.SetMutexProfileFraction(0)
+		}()
+	}
+	t, c := time.Now(), cpuSeconds()
 	var wg sync.WaitGroup
 	for k := 0; k < workers; k++ {
 		wg.Add(1)
@@ -402,7 +435,7 @@ func (w *worker) dbuild(workers int) (string, error) {
 	}
 	wg.Wait()
 	w.g = g
-	return fmt.Sprintf("dbuild %.6f", time.Since(t).Seconds()), nil
+	return fmt.Sprintf("dbuild %.6f %.6f", time.Since(t).Seconds(), cpuSeconds()-c), nil
 }
 
 // cpuSeconds is the process's CPU time.

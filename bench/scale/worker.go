@@ -46,6 +46,7 @@ import (
 //	mem                 -> "mem RSS_BYTES PEAK_RSS_BYTES GO_HEAP_BYTES"
 //	profile PATH|stop   CPU profile of what runs in between -> "profile ok"
 //	heapprofile PATH    the live Go heap's profile -> "heapprofile ok"
+//	fetch K SEED        K Fetches of a random id each -> "fetch SECONDS CPU_SECONDS"
 //	close               closes the index -> "close SECONDS"
 //	quit
 
@@ -176,6 +177,26 @@ func (w *worker) do(f []string) (string, error) {
 			}
 		}
 		return b.String(), nil
+	case "fetch":
+		// FETCH K SEED: K fetches of one random id each (point reads of
+		// the stored records through the block cache).
+		k, seed := atoi(f[1]), atoi(f[2])
+		x := uint64(seed)*0x9e3779b97f4a7c15 + 1
+		t, c := time.Now(), cpuSeconds()
+		for i := 0; i < k; i++ {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+			id := strconv.Itoa(int(x % uint64(w.data.n)))
+			r, err := w.ns.Fetch(context.Background(), id)
+			if err != nil {
+				return "", err
+			}
+			if len(r) != 1 {
+				return "", fmt.Errorf("fetch %s: %d records", id, len(r))
+			}
+		}
+		return fmt.Sprintf("fetch %.6f %.6f", time.Since(t).Seconds(), cpuSeconds()-c), nil
 	case "heapprofile":
 		// The live Go heap, after a collection.
 		p, err := os.Create(f[1])

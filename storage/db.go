@@ -226,11 +226,18 @@ func (d *DB) Scan(ctx context.Context, lower, upper []byte, fn func(k, v []byte)
 	if lower == nil || upper == nil {
 		return errors.New("larch/storage: scan needs both bounds")
 	}
-	defer d.holdCache(lower, upper)()
 	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return wrapErr(d.dir, err)
 	}
+	// Whether the scan holds the cache (holdCache) is decided once it has
+	// read a little: small scans, most of them, never ask.
+	check, read := d.holdCheckBytes(), 0
+	defer func() {
+		if check < 0 {
+			d.unholdCache()
+		}
+	}()
 	n := 0
 	for ok := it.First(); ok; ok = it.Next() {
 		if n++; n&255 == 0 {
@@ -239,11 +246,18 @@ func (d *DB) Scan(ctx context.Context, lower, upper []byte, fn func(k, v []byte)
 				return err
 			}
 		}
+		if check > 0 && read >= check {
+			check = 0
+			if d.holdCache(it.Key(), upper) {
+				check = -1
+			}
+		}
 		v, err := it.ValueAndErr()
 		if err != nil {
 			it.Close()
 			return wrapErr(d.dir, err)
 		}
+		read += len(v)
 		if err := fn(it.Key(), v); err != nil {
 			it.Close()
 			return err
@@ -265,36 +279,47 @@ func (d *DB) Scan(ctx context.Context, lower, upper []byte, fn func(k, v []byte)
 // block would be evicted by the ones after it), and a namespace load, the
 // largest of them, would otherwise leave the cache full of the load's last
 // blocks, resident for nothing while the namespace is served from memory
-// (at 1,000,000 records 64 MiB, 8% of the process). While one runs, the
-// cache's capacity is held at what it holds when the first began, at least
-// a sixteenth of its size (for index blocks and concurrent point reads):
-// the scan's blocks and other reads' displace cold blocks instead of adding
-// to it. The capacity comes back when the last such scan ends; what the
-// cache held stays. It returns the function that ends the hold.
-func (d *DB) holdCache(lower, upper []byte) func() {
-	if d.noHoldCache || d.cache == nil {
-		return func() {}
-	}
+// (at 1,000,000 records 64 MiB, 8% of the process). Scan asks once it has
+// read a sixty-fourth of the cache's size (holdCheckBytes), for the rest
+// of its range, from key on: if that holds more than the cache, the
+// cache's capacity is held, until the last such scan ends, at what it
+// holds when the first began, at least a sixteenth of its size (for index
+// blocks and concurrent point reads): the scan's blocks and other reads'
+// displace cold blocks instead of adding to it. What the cache held stays.
+// It reports whether it holds the cache (then unholdCache ends the hold).
+func (d *DB) holdCache(key, upper []byte) bool {
 	size := d.cache.MaxSize()
-	if n, err := d.db.EstimateDiskUsage(lower, upper); err != nil || int64(n) <= size {
-		return func() {}
+	if n, err := d.db.EstimateDiskUsage(key, upper); err != nil || int64(n) <= size {
+		return false
 	}
 	d.heldMu.Lock()
+	defer d.heldMu.Unlock()
 	if d.held == 0 {
 		if room := size - max(d.cache.Size(), size/16); room > 0 {
 			d.unreserve = d.cache.Reserve(int(room))
 		}
 	}
 	d.held++
-	d.heldMu.Unlock()
-	return func() {
-		d.heldMu.Lock()
-		if d.held--; d.held == 0 && d.unreserve != nil {
-			d.unreserve()
-			d.unreserve = nil
-		}
-		d.heldMu.Unlock()
+	return true
+}
+
+// unholdCache ends a hold of holdCache.
+func (d *DB) unholdCache() {
+	d.heldMu.Lock()
+	defer d.heldMu.Unlock()
+	if d.held--; d.held == 0 && d.unreserve != nil {
+		d.unreserve()
+		d.unreserve = nil
 	}
+}
+
+// holdCheckBytes is how many bytes of values a scan reads before it asks
+// holdCache; 0: never.
+func (d *DB) holdCheckBytes() int {
+	if d.noHoldCache || d.cache == nil {
+		return 0
+	}
+	return int(max(d.cache.MaxSize()/64, 1))
 }
 
 // Batch is a set of writes committed atomically.

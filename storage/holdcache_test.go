@@ -75,6 +75,36 @@ func TestScanHoldsCache(t *testing.T) {
 			if s := size(); s < cache/2 {
 				t.Fatalf("after point reads of 16 MiB the cache holds %d bytes, want at least %d: its capacity did not come back", s, cache/2)
 			}
+			// A scan of half the cache, on a fresh one, is cached as before.
+			small, err := Open("db2", Options{FS: fs, NoSync: true, CacheSize: cache})
+			if err == nil {
+				err = copyTo(db, small)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer small.Close()
+			if err := small.Scan(context.Background(), []byte("k"), []byte("k000500"), func(k, v []byte) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if s := small.db.Metrics().BlockCache.Size; s < cache/4 {
+				t.Fatalf("after a scan of 2 MiB the 4 MiB cache holds %d bytes: a scan smaller than the cache was held", s)
+			}
 		})
 	}
+}
+
+// copyTo copies the records of from into to and flushes them into tables.
+func copyTo(from, to *DB) error {
+	b := to.NewBatch()
+	if err := from.Scan(context.Background(), []byte("k"), []byte("l"), func(k, v []byte) error {
+		b.Set(k, v)
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := b.Commit(); err != nil {
+		return err
+	}
+	return to.db.Flush()
 }

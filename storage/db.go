@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -62,6 +63,9 @@ type TestHooks struct {
 	// did before, instead of stopping the process (the log write error
 	// test).
 	PanicOnFatal bool
+	// ScansFillCache lets scans larger than the block cache fill it, as
+	// they did before holdCache (the cache test).
+	ScansFillCache bool
 }
 
 // DefaultMemTableSize is the memtable size Open uses when
@@ -78,8 +82,16 @@ type DB struct {
 	lock    *pebble.Lock
 	release func() // the in-process claim on dir, or nil
 	space   *space // nil: no guard
+	cache   *pebble.Cache
+
+	// held counts the large scans running (see holdCache); release ends
+	// their reservation of the block cache.
+	heldMu    sync.Mutex
+	held      int
+	unreserve func()
 
 	ignoreScanErrors bool // TestHooks.IgnoreScanErrors
+	noHoldCache      bool // TestHooks.ScansFillCache
 }
 
 // Open opens or creates the database in dir. It fails at once with an error
@@ -96,7 +108,7 @@ func Open(dir string, o Options) (_ *DB, err error) {
 			return nil, err
 		}
 	}
-	d := &DB{dir: dir, fs: fs}
+	d := &DB{dir: dir, fs: fs, noHoldCache: o.Test.ScansFillCache}
 	defer func() {
 		if err != nil {
 			d.unlock()
@@ -115,7 +127,8 @@ func Open(dir string, o Options) (_ *DB, err error) {
 		cache = 64 << 20
 	}
 	c := pebble.NewCache(cache)
-	defer c.Unref()
+	defer c.Unref() // Pebble holds its own reference until Close
+	d.cache = c
 	reserve := o.DiskReserve
 	if reserve == 0 {
 		reserve = DefaultDiskReserve
@@ -217,6 +230,14 @@ func (d *DB) Scan(ctx context.Context, lower, upper []byte, fn func(k, v []byte)
 	if err != nil {
 		return wrapErr(d.dir, err)
 	}
+	// Whether the scan holds the cache (holdCache) is decided once it has
+	// read a little: small scans, most of them, never ask.
+	check, read := d.holdCheckBytes(), 0
+	defer func() {
+		if check < 0 {
+			d.unholdCache()
+		}
+	}()
 	n := 0
 	for ok := it.First(); ok; ok = it.Next() {
 		if n++; n&255 == 0 {
@@ -225,11 +246,18 @@ func (d *DB) Scan(ctx context.Context, lower, upper []byte, fn func(k, v []byte)
 				return err
 			}
 		}
+		if check > 0 && read >= check {
+			check = 0
+			if d.holdCache(it.Key(), upper) {
+				check = -1
+			}
+		}
 		v, err := it.ValueAndErr()
 		if err != nil {
 			it.Close()
 			return wrapErr(d.dir, err)
 		}
+		read += len(v)
 		if err := fn(it.Key(), v); err != nil {
 			it.Close()
 			return err
@@ -244,6 +272,54 @@ func (d *DB) Scan(ctx context.Context, lower, upper []byte, fn func(k, v []byte)
 		return nil
 	}
 	return wrapErr(d.dir, it.Close())
+}
+
+// holdCache keeps a scan of more stored bytes than the block cache holds
+// from growing the cache: such a scan could not keep what it reads (each
+// block would be evicted by the ones after it), and a namespace load, the
+// largest of them, would otherwise leave the cache full of the load's last
+// blocks, resident for nothing while the namespace is served from memory
+// (at 1,000,000 records 64 MiB, 8% of the process). Scan asks once it has
+// read a sixty-fourth of the cache's size (holdCheckBytes), for the rest
+// of its range, from key on: if that holds more than the cache, the
+// cache's capacity is held, until the last such scan ends, at what it
+// holds when the first began, at least a sixteenth of its size (for index
+// blocks and concurrent point reads): the scan's blocks and other reads'
+// displace cold blocks instead of adding to it. What the cache held stays.
+// It reports whether it holds the cache (then unholdCache ends the hold).
+func (d *DB) holdCache(key, upper []byte) bool {
+	size := d.cache.MaxSize()
+	if n, err := d.db.EstimateDiskUsage(key, upper); err != nil || int64(n) <= size {
+		return false
+	}
+	d.heldMu.Lock()
+	defer d.heldMu.Unlock()
+	if d.held == 0 {
+		if room := size - max(d.cache.Size(), size/16); room > 0 {
+			d.unreserve = d.cache.Reserve(int(room))
+		}
+	}
+	d.held++
+	return true
+}
+
+// unholdCache ends a hold of holdCache.
+func (d *DB) unholdCache() {
+	d.heldMu.Lock()
+	defer d.heldMu.Unlock()
+	if d.held--; d.held == 0 && d.unreserve != nil {
+		d.unreserve()
+		d.unreserve = nil
+	}
+}
+
+// holdCheckBytes is how many bytes of values a scan reads before it asks
+// holdCache; 0: never.
+func (d *DB) holdCheckBytes() int {
+	if d.noHoldCache || d.cache == nil {
+		return 0
+	}
+	return int(max(d.cache.MaxSize()/64, 1))
 }
 
 // Batch is a set of writes committed atomically.

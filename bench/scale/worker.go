@@ -25,7 +25,9 @@ import (
 // /proc, and its reopen measured in a fresh process. It answers one line per
 // command on stdout:
 //
-//	build DIR WORKERS   a fresh index in DIR, the base upserted through the
+//	build DIR WORKERS [N]
+//	                    a fresh index in DIR, the base (its first N vectors;
+//	                    0 or none: all) upserted through the
 //	                    public API (batches of 500, NoSync) with
 //	                    GraphOptions.BuildWorkers = WORKERS; waits until the
 //	                    graph holds every record and its snapshot is written
@@ -37,11 +39,14 @@ import (
 //	query EF K LO HI    queries LO..HI-1 through Namespace.Query (plan graph)
 //	                    -> "query SECONDS CPU_SECONDS ID ..." (CPU_SECONDS:
 //	                    the process's CPU time, garbage collection included)
-//	dbuild WORKERS      internal/graph built directly over the base
-//	                    -> "dbuild SECONDS"
+//	dbuild WORKERS [N]  internal/graph built directly over the base (its
+//	                    first N vectors; 0 or none: all)
+//	                    -> "dbuild SECONDS CPU_SECONDS"
 //	dquery EF K LO HI   queries through internal/graph's Search
 //	mem                 -> "mem RSS_BYTES PEAK_RSS_BYTES GO_HEAP_BYTES"
 //	profile PATH|stop   CPU profile of what runs in between -> "profile ok"
+//	heapprofile PATH    the live Go heap's profile -> "heapprofile ok"
+//	fetch K SEED        K Fetches of a random id each -> "fetch SECONDS CPU_SECONDS"
 //	close               closes the index -> "close SECONDS"
 //	quit
 
@@ -112,14 +117,22 @@ func atoi(s string) int {
 func (w *worker) do(f []string) (string, error) {
 	switch f[0] {
 	case "build":
-		return w.build(f[1], atoi(f[2]))
+		n := 0
+		if len(f) > 3 {
+			n = atoi(f[3])
+		}
+		return w.build(f[1], atoi(f[2]), n)
 	case "open":
 		return w.open(f[1])
 	case "query", "dquery":
 		ef, k, lo, hi := atoi(f[1]), atoi(f[2]), atoi(f[3]), atoi(f[4])
 		return w.query(f[0] == "dquery", ef, k, lo, hi)
 	case "dbuild":
-		return w.dbuild(atoi(f[1]))
+		n := 0
+		if len(f) > 2 {
+			n = atoi(f[2])
+		}
+		return w.dbuild(atoi(f[1]), n)
 	case "mem":
 		rss, peak := procMem(os.Getpid())
 		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
@@ -164,6 +177,38 @@ func (w *worker) do(f []string) (string, error) {
 			}
 		}
 		return b.String(), nil
+	case "fetch":
+		// FETCH K SEED: K fetches of one random id each (point reads of
+		// the stored records through the block cache).
+		k, seed := atoi(f[1]), atoi(f[2])
+		x := uint64(seed)*0x9e3779b97f4a7c15 + 1
+		t, c := time.Now(), cpuSeconds()
+		for i := 0; i < k; i++ {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+			id := strconv.Itoa(int(x % uint64(w.data.n)))
+			r, err := w.ns.Fetch(context.Background(), id)
+			if err != nil {
+				return "", err
+			}
+			if len(r) != 1 {
+				return "", fmt.Errorf("fetch %s: %d records", id, len(r))
+			}
+		}
+		return fmt.Sprintf("fetch %.6f %.6f", time.Since(t).Seconds(), cpuSeconds()-c), nil
+	case "heapprofile":
+		// The live Go heap, after a collection.
+		p, err := os.Create(f[1])
+		if err != nil {
+			return "", err
+		}
+		runtime.GC()
+		err = pprof.Lookup("heap").WriteTo(p, 0)
+		if cerr := p.Close(); err == nil {
+			err = cerr
+		}
+		return "heapprofile ok", err
 	case "profile":
 		if f[1] == "stop" {
 			if w.profile != nil {
@@ -192,7 +237,10 @@ func (w *worker) do(f []string) (string, error) {
 	return "", fmt.Errorf("unknown command %q", f[0])
 }
 
-func (w *worker) build(dir string, workers int) (string, error) {
+func (w *worker) build(dir string, workers, n int) (string, error) {
+	if n <= 0 || n > w.data.n {
+		n = w.data.n
+	}
 	ctx := context.Background()
 	runtime.GC()
 	if p := os.Getenv("LARCH_SCALE_BLOCKPROFILE"); p != "" {
@@ -222,6 +270,7 @@ func (w *worker) build(dir string, workers int) (string, error) {
 		return "", err
 	}
 	defer br.close()
+	br.n = n
 	vecs := make([]float32, batch*dim)
 	t0, c0 := time.Now(), cpuSeconds()
 	for id := 0; ; {
@@ -249,7 +298,7 @@ func (w *worker) build(dir string, workers int) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if d.Graph != nil && d.Graph.Pending == 0 && d.Graph.Records == w.data.n {
+		if d.Graph != nil && d.Graph.Pending == 0 && d.Graph.Records == n {
 			bpr = d.Graph.BytesPerRecord
 			break
 		}
@@ -272,7 +321,13 @@ func (w *worker) build(dir string, workers int) (string, error) {
 
 func (w *worker) open(dir string) (string, error) {
 	t, c := time.Now(), cpuSeconds()
-	idx, err := larch.Open(dir, &larch.Options{QueryParallelism: 1, MemoryBudget: budget})
+	o := &larch.Options{QueryParallelism: 1, MemoryBudget: budget}
+	if v := os.Getenv("LARCH_SCALE_CACHE"); v != "" {
+		// The storage block cache, in bytes (0: the default): to show
+		// what the cache adds to the serving memory.
+		o.CacheSize = int64(atoi(v))
+	}
+	idx, err := larch.Open(dir, o)
 	if err != nil {
 		return "", err
 	}
@@ -347,16 +402,20 @@ func (w *worker) query(direct bool, ef, k, lo, hi int) (string, error) {
 	return b.String(), nil
 }
 
-// dbuild builds internal/graph directly (default parameters) with workers
-// goroutines calling Insert.
-func (w *worker) dbuild(workers int) (string, error) {
+// dbuild builds internal/graph directly (default parameters) over the
+// first n vectors of the base (0: all) with workers goroutines calling
+// Insert. With LARCH_SCALE_MUTEXPROFILE=PATH it writes the mutex and
+// block profiles of the build to PATH.mutex and PATH.block.
+func (w *worker) dbuild(workers, n int) (string, error) {
 	if w.base == nil {
 		var err error
 		if w.base, err = readBase(w.data.path); err != nil {
 			return "", err
 		}
 	}
-	n := w.data.n
+	if n <= 0 || n > w.data.n {
+		n = w.data.n
+	}
 	base := w.base
 	row := func(i int) []float32 { return base[i*dim : (i+1)*dim : (i+1)*dim] }
 	vectors := func(r, _ uint32) []float32 {
@@ -368,7 +427,21 @@ func (w *worker) dbuild(workers int) (string, error) {
 	w.g = nil
 	runtime.GC()
 	g := graph.New(dim, graph.L2, vectors, nil)
-	t := time.Now()
+	if p := os.Getenv("LARCH_SCALE_MUTEXPROFILE"); p != "" {
+		runtime.SetBlockProfileRate(10000)
+		runtime.SetMutexProfileFraction(1)
+		defer func() {
+			for _, name := range []string{"block", "mutex"} {
+				if f, err := os.Create(p + "." + name); err == nil {
+					pprof.Lookup(name).WriteTo(f, 0)
+					f.Close()
+				}
+			}
+			runtime.SetBlockProfileRate(0)
+			runtime.SetMutexProfileFraction(0)
+		}()
+	}
+	t, c := time.Now(), cpuSeconds()
 	var wg sync.WaitGroup
 	for k := 0; k < workers; k++ {
 		wg.Add(1)
@@ -383,7 +456,7 @@ func (w *worker) dbuild(workers int) (string, error) {
 	}
 	wg.Wait()
 	w.g = g
-	return fmt.Sprintf("dbuild %.6f", time.Since(t).Seconds()), nil
+	return fmt.Sprintf("dbuild %.6f %.6f", time.Since(t).Seconds(), cpuSeconds()-c), nil
 }
 
 // cpuSeconds is the process's CPU time.

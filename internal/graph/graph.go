@@ -320,10 +320,12 @@ func (g *Graph) Sync(live func(yield func(row, tag uint32) bool)) (missing []uin
 		seen[v>>6] |= 1 << (v & 63)
 		ix.chunk(v).tag[v&chunkMask].Store(tag)
 	}
-	// The tag index is made afresh: the new tags may permute the old.
+	// The tag index is made afresh, when first needed (tagDir, or an
+	// insert's setTag): the new tags may permute the old, and a graph
+	// that is only searched unfiltered never needs it.
 	ix.changed()
 	ix.tags.Store(new(tagDir))
-	ix.tagsStale.Store(false)
+	ix.tagsStale.Store(!testEagerTags)
 	for v := uint32(0); v < n; v++ {
 		// A node seen is live (the row index found it); one not seen is
 		// a tombstone or to be made one.
@@ -336,10 +338,16 @@ func (g *Graph) Sync(live func(yield func(row, tag uint32) bool)) (missing []uin
 			deleted++
 			continue
 		}
-		ix.setTag(ix.tag(v), v)
+		if testEagerTags {
+			ix.putTag(ix.tag(v), v)
+		}
 	}
 	return missing, deleted
 }
+
+// testEagerTags makes Sync build the tag index at once, as it did before
+// (the broken mode of TestGraph_SyncTagsLazy).
+var testEagerTags bool
 
 // Tag returns row's tag, and whether the row is in the graph.
 func (g *Graph) Tag(row uint32) (uint32, bool) {

@@ -55,11 +55,25 @@ func MapFile(path string, vectors Vectors) (*Graph, error) {
 		unmapFile(mem)
 	} else {
 		m := &mapping{mem: mem}
+		lo, hi := uintptr(len(mem)), uintptr(0) // where the mapped blocks lie
+		start := uintptr(unsafe.Pointer(unsafe.SliceData(mem)))
 		for _, c := range *ix.dir.Load() {
 			c.m = m
+			if b := uintptr(unsafe.Pointer(c.base.Load())); b >= start && b < start+uintptr(len(mem)) {
+				lo, hi = min(lo, b-start), max(hi, b-start+uintptr(len(c.blocks)))
+			}
 		}
 		ix.m = m
 		runtime.AddCleanup(m, releaseMapping, mem)
+		if !testKeepPages {
+			// The checks read every page; what lies outside the blocks
+			// (rows, levels and upper links, copied; sketches and norms,
+			// which only filtered queries and Dot read) is dropped from
+			// the process until read again. Nothing has written to the
+			// mapping yet: no page of the process's own is lost.
+			dropPages(mem[:lo])
+			dropPages(mem[hi:])
+		}
 	}
 	g := &Graph{}
 	g.cur.Store(ix)
@@ -158,6 +172,10 @@ func releaseMapping(mem []byte) {
 
 // testNoMap makes MapFile read snapshots instead of mapping them.
 var testNoMap bool
+
+// testKeepPages makes MapFile keep the pages it checked outside the
+// blocks in the process (the broken mode of TestGraph_MapFileDropsPages).
+var testKeepPages bool
 
 // testForceMap makes MapFile map snapshots under the race detector too
 // (race_on.go): the tests of the mapping itself set it.

@@ -229,3 +229,53 @@ func forceMap(t *testing.T) {
 	testForceMap = true
 	t.Cleanup(func() { testForceMap = false })
 }
+
+// TestGraph_LoadTombstones: a snapshot with tombstones, some of whose rows
+// were inserted again (a new node with the same row), loads mapped and
+// read alike: the row index (made from the tombstones noted while each
+// node is checked) holds each live row once, at its live node, and no
+// deleted one.
+func TestGraph_LoadTombstones(t *testing.T) {
+	forceMap(t)
+	rng := rand.New(rand.NewPCG(13, 14))
+	n := 2*chunkSize + 300
+	d := clusteredData(rng, n, 32)
+	g := build(t, d, L2, n, nil)
+	for i := 0; i < n; i += 3 {
+		g.Delete(uint32(i))
+	}
+	for i := 0; i < n; i += 6 {
+		if err := g.Insert(uint32(i), d.row(uint32(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := g.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "g")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, mapped := range []bool{true, false} {
+		testNoMap = !mapped
+		h, err := MapFile(path, d.vec)
+		testNoMap = false
+		if err != nil {
+			t.Fatalf("mapped %v: %v", mapped, err)
+		}
+		for i := 0; i < n; i++ {
+			live := i%3 != 0 || i%6 == 0
+			if h.Contains(uint32(i)) != live {
+				t.Fatalf("mapped %v: row %d present %v, want %v", mapped, i, !live, live)
+			}
+		}
+		if got, want := h.Len(), g.Len(); got != want {
+			t.Fatalf("mapped %v: %d rows, want %d", mapped, got, want)
+		}
+		if res, _ := h.Search(d.row(6), 1, 0, nil); len(res) != 1 || res[0].Row != 6 {
+			t.Fatalf("mapped %v: search for a row inserted again: %v", mapped, res)
+		}
+		h.Unmap()
+	}
+}

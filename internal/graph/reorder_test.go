@@ -159,3 +159,39 @@ func TestGraph_Sync(t *testing.T) {
 		t.Fatalf("search after Sync: %+v", res)
 	}
 }
+
+// TestGraph_SyncTagsLazy: Sync leaves the tag index to be made when first
+// needed (a graph only searched unfiltered never makes it: a load's first
+// query does not wait for it, nor does the memory hold it), and the index
+// then made names each live node by its new tag, and no deleted one. In
+// the broken mode (testEagerTags) Sync makes it at once and the test fails.
+func TestGraph_SyncTagsLazy(t *testing.T) {
+	rng := rand.New(rand.NewPCG(35, 36))
+	d := clusteredData(rng, 2000, 32)
+	g := build(t, d, L2, 2000, nil)
+	g.Sync(func(yield func(row, tag uint32) bool) {
+		for i := uint32(0); i < 2000; i++ {
+			if i%5 != 0 && !yield(i, 9000-i) {
+				return
+			}
+		}
+	})
+	ix := g.cur.Load()
+	if !ix.tagsStale.Load() || len(*ix.tags.Load()) != 0 {
+		t.Fatalf("Sync made the tag index (stale %v, %d chunks): it is to be made when first needed", ix.tagsStale.Load(), len(*ix.tags.Load()))
+	}
+	res, _ := g.Search(d.row(3), 1, 0, nil)
+	if len(res) != 1 || res[0].Row != 3 || res[0].Tag != 8997 {
+		t.Fatalf("search after Sync: %+v", res)
+	}
+	if !ix.tagsStale.Load() {
+		t.Fatal("an unfiltered search made the tag index")
+	}
+	tdir := ix.tagDir()
+	for i := uint32(0); i < 2000; i++ {
+		v, ok := ix.nodeOf(9000-i, true, tdir)
+		if live := i%5 != 0; ok != live || (ok && ix.row(v) != i) {
+			t.Fatalf("tag %d (row %d): node %d found %v", 9000-i, i, v, ok)
+		}
+	}
+}

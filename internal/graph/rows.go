@@ -75,7 +75,12 @@ func (r *rowIndex) drop(row uint32) {
 
 // freeze makes the index of the live nodes among the first n of ix. It
 // reports a row that two live nodes hold.
-func (r *rowIndex) freeze(ix *index, n uint32) error {
+func (r *rowIndex) freeze(ix *index, n uint32) error { return r.freezeDead(ix, n, nil) }
+
+// freezeDead is freeze given, when dead is not nil, the nodes that are
+// tombstones as a bitmap (a load notes them as it checks each node), so
+// that the dense table is made without reading every node's block again.
+func (r *rowIndex) freezeDead(ix *index, n uint32, dead []uint64) error {
 	dir := *ix.dir.Load()
 	top := uint32(0)
 	for v := uint32(0); v < n; v += chunkSize {
@@ -89,7 +94,11 @@ func (r *rowIndex) freeze(ix *index, n uint32) error {
 		live := 0
 		for v := uint32(0); v < n; v++ {
 			c, o := dir[v>>chunkBits], v&chunkMask
-			if ix.deletedAt(c.block(int(o), ix.stride)) {
+			if dead != nil {
+				if dead[v>>6]&(1<<(v&63)) != 0 {
+					continue
+				}
+			} else if ix.deletedAt(c.block(int(o), ix.stride)) {
 				continue
 			}
 			row := c.row[o]

@@ -553,6 +553,8 @@ func loadSnapshot(sr *snapReader, vectors Vectors, size int64) (*index, error) {
 			return nil, fmt.Errorf("padding not zero")
 		}
 	}
+	// The tombstones, noted as each node is checked, for the row index.
+	dead := make([]uint64, (n+63)/64)
 	for i := 0; i < len(dir) && sr.err == nil; i++ {
 		m := int(min(chunkSize, n-uint32(i)*chunkSize))
 		c := dir[i]
@@ -570,8 +572,12 @@ func loadSnapshot(sr *snapReader, vectors Vectors, size int64) (*index, error) {
 			break
 		}
 		for o := 0; o < m; o++ {
-			if err := ix.checkNode(dir, n, c, uint32(i*chunkSize+o)); err != nil {
+			v := uint32(i*chunkSize + o)
+			if err := ix.checkNode(dir, n, c, v); err != nil {
 				return nil, err
+			}
+			if ix.deletedAt(c.block(o, stride)) {
+				dead[v>>6] |= 1 << (v & 63)
 			}
 		}
 	}
@@ -640,7 +646,7 @@ func loadSnapshot(sr *snapReader, vectors Vectors, size int64) (*index, error) {
 	if q != nil {
 		ix.quant.Store(q)
 	}
-	if err := ix.checkLoaded(top); err != nil {
+	if err := ix.checkLoaded(top, dead); err != nil {
 		return nil, err
 	}
 	// The tag index is made when first needed (tags.go): a namespace
@@ -701,10 +707,11 @@ func (ix *index) checkNode(dir []*chunk, n uint32, c *chunk, v uint32) error {
 
 // checkLoaded verifies the rest of a loaded index once its nodes passed
 // checkNode: the entry point on the top level (top), no row twice; it
-// builds the row index.
-func (ix *index) checkLoaded(top int) error {
+// builds the row index, of the nodes not in dead (the tombstones; nil:
+// read from the nodes' blocks).
+func (ix *index) checkLoaded(top int, dead []uint64) error {
 	n := ix.nodes.Load()
-	if err := ix.rows.freeze(ix, n); err != nil {
+	if err := ix.rows.freezeDead(ix, n, dead); err != nil {
 		return err
 	}
 	e := ix.entry.Load()

@@ -208,9 +208,6 @@ type gatheredEntry struct {
 // gatheredMaxEntries bounds the entries of a gatheredCache.
 const gatheredMaxEntries = 64
 
-// testNoGathered turns the gathered cache off (tests compare with it).
-var testNoGathered bool
-
 // lookup returns the entry for cands that is valid at the graph's Version
 // v, or nil, dropping stale entries.
 func (c *gatheredCache) lookup(cands *roaring.Bitmap, v graph.Version) *graph.Gathered {
@@ -911,12 +908,12 @@ func (st *nsState) codeScanLocked(ctx context.Context, cfg config, q *Query, can
 	n := max(codeScanRerank, 4*q.TopK)
 	var res []graph.Result
 	v := ng.g.Version()
-	if gt := ng.gathered.lookup(cands, v); gt != nil && !testNoGathered {
+	if gt := ng.gathered.lookup(cands, v); gt != nil && !st.queryOpts.noGathered {
 		res, ok, err = ng.g.ScanGathered(sc.cands[:0], qv, gt, q.TopK, n)
 	}
 	if !ok && err == nil {
 		res, ok, err = ng.g.ScanTags(sc.cands[:0], qv, cands.ManyIterator(), q.TopK, n)
-		if ok && err == nil && !testNoGathered {
+		if ok && err == nil && !st.queryOpts.noGathered {
 			ng.gathered.missed(ng.g, cands, v, ng.g.Len())
 		}
 	}
@@ -1029,7 +1026,7 @@ func (st *nsState) exactKeyLocked(cfg config, q *Query, qinv float32, s uint32) 
 // offered to t unless t holds it already or cands (nil: every record)
 // rejects it. st.mu must be held for reading.
 func (st *nsState) offerSelfLocked(cfg config, q *Query, cands *roaring.Bitmap, t *topK, sc *queryScratch) {
-	if sc.self == 0 || testNoOfferSelf {
+	if sc.self == 0 || st.queryOpts.noOfferSelf {
 		return
 	}
 	s := sc.self - 1
@@ -1047,10 +1044,6 @@ func (st *nsState) offerSelfLocked(cfg config, q *Query, cands *roaring.Bitmap, 
 	}
 	t.offer(scored{row: s, key: st.exactKeyLocked(cfg, q, qinv, s), id: st.mu.rows[s].id})
 }
-
-// testNoOfferSelf turns offerSelfLocked off: the broken mode of
-// TestGraph_QueryByIDBrokenModeDetected.
-var testNoOfferSelf bool
 
 // slotOfResult returns the slot of a graph search result: its tag, which
 // the builder and the load set to the slot, checked against the row the

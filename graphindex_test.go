@@ -863,23 +863,21 @@ func nearDupVecs(r *rand.Rand, n, dim, size int, spread float64) [][]float32 {
 // it, it is not returned.
 func TestGraph_QueryByIDFindsItself(t *testing.T) {
 	for _, m := range []Metric{Euclidean, Cosine} {
-		if err := queryByIDScenario(t, m); err != nil {
+		if err := queryByIDScenario(t, m, false); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
 func TestGraph_QueryByIDBrokenModeDetected(t *testing.T) {
-	testNoOfferSelf = true
-	defer func() { testNoOfferSelf = false }()
-	if err := queryByIDScenario(t, Euclidean); err == nil {
+	if err := queryByIDScenario(t, Euclidean, true); err == nil {
 		t.Fatal("the query-by-id test passed with the own record's merge off: it cannot detect the fault")
 	} else {
 		t.Logf("broken mode detected: %v", err)
 	}
 }
 
-func queryByIDScenario(t *testing.T, m Metric) error {
+func queryByIDScenario(t *testing.T, m Metric, noOfferSelf bool) error {
 	// The graph is left unrepaired, so that a walk misses records (a
 	// repaired one finds nearly all of them): the query by id must not
 	// depend on the graph.
@@ -898,6 +896,7 @@ func queryByIDScenario(t *testing.T, m Metric) error {
 	}
 	vecs := nearDupVecs(r, n, dim, 100, spread)
 	o := graphTestOptions(dim, m)
+	o.query = &queryOptions{noOfferSelf: noOfferSelf}
 	o.Graph.FilteredScanMax = -1 // filtered queries walk the graph
 	idx, err := Open(t.TempDir(), o)
 	if err != nil {
@@ -1360,7 +1359,7 @@ func TestGraph_FilteredCodeScanGathered(t *testing.T) {
 		return ng.gathered.lookup(st.mu.post.EvalShared(f.n, st.mu.live), ng.g.Version()) != nil
 	}
 	// Answers without the copy, then with it: the same.
-	testNoGathered = true
+	st.queryOpts.noGathered = true
 	var before []*QueryResult
 	for _, q := range queries {
 		res, err := ns.Query(ctx, Query{Vector: q, TopK: 10, Filter: f})
@@ -1369,7 +1368,7 @@ func TestGraph_FilteredCodeScanGathered(t *testing.T) {
 		}
 		before = append(before, res)
 	}
-	testNoGathered = false
+	st.queryOpts.noGathered = false
 	if cached() {
 		t.Fatal("a copy made while the cache was off")
 	}

@@ -158,10 +158,10 @@ type Options struct {
 	// query's metadata read does not check that each stored record is the
 	// one the query scored.
 	mixedMetadata bool
-	// view, when set, replaces the defaults of how queries take views
-	// (view.go): tests make small scans run without st.mu, pause them, or
-	// break the limbo.
-	view *viewOptions
+	// query, when set, replaces the defaults of how queries run
+	// (queryOptions): tests make small scans run without st.mu, pause
+	// them, or turn parts of the search off (broken modes).
+	query *queryOptions
 }
 
 // config is the persisted part of the options.

@@ -56,10 +56,10 @@ type nsState struct {
 	created time.Time
 
 	writeMu   sync.Mutex
-	committed bool        // the catalog entry is on disk; guarded by writeMu
-	dropped   atomic.Bool // set once the namespace is deleted
-	pinned    atomic.Bool // never evicted (Index.Pin)
-	viewOpts  viewOptions // how queries take views (view.go)
+	committed bool         // the catalog entry is on disk; guarded by writeMu
+	dropped   atomic.Bool  // set once the namespace is deleted
+	pinned    atomic.Bool  // never evicted (Index.Pin)
+	queryOpts queryOptions // how queries take views (view.go)
 
 	readers readerSet // the views in use (view.go)
 
@@ -133,7 +133,7 @@ func (idx *Index) lookup(name string, create bool) (*nsState, error) {
 		if err != nil {
 			return nil, err
 		}
-		ns := &nsState{name: name, nsid: e.NSID, created: time.Unix(0, e.CreatedAt).UTC(), committed: true, viewOpts: idx.viewOptions()}
+		ns := &nsState{name: name, nsid: e.NSID, created: time.Unix(0, e.CreatedAt).UTC(), committed: true, queryOpts: idx.queryOptions()}
 		idx.mu.namespaces[name] = ns
 		return ns, nil
 	}
@@ -144,7 +144,7 @@ func (idx *Index) lookup(name string, create bool) (*nsState, error) {
 	if err != nil {
 		return nil, err
 	}
-	ns := &nsState{name: name, nsid: nsid, created: time.Now().UTC(), viewOpts: idx.viewOptions()}
+	ns := &nsState{name: name, nsid: nsid, created: time.Now().UTC(), queryOpts: idx.queryOptions()}
 	idx.mu.namespaces[name] = ns
 	return ns, nil
 }

@@ -432,14 +432,14 @@ func (st *nsState) searchLocked(ctx context.Context, cfg config, q *Query, parts
 		return t.sorted(), scanned, plan, nil
 	}
 	v := st.viewLocked()
-	if detach != nil && cands.GetCardinality()*uint64(max(cfg.Dimension, 1)) >= st.viewOpts.minFloats {
+	if detach != nil && cands.GetCardinality()*uint64(max(cfg.Dimension, 1)) >= st.queryOpts.minFloats {
 		// The live set and the postings' bitmaps change under writers.
 		cands = cands.Clone()
 		v = st.takeViewLocked()
 		detach(v)
 	}
-	if st.viewOpts.beforeScan != nil {
-		st.viewOpts.beforeScan()
+	if st.queryOpts.beforeScan != nil {
+		st.queryOpts.beforeScan()
 	}
 	top, scanned, err := v.scan(ctx, cfg, q, cands, parts, sc)
 	return top, scanned, plan, err

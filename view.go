@@ -76,7 +76,7 @@ type limboSlot struct {
 // once when no view is in use, else through st.mu.limbo. st.mu must be
 // held.
 func (st *nsState) freeSlotLocked(r uint32) {
-	if !st.viewOpts.noLimbo && st.readers.any() {
+	if !st.queryOpts.noLimbo && st.readers.any() {
 		st.mu.rows[r].ver = deadVer
 		st.mu.limbo = append(st.mu.limbo, limboSlot{slot: r, epoch: st.mu.epoch})
 		return
@@ -151,11 +151,11 @@ func (s *readerSet) oldest() (uint64, bool) {
 	return o, found
 }
 
-// viewOptions say how a namespace's queries take views; tests change them
-// (Options.view).
-type viewOptions struct {
+// queryOptions say how a namespace's queries run; tests change them
+// (Options.query) for broken modes and pauses.
+type queryOptions struct {
 	// minFloats is the smallest scan (candidates × dimension) that runs
-	// without st.mu.
+	// without st.mu; 0 means detachMinFloats.
 	minFloats uint64
 	// noLimbo is the broken mode of the view tests: a deleted record's
 	// slot is cleared and reused at once, under a scan's feet.
@@ -163,12 +163,21 @@ type viewOptions struct {
 	// beforeScan, when set, is called as an exact scan starts, after
 	// st.mu is let go if the scan runs without it.
 	beforeScan func()
+	// noOfferSelf turns offerSelfLocked off: the broken mode of
+	// TestGraph_QueryByIDBrokenModeDetected.
+	noOfferSelf bool
+	// noGathered turns the gathered cache off (tests compare with it).
+	noGathered bool
 }
 
-// viewOptions returns the options of the namespaces' views.
-func (idx *Index) viewOptions() viewOptions {
-	if idx.opts.view != nil {
-		return *idx.opts.view
+// queryOptions returns the options of the namespaces' queries.
+func (idx *Index) queryOptions() queryOptions {
+	var o queryOptions
+	if idx.opts.query != nil {
+		o = *idx.opts.query
 	}
-	return viewOptions{minFloats: detachMinFloats}
+	if o.minFloats == 0 {
+		o.minFloats = detachMinFloats
+	}
+	return o
 }

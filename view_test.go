@@ -14,10 +14,10 @@ import (
 // viewTestIndex opens an index of DotProduct records of dim values without
 // a graph, whose exact scans all run without st.mu (view.go), and fills
 // namespace "t" with n records r0… of random values.
-func viewTestIndex(t *testing.T, dim, n int, vo viewOptions) (*Index, *Namespace) {
+func viewTestIndex(t *testing.T, dim, n int, vo queryOptions) (*Index, *Namespace) {
 	t.Helper()
 	vo.minFloats = 1
-	idx := openTest(t, &Options{Dimension: dim, Metric: DotProduct, Graph: GraphOptions{Threshold: -1}, view: &vo})
+	idx := openTest(t, &Options{Dimension: dim, Metric: DotProduct, Graph: GraphOptions{Threshold: -1}, query: &vo})
 	ns := idx.Namespace("t")
 	rng := rand.New(rand.NewSource(1))
 	recs := make([]Record, n)
@@ -59,7 +59,7 @@ func checkMatches(q []float32, res *QueryResult) error {
 }
 
 // TestView_WriterDoesNotWaitForScan pauses an exact scan once it has
-// started (viewOptions.beforeScan) and, meanwhile, deletes the best match
+// started (queryOptions.beforeScan) and, meanwhile, deletes the best match
 // and rewrites another record: the writes must complete while the scan is
 // paused, and the scan must answer from the state it started on (the
 // deleted record, as it was). The broken modes: a scan that keeps st.mu
@@ -78,7 +78,7 @@ func TestView_WriterDoesNotWaitForScan(t *testing.T) {
 			done := make(chan error, 1)
 			q := make([]float32, dim)
 			q[0] = 1
-			vo := viewOptions{noLimbo: mode == "nolimbo", beforeScan: func() {
+			vo := queryOptions{noLimbo: mode == "nolimbo", beforeScan: func() {
 				if paused.Add(1) != 1 {
 					return
 				}
@@ -103,7 +103,7 @@ func TestView_WriterDoesNotWaitForScan(t *testing.T) {
 			_, ns = viewTestIndex(t, dim, n, vo)
 			if mode == "locked" {
 				st, _ := ns.idx.lookup("t", false)
-				st.viewOpts.minFloats = math.MaxUint64 // every scan keeps st.mu
+				st.queryOpts.minFloats = math.MaxUint64 // every scan keeps st.mu
 			}
 			best := make([]float32, dim)
 			best[0] = 10
@@ -149,7 +149,7 @@ func TestView_ConcurrentWrites(t *testing.T) {
 	if raceEnabled {
 		n, writes = 1000, 300
 	}
-	_, ns := viewTestIndex(t, dim, n, viewOptions{})
+	_, ns := viewTestIndex(t, dim, n, queryOptions{})
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)

@@ -33,13 +33,13 @@ import (
 // ahead of the memtables they can grow: the memtables reserve at most 3
 // times the memtable bytes written (the mutable one is at most twice the
 // one before it, filled; the other at most the one before it), so held =
-// headroom - 4×written (rounded down to a 64th of the headroom), never
+// headroom - 4×written (rounded down to a 256th of the headroom), never
 // later than Pebble needs it. Blocks and memtables together therefore stay
 // within CacheSize + min(headroom, 4×written since Open): a reader keeps
 // CacheSize, a writer CacheSize of blocks beside its memtables.
 type headroom struct {
 	total int64 // 2×MemTableSize
-	step  int64 // held changes in steps of total/64
+	step  int64 // held changes in steps of total/256
 
 	done atomic.Bool // all of it given back: commits skip the lock
 
@@ -58,7 +58,7 @@ const memTableEntryOverhead = 8 + 176 + 8 + 16
 // hold reserves, in c, the part of total that the memtables
 // Pebble holds now (reserved bytes) leave.
 func (h *headroom) hold(c *pebble.Cache, reserved int64) {
-	h.step = max(h.total/64, 1)
+	h.step = max(h.total/256, 1)
 	h.written = reserved / 4 // counted as if written
 	h.set(c)
 }

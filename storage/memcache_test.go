@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
@@ -116,18 +117,23 @@ func TestCacheBesideMemTables(t *testing.T) {
 // sized beside the memtables (new) and at CacheSize (old, the
 // CacheNoHeadroom mode), in the same process. The store is 1/8 of the
 // defaults' scale (8 MiB memtables and cache, 40 MiB written) on the
-// operating system's file system. cache-bytes is what the block cache
+// operating system's file system; LARCH_BENCH_DEFAULTS=1 runs it at the
+// defaults (64 MiB memtables and cache, 320 MiB written). cache-bytes is
+// what the block cache
 // holds at the end, memtable-bytes what the memtables reserve, cpu-ns/op
 // the process's CPU time (user and system) per read.
 func BenchmarkGetAfterWrite(b *testing.B) {
-	const memTable, cache, total = 8 << 20, 8 << 20, 40 << 20
+	memTable, cache, total := DefaultMemTableSize/8, 8<<20, 40<<20
+	if os.Getenv("LARCH_BENCH_DEFAULTS") != "" {
+		memTable, cache, total = DefaultMemTableSize, 64<<20, 320<<20
+	}
 	const value = 1536 + 200 // a 384-dim float32 vector and some metadata
 	n := total / value
 	set := cache / 2 / value
 	key := func(i int) []byte { return []byte(fmt.Sprintf("r\x00\x00\x01%08d", i)) }
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, mode := range []string{"new", "old"} {
-		db, err := Open(b.TempDir(), Options{NoSync: true, CacheSize: cache, MemTableSize: memTable,
+		db, err := Open(b.TempDir(), Options{NoSync: true, CacheSize: int64(cache), MemTableSize: uint64(memTable),
 			DiskReserve: -1, Test: TestHooks{CacheNoHeadroom: mode == "old"}})
 		if err != nil {
 			b.Fatal(err)
@@ -150,6 +156,12 @@ func BenchmarkGetAfterWrite(b *testing.B) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		b.Run(mode, func(b *testing.B) {
+			for i := 0; i < set; i++ { // the working set read once
+				if _, ok, err := db.Get(key(i)); err != nil || !ok {
+					b.Fatalf("get %d: ok=%v err=%v", i, ok, err)
+				}
+			}
+			b.ResetTimer()
 			x := uint64(7)
 			cpu := cpuNanos()
 			for i := 0; i < b.N; i++ {

@@ -2,8 +2,10 @@ package server
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"math"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 )
@@ -56,8 +58,15 @@ func (l *lexer) eat(c byte) bool {
 
 // str reads a string without escapes or control characters.
 func (l *lexer) str() (string, bool) {
+	raw, ok := l.rawStr()
+	return string(raw), ok
+}
+
+// rawStr reads a string without escapes or control characters and returns
+// its bytes (a slice of the text).
+func (l *lexer) rawStr() ([]byte, bool) {
 	if !l.eat('"') {
-		return "", false
+		return nil, false
 	}
 	start := l.i
 	for l.i < len(l.b) {
@@ -67,13 +76,13 @@ func (l *lexer) str() (string, bool) {
 			raw := l.b[start:l.i]
 			l.i++
 			// encoding/json would replace invalid UTF-8: leave it to it.
-			return string(raw), utf8.Valid(raw)
+			return raw, utf8.Valid(raw)
 		case c == '\\' || c < 0x20:
-			return "", false
+			return nil, false
 		}
 		l.i++
 	}
-	return "", false
+	return nil, false
 }
 
 // number returns the bytes of a number in strict JSON grammar.
@@ -239,8 +248,9 @@ func (l *lexer) sub(v any) bool {
 }
 
 // object calls field for each key of an object; field reads the value and
-// reports whether it could.
-func (l *lexer) object(field func(key string) bool) bool {
+// reports whether it could. The key is a slice of the text (comparing
+// string(key) with constants allocates nothing).
+func (l *lexer) object(field func(key []byte) bool) bool {
 	if !l.eat('{') {
 		return false
 	}
@@ -248,7 +258,7 @@ func (l *lexer) object(field func(key string) bool) bool {
 		return true
 	}
 	for {
-		k, ok := l.str()
+		k, ok := l.rawStr()
 		if !ok || !l.eat(':') || !field(k) {
 			return false
 		}
@@ -267,9 +277,9 @@ func (l *lexer) end() bool { return l.peek() == 0 && l.i == len(l.b) }
 // fastQuery decodes a query body of the common shape into q.
 func fastQuery(body []byte, q *queryRequest) bool {
 	l := &lexer{b: body}
-	ok := l.object(func(k string) bool {
+	ok := l.object(func(k []byte) bool {
 		var ok bool
-		switch k {
+		switch string(k) {
 		case "namespace":
 			q.Namespace, ok = l.str()
 		case "topK":
@@ -308,8 +318,8 @@ func fastQuery(body []byte, q *queryRequest) bool {
 // fastUpsert decodes an upsert body of the common shape into u.
 func fastUpsert(body []byte, u *upsertRequest) bool {
 	l := &lexer{b: body}
-	ok := l.object(func(k string) bool {
-		switch k {
+	ok := l.object(func(k []byte) bool {
+		switch string(k) {
 		case "namespace":
 			var ok bool
 			u.Namespace, ok = l.str()
@@ -324,9 +334,9 @@ func fastUpsert(body []byte, u *upsertRequest) bool {
 			}
 			for {
 				var v vectorJSON
-				ok := l.object(func(k string) bool {
+				ok := l.object(func(k []byte) bool {
 					var ok bool
-					switch k {
+					switch string(k) {
 					case "id":
 						v.ID, ok = l.str()
 					case "values":
@@ -381,6 +391,12 @@ func parseFloat32(n []byte) (float32, bool) {
 // decides).
 func (l *lexer) float32() (float32, bool) {
 	b, i := l.b, l.i
+	if i+swarRoom <= len(b) {
+		if x, end, ok := swarFloat32(b[i : i+swarRoom]); ok {
+			l.i = i + end
+			return x, true
+		}
+	}
 	start, neg := i, false
 	if i < len(b) && b[i] == '-' {
 		neg = true
@@ -476,4 +492,76 @@ func (l *lexer) float32() (float32, bool) {
 func slowFloat32(n []byte) (float32, bool) {
 	x, err := strconv.ParseFloat(string(n), 32)
 	return float32(x), err == nil
+}
+
+// swarRoom is the number of bytes swarFloat32 reads: a sign, a digit, the
+// point and two words of fraction digits (the number itself may be
+// shorter; the bytes after it are read but not used).
+const swarRoom = 1 + 2 + 16
+
+// swarFloat32 converts the number at the start of b, when it has the
+// shape of almost every vector component clients send, [-]D.F with one
+// integer digit and 1 to 15 fraction digits and no exponent, and reports
+// its length; ok is false for any other shape (float32 then takes the
+// general path, which also judges malformed numbers), and where the
+// conversion would need strconv.
+//
+// It has no branch on the number's length: the fraction's digits are
+// found and converted eight at a time in 64-bit words (bit tricks, SIMD
+// within a register), so the end of one number, which is where the next
+// one starts, is known a few instructions after its first byte is loaded.
+// A loop over the digits instead mispredicts its exit on most numbers
+// (their lengths vary), and each misprediction throws away the work
+// already started on the next number.
+func swarFloat32(b []byte) (x float32, end int, ok bool) {
+	_ = b[swarRoom-1]
+	neg := b[0] == '-'
+	i := 0
+	if neg {
+		i = 1
+	}
+	d := uint64(b[i] - '0')
+	if d > 9 || b[i+1] != '.' {
+		return 0, 0, false
+	}
+	// Each word's bytes minus '0': digits become 0..9. The first byte
+	// that is not a digit is the first one outside 0..9 (a borrow or a
+	// carry only reaches the bytes after it, which are not used).
+	w1 := binary.LittleEndian.Uint64(b[i+2:]) - 0x3030303030303030
+	w2 := binary.LittleEndian.Uint64(b[i+10:]) - 0x3030303030303030
+	n1 := bits.TrailingZeros64(((w1+0x7676767676767676)|w1)&0x8080808080808080) >> 3
+	n2 := bits.TrailingZeros64(((w2+0x7676767676767676)|w2)&0x8080808080808080) >> 3
+	n2 &= -(n1 >> 3) // the second word counts only after 8 digits
+	if n1 == 0 || n2 == 8 {
+		return 0, 0, false // no fraction digit, or 16 or more
+	}
+	n := n1 + n2
+	end = i + 2 + n
+	if b[end]|0x20 == 'e' {
+		return 0, 0, false // an exponent
+	}
+	// The digits, shifted to the top of their word (a shift by 64 gives
+	// 0: no digit), are numbers of up to 8 digits.
+	m := (d*pow10u[n1]+eightDigits(w1<<(64-8*n1)))*pow10u[n2] + eightDigits(w2<<(64-8*n2))
+	if m > 1<<53 {
+		return 0, 0, false
+	}
+	f := float64(m) / pow10[n]
+	if f != 0 && (f < 0x1p-126 || math.Float64bits(f)&(1<<29-1) == 1<<28) {
+		return 0, 0, false // a float32 subnormal or halfway point: strconv decides
+	}
+	if neg {
+		f = -f
+	}
+	return float32(f), end, true
+}
+
+// pow10u holds 10^0 to 10^8.
+var pow10u = [...]uint64{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000}
+
+// eightDigits returns the number written by the 8 digit values (0..9) of
+// w, its first digit in the low byte.
+func eightDigits(w uint64) uint64 {
+	w = w*10 + w>>8 // pairs of digits
+	return ((w&0x000000FF000000FF)*(100+1000000<<32) + (w>>16&0x000000FF000000FF)*(1+10000<<32)) >> 32
 }

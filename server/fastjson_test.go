@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -157,4 +158,31 @@ func TestParseFloat32_MatchesStrconv(t *testing.T) {
 			check(strconv.FormatFloat(math.Float64frombits(uint64(int64(math.Float64bits(mid))+int64(d))), 'g', -1, 64))
 		}
 	}
+}
+
+// FuzzFloat32 lexes a number at the start of arbitrary bytes: whatever
+// float32 accepts must be a JSON number that strconv reads to the same
+// bits, and it must stop only where the number does (the 8-bytes-at-a-time
+// path reads bytes past the number's end, which may be anything).
+func FuzzFloat32(f *testing.F) {
+	for _, s := range []string{"0.12345678,0.5]}          ", "-0.123456789012345]}         ", "0.5e5,1,2,3,4,5,6,7,8,9,0",
+		"1.12345678123456789,1,2,3,4", "0.1:::::::::::::::::::::::", "9.999999999999999,1,2,3,4,5", "-0.0000000000000001,2,3"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l := lexer{b: b}
+		x, ok := l.float32()
+		if !ok {
+			return
+		}
+		num := string(b[:l.i])
+		want, err := strconv.ParseFloat(num, 32)
+		if err != nil || !json.Valid([]byte(num)) || math.Float32bits(x) != math.Float32bits(float32(want)) {
+			t.Fatalf("float32 on %q read %q as %v (bits %#x); strconv: %v %v", b, num, x, math.Float32bits(x), float32(want), err)
+		}
+		// (An exponent can follow only a number without one.)
+		if l.i < len(b) && (b[l.i] >= '0' && b[l.i] <= '9' || b[l.i]|0x20 == 'e' && !strings.ContainsAny(num, "eE")) {
+			t.Fatalf("float32 on %q stopped inside the number, at %d", b, l.i)
+		}
+	})
 }

@@ -84,6 +84,20 @@ type result struct {
 	P50, P99 time.Duration // latency
 	CPU      time.Duration // the server process's CPU time (user + system) per operation
 	Client   time.Duration // the clients' process's CPU time per operation (0 in-process)
+	Allocs   float64       // the server process's heap allocations per operation
+}
+
+// usage is a process's CPU time and heap allocations so far.
+type usage struct {
+	CPU     time.Duration
+	Mallocs uint64
+}
+
+// used returns the process's usage so far.
+func used() usage {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return usage{cpuTime(), ms.Mallocs}
 }
 
 // cpuTime returns the process's CPU time so far (user + system).
@@ -263,13 +277,14 @@ func clientProcess() {
 	}
 	// A served run: the server's CPU time read from it before and after.
 	served := func(n, c, perOp int, op func(int)) result {
-		var s0, s1 time.Duration
+		var s0, s1 usage
 		ch.call(&s0, "cpu")
 		c0 := cpuTime()
 		r := run(n, c, perOp, op)
 		c1 := cpuTime()
 		ch.call(&s1, "cpu")
-		r.CPU, r.Client = (s1-s0)/time.Duration(n), (c1-c0)/time.Duration(n)
+		r.CPU, r.Client = (s1.CPU-s0.CPU)/time.Duration(n), (c1-c0)/time.Duration(n)
+		r.Allocs = float64(s1.Mallocs-s0.Mallocs) / float64(n)
 		return r
 	}
 
@@ -327,8 +342,9 @@ func clientProcess() {
 		procs, runtime.GOMAXPROCS(0), *pin, *rounds, loadStart, report.LoadAvg())
 	fmt.Println(`"server CPU" and "client CPU": each process's CPU time per operation; ratios against in-process: "wall" (throughput),`)
 	fmt.Println(`"server CPU" (the anchor's CPU per op over the server's), "total CPU" (over the server's and the clients' together)`)
-	fmt.Printf("%-7s %-8s %-10s %12s %10s %10s %11s %11s %7s %11s %10s\n", "op", "clients", "side", "per second", "p50", "p99",
-		"server CPU", "client CPU", "wall", "server CPU", "total CPU")
+	fmt.Println(`"allocs": the server process's heap allocations per operation`)
+	fmt.Printf("%-7s %-8s %-10s %12s %10s %10s %11s %7s %11s %7s %11s %10s\n", "op", "clients", "side", "per second", "p50", "p99",
+		"server CPU", "allocs", "client CPU", "wall", "server CPU", "total CPU")
 	for _, f := range figures {
 		unit := "q/s"
 		if f.name == "upsert" {
@@ -339,8 +355,8 @@ func clientProcess() {
 			var lm result
 			if ok {
 				lm = median(lrs)
-				fmt.Printf("%-7s %-8d %-10s %8.0f %-5s %8v %10v %11v\n", f.name, c, "in-process", lm.PerSec, unit,
-					lm.P50.Round(time.Microsecond), lm.P99.Round(time.Microsecond), lm.CPU.Round(time.Microsecond))
+				fmt.Printf("%-7s %-8d %-10s %8.0f %-5s %8v %10v %11v %7.1f\n", f.name, c, "in-process", lm.PerSec, unit,
+					lm.P50.Round(time.Microsecond), lm.P99.Round(time.Microsecond), lm.CPU.Round(time.Microsecond), lm.Allocs)
 			}
 			for _, side := range []string{"HTTP", "gRPC"} {
 				rs, ok := all[key{f.name, side, c}]
@@ -348,8 +364,8 @@ func clientProcess() {
 					continue
 				}
 				m := median(rs)
-				fmt.Printf("%-7s %-8d %-10s %8.0f %-5s %8v %10v %11v %11v", f.name, c, side, m.PerSec, unit,
-					m.P50.Round(time.Microsecond), m.P99.Round(time.Microsecond), m.CPU.Round(time.Microsecond), m.Client.Round(time.Microsecond))
+				fmt.Printf("%-7s %-8d %-10s %8.0f %-5s %8v %10v %11v %7.1f %11v", f.name, c, side, m.PerSec, unit,
+					m.P50.Round(time.Microsecond), m.P99.Round(time.Microsecond), m.CPU.Round(time.Microsecond), m.Allocs, m.Client.Round(time.Microsecond))
 				if ok && lm.PerSec > 0 {
 					// Ratios of each round's pair, then their median.
 					var wall, scpu, tcpu []float64
@@ -507,7 +523,7 @@ func serverProcess() {
 		f := strings.Fields(in.Text())
 		switch {
 		case len(f) == 1 && f[0] == "cpu":
-			answer = cpuTime()
+			answer = used()
 		case len(f) == 1 && f[0] == "idle":
 			waitIdle()
 		case len(f) == 1 && f[0] == "procs":
@@ -569,6 +585,7 @@ func waitIdle() {
 func run(n, c, perOp int, op func(i int)) result {
 	lat := make([]time.Duration, n)
 	var wg sync.WaitGroup
+	u0 := used()
 	start, cpu0 := time.Now(), cpuTime()
 	for w := 0; w < c; w++ {
 		wg.Add(1)
@@ -583,8 +600,9 @@ func run(n, c, perOp int, op func(i int)) result {
 	}
 	wg.Wait()
 	el, cpu := time.Since(start), cpuTime()-cpu0
+	allocs := float64(used().Mallocs-u0.Mallocs) / float64(n)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return result{PerSec: float64(n*perOp) / el.Seconds(), P50: lat[n/2], P99: lat[n*99/100], CPU: cpu / time.Duration(n)}
+	return result{PerSec: float64(n*perOp) / el.Seconds(), P50: lat[n/2], P99: lat[n*99/100], CPU: cpu / time.Duration(n), Allocs: allocs}
 }
 
 func median(rs []result) result {
@@ -599,7 +617,8 @@ func median(rs []result) result {
 		P50:    time.Duration(pick(func(r result) float64 { return float64(r.P50) })),
 		P99:    time.Duration(pick(func(r result) float64 { return float64(r.P99) })),
 		CPU:    time.Duration(pick(func(r result) float64 { return float64(r.CPU) })),
-		Client: time.Duration(pick(func(r result) float64 { return float64(r.Client) }))}
+		Client: time.Duration(pick(func(r result) float64 { return float64(r.Client) })),
+		Allocs: pick(func(r result) float64 { return r.Allocs })}
 }
 
 // post sends body (JSON bytes, or a value to encode) and decodes a 2xx

@@ -93,11 +93,21 @@ func (st *nsState) fillMetadataLocked(idx *Index, top []scored, ms []Match, chec
 	var keyBuf [16][]byte
 	var atBuf [16]int
 	keys, at := keyBuf[:0], atBuf[:0]
+	prefix := storage.RecordKey(st.nsid, "")
+	n := 0
+	for i := range ms {
+		if st.mu.rows[top[i].row].hasMD() {
+			n += len(prefix) + len(ms[i].ID)
+		}
+	}
+	buf := make([]byte, 0, n) // every key in one allocation
 	for i := range ms {
 		if !st.mu.rows[top[i].row].hasMD() {
 			continue
 		}
-		keys = append(keys, storage.RecordKey(st.nsid, ms[i].ID))
+		start := len(buf)
+		buf = append(append(buf, prefix...), ms[i].ID...)
+		keys = append(keys, buf[start:len(buf):len(buf)])
 		at = append(at, i)
 	}
 	found := 0

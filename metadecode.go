@@ -1,24 +1,34 @@
 package larch
 
 import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
-// decodeMetadata parses a record's stored metadata JSON into canonical
-// types. It is what every read of metadata and every namespace load goes
-// through: a hand-written parser of the JSON larch itself writes (a flat
-// object of strings, numbers, booleans and lists of strings), which
-// returns exactly what decoding with encoding/json and normalizing gives
-// (decodeMetadataJSON, the reference; FuzzDecodeMetadata compares the two)
-// at a fraction of its cost. Anything it does not expect, it leaves to
-// the reference: its errors, and the rarely stored forms (nested values,
-// numbers out of float64's range, invalid UTF-8, a top level that is not
-// an object).
+// decodeMetadata decodes a record's stored metadata into canonical types.
+// It is what every read of metadata and every namespace load goes
+// through. The binary encoding (mdBinaryTag, what normalizeMetadata
+// writes) is read by decodeMetadataBinary. JSON, what stores written
+// before it hold, is read by a hand-written parser of the JSON larch
+// wrote (a flat object of strings, numbers, booleans and lists of
+// strings), which returns exactly what decoding with encoding/json and
+// normalizing gives (decodeMetadataJSON, the reference;
+// FuzzDecodeMetadata compares the two) at a fraction of its cost.
+// Anything it does not expect, it leaves to the reference: its errors,
+// and the rarely stored forms (nested values, numbers out of float64's
+// range, invalid UTF-8, a top level that is not an object).
 func decodeMetadata(b []byte) (Metadata, error) {
 	if len(b) == 0 {
 		return nil, nil
+	}
+	if b[0] == mdBinaryTag {
+		return decodeMetadataBinary(nil, b, false)
 	}
 	if md, ok := fastDecodeMetadata(b, ""); ok {
 		return md, nil
@@ -35,6 +45,9 @@ func decodeMetadataShared(b []byte) (Metadata, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
+	if b[0] == mdBinaryTag {
+		return decodeMetadataBinary(nil, b, true)
+	}
 	if md, ok := fastDecodeMetadata(b, string(b)); ok {
 		return md, nil
 	}
@@ -48,6 +61,9 @@ func decodeMetadataShared(b []byte) (Metadata, error) {
 func decodeMetadataReuse(md Metadata, b []byte) (Metadata, error) {
 	if len(b) == 0 {
 		return nil, nil
+	}
+	if b[0] == mdBinaryTag {
+		return decodeMetadataBinary(md, b, true)
 	}
 	if md, ok := fastDecodeMetadataInto(md, b, string(b)); ok {
 		return md, nil
@@ -355,4 +371,205 @@ func hex4(b []byte) rune {
 		r = r<<4 | rune(c)
 	}
 	return r
+}
+
+// The binary metadata encoding, what larch stores since the JSON it stored
+// before: a record's stored metadata is this when it starts with
+// mdBinaryTag, and JSON (always starting with '{', as larch wrote it)
+// otherwise, so that stores written before read as they did. It is
+//
+//	mdBinaryTag, uvarint field count, then per field in key order:
+//	uvarint key length, key, a type byte, and the value:
+//	mdString: uvarint length, bytes;
+//	mdInt:    zigzag varint (a float64 holding an integer of at most 2^53,
+//	          not -0);
+//	mdFloat:  8 bytes, the float64's bits, little-endian;
+//	mdTrue, mdFalse: nothing;
+//	mdList:   uvarint count, then per string uvarint length, bytes.
+//
+// Decoding it reads no syntax: the map is made at its final size and every
+// string is a slice of one copy of the encoding.
+const (
+	mdBinaryTag = 0x01
+
+	mdString = 's'
+	mdInt    = 'i'
+	mdFloat  = 'f'
+	mdTrue   = 'T'
+	mdFalse  = 'F'
+	mdList   = 'l'
+)
+
+// appendMetadataBinary appends the binary encoding of md, whose values are
+// canonical (string, float64, bool, []string: normalizeMetadata's), to
+// dst.
+func appendMetadataBinary(dst []byte, md Metadata) []byte {
+	var keyBuf [16]string
+	keys := keyBuf[:0]
+	for k := range md {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	dst = append(dst, mdBinaryTag)
+	dst = binary.AppendUvarint(dst, uint64(len(keys)))
+	for _, k := range keys {
+		dst = binary.AppendUvarint(dst, uint64(len(k)))
+		dst = append(dst, k...)
+		switch v := md[k].(type) {
+		case string:
+			dst = append(dst, mdString)
+			dst = binary.AppendUvarint(dst, uint64(len(v)))
+			dst = append(dst, v...)
+		case float64:
+			if i := int64(v); float64(i) == v && i >= -1<<53 && i <= 1<<53 && (v != 0 || !math.Signbit(v)) {
+				dst = append(dst, mdInt)
+				dst = binary.AppendVarint(dst, i)
+			} else {
+				dst = append(dst, mdFloat)
+				dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v))
+			}
+		case bool:
+			if v {
+				dst = append(dst, mdTrue)
+			} else {
+				dst = append(dst, mdFalse)
+			}
+		case []string:
+			dst = append(dst, mdList)
+			dst = binary.AppendUvarint(dst, uint64(len(v)))
+			for _, s := range v {
+				dst = binary.AppendUvarint(dst, uint64(len(s)))
+				dst = append(dst, s...)
+			}
+		default:
+			panic(fmt.Sprintf("larch: metadata value of type %T is not canonical", v)) // normalizeMetadata's output only
+		}
+	}
+	return dst
+}
+
+// errMetadataBinary is the error of a binary metadata encoding that is not
+// one appendMetadataBinary writes.
+var errMetadataBinary = errors.New("malformed binary metadata")
+
+// decodeMetadataBinary decodes b, a binary metadata encoding, into into
+// (cleared) or a new map when into is nil. With shared, every key and
+// string is a slice of one copy of b; else each is its own copy. Whatever
+// b holds, it returns an error or canonical metadata (valid UTF-8,
+// non-empty keys, in increasing order in b, finite numbers, non-nil
+// lists), and never panics.
+func decodeMetadataBinary(into Metadata, b []byte, shared bool) (Metadata, error) {
+	if len(b) == 0 || b[0] != mdBinaryTag {
+		return nil, errMetadataBinary
+	}
+	d := mdBinDecoder{b: b, i: 1}
+	n, ok := d.uvarint()
+	// A field takes at least three bytes: key length, key, type.
+	if !ok || n > uint64(len(b)-d.i)/3 {
+		return nil, errMetadataBinary
+	}
+	if shared {
+		d.s = string(b)
+	}
+	md := into
+	if md != nil {
+		clear(md)
+	} else {
+		md = make(Metadata, n)
+	}
+	prev := ""
+	for range n {
+		// Keys are in increasing order, so distinct and not empty.
+		k, ok := d.str()
+		if !ok || k <= prev || d.i >= len(b) {
+			return nil, errMetadataBinary
+		}
+		prev = k
+		t := b[d.i]
+		d.i++
+		switch t {
+		case mdString:
+			s, ok := d.str()
+			if !ok {
+				return nil, errMetadataBinary
+			}
+			md[k] = s
+		case mdInt:
+			v, k2 := binary.Varint(b[d.i:])
+			if k2 <= 0 || v < -1<<53 || v > 1<<53 {
+				return nil, errMetadataBinary
+			}
+			d.i += k2
+			md[k] = float64(v)
+		case mdFloat:
+			if len(b)-d.i < 8 {
+				return nil, errMetadataBinary
+			}
+			f := math.Float64frombits(binary.LittleEndian.Uint64(b[d.i:]))
+			if math.IsNaN(f) || math.IsInf(f, 0) {
+				return nil, errMetadataBinary
+			}
+			d.i += 8
+			md[k] = f
+		case mdTrue:
+			md[k] = true
+		case mdFalse:
+			md[k] = false
+		case mdList:
+			c, ok := d.uvarint()
+			if !ok || c > uint64(len(b)-d.i) {
+				return nil, errMetadataBinary
+			}
+			l := make([]string, c)
+			for j := range l {
+				if l[j], ok = d.str(); !ok {
+					return nil, errMetadataBinary
+				}
+			}
+			md[k] = l
+		default:
+			return nil, errMetadataBinary
+		}
+	}
+	if d.i != len(b) {
+		return nil, errMetadataBinary
+	}
+	return md, nil
+}
+
+// mdBinDecoder reads a binary metadata encoding b at i; s, when not empty,
+// is b as a string, which the strings read are slices of.
+type mdBinDecoder struct {
+	b []byte
+	i int
+	s string
+}
+
+func (d *mdBinDecoder) uvarint() (uint64, bool) {
+	v, k := binary.Uvarint(d.b[d.i:])
+	if k <= 0 {
+		return 0, false
+	}
+	d.i += k
+	return v, true
+}
+
+// str reads a length and that many bytes of valid UTF-8.
+func (d *mdBinDecoder) str() (string, bool) {
+	l, ok := d.uvarint()
+	if !ok || l > uint64(len(d.b)-d.i) {
+		return "", false
+	}
+	start, end := d.i, d.i+int(l)
+	d.i = end
+	var s string
+	if d.s != "" {
+		s = d.s[start:end]
+	} else {
+		s = string(d.b[start:end])
+	}
+	if !utf8.ValidString(s) {
+		return "", false
+	}
+	return s, true
 }

@@ -1,11 +1,23 @@
 package larch
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/larchdb/larch/storage"
 )
 
 // metadecodeSeeds are stored forms decodeMetadata must read exactly as
@@ -85,26 +97,212 @@ func checkDecodeSame(t *testing.T, b []byte) {
 
 // TestDecodeMetadata_SameAsEncodingJSON checks the fast decoder against
 // the encoding/json reference on hand-written stored forms, and on the
-// JSON normalizeMetadata writes for random metadata; that it really takes
-// its fast path for what larch writes; and that it takes the reference's
-// exact answers where it falls back.
+// JSON larch wrote for random metadata before the binary encoding (what
+// stores written then hold); that it really takes its fast path for that
+// JSON; and that it takes the reference's exact answers where it falls
+// back.
 func TestDecodeMetadata_SameAsEncodingJSON(t *testing.T) {
 	for _, s := range metadecodeSeeds {
 		checkDecodeSame(t, []byte(s))
 	}
 	rng := rand.New(rand.NewPCG(7, 8))
 	for i := 0; i < 2000; i++ {
-		md := randomMetadata(rng)
-		_, b, err := normalizeMetadata(md)
+		md, _, err := normalizeMetadata(randomMetadata(rng))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if b == nil {
+		if md == nil {
 			continue
+		}
+		b, err := json.Marshal(md)
+		if err != nil {
+			t.Fatal(err)
 		}
 		checkDecodeSame(t, b)
 		if _, ok := fastDecodeMetadata(b, ""); !ok {
-			t.Fatalf("%q: what normalizeMetadata writes is not on the fast path", b)
+			t.Fatalf("%q: what larch wrote as JSON is not on the fast path", b)
+		}
+	}
+}
+
+// TestMetadataBinary_RoundTrip checks that what normalizeMetadata stores
+// decodes, by every decoder, to exactly the metadata it normalized, and to
+// what the JSON larch stored before decodes to: random metadata, and the
+// numbers on either side of the integer form's edges.
+func TestMetadataBinary_RoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	cases := []Metadata{
+		{"z": math.Copysign(0, -1), "a": 0, "b": 1 << 53, "c": -(1 << 53), "d": 1<<53 + 2, "e": -(1<<53 + 2), "f": 0.5, "g": -1e300,
+			"h": math.SmallestNonzeroFloat64, "i": math.MaxFloat64, "j": 1e21, "k": int64(math.MaxInt64), "l": uint64(math.MaxUint64)},
+		{"empty": []string{}, "one": []string{""}, "s": "", "t": true, "f": false},
+	}
+	for range 3000 {
+		cases = append(cases, randomMetadata(rng))
+	}
+	var reuse Metadata
+	for _, in := range cases {
+		want, b, err := normalizeMetadata(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want == nil {
+			if b != nil {
+				t.Fatalf("%v: no metadata stored as %q", in, b)
+			}
+			continue
+		}
+		if b[0] != mdBinaryTag {
+			t.Fatalf("%v: stored as %q, not the binary encoding", in, b)
+		}
+		j, err := json.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, err := decodeMetadataJSON(j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reused, err := decodeMetadataReuse(reuse, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reuse = reused
+		for name, dec := range map[string]func([]byte) (Metadata, error){"decodeMetadata": decodeMetadata, "decodeMetadataShared": decodeMetadataShared,
+			"decodeMetadataReuse": func([]byte) (Metadata, error) { return reused, nil }} {
+			got, err := dec(b)
+			if err != nil {
+				t.Fatalf("%s(%q): %v", name, b, err)
+			}
+			if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(got, old) {
+				t.Fatalf("%s(%q):\n got  %#v\n want %#v\n JSON %#v", name, b, got, want, old)
+			}
+			for k, v := range got {
+				if f, ok := v.(float64); ok && math.Signbit(f) != math.Signbit(want[k].(float64)) {
+					t.Fatalf("%s: field %q is %v, want %v", name, k, f, want[k])
+				}
+				if l, ok := v.([]string); ok && l == nil {
+					t.Fatalf("%s: field %q is a nil list", name, k)
+				}
+			}
+		}
+	}
+}
+
+// checkBinaryDecode fails t if decoding b as binary metadata returns
+// anything but an error or canonical metadata, which its encoding decodes
+// back to.
+func checkBinaryDecode(t *testing.T, b []byte) {
+	t.Helper()
+	for _, shared := range []bool{false, true} {
+		md, err := decodeMetadataBinary(nil, b, shared)
+		if err != nil {
+			continue
+		}
+		norm, enc, err := normalizeMetadata(md)
+		if err != nil {
+			t.Fatalf("%q decodes to %#v, which is not valid metadata: %v", b, md, err)
+		}
+		if !reflect.DeepEqual(norm, md) && len(md) > 0 {
+			t.Fatalf("%q decodes to %#v, not canonical (%#v)", b, md, norm)
+		}
+		if len(md) > 0 {
+			back, err := decodeMetadataBinary(nil, enc, shared)
+			if err != nil || !reflect.DeepEqual(back, md) {
+				t.Fatalf("%q decodes to %#v, which encodes as %q, which decodes to %#v, %v", b, md, enc, back, err)
+			}
+		}
+	}
+}
+
+// TestMetadataBinary_Malformed decodes every truncation and many byte
+// flips of valid encodings: an error or canonical metadata, never a panic.
+func TestMetadataBinary_Malformed(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	seeds := [][]byte{{mdBinaryTag}, {mdBinaryTag, 0}, {mdBinaryTag, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+		{mdBinaryTag, 1, 1, 'a', mdFloat, 0, 0, 0, 0, 0, 0, 0xf0, 0x7f}, // +Inf
+		{mdBinaryTag, 1, 1, 'a', mdFloat, 1, 0, 0, 0, 0, 0, 0xf0, 0x7f}, // NaN
+		{mdBinaryTag, 2, 1, 'a', mdTrue, 1, 'a', mdFalse},               // a repeated key
+		{mdBinaryTag, 1, 0, mdTrue},                                     // an empty key
+		{mdBinaryTag, 1, 1, 0xff, mdTrue},                               // a key not UTF-8
+		{mdBinaryTag, 1, 1, 'a', mdList, 0xff, 0xff, 0xff, 0xff, 0x0f},  // a huge list
+		{mdBinaryTag, 1, 1, 'a', mdInt, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01},
+	}
+	for range 200 {
+		_, b, err := normalizeMetadata(randomMetadata(rng))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b != nil {
+			seeds = append(seeds, b)
+		}
+	}
+	for _, b := range seeds {
+		for n := 0; n <= len(b); n++ {
+			checkBinaryDecode(t, b[:n])
+		}
+		for range 20 {
+			c := bytes.Clone(b)
+			c[rng.IntN(len(c))] ^= byte(1 + rng.IntN(255))
+			checkBinaryDecode(t, c)
+			_, _ = decodeMetadata(c) // the JSON path, for a flipped tag
+		}
+	}
+	// The hand-written seeds past the first two are all malformed.
+	for _, b := range seeds[2:10] {
+		if _, err := decodeMetadataBinary(nil, b, false); err == nil && len(b) > 2 {
+			t.Fatalf("%q decodes", b)
+		}
+	}
+}
+
+// FuzzDecodeMetadataBinary decodes any input as binary metadata: an error
+// or canonical metadata that encodes back to it, never a panic.
+func FuzzDecodeMetadataBinary(f *testing.F) {
+	_, b, _ := normalizeMetadata(Metadata{"document_id": "doc-1", "chunk_number": 3, "tags": []string{"x"}, "ok": true, "f": 0.25})
+	f.Add(b)
+	f.Add([]byte{mdBinaryTag, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkBinaryDecode(t, b)
+	})
+}
+
+// TestNormalizeMetadata_SizeLimit checks that metadata is refused exactly
+// when its JSON encoding passes MaxMetadataBytes, whatever escapes its
+// strings need (normalizeMetadata serializes only what may pass it).
+func TestNormalizeMetadata_SizeLimit(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	pieces := []string{"a", "é", "€", "😀", "<", "\"", "\n", "\x01", "\u2028"}
+	for i := range 300 {
+		// A string whose JSON is near the limit: plain, or escapes only.
+		var sb strings.Builder
+		p := pieces[:1]
+		if i%3 == 1 {
+			p = pieces
+		} else if i%3 == 2 {
+			p = pieces[4:]
+		}
+		target := MaxMetadataBytes - 40 + rng.IntN(80)
+		if i%3 == 2 {
+			target = target/6 + rng.IntN(40) - 20
+		}
+		for sb.Len() < target {
+			sb.WriteString(p[rng.IntN(len(p))])
+		}
+		md := Metadata{"k": sb.String()}
+		if rng.IntN(2) == 0 {
+			md["n"] = -1.2345678901234567e-7
+			md["l"] = []string{"x", pieces[rng.IntN(len(pieces))]}
+		}
+		j, err := json.Marshal(md)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = normalizeMetadata(md)
+		if over := len(j) > MaxMetadataBytes; over != (err != nil) {
+			t.Fatalf("JSON of %d bytes (limit %d): error %v", len(j), MaxMetadataBytes, err)
+		}
+		if err != nil && !errors.Is(err, ErrInvalidMetadata) {
+			t.Fatalf("error %v is not ErrInvalidMetadata", err)
 		}
 	}
 }
@@ -162,22 +360,32 @@ func FuzzDecodeMetadata(f *testing.F) {
 }
 
 // BenchmarkDecodeMetadata decodes the seed's seven fields and a 400-byte
-// text, with the fast decoder and with the encoding/json reference.
+// text: the binary encoding, and the JSON stored before it with the fast
+// decoder and with the encoding/json reference.
 func BenchmarkDecodeMetadata(b *testing.B) {
 	md := Metadata{
 		"document_id": "doc-000123", "chunk_number": 3, "document_title": "Quarterly report 123 of the northern region",
 		"document_url": "https://example.com/docs/000123/report.pdf", "created_at": "2026-04-04T10:00:00Z",
 		"document_type": "pdf", "version": 2, "chunk_text": strings.Repeat("the quick brown fox jumps over a lazy dog ", 10),
 	}
-	_, raw, err := normalizeMetadata(md)
+	norm, bin, err := normalizeMetadata(md)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := json.Marshal(norm)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, c := range []struct {
 		name string
 		fn   func([]byte) (Metadata, error)
-	}{{"fast", decodeMetadata}, {"fast-shared", decodeMetadataShared}, {"encoding-json", decodeMetadataJSON}} {
+		raw  []byte
+	}{{"binary", decodeMetadata, bin}, {"binary-shared", decodeMetadataShared, bin},
+		{"fast", decodeMetadata, raw}, {"fast-shared", decodeMetadataShared, raw}, {"encoding-json", decodeMetadataJSON, raw},
+		// What a query did before #26, metadata held in memory: a clone.
+		{"clone-in-memory", func([]byte) (Metadata, error) { return norm.clone(), nil }, raw}} {
 		b.Run(c.name, func(b *testing.B) {
+			raw := c.raw
 			b.SetBytes(int64(len(raw)))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -187,4 +395,146 @@ func BenchmarkDecodeMetadata(b *testing.B) {
 			}
 		})
 	}
+}
+
+// fixtureMetadata is the metadata of record i of
+// testdata/index-json-metadata.tar.gz, an index written before the binary
+// encoding (its records' metadata is JSON): 40 records r0..r39 of 4 dims
+// in namespace "docs".
+func fixtureMetadata(i int) Metadata {
+	md := Metadata{"doc": fmt.Sprintf("d%d", i/5), "chunk": float64(i % 5), "title": fmt.Sprintf("title <%d> & \"quoted\" \u2028 é 😀", i/5),
+		"tags": []string{"a", fmt.Sprint("t", i%3)}, "draft": i%2 == 0, "score": 0.1 * float64(i), "big": 1e300, "neg": -float64(i) - 0.5}
+	if i%4 == 0 {
+		md["empty"] = []string{}
+	}
+	return md
+}
+
+// untarFixture extracts testdata/name (a gzipped tar of an index
+// directory) into a new directory and returns it.
+func untarFixture(t *testing.T, name string) string {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return dir
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag != tar.TypeReg {
+			continue
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(h.Name)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// storedFormats counts the records of want in namespace name whose stored
+// metadata is JSON and binary.
+func storedFormats(t *testing.T, idx *Index, name string, want metaModel) (jsonN, binN int) {
+	t.Helper()
+	st, err := idx.lookup(name, false)
+	if err != nil || st == nil {
+		t.Fatal(st, err)
+	}
+	for id := range want {
+		v, ok, err := idx.db.Get(storage.RecordKey(st.nsid, id))
+		if err != nil || !ok {
+			t.Fatal(id, ok, err)
+		}
+		_, raw, err := storage.RecordMetadata(v)
+		if err != nil || len(raw) == 0 {
+			t.Fatal(id, raw, err)
+		}
+		switch raw[0] {
+		case '{':
+			jsonN++
+		case mdBinaryTag:
+			binN++
+		default:
+			t.Fatalf("record %q: metadata stored as %q", id, raw)
+		}
+	}
+	return jsonN, binN
+}
+
+// TestMetadata_OldJSONStore opens an index written before the binary
+// metadata encoding, whose records hold JSON, and checks that every read
+// path returns its metadata exactly, the filters find it, and records
+// rewritten since (binary) and not (JSON) live side by side, through a
+// reopen and an eviction.
+func TestMetadata_OldJSONStore(t *testing.T) {
+	ctx := context.Background()
+	dir := untarFixture(t, "index-json-metadata.tar.gz")
+	opts := &Options{NoSync: true}
+	idx, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { idx.Close() }()
+	ns := idx.Namespace("docs")
+	want := metaModel{}
+	for i := range 40 {
+		want[fmt.Sprint("r", i)] = fixtureMetadata(i)
+	}
+	if j, b := storedFormats(t, idx, "docs", want); j != 40 || b != 0 {
+		t.Fatalf("the fixture holds %d records in JSON and %d binary, want 40 and 0", j, b)
+	}
+	checkMetadataPaths(t, "old store", idx, ns, want)
+
+	// Rewrites store the binary encoding: an upsert, an update's merge of
+	// the stored JSON, an update by filter.
+	md := Metadata{"doc": "d1", "chunk": 7.0, "new": "binary"}
+	if _, err := ns.Upsert(ctx, []Record{{ID: "r0", Values: []float32{3, 1, 1, 1}, Metadata: md}}); err != nil {
+		t.Fatal(err)
+	}
+	want["r0"] = md.clone()
+	if err := ns.Update(ctx, "r6", Update{SetMetadata: Metadata{"extra": "x", "chunk": 9}}); err != nil {
+		t.Fatal(err)
+	}
+	want["r6"]["extra"], want["r6"]["chunk"] = "x", 9.0
+	if _, err := ns.UpdateByFilter(ctx, Eq("doc", "d3"), Metadata{"reviewed": true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := 15; i < 20; i++ {
+		want[fmt.Sprint("r", i)]["reviewed"] = true
+	}
+	if j, b := storedFormats(t, idx, "docs", want); j != 33 || b != 7 {
+		t.Fatalf("%d records in JSON and %d binary, want 33 and 7", j, b)
+	}
+	checkMetadataPaths(t, "old store, partly rewritten", idx, ns, want)
+
+	if err := idx.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if idx, err = Open(dir, opts); err != nil {
+		t.Fatal(err)
+	}
+	ns = idx.Namespace("docs")
+	checkMetadataPaths(t, "old store, partly rewritten, reopened", idx, ns, want)
+	st, err := idx.lookup("docs", false)
+	if err != nil || st == nil {
+		t.Fatal(st, err)
+	}
+	if !st.evict(idx) {
+		t.Fatal("the namespace could not be evicted")
+	}
+	checkMetadataPaths(t, "old store, after eviction and reload", idx, ns, want)
 }

@@ -236,7 +236,9 @@ func checkSparse(s *SparseValues) error {
 }
 
 // normalizeMetadata checks md and returns a copy holding only the canonical
-// value types (string, float64, bool, []string) and its JSON encoding.
+// value types (string, float64, bool, []string) and its stored encoding
+// (appendMetadataBinary). The size limit, MaxMetadataBytes, is on md's
+// JSON encoding, as the hosted service's is.
 func normalizeMetadata(md Metadata) (Metadata, []byte, error) {
 	if len(md) == 0 {
 		return nil, nil, nil
@@ -255,14 +257,43 @@ func normalizeMetadata(md Metadata) (Metadata, []byte, error) {
 		}
 		out[k] = nv
 	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidMetadata, err)
+	if jsonSizeBound(out) > MaxMetadataBytes {
+		// Only metadata that may pass the limit is serialized to measure.
+		b, err := json.Marshal(out)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", ErrInvalidMetadata, err)
+		}
+		if len(b) > MaxMetadataBytes {
+			return nil, nil, fmt.Errorf("%w: %d bytes serialized, the limit is %d", ErrInvalidMetadata, len(b), MaxMetadataBytes)
+		}
 	}
-	if len(b) > MaxMetadataBytes {
-		return nil, nil, fmt.Errorf("%w: %d bytes serialized, the limit is %d", ErrInvalidMetadata, len(b), MaxMetadataBytes)
+	return out, appendMetadataBinary(nil, out), nil
+}
+
+// jsonSizeBound returns a bound on the length of md's JSON encoding (md
+// canonical): json.Marshal writes a byte of a valid UTF-8 string as at
+// most six (\u00XX; the runes it escapes take at least one byte per two
+// characters of their escape), and a float64 in fewer than 32 bytes.
+func jsonSizeBound(md Metadata) int {
+	str := func(s string) int { return 2 + 6*len(s) }
+	n := 2 + len(md)
+	for k, v := range md {
+		n += str(k)
+		switch v := v.(type) {
+		case string:
+			n += str(v)
+		case float64:
+			n += 32
+		case bool:
+			n += 5
+		case []string:
+			n += 2 + len(v)
+			for _, s := range v {
+				n += str(s)
+			}
+		}
 	}
-	return out, b, nil
+	return n
 }
 
 func normalizeValue(v any) (any, error) {

@@ -19,7 +19,7 @@
 // times top-10 queries with metadata, a query filtered on document_id, and
 // the upserts.
 //
-//	go run ./bench/memory [-n 100000] [-shapes bare,fields,text,schema]
+//	go run ./bench/memory [-n 100000] [-shapes bare,fields,text,schema] [-cache bytes] [-zipf s]
 package main
 
 import (
@@ -45,6 +45,8 @@ func main() {
 	n := flag.Int("n", 100000, "records per namespace")
 	shapes := flag.String("shapes", "bare,fields,text,schema", "shapes to measure")
 	nq := flag.Int("queries", 2000, "queries per timed pass")
+	flag.Int64Var(&cacheSize, "cache", 0, "storage block cache in bytes (Options.CacheSize; 0: the default, 64 MiB)")
+	flag.Float64Var(&zipfS, "zipf", 0, "filtered queries pick their document by a Zipf law of this exponent (> 1; 0: uniformly)")
 	flag.StringVar(&memprofile, "memprofile", "", "write a heap profile, taken after the namespace is loaded, to this file (one shape)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the filtered queries to this file (one shape)")
 	flag.Parse()
@@ -64,16 +66,16 @@ func main() {
 		}
 	}
 	fmt.Printf("load average %s, GOMAXPROCS %d, %d records of %d dims per namespace\n", report.LoadAvg(), runtime.GOMAXPROCS(0), *n, dim)
-	fmt.Println("| shape | heap per record (loaded) | heap per record (upserted) | budget accounts per record | accounted / heap | upsert µs/record | load after reopen ms | top-10 + metadata q/s | filtered document_id + metadata q/s | the same without metadata q/s (÷) |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| shape | heap per record (loaded) | heap per record (upserted) | budget accounts per record | accounted / heap | upsert µs/record | load after reopen ms | top-10 + metadata q/s | filtered document_id + metadata q/s | the same without metadata q/s (÷) | filtered + metadata CPU µs/query | without metadata CPU µs/query |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, s := range strings.Split(*shapes, ",") {
 		r := measure(s, *n, *nq)
 		ratio := ""
 		if r.filtNoMDQPS > 0 {
 			ratio = fmt.Sprintf(" (%.2f)", r.filtQPS/r.filtNoMDQPS)
 		}
-		fmt.Printf("| %s | %.0f B | %.0f B | %.0f B | %.2f | %.1f | %.0f | %s | %s | %s%s |\n", s, r.loaded, r.upserted, r.accounted, r.accounted/r.loaded,
-			r.upsertMicros, r.loadMillis, report.Comma(r.mdQPS), report.Comma(r.filtQPS), report.Comma(r.filtNoMDQPS), ratio)
+		fmt.Printf("| %s | %.0f B | %.0f B | %.0f B | %.2f | %.1f | %.0f | %s | %s | %s%s | %.1f | %.1f |\n", s, r.loaded, r.upserted, r.accounted, r.accounted/r.loaded,
+			r.upsertMicros, r.loadMillis, report.Comma(r.mdQPS), report.Comma(r.filtQPS), report.Comma(r.filtNoMDQPS), ratio, r.filtCPU, r.filtNoMDCPU)
 	}
 }
 
@@ -81,6 +83,7 @@ type result struct {
 	loaded, upserted, accounted float64
 	upsertMicros                float64
 	mdQPS, filtQPS, filtNoMDQPS float64
+	filtCPU, filtNoMDCPU        float64 // process CPU µs a query (median pass)
 	loadMillis                  float64 // reopened namespace's load (Warm)
 }
 
@@ -142,7 +145,7 @@ func measure(s string, n, nq int) result {
 	defer os.RemoveAll(dir)
 	// No graph: this measures the records' own memory (the graph's is
 	// bench/scale's).
-	opts := &larch.Options{Dimension: dim, Metric: larch.Cosine, NoSync: true, MemoryBudget: 8 << 30,
+	opts := &larch.Options{Dimension: dim, Metric: larch.Cosine, NoSync: true, MemoryBudget: 8 << 30, CacheSize: cacheSize,
 		Graph: larch.GraphOptions{Threshold: -1}}
 	idx, err := larch.Open(dir, opts)
 	if err != nil {
@@ -212,17 +215,37 @@ func measure(s string, n, nq int) result {
 		defer profiling(false)
 		// With and without metadata, passes interleaved: the second is
 		// the anchor the first's cost of reading metadata shows against.
+		docs := make([]int, nq)
+		var zipf *rand.Zipf
+		if zipfS > 1 {
+			// Document ranks shuffled, so that the popular ones are spread
+			// over the key space.
+			zipf = rand.NewZipf(rand.New(rand.NewPCG(5, 6)), zipfS, 1, uint64(n/10-1))
+		}
+		for i := range docs {
+			docs[i] = (i * 7919) % (n / 10)
+			if zipf != nil {
+				docs[i] = int(zipf.Uint64()*7919) % (n / 10)
+			}
+		}
 		filtered := func(md bool) func(int) larch.Query {
 			return func(i int) larch.Query {
 				return larch.Query{Vector: queries[i], TopK: 10, IncludeMetadata: md,
-					Filter: larch.Eq("document_id", fmt.Sprintf("doc-%06d", (i*7919)%(n/10)))}
+					Filter: larch.Eq("document_id", fmt.Sprintf("doc-%06d", docs[i]))}
 			}
 		}
-		r := interleavedQPS(nq, ns, filtered(true), filtered(false))
+		r, cpu := interleavedQPS(nq, ns, filtered(true), filtered(false))
 		res.filtQPS, res.filtNoMDQPS = r[0], r[1]
+		res.filtCPU, res.filtNoMDCPU = cpu[0], cpu[1]
 	}
 	return res
 }
+
+// cacheSize is -cache, zipfS -zipf.
+var (
+	cacheSize int64
+	zipfS     float64
+)
 
 // memprofile is the -memprofile file.
 var memprofile string
@@ -232,13 +255,17 @@ var memprofile string
 var profiling = func(bool) {}
 
 // interleavedQPS returns, for each of qs, the median rate over five passes
-// of nq queries, the passes of qs taking turns; the first checks that its
-// best match carries metadata.
-func interleavedQPS(nq int, ns *larch.Namespace, qs ...func(int) larch.Query) []float64 {
+// of nq queries, the passes of qs taking turns, and the median process CPU
+// time a query (µs; steadier than the rate on a loaded machine, GC
+// included); the first checks that its best match carries metadata.
+func interleavedQPS(nq int, ns *larch.Namespace, qs ...func(int) larch.Query) (qps, cpu []float64) {
 	ctx := context.Background()
 	all := make([][]float64, len(qs))
+	allCPU := make([][]float64, len(qs))
 	for range 5 {
 		for j, q := range qs {
+			runtime.GC()
+			c := cpuTime()
 			t := time.Now()
 			for i := 0; i < nq; i++ {
 				res, err := ns.Query(ctx, q(i))
@@ -250,14 +277,16 @@ func interleavedQPS(nq int, ns *larch.Namespace, qs ...func(int) larch.Query) []
 				}
 			}
 			all[j] = append(all[j], float64(nq)/time.Since(t).Seconds())
+			allCPU[j] = append(allCPU[j], float64((cpuTime()-c).Microseconds())/float64(nq))
 		}
 	}
-	out := make([]float64, len(qs))
+	qps, cpu = make([]float64, len(qs)), make([]float64, len(qs))
 	for j := range all {
 		sort.Float64s(all[j])
-		out[j] = all[j][2]
+		sort.Float64s(allCPU[j])
+		qps[j], cpu[j] = all[j][2], allCPU[j][2]
 	}
-	return out
+	return qps, cpu
 }
 
 // qps returns the median over three passes of nq queries' rate; withMD

@@ -54,7 +54,12 @@ type Options struct {
 	// Configure to change them later. The default is none.
 	Tags map[string]string
 
-	// CacheSize is the storage block cache in bytes. The default is 64 MiB.
+	// CacheSize is the room for stored blocks in the storage block cache,
+	// in bytes. The default is 64 MiB. It is kept beside the storage's
+	// write buffers (memtables, up to two of 64 MiB), which the block
+	// cache also accounts for: a process that writes holds up to
+	// CacheSize + 128 MiB between the two, one that only reads about
+	// CacheSize.
 	CacheSize int64
 
 	// MemoryBudget bounds the memory held by warm (loaded) namespaces, in

@@ -25,7 +25,11 @@ type Options struct {
 	// NoSync commits batches without waiting for the write-ahead log to
 	// reach stable storage.
 	NoSync bool
-	// CacheSize is the block cache size in bytes; 0 means 64 MiB.
+	// CacheSize is the room for blocks in the block cache, in bytes; 0
+	// means 64 MiB. Pebble reserves the memtables' size from its cache,
+	// so the cache is made larger by what they may reserve, 2×MemTableSize
+	// (see headroom): blocks and memtables together take up to
+	// CacheSize + 2×MemTableSize.
 	CacheSize int64
 	// ReadOnly opens an existing database without writing to it (still
 	// taking its lock): to read settings before deciding what to do.
@@ -66,6 +70,14 @@ type TestHooks struct {
 	// ScansFillCache lets scans larger than the block cache fill it, as
 	// they did before holdCache (the cache test).
 	ScansFillCache bool
+	// CacheNoHeadroom sizes the block cache at CacheSize, as before
+	// headroom: the memtables' reservation empties it (the memtable cache
+	// test).
+	CacheNoHeadroom bool
+	// HeadroomUnheld gives the block cache the memtables' headroom at
+	// once, without larch's reservation of the part not yet needed: a
+	// process that has not written fills it with blocks (the same test).
+	HeadroomUnheld bool
 }
 
 // DefaultMemTableSize is the memtable size Open uses when
@@ -83,6 +95,10 @@ type DB struct {
 	release func() // the in-process claim on dir, or nil
 	space   *space // nil: no guard
 	cache   *pebble.Cache
+	// blocks is Options.CacheSize (the room for blocks) and head the
+	// memtables' room beside it (cache.go).
+	blocks int64
+	head   headroom
 
 	// held counts the large scans running (see holdCache); release ends
 	// their reservation of the block cache.
@@ -122,11 +138,18 @@ func Open(dir string, o Options) (_ *DB, err error) {
 	if d.lock, err = lockDir(fs, dir); err != nil {
 		return nil, err
 	}
-	cache := o.CacheSize
-	if cache == 0 {
-		cache = 64 << 20
+	d.blocks = o.CacheSize
+	if d.blocks == 0 {
+		d.blocks = 64 << 20
 	}
-	c := pebble.NewCache(cache)
+	memTable := o.MemTableSize
+	if memTable == 0 {
+		memTable = DefaultMemTableSize
+	}
+	if !o.Test.CacheNoHeadroom {
+		d.head.total = 2 * int64(memTable)
+	}
+	c := pebble.NewCache(d.blocks + d.head.total)
 	defer c.Unref() // Pebble holds its own reference until Close
 	d.cache = c
 	reserve := o.DiskReserve
@@ -152,16 +175,13 @@ func Open(dir string, o Options) (_ *DB, err error) {
 		Cache:              c,
 		FormatMajorVersion: FormatMajorVersion,
 		Logger:             fatalLogger{dir: dir, panics: o.Test.PanicOnFatal},
-		MemTableSize:       o.MemTableSize,
+		MemTableSize:       memTable,
 		ReadOnly:           o.ReadOnly,
 	}
 	po.EventListener = &pebble.EventListener{
 		// Corruption is reported to the reader as an error wrapping
 		// ErrCorrupt (wrapErr); Pebble's default would stop the process.
 		DataCorruption: func(pebble.DataCorruptionInfo) {},
-	}
-	if po.MemTableSize == 0 {
-		po.MemTableSize = DefaultMemTableSize
 	}
 	po.EnsureDefaults()
 	if !o.Test.SkipLogCheck {
@@ -174,6 +194,12 @@ func Open(dir string, o Options) (_ *DB, err error) {
 		return nil, wrapOpenErr(dir, err)
 	}
 	d.db = db
+	if d.head.total > 0 && !o.Test.HeadroomUnheld {
+		m := db.Metrics()
+		d.head.hold(c, int64(m.MemTable.Size+m.MemTable.ZombieSize))
+	} else {
+		d.head.done.Store(true)
+	}
 	d.ignoreScanErrors = o.Test.IgnoreScanErrors
 	d.write = pebble.Sync
 	if o.NoSync {
@@ -200,6 +226,7 @@ func (d *DB) Close() error {
 	// Flush the memtables first, so that the next Open has no log to
 	// replay (up to two 64 MiB memtables' worth).
 	ferr := d.db.Flush()
+	d.head.close()
 	if err := d.db.Close(); err != nil {
 		return wrapErr(d.dir, err)
 	}
@@ -288,14 +315,14 @@ func (d *DB) Scan(ctx context.Context, lower, upper []byte, fn func(k, v []byte)
 // displace cold blocks instead of adding to it. What the cache held stays.
 // It reports whether it holds the cache (then unholdCache ends the hold).
 func (d *DB) holdCache(key, upper []byte) bool {
-	size := d.cache.MaxSize()
+	size := d.blocks
 	if n, err := d.db.EstimateDiskUsage(key, upper); err != nil || int64(n) <= size {
 		return false
 	}
 	d.heldMu.Lock()
 	defer d.heldMu.Unlock()
 	if d.held == 0 {
-		if room := size - max(d.cache.Size(), size/16); room > 0 {
+		if room := d.blockRoom() - max(d.cache.Size(), size/16); room > 0 {
 			d.unreserve = d.cache.Reserve(int(room))
 		}
 	}
@@ -319,7 +346,7 @@ func (d *DB) holdCheckBytes() int {
 	if d.noHoldCache || d.cache == nil {
 		return 0
 	}
-	return int(max(d.cache.MaxSize()/64, 1))
+	return int(max(d.blocks/64, 1))
 }
 
 // Batch is a set of writes committed atomically.
@@ -437,6 +464,7 @@ func (b *Batch) commit(w *pebble.WriteOptions) error {
 	if err := b.d.checkSpace(b.b.Len(), b.grows && !b.frees); err != nil {
 		return err
 	}
+	b.d.head.wrote(b.d.cache, b.b.Len(), int(b.b.Count()))
 	return wrapErr(b.d.dir, b.b.Commit(w))
 }
 

@@ -89,7 +89,8 @@ func TestScanHoldsCache(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Reopened: the memtable a large write grew reserves cache.
+			// Reopened: a process that has only read (the test of a
+			// cache kept beside the memtables is TestCacheBesideMemTables).
 			if small, err = Open("db2", Options{FS: fs, NoSync: true, CacheSize: cache}); err != nil {
 				t.Fatal(err)
 			}

@@ -254,8 +254,8 @@ func (pr *parquetRows) Close() error { return pr.r.Close() }
 
 // parseMetadata decodes one row's metadata JSON into its canonical form
 // and encoding, exactly as json.Unmarshal followed by normalizeMetadata
-// (what an upsert of the same record stores); FuzzImportMetadata holds the
-// two to the same answer. Flat objects of plain strings, numbers, booleans
+// (what an upsert of the same record stores); TestParseMetadata_SameAsUpsert
+// and FuzzParseMetadata hold the two to the same answer. Flat objects of plain strings, numbers, booleans
 // and lists of strings — nearly all metadata — take a fast path that
 // parses and encodes in one pass; anything else, including every error,
 // takes the general one.
@@ -279,7 +279,7 @@ func parseMetadata(b []byte) (Metadata, []byte, error) {
 // U+2028 and U+2029), whose numbers parse as finite float64 and whose lists
 // hold only such strings, with no repeated key. It reports false for
 // anything else. The encoding it returns is byte for byte what
-// json.Marshal writes for the parsed map.
+// normalizeMetadata returns for the parsed map.
 func fastMetadata(b []byte) (Metadata, []byte, bool) {
 	p := metaParser{b: b}
 	p.space()
@@ -327,11 +327,13 @@ func fastMetadata(b []byte) (Metadata, []byte, bool) {
 	if len(md) == 0 {
 		return nil, nil, true
 	}
-	raw := encodeMetadata(make([]byte, 0, len(b)), md)
-	if len(raw) > MaxMetadataBytes {
+	// The limit is on the JSON form, which only metadata that may pass
+	// it is encoded to measure (as normalizeMetadata does); what is
+	// stored is the binary form an upsert stores.
+	if jsonSizeBound(md) > MaxMetadataBytes && len(encodeMetadata(make([]byte, 0, len(b)), md)) > MaxMetadataBytes {
 		return nil, nil, false
 	}
-	return md, raw, true
+	return md, appendMetadataBinary(make([]byte, 0, len(b)), md), true
 }
 
 type metaParser struct {

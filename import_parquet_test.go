@@ -4,16 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
 	"testing/fstest"
+	"unicode/utf8"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/snappy"
@@ -673,4 +676,55 @@ func TestImportParquet_HostileFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkParseMetadataSameAsUpsert fails t when parseMetadata (the import's
+// path) and json.Unmarshal + normalizeMetadata (an upsert's) differ on b:
+// in the error, the metadata or its stored bytes.
+func checkParseMetadataSameAsUpsert(t *testing.T, b []byte) {
+	t.Helper()
+	md, raw, err := parseMetadata(b)
+	var m map[string]any
+	var wantMD Metadata
+	var wantRaw []byte
+	wantErr := json.Unmarshal(b, &m)
+	if wantErr == nil && !utf8.Valid(b) {
+		wantErr = errors.New("not UTF-8")
+	}
+	if wantErr == nil {
+		wantMD, wantRaw, wantErr = normalizeMetadata(m)
+	}
+	if (err != nil) != (wantErr != nil) {
+		t.Fatalf("%q: import error %v, upsert error %v", b, err, wantErr)
+	}
+	if err != nil {
+		return
+	}
+	if !reflect.DeepEqual(md, wantMD) {
+		t.Fatalf("%q: import metadata %#v, upsert %#v", b, md, wantMD)
+	}
+	if !bytes.Equal(raw, wantRaw) {
+		t.Fatalf("%q: import stores %x, an upsert %x", b, raw, wantRaw)
+	}
+}
+
+// TestParseMetadata_SameAsUpsert: an imported record's metadata is stored
+// byte for byte as an upsert of it stores it (the binary encoding), on the
+// fast path and off it.
+func TestParseMetadata_SameAsUpsert(t *testing.T) {
+	for _, s := range []string{
+		`{}`, `{"a":"b"}`, `{"document_id":"doc-1","chunk_number":3,"version":2,"score":0.25,"ok":true,"tags":["x","y"]}`,
+		`{"n":-0}`, `{"n":1e300}`, `{"big":9007199254740993}`, `{"s":"caf\u00e9 <b>"}`, `{"nested":{"a":1}}`,
+		`{"tags":[]}`, `{"a":"b","a":"c"}`, `{"a":null}`, `[1]`, `{"a":"` + strings.Repeat("x", MaxMetadataBytes) + `"}`,
+	} {
+		checkParseMetadataSameAsUpsert(t, []byte(s))
+	}
+}
+
+// FuzzParseMetadata: the import's metadata path and an upsert's agree on
+// any input (go test -fuzz FuzzParseMetadata -run XXX).
+func FuzzParseMetadata(f *testing.F) {
+	f.Add([]byte(`{"document_id":"doc-1","chunk_number":3,"tags":["x"]}`))
+	f.Add([]byte(`{"n":-0.0,"b":false}`))
+	f.Fuzz(func(t *testing.T, b []byte) { checkParseMetadataSameAsUpsert(t, b) })
 }

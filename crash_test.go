@@ -179,7 +179,7 @@ func runOp(ctx context.Context, idx *Index, op crashOp) error {
 // as a model, checking that the paths agree with each other.
 func dumpIndex(ctx context.Context, idx *Index) (crashModel, error) {
 	out := crashModel{}
-	list, err := idx.ListNamespaces(ctx, &NamespaceListOptions{Limit: 1000})
+	list, err := idx.ListNamespaces(ctx, &ListNamespacesOptions{Limit: 1000})
 	if err != nil {
 		return nil, err
 	}

@@ -82,7 +82,7 @@ func verifyIndex(ctx context.Context, idx *Index, want crashModel, rng *rand.Ran
 // that the namespace listing's counts agree with what is listed.
 func readModel(ctx context.Context, idx *Index) (crashModel, error) {
 	out := crashModel{}
-	list, err := idx.ListNamespaces(ctx, &NamespaceListOptions{Limit: 1000})
+	list, err := idx.ListNamespaces(ctx, &ListNamespacesOptions{Limit: 1000})
 	if err != nil {
 		return nil, fmt.Errorf("list namespaces: %w", err)
 	}

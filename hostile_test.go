@@ -39,7 +39,7 @@ func hsSnapshot(t testing.TB, idx *Index) hsState {
 		t.Fatalf("snapshot: stats: %v", err)
 	}
 	st.Total = stats.TotalRecordCount
-	nl, err := idx.ListNamespaces(ctx, &NamespaceListOptions{Limit: 1000})
+	nl, err := idx.ListNamespaces(ctx, &ListNamespacesOptions{Limit: 1000})
 	if err != nil {
 		t.Fatalf("snapshot: list namespaces: %v", err)
 	}
@@ -588,7 +588,7 @@ func TestHostile_Names(t *testing.T) {
 	}
 	_, err = idx.QueryNamespaces(ctx, many, Query{Vector: ones(4), TopK: 1})
 	hsExpect(t, idx, before, err, ErrTooMany, "1001 namespaces")
-	_, err = idx.ListNamespaces(ctx, &NamespaceListOptions{Prefix: strings.Repeat("p", MaxNamespaceLen+1)})
+	_, err = idx.ListNamespaces(ctx, &ListNamespacesOptions{Prefix: strings.Repeat("p", MaxNamespaceLen+1)})
 	hsExpect(t, idx, before, err, ErrInvalidNamespace, "prefix")
 	_, err = idx.Namespace("tenant").List(ctx, &ListOptions{Prefix: "r\xff"})
 	hsExpect(t, idx, before, err, ErrInvalidID, "prefix", "UTF-8")
@@ -628,10 +628,10 @@ func TestHostile_IDsInReads(t *testing.T) {
 		hsExpect(t, idx, before, err, ErrTooMany, fmt.Sprint(limit))
 		_, err = ns.FetchByMetadata(ctx, Filter{}, &FetchByMetadataOptions{Limit: limit})
 		hsExpect(t, idx, before, err, ErrTooMany, fmt.Sprint(limit))
-		_, err = idx.ListNamespaces(ctx, &NamespaceListOptions{Limit: limit})
+		_, err = idx.ListNamespaces(ctx, &ListNamespacesOptions{Limit: limit})
 		hsExpect(t, idx, before, err, ErrTooMany, fmt.Sprint(limit))
 	}
-	_, err = idx.ListImports(ctx, &ImportListOptions{Limit: -1})
+	_, err = idx.ListImports(ctx, &ListImportsOptions{Limit: -1})
 	hsExpect(t, idx, before, err, ErrTooMany, "-1")
 }
 

@@ -592,23 +592,23 @@ func (idx *Index) DescribeImport(ctx context.Context, id string) (*ImportJob, er
 	return &j, nil
 }
 
-// ImportListOptions page ListImports.
-type ImportListOptions struct {
+// ListImportsOptions page ListImports.
+type ListImportsOptions struct {
 	// Limit is the most jobs one page holds, 1..100. The default is 100.
 	Limit int
 	// PaginationToken continues where the page that returned it ended.
 	PaginationToken string
 }
 
-// ImportList is one page of import jobs, oldest first.
-type ImportList struct {
+// ImportPage is one page of import jobs, oldest first.
+type ImportPage struct {
 	Jobs      []ImportJob
 	NextToken string
 }
 
 // ListImports lists the index's import jobs, oldest first.
-func (idx *Index) ListImports(ctx context.Context, opts *ImportListOptions) (*ImportList, error) {
-	var o ImportListOptions
+func (idx *Index) ListImports(ctx context.Context, opts *ListImportsOptions) (*ImportPage, error) {
+	var o ListImportsOptions
 	if opts != nil {
 		o = *opts
 	}
@@ -638,7 +638,7 @@ func (idx *Index) ListImports(ctx context.Context, opts *ImportListOptions) (*Im
 	}
 	idx.imp.Unlock()
 	sort.Strings(ids)
-	out := &ImportList{}
+	out := &ImportPage{}
 	if len(ids) > o.Limit {
 		ids = ids[:o.Limit]
 		out.NextToken = encodeToken(ids[len(ids)-1])

@@ -164,11 +164,11 @@ func TestImport_CompletesAndCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitImport(t, idx, id2)
-	list, err := idx.ListImports(ctx, &ImportListOptions{Limit: 1})
+	list, err := idx.ListImports(ctx, &ListImportsOptions{Limit: 1})
 	if err != nil || len(list.Jobs) != 1 || list.Jobs[0].ID != id || list.NextToken == "" {
 		t.Fatalf("list: %+v %v", list, err)
 	}
-	list, _ = idx.ListImports(ctx, &ImportListOptions{Limit: 1, PaginationToken: list.NextToken})
+	list, _ = idx.ListImports(ctx, &ListImportsOptions{Limit: 1, PaginationToken: list.NextToken})
 	if len(list.Jobs) != 1 || list.Jobs[0].ID != id2 {
 		t.Fatalf("list page 2: %+v", list)
 	}

@@ -1441,8 +1441,8 @@ func (st *nsState) isCommitted() bool {
 	return st.committed
 }
 
-// NamespaceListOptions narrow and page ListNamespaces.
-type NamespaceListOptions struct {
+// ListNamespacesOptions narrow and page ListNamespaces.
+type ListNamespacesOptions struct {
 	// Prefix keeps only the names that start with it. The default is all.
 	Prefix string
 	// Limit is the most namespaces one page holds, 1..1,000. The default is
@@ -1453,8 +1453,8 @@ type NamespaceListOptions struct {
 	PaginationToken string
 }
 
-// NamespaceList is one page of namespaces.
-type NamespaceList struct {
+// NamespacePage is one page of namespaces.
+type NamespacePage struct {
 	Namespaces []NamespaceDescription
 	// NextToken continues the listing; it is empty on the last page.
 	NextToken string
@@ -1464,11 +1464,11 @@ type NamespaceList struct {
 }
 
 // ListNamespaces lists namespaces in name order, a page at a time.
-func (idx *Index) ListNamespaces(ctx context.Context, opts *NamespaceListOptions) (*NamespaceList, error) {
+func (idx *Index) ListNamespaces(ctx context.Context, opts *ListNamespacesOptions) (*NamespacePage, error) {
 	if err := ctxErr(ctx); err != nil {
 		return nil, err
 	}
-	var o NamespaceListOptions
+	var o ListNamespacesOptions
 	if opts != nil {
 		o = *opts
 	}
@@ -1483,7 +1483,7 @@ func (idx *Index) ListNamespaces(ctx context.Context, opts *NamespaceListOptions
 		return nil, err
 	}
 	defer idx.exit()
-	out := &NamespaceList{}
+	out := &NamespacePage{}
 	err = idx.eachNamespace(ctx, o.Prefix, func(name string, e storage.CatalogEntry) error {
 		out.TotalCount++
 		if after != "" && name <= after {

@@ -166,11 +166,11 @@ func TestNamespace_CreateDescribeListDelete(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		idx.CreateNamespace(ctx, fmt.Sprint("u", i))
 	}
-	l, err := idx.ListNamespaces(ctx, &NamespaceListOptions{Prefix: "u", Limit: 2})
+	l, err := idx.ListNamespaces(ctx, &ListNamespacesOptions{Prefix: "u", Limit: 2})
 	if err != nil || l.TotalCount != 5 || len(l.Namespaces) != 2 || l.Namespaces[0].Name != "u0" || l.NextToken == "" {
 		t.Fatalf("list: %+v %v", l, err)
 	}
-	l, _ = idx.ListNamespaces(ctx, &NamespaceListOptions{Prefix: "u", Limit: 2, PaginationToken: l.NextToken})
+	l, _ = idx.ListNamespaces(ctx, &ListNamespacesOptions{Prefix: "u", Limit: 2, PaginationToken: l.NextToken})
 	if len(l.Namespaces) != 2 || l.Namespaces[0].Name != "u2" {
 		t.Fatalf("list page 2: %+v", l)
 	}

@@ -482,7 +482,7 @@ func restoreCrashRun(t *testing.T, points int, seed int64) []string {
 func checkRestoreImage(t *testing.T, idx *Index, wants [2]map[string]Record, restored map[string]int) (map[string]int, []string) {
 	ctx := context.Background()
 	var v []string
-	list, err := idx.ListNamespaces(ctx, &NamespaceListOptions{Limit: 1000})
+	list, err := idx.ListNamespaces(ctx, &ListNamespacesOptions{Limit: 1000})
 	if err != nil {
 		return nil, []string{err.Error()}
 	}

@@ -30,7 +30,7 @@ func TestInvalidToken_EveryPagedCall(t *testing.T) {
 			return err
 		},
 		"ListNamespaces": func() error {
-			_, err := idx.ListNamespaces(ctx, &larch.NamespaceListOptions{PaginationToken: junk})
+			_, err := idx.ListNamespaces(ctx, &larch.ListNamespacesOptions{PaginationToken: junk})
 			return err
 		},
 		"FetchByMetadata": func() error {
@@ -38,7 +38,7 @@ func TestInvalidToken_EveryPagedCall(t *testing.T) {
 			return err
 		},
 		"ListImports": func() error {
-			_, err := idx.ListImports(ctx, &larch.ImportListOptions{PaginationToken: junk})
+			_, err := idx.ListImports(ctx, &larch.ListImportsOptions{PaginationToken: junk})
 			return err
 		},
 	}

@@ -538,7 +538,7 @@ func (s *Server) listNamespaces(h *hostedIndex, r *http.Request, idx *larch.Inde
 	key, token := apiKey(r), q.Get("paginationToken")
 	if s.auth.seesAll(key) {
 		// Every namespace is visible: larch pages the catalog itself.
-		page, err := idx.ListNamespaces(r.Context(), &larch.NamespaceListOptions{Prefix: q.Get("prefix"), Limit: limit, PaginationToken: token})
+		page, err := idx.ListNamespaces(r.Context(), &larch.ListNamespacesOptions{Prefix: q.Get("prefix"), Limit: limit, PaginationToken: token})
 		if err != nil {
 			return 0, nil, err
 		}
@@ -565,7 +565,7 @@ func (s *Server) listNamespaces(h *hostedIndex, r *http.Request, idx *larch.Inde
 	var all []namespaceJSON
 	var next string
 	for {
-		page, err := idx.ListNamespaces(r.Context(), &larch.NamespaceListOptions{Prefix: q.Get("prefix"), Limit: larch.MaxIDsPerRequest, PaginationToken: next})
+		page, err := idx.ListNamespaces(r.Context(), &larch.ListNamespacesOptions{Prefix: q.Get("prefix"), Limit: larch.MaxIDsPerRequest, PaginationToken: next})
 		if err != nil {
 			return 0, nil, err
 		}
@@ -743,7 +743,7 @@ func (s *Server) listImports(h *hostedIndex, r *http.Request, idx *larch.Index) 
 	if r.URL.Query().Has("limit") && (limit < 1 || limit > 100) {
 		return 0, nil, badRequest("limit", "%d is outside 1..100", limit)
 	}
-	l, err := idx.ListImports(r.Context(), &larch.ImportListOptions{Limit: limit, PaginationToken: r.URL.Query().Get("paginationToken")})
+	l, err := idx.ListImports(r.Context(), &larch.ListImportsOptions{Limit: limit, PaginationToken: r.URL.Query().Get("paginationToken")})
 	if err != nil {
 		return 0, nil, err
 	}

@@ -447,7 +447,7 @@ func (s *vectorService) ListNamespaces(ctx context.Context, req *pb.ListNamespac
 	}
 	idx := grpcIndex(ctx)
 	if s.auth.seesAll(key) {
-		page, err := idx.ListNamespaces(ctx, &larch.NamespaceListOptions{Prefix: req.GetPrefix(), Limit: limit,
+		page, err := idx.ListNamespaces(ctx, &larch.ListNamespacesOptions{Prefix: req.GetPrefix(), Limit: limit,
 			PaginationToken: req.GetPaginationToken()})
 		if err != nil {
 			return nil, err
@@ -469,7 +469,7 @@ func (s *vectorService) ListNamespaces(ctx context.Context, req *pb.ListNamespac
 	var all []*pb.NamespaceDescription
 	var token string
 	for {
-		page, err := idx.ListNamespaces(ctx, &larch.NamespaceListOptions{Prefix: req.GetPrefix(),
+		page, err := idx.ListNamespaces(ctx, &larch.ListNamespacesOptions{Prefix: req.GetPrefix(),
 			Limit: larch.MaxIDsPerRequest, PaginationToken: token})
 		if err != nil {
 			return nil, err

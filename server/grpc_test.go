@@ -119,7 +119,7 @@ func indexSnapshot(t testing.TB, idx *larch.Index) string {
 	t.Helper()
 	ctx := context.Background()
 	var b strings.Builder
-	l, err := idx.ListNamespaces(ctx, &larch.NamespaceListOptions{Limit: 1000})
+	l, err := idx.ListNamespaces(ctx, &larch.ListNamespacesOptions{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -361,7 +361,7 @@ func query(args []string) error {
 // namespaceHint lists a few of the index's namespaces, for an error about
 // one that does not exist.
 func namespaceHint(ctx context.Context, idx *larch.Index, dir string) string {
-	l, err := idx.ListNamespaces(ctx, &larch.NamespaceListOptions{Limit: 5})
+	l, err := idx.ListNamespaces(ctx, &larch.ListNamespacesOptions{Limit: 5})
 	if err != nil || l.TotalCount == 0 {
 		return " (it has no namespaces)"
 	}

@@ -123,7 +123,7 @@ func main() {
 		log.Fatal(err)
 	}
 	fmt.Printf("stats: dimension %d, metric %v, %d namespaces, %d records\n", st.Dimension, st.Metric, len(st.Namespaces), st.TotalRecordCount)
-	list, _ := idx.ListNamespaces(ctx, &larch.NamespaceListOptions{Prefix: "customer-00", Limit: 3})
+	list, _ := idx.ListNamespaces(ctx, &larch.ListNamespacesOptions{Prefix: "customer-00", Limit: 3})
 	for _, d := range list.Namespaces {
 		fmt.Printf("  %s: %d records, %d bytes\n", d.Name, d.RecordCount, d.SizeBytes)
 	}

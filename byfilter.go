@@ -278,8 +278,9 @@ func (ns *Namespace) fetchByMetadataPage(ctx context.Context, f Filter, limit in
 }
 
 // Count returns how many records of the namespace match f (all records for
-// the zero Filter), exactly and as of the call.
-func (ns *Namespace) Count(ctx context.Context, f Filter) (uint64, error) {
+// the zero Filter), exactly and as of the call. It is an int, like the
+// counts DeleteByFilter and UpdateByFilter return.
+func (ns *Namespace) Count(ctx context.Context, f Filter) (int, error) {
 	if err := ctxErr(ctx); err != nil {
 		return 0, err
 	}
@@ -298,7 +299,9 @@ func (ns *Namespace) Count(ctx context.Context, f Filter) (uint64, error) {
 		if err != nil || st == nil {
 			return 0, err
 		}
-		return st.count(ctx, ns.idx)
+		n, err := st.count(ctx, ns.idx)
+		return int(n), err
 	}
-	return ns.countFilter(ctx, f)
+	n, err := ns.countFilter(ctx, f)
+	return int(n), err
 }

@@ -224,7 +224,7 @@ func dumpIndex(ctx context.Context, idx *Index) (crashModel, error) {
 			if err != nil {
 				return nil, err
 			}
-			if got != uint64(want) {
+			if got != want {
 				return nil, fmt.Errorf("namespace %s: postings count %d records with g=%v, the records hold %d", d.Name, got, g, want)
 			}
 		}

@@ -61,7 +61,7 @@ func verifyIndex(ctx context.Context, idx *Index, want crashModel, rng *rand.Ran
 					w++
 				}
 			}
-			if n != uint64(w) {
+			if n != w {
 				return fmt.Errorf("namespace %q: the postings count %d records with g=%d, the records %d", name, n, g, w)
 			}
 		}

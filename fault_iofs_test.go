@@ -290,7 +290,7 @@ func ioRead(ctx context.Context, idx *Index, m crashModel, name string, rng *ran
 				w++
 			}
 		}
-		if n != uint64(w) {
+		if n != w {
 			return wrong("count g=%v: %d, want %d", g, n, w)
 		}
 	default: // an exact query

@@ -163,7 +163,7 @@ func fwCheckRefusal(t *testing.T, err error, mention string) {
 func fwCheck(t *testing.T, ns *Namespace, cfg config, model map[string]Record) {
 	t.Helper()
 	ctx := context.Background()
-	if n, err := ns.Count(ctx, Filter{}); err != nil || n != uint64(len(model)) {
+	if n, err := ns.Count(ctx, Filter{}); err != nil || n != len(model) {
 		t.Fatalf("count %d (%v), the model holds %d", n, err, len(model))
 	}
 	page, err := ns.List(ctx, &ListOptions{Limit: 100})

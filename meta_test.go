@@ -81,7 +81,7 @@ func checkMetadataPaths(t *testing.T, when string, idx *Index, ns *Namespace, wa
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c != uint64(w) {
+		if c != w {
 			t.Fatalf("%s: count doc=%q: %d, want %d", when, doc, c, w)
 		}
 	}
@@ -222,7 +222,7 @@ func collisionRun(t *testing.T) error {
 					return fmt.Errorf("%s: %v matched %d records (%v), want only %s", when, f, len(page.Records), page.Records, id)
 				}
 			}
-			if n, err := ns.Count(ctx, Ne("u", u)); err != nil || n != uint64(len(want)-1) {
+			if n, err := ns.Count(ctx, Ne("u", u)); err != nil || n != len(want)-1 {
 				return fmt.Errorf("%s: count u != %s: %d, %v; want %d", when, u, n, err, len(want)-1)
 			}
 		}

@@ -412,18 +412,31 @@ func (idx *Index) Pin(ctx context.Context, name string) error {
 	return idx.warm(ctx, name, true)
 }
 
-// Unpin lets namespace name be evicted again.
-func (idx *Index) Unpin(name string) {
+// Unpin lets namespace name be evicted again. Like Pin, it fails for a
+// done context, an invalid name (ErrInvalidNamespace), a closed index and a
+// namespace that does not exist (ErrNamespaceNotFound). It does not load the
+// namespace; unpinning one that is not pinned does nothing.
+func (idx *Index) Unpin(ctx context.Context, name string) error {
+	if err := ctxErr(ctx); err != nil {
+		return err
+	}
 	canon, err := checkNamespace(name)
 	if err != nil {
-		return
+		return err
 	}
-	idx.mu.Lock()
-	st := idx.mu.namespaces[canon]
-	idx.mu.Unlock()
-	if st != nil {
-		st.pinned.Store(false)
+	if err := idx.enter(); err != nil {
+		return err
 	}
+	defer idx.exit()
+	st, err := idx.lookup(canon, false)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		return fmt.Errorf("unpin namespace %q: %w", displayName(canon), ErrNamespaceNotFound)
+	}
+	st.pinned.Store(false)
+	return nil
 }
 
 // Warm loads namespace name into memory now, so that its next query does

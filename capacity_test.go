@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -133,6 +134,29 @@ func TestCapacity_PinAndDedicated(t *testing.T) {
 	}
 	if err := idx.Pin(ctx, "missing"); !errors.Is(err, ErrNamespaceNotFound) {
 		t.Fatalf("pin of a missing namespace: %v", err)
+	}
+	// Unpin reports the errors Pin does, and lets the namespace go.
+	bad := strings.Repeat("n", MaxNamespaceLen+1)
+	if err := idx.Pin(ctx, bad); !errors.Is(err, ErrInvalidNamespace) {
+		t.Fatalf("pin of an invalid name: %v", err)
+	}
+	if err := idx.Unpin(ctx, bad); !errors.Is(err, ErrInvalidNamespace) {
+		t.Fatalf("unpin of an invalid name: %v", err)
+	}
+	if err := idx.Unpin(ctx, "bad\x00name"); !errors.Is(err, ErrInvalidNamespace) {
+		t.Fatalf("unpin of a name with a control byte: %v", err)
+	}
+	if err := idx.Unpin(ctx, "missing"); !errors.Is(err, ErrNamespaceNotFound) {
+		t.Fatalf("unpin of a missing namespace: %v", err)
+	}
+	if err := idx.Unpin(ctx, "t0"); err != nil {
+		t.Fatal(err)
+	}
+	idx.Warm(ctx, "t1")
+	idx.Warm(ctx, "t2")
+	st, _ = idx.DescribeStats(ctx, nil)
+	if st.Namespaces["t0"].Warm || !st.Namespaces["t2"].Warm {
+		t.Fatalf("unpinned namespace kept over the budget: %+v", st.Namespaces)
 	}
 	ded := openTest(t, &Options{Dimension: 4, MemoryBudget: 1, ReadCapacity: Dedicated})
 	for i := 0; i < 3; i++ {

@@ -1153,8 +1153,9 @@ func hsCalls(ns *Namespace, idx *Index) map[string]func(ctx context.Context) err
 		"QueryNamespaces": func(ctx context.Context) error {
 			return e(idx.QueryNamespaces(ctx, []string{"tenant", "other"}, Query{Vector: ones(4), TopK: 1}))
 		},
-		"Pin":  func(ctx context.Context) error { return idx.Pin(ctx, "tenant") },
-		"Warm": func(ctx context.Context) error { return idx.Warm(ctx, "tenant") },
+		"Pin":   func(ctx context.Context) error { return idx.Pin(ctx, "tenant") },
+		"Unpin": func(ctx context.Context) error { return idx.Unpin(ctx, "tenant") },
+		"Warm":  func(ctx context.Context) error { return idx.Warm(ctx, "tenant") },
 		"StartImport": func(ctx context.Context) error {
 			return e(idx.StartImport(ctx, os.TempDir()+"/larch-no-such-source", nil))
 		},

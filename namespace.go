@@ -60,6 +60,7 @@ type nsState struct {
 	dropped   atomic.Bool  // set once the namespace is deleted
 	pinned    atomic.Bool  // never evicted (Index.Pin)
 	queryOpts queryOptions // how queries take views (view.go)
+	th        *testHooks   // the index's test hooks (nil: none); read through st.hooks
 
 	readers readerSet // the views in use (view.go)
 
@@ -133,7 +134,7 @@ func (idx *Index) lookup(name string, create bool) (*nsState, error) {
 		if err != nil {
 			return nil, err
 		}
-		ns := &nsState{name: name, nsid: e.NSID, created: time.Unix(0, e.CreatedAt).UTC(), committed: true, queryOpts: idx.queryOptions()}
+		ns := &nsState{name: name, nsid: e.NSID, created: time.Unix(0, e.CreatedAt).UTC(), committed: true, queryOpts: idx.queryOptions(), th: idx.hooks()}
 		idx.mu.namespaces[name] = ns
 		return ns, nil
 	}
@@ -144,7 +145,7 @@ func (idx *Index) lookup(name string, create bool) (*nsState, error) {
 	if err != nil {
 		return nil, err
 	}
-	ns := &nsState{name: name, nsid: nsid, created: time.Now().UTC(), queryOpts: idx.queryOptions()}
+	ns := &nsState{name: name, nsid: nsid, created: time.Now().UTC(), queryOpts: idx.queryOptions(), th: idx.hooks()}
 	idx.mu.namespaces[name] = ns
 	return ns, nil
 }

@@ -793,7 +793,7 @@ func (rt *restoreTarget) publish(ctx context.Context) (replaced bool, err error)
 	}
 	idx.forget(st)
 	idx.mu.Lock()
-	idx.mu.namespaces[rt.name] = &nsState{name: rt.name, nsid: rt.nsid, created: created, committed: true, queryOpts: idx.queryOptions()}
+	idx.mu.namespaces[rt.name] = &nsState{name: rt.name, nsid: rt.nsid, created: created, committed: true, queryOpts: idx.queryOptions(), th: idx.hooks()}
 	idx.mu.Unlock()
 	if st.committed {
 		idx.removeGraph(st.nsid)

@@ -34,6 +34,16 @@ type testHooks struct {
 	// counts the namespace's slots, those freed by deletes included,
 	// instead of its live records. The tests must then fail.
 	bm25CountSlots bool
+	// afterCollapse, when set, is called once a load's arena is collapsed
+	// into huge pages.
+	afterCollapse func()
+	// loadCount, when set, changes the record count a split load is
+	// given, as if the stored one were off.
+	loadCount func(uint64) uint64
+	// snapshotLiveScan is the broken mode of the concurrent snapshot test:
+	// records are read from the live database a few at a time, not from
+	// one point-in-time view, so writes made meanwhile leak in half.
+	snapshotLiveScan bool
 }
 
 // noTestHooks is the production behaviour; it is never written.

@@ -256,10 +256,6 @@ const scanAheadBytes = 32 << 20
 // huge pages afterwards (populate, collapseHuge); a variable for tests.
 var lazyHugeBytes uint64 = scanAheadBytes
 
-// testAfterCollapse, when set (by a test), is called once a load's arena
-// is collapsed into huge pages.
-var testAfterCollapse func()
-
 // loadLocked reads the namespace's records into memory. st.mu must be held.
 func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	cfg := idx.config()
@@ -318,8 +314,8 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	gs := st.readGraphAsync(idx, cfg, meta.Count)
 	if mid != nil {
 		m := meta
-		if testLoadCount != nil {
-			m.Count = testLoadCount(m.Count)
+		if h := idx.hooks().loadCount; h != nil {
+			m.Count = h(m.Count)
 		}
 		done, err := st.loadSplitLocked(ctx, idx.db, cfg, m, lo, mid, hi)
 		if err != nil {
@@ -383,8 +379,8 @@ func (st *nsState) finishLoadLocked(idx *Index, cfg config, gs *graphSnapshot, l
 			for _, s := range lazy {
 				collapseHuge(s)
 			}
-			if testAfterCollapse != nil {
-				testAfterCollapse()
+			if h := idx.hooks().afterCollapse; h != nil {
+				h()
 			}
 		}
 	}
@@ -414,10 +410,6 @@ var splitLoadBytes uint64 = scanAheadBytes
 // loadSplitKey finds the key splitting a load's records in two (a variable
 // for tests, which split small namespaces).
 var loadSplitKey = (*storage.DB).SplitKey
-
-// testLoadCount, when set (by a test), changes the record count a split
-// load is given, as if the stored one were off.
-var testLoadCount func(uint64) uint64
 
 // errLoadCount stops a split load whose records outnumber the stored count.
 var errLoadCount = errors.New("larch: more records than counted")

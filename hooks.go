@@ -44,6 +44,13 @@ type testHooks struct {
 	// records are read from the live database a few at a time, not from
 	// one point-in-time view, so writes made meanwhile leak in half.
 	snapshotLiveScan bool
+	// restorePublishFirst is the broken mode of the restore crash test:
+	// the namespace's catalog entry is published before its records are
+	// written, so a crash in between leaves a partial namespace.
+	restorePublishFirst bool
+	// checkDecoded makes restores check records of the columns layout as
+	// those of rows (values decoded), for comparison.
+	checkDecoded bool
 }
 
 // noTestHooks is the production behaviour; it is never written.

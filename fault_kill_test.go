@@ -309,9 +309,9 @@ func killRun(t *testing.T, rounds int, broken string, seed int64) killResult {
 	model := crashModel{}
 	importRows := map[string]map[string]Record{} // namespace → its import's records
 	var res killResult
+	var hooks *testHooks
 	if broken == "skipReconcile" {
-		testSkipReconcile = true
-		defer func() { testSkipReconcile = false }()
+		hooks = &testHooks{skipReconcile: true}
 	}
 	for round := 0; round < rounds && len(res.violations) == 0; round++ {
 		res.rounds = round + 1
@@ -359,7 +359,7 @@ func killRun(t *testing.T, rounds int, broken string, seed int64) killResult {
 		if round%2 == 1 {
 			verifyDir = copyOf(t, dir) // the next child recovers from the crash too
 		}
-		next, err := killVerify(ctx, verifyDir, model, kr, importRows, rng)
+		next, err := killVerify(ctx, verifyDir, model, kr, importRows, rng, hooks)
 		if err != nil {
 			res.violations = append(res.violations, fmt.Sprintf("round %d: %v", round, err))
 			break
@@ -457,8 +457,10 @@ func killChild(t *testing.T, env []string, rng *rand.Rand) (*killRound, bool, er
 // killVerify opens the crashed index in dir, lets its import jobs finish,
 // resolves the calls in flight at the kill (each wholly applied or wholly
 // not), checks the index against the model and returns the new model.
-func killVerify(ctx context.Context, dir string, model crashModel, kr *killRound, importRows map[string]map[string]Record, rng *rand.Rand) (crashModel, error) {
-	idx, err := Open(dir, faultOpts())
+func killVerify(ctx context.Context, dir string, model crashModel, kr *killRound, importRows map[string]map[string]Record, rng *rand.Rand, hooks *testHooks) (crashModel, error) {
+	opts := faultOpts()
+	opts.hooks = hooks
+	idx, err := Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("reopen after the kill: %w", err)
 	}

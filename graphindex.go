@@ -397,21 +397,13 @@ func (st *nsState) startBuilderLocked(idx *Index) {
 	}
 }
 
-// testSkipReconcile is the broken mode of the stale-snapshot test: loaded
-// snapshots are used as they are.
-var testSkipReconcile bool
-
-// testSkipRetag is the broken mode of TestGraph_TagsAfterReopen: a loaded
-// graph keeps the tags of its snapshot (its rows).
-var testSkipRetag bool
-
 // buildGraph inserts st's queued records into its graph, a batch at a time,
 // then snapshots the graph if it changed enough.
 func (idx *Index) buildGraph(st *nsState, ng *nsGraph) {
 	defer idx.bg.Done()
 	var batch, order []uint32
 	workers := max(1, idx.opts.Graph.BuildWorkers)
-	dot := ng.g.Metric() == graph.Dot && !testNoNormOrder
+	dot := ng.g.Metric() == graph.Dot && !idx.hooks().noNormOrder
 	for {
 		st.mu.RLock()
 		if idx.closingFlag.Load() || st.mu.graph != ng {
@@ -498,7 +490,7 @@ func (idx *Index) buildGraph(st *nsState, ng *nsGraph) {
 		ng.gm.Unlock()
 	}
 	compacted := false
-	if ng.g.NeedsCompaction() || (ng.g.NeedsRebuild() && !testNoNormOrder) {
+	if ng.g.NeedsCompaction() || (ng.g.NeedsRebuild() && !idx.hooks().noNormOrder) {
 		compacted = true
 		// Quantized graphs compact from their codes, without vectors, so
 		// no lock is needed; a small unquantized one holds the read lock.
@@ -539,11 +531,6 @@ func (st *nsState) byNormLocked(slots []uint32) []uint32 {
 	return slots
 }
 
-// testNoNormOrder makes the builder insert a DotProduct namespace's
-// records in slot order, and never rebuild its graph when norms grow: the
-// broken mode of TestGraph_DotProduct's growing norms.
-var testNoNormOrder bool
-
 // repairDue reports whether a graph of n records with changed inserts and
 // deletes since its last repair is due for one: a repair searches for
 // every record once (graph.Repair), so it waits for a thirty-second of the
@@ -559,7 +546,7 @@ func (idx *Index) repairGraph(st *nsState, ng *nsGraph, compacted bool) {
 	ng.gm.Lock()
 	changed := ng.unrepaired
 	ng.gm.Unlock()
-	if testNoGraphRepair || !(compacted || repairDue(ng.g.Len(), changed)) {
+	if idx.hooks().noGraphRepair || !(compacted || repairDue(ng.g.Len(), changed)) {
 		return
 	}
 	var linked int
@@ -579,10 +566,6 @@ func (idx *Index) repairGraph(st *nsState, ng *nsGraph, compacted bool) {
 	ng.changes += linked
 	ng.gm.Unlock()
 }
-
-// testNoGraphRepair is the broken mode of TestGraph_EveryRecordFindable:
-// the builder never repairs.
-var testNoGraphRepair bool
 
 // graphPath is where namespace nsid's graph snapshot lives, or "" for an
 // in-memory index. Snapshots of before node blocks were zstd-compressed at
@@ -706,7 +689,7 @@ func (st *nsState) loadGraphLocked(idx *Index, cfg config, gs *graphSnapshot, af
 		ng.pending.Or(st.mu.live)
 		return after
 	}
-	if testSkipReconcile {
+	if idx.hooks().skipReconcile {
 		return after
 	}
 	// One pass: each live record's row is tagged with its slot (slots are
@@ -717,7 +700,7 @@ func (st *nsState) loadGraphLocked(idx *Index, cfg config, gs *graphSnapshot, af
 		for it.HasNext() {
 			s := it.Next()
 			tag := s
-			if testSkipRetag {
+			if idx.hooks().skipRetag {
 				tag = st.mu.rows[s].ver
 			}
 			if !yield(st.mu.rows[s].ver, tag) {
@@ -738,7 +721,7 @@ func (st *nsState) loadGraphLocked(idx *Index, cfg config, gs *graphSnapshot, af
 			after()
 		}
 	}()
-	if testSkipRetag {
+	if idx.hooks().skipRetag {
 		for i, ver := range missing {
 			missing[i] = st.slotOfVerLocked(ver)
 		}

@@ -156,9 +156,7 @@ func graphInvariants(t *testing.T, idx *Index, name string) error {
 // check must fail.
 func TestGraph_TagsAfterReopen(t *testing.T) {
 	for _, broken := range []bool{false, true} {
-		testSkipRetag = broken
-		err := tagsAfterReopen(t)
-		testSkipRetag = false
+		err := tagsAfterReopen(t, &testHooks{skipRetag: broken})
 		switch {
 		case !broken && err != nil:
 			t.Fatal(err)
@@ -170,11 +168,12 @@ func TestGraph_TagsAfterReopen(t *testing.T) {
 	}
 }
 
-func tagsAfterReopen(t *testing.T) error {
+func tagsAfterReopen(t *testing.T, hooks *testHooks) error {
 	r := rand.New(rand.NewPCG(5, 6))
 	const dim, n = 32, 3000
 	dir := t.TempDir()
 	opts := graphTestOptions(dim, Euclidean)
+	opts.hooks = hooks
 	idx, err := Open(dir, opts)
 	if err != nil {
 		return err
@@ -362,27 +361,30 @@ func TestGraph_DeletesAndOverwrites(t *testing.T) {
 // returned, and recall is unchanged. With reconciliation turned off the
 // test must fail.
 func TestGraph_StaleSnapshotReconciled(t *testing.T) {
-	if err := staleSnapshotScenario(t); err != nil {
+	if err := staleSnapshotScenario(t, nil); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestGraph_StaleSnapshotBrokenModeDetected(t *testing.T) {
-	testSkipReconcile = true
-	defer func() { testSkipReconcile = false }()
-	if err := staleSnapshotScenario(t); err == nil {
+	if err := staleSnapshotScenario(t, &testHooks{skipReconcile: true}); err == nil {
 		t.Fatal("the stale-snapshot test passed with reconciliation off: it cannot detect the fault")
 	} else {
 		t.Logf("broken mode detected: %v", err)
 	}
 }
 
-func staleSnapshotScenario(t *testing.T) error {
+func staleSnapshotScenario(t *testing.T, hooks *testHooks) error {
 	r := rand.New(rand.NewPCG(9, 9))
 	const dim, n = 32, 4000
+	opts := func() *Options {
+		o := graphTestOptions(dim, Euclidean)
+		o.hooks = hooks
+		return o
+	}
 	dir := t.TempDir()
 	ctx := context.Background()
-	idx, err := Open(dir, graphTestOptions(dim, Euclidean))
+	idx, err := Open(dir, opts())
 	if err != nil {
 		return err
 	}
@@ -403,7 +405,7 @@ func staleSnapshotScenario(t *testing.T) error {
 		t.Fatalf("snapshot does not load back: %v (graph %v)", err, g != nil)
 	}
 
-	idx, err = Open(dir, graphTestOptions(dim, Euclidean))
+	idx, err = Open(dir, opts())
 	if err != nil {
 		return err
 	}
@@ -436,7 +438,7 @@ func staleSnapshotScenario(t *testing.T) error {
 		return err
 	}
 
-	idx, err = Open(dir, graphTestOptions(dim, Euclidean))
+	idx, err = Open(dir, opts())
 	if err != nil {
 		return err
 	}
@@ -881,8 +883,6 @@ func queryByIDScenario(t *testing.T, m Metric, noOfferSelf bool) error {
 	// The graph is left unrepaired, so that a walk misses records (a
 	// repaired one finds nearly all of them): the query by id must not
 	// depend on the graph.
-	testNoGraphRepair = true
-	defer func() { testNoGraphRepair = false }()
 	const dim = 32
 	// Not shrunk under -race: 1,000 of these records leave the walk
 	// nothing to miss.
@@ -897,6 +897,7 @@ func queryByIDScenario(t *testing.T, m Metric, noOfferSelf bool) error {
 	vecs := nearDupVecs(r, n, dim, 100, spread)
 	o := graphTestOptions(dim, m)
 	o.query = &queryOptions{noOfferSelf: noOfferSelf}
+	o.hooks = &testHooks{noGraphRepair: true}
 	o.Graph.FilteredScanMax = -1 // filtered queries walk the graph
 	idx, err := Open(t.TempDir(), o)
 	if err != nil {
@@ -963,17 +964,15 @@ func queryByIDScenario(t *testing.T, m Metric, noOfferSelf bool) error {
 // deletes, re-inserts).
 func TestGraph_EveryRecordFindable(t *testing.T) {
 	for _, m := range []Metric{Euclidean, Cosine} {
-		if err := findableScenario(t, m); err != nil {
+		if err := findableScenario(t, m, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
 func TestGraph_EveryRecordFindableBrokenModeDetected(t *testing.T) {
-	testNoGraphRepair = true
-	defer func() { testNoGraphRepair = false }()
 	for _, m := range []Metric{Euclidean, Cosine} {
-		if err := findableScenario(t, m); err == nil {
+		if err := findableScenario(t, m, &testHooks{noGraphRepair: true}); err == nil {
 			t.Fatalf("%s: the findability test passed with the repair off: it cannot detect the fault", m)
 		} else {
 			t.Logf("broken mode detected: %v", err)
@@ -981,7 +980,7 @@ func TestGraph_EveryRecordFindableBrokenModeDetected(t *testing.T) {
 	}
 }
 
-func findableScenario(t *testing.T, m Metric) error {
+func findableScenario(t *testing.T, m Metric, hooks *testHooks) error {
 	const dim = 32
 	n := 3000
 	if raceEnabled {
@@ -1004,7 +1003,9 @@ func findableScenario(t *testing.T, m Metric) error {
 	vecs := nearDupVecs(r, n, dim, 100, spread)
 	dir := t.TempDir()
 	ctx := context.Background()
-	idx, err := Open(dir, graphTestOptions(dim, m))
+	opts := graphTestOptions(dim, m)
+	opts.hooks = hooks
+	idx, err := Open(dir, opts)
 	if err != nil {
 		return err
 	}
@@ -1047,7 +1048,7 @@ func findableScenario(t *testing.T, m Metric) error {
 		return err
 	}
 	idx.Close()
-	if idx, err = Open(dir, graphTestOptions(dim, m)); err != nil {
+	if idx, err = Open(dir, opts); err != nil {
 		return err
 	}
 	ns = idx.Namespace("f")
@@ -1206,14 +1207,13 @@ func TestGraph_DotProductGrowingNormsBrokenModeDetected(t *testing.T) {
 	if raceEnabled {
 		t.Skip("a recall measurement: TestGraph_DotProduct runs the growing norms under -race")
 	}
-	testNoNormOrder = true
-	defer func() { testNoNormOrder = false }()
 	n := 6000
 	if raceEnabled {
 		n = 3000
 	}
 	r := rand.New(rand.NewPCG(17, 42))
-	idx, err := Open(t.TempDir(), &Options{Dimension: 64, Metric: DotProduct, NoSync: true, Graph: GraphOptions{Threshold: 1000}})
+	idx, err := Open(t.TempDir(), &Options{Dimension: 64, Metric: DotProduct, NoSync: true, Graph: GraphOptions{Threshold: 1000},
+		hooks: &testHooks{noNormOrder: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

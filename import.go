@@ -504,7 +504,7 @@ func (idx *Index) importUnit(run *jobRun, ns *Namespace, cfg config, file string
 		return err
 	}
 	progress := func(b *storage.Batch) { b.Set(storage.JobKey(next.ID), raw) }
-	if testSplitProgress && len(ws) > 0 {
+	if idx.hooks().splitProgress && len(ws) > 0 {
 		// Broken on purpose (tests only): progress committed apart from,
 		// and before, the records it covers.
 		b := idx.db.NewBatch()
@@ -554,10 +554,6 @@ const (
 	importSyncBytes = 64 << 20
 	importSyncEvery = time.Second
 )
-
-// testSplitProgress breaks the exactly-once guarantee on purpose, so that
-// the crash-resume test can prove it detects lost records.
-var testSplitProgress bool
 
 // fileRows returns the row count of a finished file, for progress.
 func (run *jobRun) fileRows(file string) int64 {

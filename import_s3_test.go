@@ -199,7 +199,7 @@ func TestImportS3_CrashResume(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the crash sweeps run without -race (see the broken mode's test)")
 	}
-	if v := importS3CrashRun(t, 6, 1); len(v) > 0 {
+	if v := importS3CrashRun(t, 6, 1, nil); len(v) > 0 {
 		t.Fatalf("violations: %v", v)
 	}
 }
@@ -214,16 +214,14 @@ func TestImportS3_CrashResume_BrokenModeDetected(t *testing.T) {
 		// the S3 read path under -race.
 		t.Skip("the crash sweeps run without -race")
 	}
-	testSplitProgress = true
-	defer func() { testSplitProgress = false }()
-	v := importS3CrashRun(t, 8, 2)
+	v := importS3CrashRun(t, 8, 2, &testHooks{splitProgress: true})
 	if len(v) == 0 {
 		t.Fatal("progress committed apart from records went unnoticed: the S3 crash-resume test cannot fail")
 	}
 	t.Logf("broken mode detected as expected: %s", v[0])
 }
 
-func importS3CrashRun(t *testing.T, points int, seed int64) []string {
+func importS3CrashRun(t *testing.T, points int, seed int64, hooks *testHooks) []string {
 	ctx := context.Background()
 	s := newS3Source(t)
 	files := map[string][]byte{}
@@ -243,7 +241,7 @@ func importS3CrashRun(t *testing.T, points int, seed int64) []string {
 	var violations []string
 	for p := 0; p < points; p++ {
 		fs := vfs.NewCrashableMem()
-		idx, err := Open("db", &Options{Dimension: 3, Metric: Euclidean, fs: fs, ImportS3: s.opts})
+		idx, err := Open("db", &Options{Dimension: 3, Metric: Euclidean, fs: fs, ImportS3: s.opts, hooks: hooks})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,7 +254,7 @@ func importS3CrashRun(t *testing.T, points int, seed int64) []string {
 			crashed := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: rng.Intn(50), RNG: randv2.New(randv2.NewPCG(uint64(rng.Int63()), 2))})
 			idx.Close()
 			fs = crashed
-			if idx, err = Open("db", &Options{fs: fs, ImportS3: s.opts}); err != nil {
+			if idx, err = Open("db", &Options{fs: fs, ImportS3: s.opts, hooks: hooks}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -236,22 +236,20 @@ func TestImport_Cancel(t *testing.T) {
 // every record imported exactly once. The broken mode commits progress apart
 // from records and must be caught.
 func TestImport_CrashResume(t *testing.T) {
-	if v := importCrashRun(t, 25, 1); len(v) > 0 {
+	if v := importCrashRun(t, 25, 1, nil); len(v) > 0 {
 		t.Fatalf("violations: %v", v)
 	}
 }
 
 func TestImport_CrashResume_BrokenModeDetected(t *testing.T) {
-	testSplitProgress = true
-	defer func() { testSplitProgress = false }()
-	v := importCrashRun(t, 25, 2)
+	v := importCrashRun(t, 25, 2, &testHooks{splitProgress: true})
 	if len(v) == 0 {
 		t.Fatal("progress committed apart from records went unnoticed: the crash-resume test cannot fail")
 	}
 	t.Logf("broken mode detected as expected: %s", v[0])
 }
 
-func importCrashRun(t *testing.T, points int, seed int64) []string {
+func importCrashRun(t *testing.T, points int, seed int64, hooks *testHooks) []string {
 	ctx := context.Background()
 	rng := rand.New(rand.NewSource(seed))
 	var violations []string
@@ -260,7 +258,7 @@ func importCrashRun(t *testing.T, points int, seed int64) []string {
 		src.delay = 100 * time.Microsecond
 		useFakeSource(t, src)
 		fs := vfs.NewCrashableMem()
-		idx, err := Open("db", &Options{Dimension: 2, Metric: Euclidean, fs: fs})
+		idx, err := Open("db", &Options{Dimension: 2, Metric: Euclidean, fs: fs, hooks: hooks})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -274,7 +272,7 @@ func importCrashRun(t *testing.T, points int, seed int64) []string {
 			crashed := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: rng.Intn(50), RNG: randv2.New(randv2.NewPCG(uint64(rng.Int63()), 2))})
 			idx.Close()
 			fs = crashed
-			if idx, err = Open("db", &Options{fs: fs}); err != nil {
+			if idx, err = Open("db", &Options{fs: fs, hooks: hooks}); err != nil {
 				t.Fatal(err)
 			}
 		}

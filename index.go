@@ -167,6 +167,9 @@ type Options struct {
 	// (queryOptions): tests make small scans run without st.mu, pause
 	// them, or turn parts of the search off (broken modes).
 	query *queryOptions
+	// hooks, when set, are the index's test hooks (broken modes and
+	// pauses; see testHooks).
+	hooks *testHooks
 }
 
 // config is the persisted part of the options.
@@ -528,15 +531,11 @@ func (idx *Index) allocNSIDLocked() (uint64, error) {
 	}
 	id := idx.mu.nextNSID
 	idx.mu.nextNSID++
-	if testNSIDHook != nil {
-		id = testNSIDHook(id)
+	if h := idx.hooks().nsid; h != nil {
+		id = h(id)
 	}
 	return id, nil
 }
-
-// testNSIDHook, when set by a test, rewrites every namespace id handed out:
-// the isolation tests use it to prove they detect shared key ranges.
-var testNSIDHook func(uint64) uint64
 
 // NamespaceStats is one namespace's entry in IndexStats.
 type NamespaceStats struct {

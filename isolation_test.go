@@ -15,7 +15,7 @@ import (
 // in its id and metadata, and all tenants share the same ids and vectors, so
 // any leak shows.
 func TestIsolation_ConcurrentTenants(t *testing.T) {
-	if leaks := runIsolation(t, 1000); len(leaks) > 0 {
+	if leaks := runIsolation(t, 1000, nil); len(leaks) > 0 {
 		t.Fatalf("%d isolation failures, first: %v", len(leaks), leaks[:min(5, len(leaks))])
 	}
 }
@@ -24,18 +24,16 @@ func TestIsolation_ConcurrentTenants(t *testing.T) {
 // every namespace forced onto one internal id (so tenants share a key range),
 // it must report leaks.
 func TestIsolation_BrokenModeDetected(t *testing.T) {
-	testNSIDHook = func(uint64) uint64 { return 1 }
-	defer func() { testNSIDHook = nil }()
-	leaks := runIsolation(t, 50)
+	leaks := runIsolation(t, 50, &testHooks{nsid: func(uint64) uint64 { return 1 }})
 	if len(leaks) == 0 {
 		t.Fatal("tenants sharing one key range went unnoticed: the isolation checker cannot fail")
 	}
 	t.Logf("broken mode detected as expected: %d failures, e.g. %s", len(leaks), leaks[0])
 }
 
-func runIsolation(t *testing.T, tenants int) []string {
+func runIsolation(t *testing.T, tenants int, hooks *testHooks) []string {
 	ctx := context.Background()
-	idx, err := Open("", &Options{Dimension: 8, Metric: Cosine, InMemory: true, NoSync: true})
+	idx, err := Open("", &Options{Dimension: 8, Metric: Cosine, InMemory: true, NoSync: true, hooks: hooks})
 	if err != nil {
 		t.Fatal(err)
 	}

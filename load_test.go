@@ -16,8 +16,6 @@ func TestLoad_LazyHugeArena(t *testing.T) {
 	defer func(v uint64) { lazyHugeBytes = v }(lazyHugeBytes)
 	lazyHugeBytes = 1
 	collapsed := make(chan struct{}, 1)
-	testAfterCollapse = func() { collapsed <- struct{}{} }
-	defer func() { testAfterCollapse = nil }()
 	ctx := context.Background()
 	const dim, n = 300, 5000 // blocks of 2.4 MB: aligned slabs, collapsed
 	if raceEnabled {
@@ -25,7 +23,8 @@ func TestLoad_LazyHugeArena(t *testing.T) {
 	}
 	val := func(i, j int) float32 { return float32(i*dim+j) + 0.5 }
 	dir := t.TempDir()
-	idx, err := Open(dir, &Options{Dimension: dim, Metric: Euclidean, NoSync: true})
+	hooks := &testHooks{afterCollapse: func() { collapsed <- struct{}{} }}
+	idx, err := Open(dir, &Options{Dimension: dim, Metric: Euclidean, NoSync: true, hooks: hooks})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +89,7 @@ func TestLoad_LazyHugeArena(t *testing.T) {
 			t.Fatalf("%s: query: %+v %v", when, res, err)
 		}
 	}
-	idx, err = Open(dir, nil)
+	idx, err = Open(dir, &Options{hooks: hooks})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +110,7 @@ func TestLoad_LazyHugeArena(t *testing.T) {
 // one pass).
 func TestLoad_Split(t *testing.T) {
 	defer func(v uint64, f func(*storage.DB, []byte, []byte) []byte) {
-		splitLoadBytes, loadSplitKey, testLoadCount = v, f, nil
+		splitLoadBytes, loadSplitKey = v, f
 	}(splitLoadBytes, loadSplitKey)
 	splitLoadBytes = 1
 	var mids []string
@@ -134,14 +133,14 @@ func TestLoad_Split(t *testing.T) {
 		{"count low", func(c uint64) uint64 { return c - 5 }, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			testLoadCount = c.count
+			hooks := &testHooks{loadCount: c.count}
 			mids = nil
 			dir := t.TempDir()
 			metric := Cosine // inverse norms kept by slot
 			if c.md {
 				metric = DotProduct // sparse values
 			}
-			idx, err := Open(dir, &Options{Dimension: dim, Metric: metric, NoSync: true})
+			idx, err := Open(dir, &Options{Dimension: dim, Metric: metric, NoSync: true, hooks: hooks})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -167,7 +166,7 @@ func TestLoad_Split(t *testing.T) {
 			if err := idx.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if idx, err = Open(dir, nil); err != nil {
+			if idx, err = Open(dir, &Options{hooks: hooks}); err != nil {
 				t.Fatal(err)
 			}
 			defer idx.Close()

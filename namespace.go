@@ -60,6 +60,7 @@ type nsState struct {
 	dropped   atomic.Bool  // set once the namespace is deleted
 	pinned    atomic.Bool  // never evicted (Index.Pin)
 	queryOpts queryOptions // how queries take views (view.go)
+	th        *testHooks   // the index's test hooks (nil: none); read through st.hooks
 
 	readers readerSet // the views in use (view.go)
 
@@ -133,7 +134,7 @@ func (idx *Index) lookup(name string, create bool) (*nsState, error) {
 		if err != nil {
 			return nil, err
 		}
-		ns := &nsState{name: name, nsid: e.NSID, created: time.Unix(0, e.CreatedAt).UTC(), committed: true, queryOpts: idx.queryOptions()}
+		ns := &nsState{name: name, nsid: e.NSID, created: time.Unix(0, e.CreatedAt).UTC(), committed: true, queryOpts: idx.queryOptions(), th: idx.hooks()}
 		idx.mu.namespaces[name] = ns
 		return ns, nil
 	}
@@ -144,7 +145,7 @@ func (idx *Index) lookup(name string, create bool) (*nsState, error) {
 	if err != nil {
 		return nil, err
 	}
-	ns := &nsState{name: name, nsid: nsid, created: time.Now().UTC(), queryOpts: idx.queryOptions()}
+	ns := &nsState{name: name, nsid: nsid, created: time.Now().UTC(), queryOpts: idx.queryOptions(), th: idx.hooks()}
 	idx.mu.namespaces[name] = ns
 	return ns, nil
 }
@@ -255,10 +256,6 @@ const scanAheadBytes = 32 << 20
 // huge pages afterwards (populate, collapseHuge); a variable for tests.
 var lazyHugeBytes uint64 = scanAheadBytes
 
-// testAfterCollapse, when set (by a test), is called once a load's arena
-// is collapsed into huge pages.
-var testAfterCollapse func()
-
 // loadLocked reads the namespace's records into memory. st.mu must be held.
 func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	cfg := idx.config()
@@ -317,8 +314,8 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	gs := st.readGraphAsync(idx, cfg, meta.Count)
 	if mid != nil {
 		m := meta
-		if testLoadCount != nil {
-			m.Count = testLoadCount(m.Count)
+		if h := idx.hooks().loadCount; h != nil {
+			m.Count = h(m.Count)
 		}
 		done, err := st.loadSplitLocked(ctx, idx.db, cfg, m, lo, mid, hi)
 		if err != nil {
@@ -382,8 +379,8 @@ func (st *nsState) finishLoadLocked(idx *Index, cfg config, gs *graphSnapshot, l
 			for _, s := range lazy {
 				collapseHuge(s)
 			}
-			if testAfterCollapse != nil {
-				testAfterCollapse()
+			if h := idx.hooks().afterCollapse; h != nil {
+				h()
 			}
 		}
 	}
@@ -413,10 +410,6 @@ var splitLoadBytes uint64 = scanAheadBytes
 // loadSplitKey finds the key splitting a load's records in two (a variable
 // for tests, which split small namespaces).
 var loadSplitKey = (*storage.DB).SplitKey
-
-// testLoadCount, when set (by a test), changes the record count a split
-// load is given, as if the stored one were off.
-var testLoadCount func(uint64) uint64
 
 // errLoadCount stops a split load whose records outnumber the stored count.
 var errLoadCount = errors.New("larch: more records than counted")

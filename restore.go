@@ -49,11 +49,6 @@ type RestoreInfo struct {
 	Replaced bool
 }
 
-// testRestorePublishFirst is the broken mode of the restore crash test:
-// the namespace's catalog entry is published before its records are
-// written, so a crash in between leaves a partial namespace.
-var testRestorePublishFirst bool
-
 // RestoreNamespace reads a stream written by Namespace.Snapshot and makes
 // it namespace name of this index, records, row ids and graph: the
 // namespace answers queries from the restored graph from its first load,
@@ -97,7 +92,7 @@ func (idx *Index) RestoreNamespace(ctx context.Context, name string, r io.Reader
 		return nil, err
 	}
 	cfg := idx.config()
-	fr := newFrameReader(cr, crc, version, preambleLen, func(f *frame) { parseRecords(f, version, &cfg) })
+	fr := newFrameReader(cr, crc, version, preambleLen, func(f *frame) { parseRecords(f, version, &cfg, idx.hooks().checkDecoded) })
 	defer fr.close()
 	f, _, err := fr.next()
 	if err == io.EOF {
@@ -375,7 +370,7 @@ func (idx *Index) beginRestore(ctx context.Context, name string, hdr *snapHeader
 	// finds it and removes whatever was written under nsid.
 	b := idx.db.NewBatch()
 	b.Set(storage.RestoreKey(nsid), []byte{1})
-	if testRestorePublishFirst {
+	if idx.hooks().restorePublishFirst {
 		b.Set(storage.CatalogKey(name), storage.AppendCatalogEntry(nil, storage.CatalogEntry{NSID: nsid, CreatedAt: time.Now().UnixNano()}))
 		b.Set(storage.MetaKey(nsid), storage.AppendMeta(nil, storage.Meta{NextRow: hdr.NextRow, Count: hdr.Records, Bytes: hdr.RecordBytes, HasSchema: hdr.HasSchema, Filterable: hdr.Filterable}))
 	}
@@ -451,9 +446,10 @@ type blockRecord struct {
 }
 
 // parseRecords parses records frame f of a stream of format version, and
-// checks each record on its own against cfg (checkAlone), into f.recs.
-// It runs on the frame reader's goroutines, several frames at once.
-func parseRecords(f *frame, version uint32, cfg *config) {
+// checks each record on its own against cfg (checkAlone), into f.recs;
+// checkDecoded checks those of the columns layout decoded, as rows' (a
+// test hook: testHooks.checkDecoded). It runs on the frame reader's goroutines, several frames at once.
+func parseRecords(f *frame, version uint32, cfg *config, checkDecoded bool) {
 	rb := &recordBlock{}
 	f.recs = rb
 	b := f.raw
@@ -475,7 +471,7 @@ func parseRecords(f *frame, version uint32, cfg *config) {
 	}
 	c := recordChecker{cfg: cfg, vals: make([]float32, cfg.Dimension)}
 	check := c.check
-	if layout == layoutColumns && !testCheckDecoded {
+	if layout == layoutColumns && !checkDecoded {
 		check = c.checkColumns
 	}
 	for i := range rb.recs {
@@ -574,10 +570,6 @@ func parseColumns(b []byte, at int64) (_ []blockRecord, vals []byte, _ error) {
 	}
 	return recs, buf, nil
 }
-
-// testCheckDecoded, when set, makes restores check records of the columns
-// layout as those of rows (values decoded), for comparison.
-var testCheckDecoded bool
 
 // recordChecker checks records one by one (check).
 type recordChecker struct {
@@ -764,7 +756,7 @@ func (rt *restoreTarget) publish(ctx context.Context) (replaced bool, err error)
 		}
 	}
 	defer st.writeMu.Unlock()
-	if st.nsid == rt.nsid { // published already (testRestorePublishFirst)
+	if st.nsid == rt.nsid { // published already (testHooks.restorePublishFirst)
 		st.committed = false
 	}
 	if st.committed && !rt.replace {
@@ -793,7 +785,7 @@ func (rt *restoreTarget) publish(ctx context.Context) (replaced bool, err error)
 	}
 	idx.forget(st)
 	idx.mu.Lock()
-	idx.mu.namespaces[rt.name] = &nsState{name: rt.name, nsid: rt.nsid, created: created, committed: true, queryOpts: idx.queryOptions()}
+	idx.mu.namespaces[rt.name] = &nsState{name: rt.name, nsid: rt.nsid, created: created, committed: true, queryOpts: idx.queryOptions(), th: idx.hooks()}
 	idx.mu.Unlock()
 	if st.committed {
 		idx.removeGraph(st.nsid)
@@ -812,11 +804,11 @@ func (rt *restoreTarget) abort() {
 	}
 	idx.removeGraph(rt.nsid)
 	b := idx.db.NewBatch()
-	if rt.ingested || testRestorePublishFirst {
+	if rt.ingested || rt.idx.hooks().restorePublishFirst {
 		lo, hi := storage.NamespaceBounds(rt.nsid)
 		b.DeleteRange(lo, hi)
 	}
-	if testRestorePublishFirst {
+	if rt.idx.hooks().restorePublishFirst {
 		b.Delete(storage.CatalogKey(rt.name))
 	}
 	b.Delete(storage.RestoreKey(rt.nsid))

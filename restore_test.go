@@ -267,14 +267,12 @@ func make32(x float32) []float32 {
 // are stored (restores do) or decoded.
 func TestRestore_BadContent(t *testing.T) {
 	for _, decoded := range []bool{false, true} {
-		testCheckDecoded = decoded
-		testRestoreBadContent(t)
+		testRestoreBadContent(t, &testHooks{checkDecoded: decoded})
 	}
-	testCheckDecoded = false
 }
 
-func testRestoreBadContent(t *testing.T) {
-	idx, err := Open("", &Options{Dimension: 4, Metric: Cosine, InMemory: true})
+func testRestoreBadContent(t *testing.T, hooks *testHooks) {
+	idx, err := Open("", &Options{Dimension: 4, Metric: Cosine, InMemory: true, hooks: hooks})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +349,7 @@ func TestRestore_CrashSweep(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash sweep skipped in -short mode")
 	}
-	if v := restoreCrashRun(t, max(crashPoints()/10, 20), 1); len(v) > 0 {
+	if v := restoreCrashRun(t, max(crashPoints()/10, 20), 1, nil); len(v) > 0 {
 		t.Fatalf("%d violations, first ones:\n%v", len(v), v)
 	}
 }
@@ -360,16 +358,14 @@ func TestRestore_CrashSweepBrokenModeDetected(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash sweep skipped in -short mode")
 	}
-	testRestorePublishFirst = true
-	defer func() { testRestorePublishFirst = false }()
-	v := restoreCrashRun(t, 60, 2)
+	v := restoreCrashRun(t, 60, 2, &testHooks{restorePublishFirst: true})
 	if len(v) == 0 {
 		t.Fatal("with the catalog entry published first the sweep found no partial namespace: it cannot detect one")
 	}
 	t.Logf("broken mode detected as expected: %s", v[0])
 }
 
-func restoreCrashRun(t *testing.T, points int, seed int64) []string {
+func restoreCrashRun(t *testing.T, points int, seed int64, hooks *testHooks) []string {
 	ctx := context.Background()
 	rng := rand.New(rand.NewSource(seed))
 	const dim = 4
@@ -414,7 +410,7 @@ func restoreCrashRun(t *testing.T, points int, seed int64) []string {
 	outcomes := map[string]int{}
 	defer func() { t.Logf("after the crash, the namespace being restored was: %v", outcomes) }()
 	for point := 0; point < points && len(violations) == 0; point++ {
-		idx, err := Open("db", &Options{Dimension: dim, Metric: Euclidean, fs: fs})
+		idx, err := Open("db", &Options{Dimension: dim, Metric: Euclidean, fs: fs, hooks: hooks})
 		if err != nil {
 			t.Fatalf("point %d: open: %v", point, err)
 		}
@@ -442,7 +438,7 @@ func restoreCrashRun(t *testing.T, points int, seed int64) []string {
 		}
 		_ = idx.Close()
 
-		re, err := Open("db", &Options{fs: crashFS})
+		re, err := Open("db", &Options{fs: crashFS, hooks: hooks})
 		if err != nil {
 			t.Fatalf("point %d: reopen after crash: %v", point, err)
 		}

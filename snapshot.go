@@ -149,17 +149,12 @@ func (ns *Namespace) Snapshot(ctx context.Context, w io.Writer, opts *SnapshotOp
 	graph := func() ([]byte, error) { return ns.graphBytes(ctx, cfg, e.NSID, meta.Count) }
 	return writeSnapshot(ctx, w, &hdr, func(fn func(id string, val []byte) error) error {
 		lo, hi := storage.RecordBounds(e.NSID, "")
-		if testSnapshotLiveScan {
+		if idx.hooks().snapshotLiveScan {
 			return idx.liveScanInPieces(ctx, lo, hi, fn)
 		}
 		return snap.Scan(ctx, lo, hi, func(k, v []byte) error { return fn(storage.RecordID(k), v) })
 	}, graph, o.Progress)
 }
-
-// testSnapshotLiveScan is the broken mode of the concurrent snapshot test:
-// records are read from the live database a few at a time, not from one
-// point-in-time view, so writes made meanwhile leak in half.
-var testSnapshotLiveScan bool
 
 func (idx *Index) liveScanInPieces(ctx context.Context, lo, hi []byte, fn func(id string, val []byte) error) error {
 	errPiece := errors.New("piece")

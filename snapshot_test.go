@@ -315,26 +315,24 @@ func TestSnapshot_NotFound(t *testing.T) {
 // With records read from the live database a few at a time (the broken
 // mode), writes leak in half and the test must fail.
 func TestSnapshot_ConcurrentWrites(t *testing.T) {
-	if v := concurrentSnapshotRun(t, 1, 12); len(v) > 0 {
+	if v := concurrentSnapshotRun(t, 1, 12, nil); len(v) > 0 {
 		t.Fatalf("%d violations, first: %s", len(v), v[0])
 	}
 }
 
 func TestSnapshot_ConcurrentWritesBrokenModeDetected(t *testing.T) {
-	testSnapshotLiveScan = true
-	defer func() { testSnapshotLiveScan = false }()
-	v := concurrentSnapshotRun(t, 2, 12)
+	v := concurrentSnapshotRun(t, 2, 12, &testHooks{snapshotLiveScan: true})
 	if len(v) == 0 {
 		t.Fatal("with records read live the test found no snapshot off every prefix: it cannot detect one")
 	}
 	t.Logf("broken mode detected as expected: %s", v[0])
 }
 
-func concurrentSnapshotRun(t *testing.T, seed uint64, rounds int) []string {
+func concurrentSnapshotRun(t *testing.T, seed uint64, rounds int, hooks *testHooks) []string {
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(seed, 1))
 	const dim, n = 4, 400
-	idx, err := Open("", &Options{Dimension: dim, Metric: Euclidean, InMemory: true})
+	idx, err := Open("", &Options{Dimension: dim, Metric: Euclidean, InMemory: true, hooks: hooks})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -354,11 +354,11 @@ func TestSparse_ExactVsBruteForce(t *testing.T) {
 // (and with metadata only), deletes and a delete by filter to a namespace
 // of 2,000 records, checking the answers after each step; then reopens the
 // index, and crashes it, checking again. It returns the first difference.
-func sparseWriteScenario(t *testing.T) error {
+func sparseWriteScenario(t *testing.T, hooks *testHooks) error {
 	ctx := context.Background()
 	fs := vfs.NewCrashableMem()
 	opts := func(fs vfs.FS) *Options {
-		return &Options{VectorType: Sparse, Metric: DotProduct, fs: fs}
+		return &Options{VectorType: Sparse, Metric: DotProduct, fs: fs, hooks: hooks}
 	}
 	idx, err := Open("db", opts(fs))
 	if err != nil {
@@ -495,7 +495,7 @@ func sparseWriteScenario(t *testing.T) error {
 // TestSparse_WritesReopenCrash keeps the inverted index exact through every
 // kind of write, a reopen and a crash.
 func TestSparse_WritesReopenCrash(t *testing.T) {
-	if err := sparseWriteScenario(t); err != nil {
+	if err := sparseWriteScenario(t, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -504,9 +504,7 @@ func TestSparse_WritesReopenCrash(t *testing.T) {
 // their postings and reused slots keep their former records' terms. The
 // scenario must notice.
 func TestSparse_StaleIndexDetected(t *testing.T) {
-	testSparseSkipRemove = true
-	defer func() { testSparseSkipRemove = false }()
-	err := sparseWriteScenario(t)
+	err := sparseWriteScenario(t, &testHooks{sparseSkipRemove: true})
 	if err == nil {
 		t.Fatal("the sparse write scenario passed with a stale inverted index: it cannot detect the fault")
 	}

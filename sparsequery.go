@@ -50,7 +50,7 @@ func (st *nsState) sparseAddLocked(r uint32, sp *SparseValues) {
 		x = sparse.New()
 		st.mu.inverted = x
 	}
-	if testSparseSkipRemove && x.Has(r) {
+	if st.hooks().sparseSkipRemove && x.Has(r) {
 		return // the broken mode: the slot keeps its former record's terms
 	}
 	x.Add(r, sp.Indices, sp.Values)
@@ -60,7 +60,7 @@ func (st *nsState) sparseAddLocked(r uint32, sp *SparseValues) {
 // from the index. st.mu must be held.
 func (st *nsState) sparseRemoveLocked(r uint32, sp *SparseValues) {
 	x := st.mu.inverted
-	if x == nil || testSparseSkipRemove {
+	if x == nil || st.hooks().sparseSkipRemove {
 		return
 	}
 	x.Remove(r, sp.Indices)
@@ -68,12 +68,6 @@ func (st *nsState) sparseRemoveLocked(r uint32, sp *SparseValues) {
 		st.mu.inverted = nil // the term table and row bitset go too
 	}
 }
-
-// testSparseSkipRemove is the broken mode of the sparse exactness tests:
-// deleted records keep their postings in the inverted index, and a slot
-// reused while it still has postings keeps them instead of its new
-// record's. The tests must then fail.
-var testSparseSkipRemove bool
 
 // sparseSearchLocked answers a query that has a sparse vector and no
 // dense one from the namespace's inverted index: the TopK best records

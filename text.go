@@ -610,7 +610,7 @@ func (ns *Namespace) SearchText(ctx context.Context, q TextQuery) (*QueryResult,
 // its posting list in the inverted index. st.mu must be held for reading.
 func bm25Weigh(st *nsState, sv *SparseValues, counts []int, scale float32) {
 	n := int(st.mu.live.GetCardinality())
-	if testBM25CountSlots {
+	if st.hooks().bm25CountSlots {
 		n = len(st.mu.rows) // the broken mode: slots, freed ones included
 	}
 	x := st.mu.inverted
@@ -622,8 +622,3 @@ func bm25Weigh(st *nsState, sv *SparseValues, counts []int, scale float32) {
 		sv.Values[i] = float32(float64(scale) * float64(counts[i]) * bm25.IDF(n, df))
 	}
 }
-
-// testBM25CountSlots is a broken mode of the BM25 statistics tests: N
-// counts the namespace's slots, those freed by deletes included, instead
-// of its live records. The tests must then fail.
-var testBM25CountSlots bool

@@ -524,22 +524,18 @@ func TestText_StatsExactAfterWrites(t *testing.T) {
 // slots too, the same checks must find a difference.
 func TestText_StatsBrokenMode(t *testing.T) {
 	t.Run("stale-postings", func(t *testing.T) {
-		testSparseSkipRemove = true
-		defer func() { testSparseSkipRemove = false }()
-		statsBroken(t)
+		statsBroken(t, &testHooks{sparseSkipRemove: true})
 	})
 	t.Run("N-counts-slots", func(t *testing.T) {
-		testBM25CountSlots = true
-		defer func() { testBM25CountSlots = false }()
-		statsBroken(t)
+		statsBroken(t, &testHooks{bm25CountSlots: true})
 	})
 }
 
 // statsBroken runs the writes and checks of TestText_StatsExactAfterWrites
 // and fails unless the checks find a difference.
-func statsBroken(t *testing.T) {
+func statsBroken(t *testing.T, hooks *testHooks) {
 	ctx := context.Background()
-	idx, err := Open("", &Options{VectorType: Sparse, InMemory: true})
+	idx, err := Open("", &Options{VectorType: Sparse, InMemory: true, hooks: hooks})
 	if err != nil {
 		t.Fatal(err)
 	}

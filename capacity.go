@@ -417,24 +417,11 @@ func (idx *Index) Pin(ctx context.Context, name string) error {
 // namespace that does not exist (ErrNamespaceNotFound). It does not load the
 // namespace; unpinning one that is not pinned does nothing.
 func (idx *Index) Unpin(ctx context.Context, name string) error {
-	if err := ctxErr(ctx); err != nil {
-		return err
-	}
-	canon, err := checkNamespace(name)
+	st, _, err := idx.enterExisting(ctx, name, "unpin")
 	if err != nil {
-		return err
-	}
-	if err := idx.enter(); err != nil {
 		return err
 	}
 	defer idx.exit()
-	st, err := idx.lookup(canon, false)
-	if err != nil {
-		return err
-	}
-	if st == nil {
-		return fmt.Errorf("unpin namespace %q: %w", displayName(canon), ErrNamespaceNotFound)
-	}
 	st.pinned.Store(false)
 	return nil
 }

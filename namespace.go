@@ -1383,22 +1383,12 @@ type GraphStatus struct {
 // DescribeNamespace returns a namespace's record count and size. It returns
 // an error wrapping ErrNamespaceNotFound if the namespace does not exist.
 func (idx *Index) DescribeNamespace(ctx context.Context, name string) (*NamespaceDescription, error) {
-	if err := ctxErr(ctx); err != nil {
-		return nil, err
-	}
-	canon, err := checkNamespace(name)
+	st, canon, err := idx.enterExisting(ctx, name, "describe")
 	if err != nil {
-		return nil, err
-	}
-	if err := idx.enter(); err != nil {
 		return nil, err
 	}
 	defer idx.exit()
-	st, err := idx.lookup(canon, false)
-	if err != nil {
-		return nil, err
-	}
-	if st == nil || !st.isCommitted() || st.dropped.Load() {
+	if !st.isCommitted() || st.dropped.Load() {
 		return nil, fmt.Errorf("describe namespace %q: %w", displayName(canon), ErrNamespaceNotFound)
 	}
 	m, err := st.storedMeta(idx)
@@ -1506,6 +1496,32 @@ func (idx *Index) ListNamespaces(ctx context.Context, opts *ListNamespacesOption
 	return out, nil
 }
 
+// enterExisting checks ctx and name, enters idx and returns the state of
+// namespace name (and its canonical name) for operation op; an error wraps
+// ErrNamespaceNotFound when no such namespace is known. On success the
+// caller must call idx.exit.
+func (idx *Index) enterExisting(ctx context.Context, name, op string) (*nsState, string, error) {
+	if err := ctxErr(ctx); err != nil {
+		return nil, "", err
+	}
+	canon, err := checkNamespace(name)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := idx.enter(); err != nil {
+		return nil, "", err
+	}
+	st, err := idx.lookup(canon, false)
+	if err == nil && st == nil {
+		err = fmt.Errorf("%s namespace %q: %w", op, displayName(canon), ErrNamespaceNotFound)
+	}
+	if err != nil {
+		idx.exit()
+		return nil, "", err
+	}
+	return st, canon, nil
+}
+
 // DeleteNamespace deletes a namespace and all its records: offboarding a
 // tenant. It commits one synced batch (the catalog entry and one range
 // deletion), so it takes the same time whatever the namespace's size; the
@@ -1514,24 +1530,11 @@ func (idx *Index) ListNamespaces(ctx context.Context, opts *ListNamespacesOption
 // empty. It returns an error wrapping ErrNamespaceNotFound if the namespace
 // does not exist.
 func (idx *Index) DeleteNamespace(ctx context.Context, name string) error {
-	if err := ctxErr(ctx); err != nil {
-		return err
-	}
-	canon, err := checkNamespace(name)
+	st, canon, err := idx.enterExisting(ctx, name, "delete")
 	if err != nil {
-		return err
-	}
-	if err := idx.enter(); err != nil {
 		return err
 	}
 	defer idx.exit()
-	st, err := idx.lookup(canon, false)
-	if err != nil {
-		return err
-	}
-	if st == nil {
-		return fmt.Errorf("delete namespace %q: %w", displayName(canon), ErrNamespaceNotFound)
-	}
 	st.writeMu.Lock()
 	defer st.writeMu.Unlock()
 	if st.dropped.Load() || !st.committed {

@@ -173,18 +173,24 @@ type gatheredCache struct {
 func (c *gatheredCache) bytesAt(v graph.Version) int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.dropStaleLocked(v)
 	var n int64
-	for i := 0; i < len(c.entries); i++ {
-		e := c.entries[i]
-		if e.g.Version() != v {
-			c.nodes -= e.g.Len()
-			c.entries = slices.Delete(c.entries, i, i+1)
-			i--
-			continue
-		}
+	for _, e := range c.entries {
 		n += int64(e.g.Bytes()) + int64(e.cands.GetSizeInBytes()) + gatheredEntryBytes
 	}
 	return n
+}
+
+// dropStaleLocked drops the entries that are stale at the graph's Version
+// v. c.mu is held.
+func (c *gatheredCache) dropStaleLocked(v graph.Version) {
+	c.entries = slices.DeleteFunc(c.entries, func(e gatheredEntry) bool {
+		if e.g.Version() != v {
+			c.nodes -= e.g.Len()
+			return true
+		}
+		return false
+	})
 }
 
 // gatheredEntryBytes is the fixed heap of an entry beyond its arrays.
@@ -213,15 +219,9 @@ const gatheredMaxEntries = 64
 func (c *gatheredCache) lookup(cands *roaring.Bitmap, v graph.Version) *graph.Gathered {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.dropStaleLocked(v)
 	card := cands.GetCardinality()
-	for i := 0; i < len(c.entries); i++ {
-		e := c.entries[i]
-		if e.g.Version() != v {
-			c.nodes -= e.g.Len()
-			c.entries = slices.Delete(c.entries, i, i+1)
-			i--
-			continue
-		}
+	for i, e := range c.entries {
 		if e.card == card && e.cands.Equals(cands) {
 			// Most recently used last.
 			c.entries = append(slices.Delete(c.entries, i, i+1), e)

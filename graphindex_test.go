@@ -49,6 +49,23 @@ func clusteredVecs(r *rand.Rand, n, dim, clusters int) [][]float32 {
 	return out
 }
 
+// euclideanGraphNS opens an index of Euclidean vectors of dim dimensions
+// (closed when the test ends) whose namespace "ns" holds vecs, record i
+// with metadata c = i mod classes, and has built its graph.
+func euclideanGraphNS(t *testing.T, dim int, vecs [][]float32, classes int) (*Index, *Namespace, *nsState) {
+	t.Helper()
+	idx, err := Open(t.TempDir(), &Options{Dimension: dim, Metric: Euclidean, NoSync: true, Graph: GraphOptions{Threshold: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { idx.Close() })
+	ns := idx.Namespace("ns")
+	upsertAll(t, ns, vecs, func(i int) Metadata { return Metadata{"c": i % classes} })
+	st := nsStateOf(t, idx, "ns")
+	st.waitGraphBuilt()
+	return idx, ns, st
+}
+
 func upsertAll(t testing.TB, ns *Namespace, vecs [][]float32, md func(i int) Metadata) {
 	t.Helper()
 	ctx := context.Background()
@@ -1334,15 +1351,7 @@ func TestGraph_FilteredCodeScanGathered(t *testing.T) {
 	r := rand.New(rand.NewPCG(41, 42))
 	vecs := clusteredVecs(r, n, dim, 8)
 	queries := clusteredVecs(r, 40, dim, 8)
-	idx, err := Open(t.TempDir(), &Options{Dimension: dim, Metric: Euclidean, NoSync: true, Graph: GraphOptions{Threshold: 1000}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer idx.Close()
-	ns := idx.Namespace("ns")
-	upsertAll(t, ns, vecs, func(i int) Metadata { return Metadata{"c": i % 4} })
-	st := nsStateOf(t, idx, "ns")
-	st.waitGraphBuilt()
+	_, ns, st := euclideanGraphNS(t, dim, vecs, 4)
 	ctx := context.Background()
 	f := Eq("c", 1)
 	deleted := map[string]bool{}
@@ -1460,14 +1469,7 @@ func TestGraph_FilteredCodeScanGatheredConcurrent(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(43, 44))
 	vecs := clusteredVecs(r, n, dim, 8)
-	idx, err := Open(t.TempDir(), &Options{Dimension: dim, Metric: Euclidean, NoSync: true, Graph: GraphOptions{Threshold: 1000}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer idx.Close()
-	ns := idx.Namespace("ns")
-	upsertAll(t, ns, vecs, func(i int) Metadata { return Metadata{"c": i % 2} })
-	nsStateOf(t, idx, "ns").waitGraphBuilt()
+	_, ns, _ := euclideanGraphNS(t, dim, vecs, 2)
 	ctx := context.Background()
 	// gone[j] is the write sequence number after which record j no longer
 	// matches (0: it still does).
@@ -1548,15 +1550,7 @@ func TestGraph_GatheredCacheAccounted(t *testing.T) {
 	r := rand.New(rand.NewPCG(43, 44))
 	vecs := clusteredVecs(r, n, dim, 8)
 	queries := clusteredVecs(r, 8, dim, 8)
-	idx, err := Open(t.TempDir(), &Options{Dimension: dim, Metric: Euclidean, NoSync: true, Graph: GraphOptions{Threshold: 1000}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer idx.Close()
-	ns := idx.Namespace("ns")
-	upsertAll(t, ns, vecs, func(i int) Metadata { return Metadata{"c": i % 4} })
-	st := nsStateOf(t, idx, "ns")
-	st.waitGraphBuilt()
+	idx, ns, st := euclideanGraphNS(t, dim, vecs, 4)
 	ctx := context.Background()
 	f := Eq("c", 1)
 	query := func() {

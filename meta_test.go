@@ -158,15 +158,23 @@ func TestMetadata_EveryReadPathExact(t *testing.T) {
 	delete(want, "r2")
 	checkMetadataPaths(t, "after update by filter and deletes", idx, ns, want)
 
+	idx = checkReopenedAndEvicted(t, "", dir, opts, idx, want)
+}
+
+// checkReopenedAndEvicted closes idx, opens dir again with opts and checks
+// every read path of namespace "docs" (checkMetadataPaths) after the
+// reopen and after an eviction and reload. It returns the reopened index.
+func checkReopenedAndEvicted(t *testing.T, when, dir string, opts *Options, idx *Index, want metaModel) *Index {
+	t.Helper()
 	if err := idx.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if idx, err = Open(dir, opts); err != nil {
+	idx, err := Open(dir, opts)
+	if err != nil {
 		t.Fatal(err)
 	}
-	ns = idx.Namespace("docs")
-	checkMetadataPaths(t, "after reopen", idx, ns, want)
-
+	ns := idx.Namespace("docs")
+	checkMetadataPaths(t, when+"after reopen", idx, ns, want)
 	st, err := idx.lookup("docs", false)
 	if err != nil || st == nil {
 		t.Fatal(st, err)
@@ -174,7 +182,8 @@ func TestMetadata_EveryReadPathExact(t *testing.T) {
 	if !st.evict(idx) {
 		t.Fatal("the namespace could not be evicted")
 	}
-	checkMetadataPaths(t, "after eviction and reload", idx, ns, want)
+	checkMetadataPaths(t, when+"after eviction and reload", idx, ns, want)
+	return idx
 }
 
 // TestMetadata_HashCollisionsNeverLeak forces string hash collisions in

@@ -521,20 +521,5 @@ func TestMetadata_OldJSONStore(t *testing.T) {
 	}
 	checkMetadataPaths(t, "old store, partly rewritten", idx, ns, want)
 
-	if err := idx.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if idx, err = Open(dir, opts); err != nil {
-		t.Fatal(err)
-	}
-	ns = idx.Namespace("docs")
-	checkMetadataPaths(t, "old store, partly rewritten, reopened", idx, ns, want)
-	st, err := idx.lookup("docs", false)
-	if err != nil || st == nil {
-		t.Fatal(st, err)
-	}
-	if !st.evict(idx) {
-		t.Fatal("the namespace could not be evicted")
-	}
-	checkMetadataPaths(t, "old store, after eviction and reload", idx, ns, want)
+	idx = checkReopenedAndEvicted(t, "old store, partly rewritten, ", dir, opts, idx, want)
 }

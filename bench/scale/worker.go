@@ -243,22 +243,9 @@ func (w *worker) build(dir string, workers, n int) (string, error) {
 	}
 	ctx := context.Background()
 	runtime.GC()
-	if p := os.Getenv("LARCH_SCALE_BLOCKPROFILE"); p != "" {
-		// Where the build's goroutines wait (locks, the builder's
-		// batches): written when the graph holds every record.
-		runtime.SetBlockProfileRate(10000)
-		runtime.SetMutexProfileFraction(1)
-		defer func() {
-			for _, name := range []string{"block", "mutex"} {
-				if f, err := os.Create(p + "." + name); err == nil {
-					pprof.Lookup(name).WriteTo(f, 0)
-					f.Close()
-				}
-			}
-			runtime.SetBlockProfileRate(0)
-			runtime.SetMutexProfileFraction(0)
-		}()
-	}
+	// Where the build's goroutines wait (locks, the builder's batches):
+	// written when the graph holds every record.
+	defer waitProfiles(os.Getenv("LARCH_SCALE_BLOCKPROFILE"))()
 	idx, err := larch.Open(dir, &larch.Options{Dimension: dim, Metric: larch.Euclidean, NoSync: true,
 		QueryParallelism: 1, MemoryBudget: budget, Graph: larch.GraphOptions{BuildWorkers: workers}})
 	if err != nil {
@@ -427,20 +414,7 @@ func (w *worker) dbuild(workers, n int) (string, error) {
 	w.g = nil
 	runtime.GC()
 	g := graph.New(dim, graph.L2, vectors, nil)
-	if p := os.Getenv("LARCH_SCALE_MUTEXPROFILE"); p != "" {
-		runtime.SetBlockProfileRate(10000)
-		runtime.SetMutexProfileFraction(1)
-		defer func() {
-			for _, name := range []string{"block", "mutex"} {
-				if f, err := os.Create(p + "." + name); err == nil {
-					pprof.Lookup(name).WriteTo(f, 0)
-					f.Close()
-				}
-			}
-			runtime.SetBlockProfileRate(0)
-			runtime.SetMutexProfileFraction(0)
-		}()
-	}
+	defer waitProfiles(os.Getenv("LARCH_SCALE_MUTEXPROFILE"))()
 	t, c := time.Now(), cpuSeconds()
 	var wg sync.WaitGroup
 	for k := 0; k < workers; k++ {
@@ -488,4 +462,25 @@ func procMem(pid int) (rss, peak int64) {
 		}
 	}
 	return rss, peak
+}
+
+// waitProfiles starts recording where goroutines block and wait for locks
+// when p is not empty, and returns the function that writes the block and
+// mutex profiles to p.block and p.mutex and stops recording.
+func waitProfiles(p string) func() {
+	if p == "" {
+		return func() {}
+	}
+	runtime.SetBlockProfileRate(10000)
+	runtime.SetMutexProfileFraction(1)
+	return func() {
+		for _, name := range []string{"block", "mutex"} {
+			if f, err := os.Create(p + "." + name); err == nil {
+				pprof.Lookup(name).WriteTo(f, 0)
+				f.Close()
+			}
+		}
+		runtime.SetBlockProfileRate(0)
+		runtime.SetMutexProfileFraction(0)
+	}
 }

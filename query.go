@@ -286,27 +286,18 @@ func (ns *Namespace) queryWarm(ctx context.Context, cfg config, q Query, prep fu
 		return res, err
 	}
 	// A scan runs without st.mu (view.go), unless the query holds the
-	// writers off anyway (exclusive): detach lets go of st.mu once the
-	// scan's view is taken, and the lock is taken again for the matches.
-	locked := true
-	var detached *view
-	var detach func(*view)
-	if !exclusive {
-		detach = func(v *view) {
-			detached, locked = v, false
-			st.mu.RUnlock()
-		}
-	}
-	defer func() {
-		if locked {
-			st.mu.RUnlock()
-		}
-		if detached != nil {
-			st.releaseView(detached)
-		}
-	}()
+	// writers off anyway (exclusive): searchLocked lets go of st.mu once
+	// the scan's view is taken (d.on), and the lock is taken again for the
+	// matches.
+	d := detachState{st: st, ok: !exclusive, locked: true}
+	defer d.end()
 	if prep != nil {
-		prep(st, &q)
+		// On a copy: prep's q escapes, and would cost the plain query an
+		// allocation.
+		pq := new(Query)
+		*pq = q
+		prep(st, pq)
+		q = *pq
 	}
 	if q.ID != "" {
 		r, ok := st.mu.ids.get(q.ID, st.mu.rows)
@@ -326,14 +317,14 @@ func (ns *Namespace) queryWarm(ctx context.Context, cfg config, q Query, prep fu
 		r, _ := st.mu.ids.get(q.ID, st.mu.rows) // found above
 		sc.self = r + 1
 	}
-	top, scanned, plan, err := st.searchLocked(ctx, cfg, &q, ns.idx.opts.QueryParallelism, sc, detach)
+	top, scanned, plan, err := st.searchLocked(ctx, cfg, &q, ns.idx.opts.QueryParallelism, sc, &d)
 	if err != nil {
 		return nil, err
 	}
-	if detached != nil {
+	if d.on {
 		st.mu.RLock()
-		locked = true
-		if !st.mu.loaded || st.mu.gen != detached.gen {
+		d.locked = true
+		if !st.mu.loaded || st.mu.gen != d.v.gen {
 			return nil, errRaced // dropped or reloaded during the scan: run again
 		}
 	}
@@ -367,11 +358,11 @@ func (ns *Namespace) queryWarm(ctx context.Context, cfg config, q Query, prep fu
 // sc lends buffers for the graph plan; the result may live in them, so sc
 // goes back to its pool only once the result is used.
 //
-// With detach, a scan of enough rows (detachMinFloats) runs without st.mu:
-// searchLocked takes a view (view.go) and a copy of the candidates, then
-// calls detach, which must let go of st.mu and release the view once the
-// result is used.
-func (st *nsState) searchLocked(ctx context.Context, cfg config, q *Query, parts int, sc *queryScratch, detach func(*view)) ([]scored, int, Plan, error) {
+// With d allowing it (d.ok), a scan of enough rows (detachMinFloats) runs
+// without st.mu: searchLocked takes a view (view.go) and a copy of the
+// candidates into d and lets go of st.mu (d.detach); d.end releases the
+// view once the result is used.
+func (st *nsState) searchLocked(ctx context.Context, cfg config, q *Query, parts int, sc *queryScratch, d *detachState) ([]scored, int, Plan, error) {
 	if err := st.checkFilterLocked(q.Filter); err != nil {
 		return nil, 0, PlanNone, err // a field the schema does not index (schema.go)
 	}
@@ -431,18 +422,57 @@ func (st *nsState) searchLocked(ctx context.Context, cfg config, q *Query, parts
 		sc.top = t.items
 		return t.sorted(), scanned, plan, nil
 	}
-	v := st.viewLocked()
-	if detach != nil && cands.GetCardinality()*uint64(max(cfg.Dimension, 1)) >= st.queryOpts.minFloats {
-		// The live set and the postings' bitmaps change under writers.
-		cands = cands.Clone()
-		v = st.takeViewLocked()
-		detach(v)
+	// A scan short enough to keep st.mu (the writers wait for it at most
+	// ~0.2 ms) reads the state in place: no view is registered and no
+	// candidates copied.
+	v := view{rows: st.mu.rows, vecs: st.mu.vecs, inv: st.mu.inv, epoch: st.mu.epoch, gen: st.mu.gen}
+	n := cands.GetCardinality()
+	dense := n == uint64(cands.Maximum())+1 // rows [0, n): no need of the bitmap
+	if d != nil && d.ok && n*uint64(max(cfg.Dimension, 1)) >= st.queryOpts.minFloats {
+		// The live set and the postings' bitmaps change under writers;
+		// the rows [0, n) of a view stay those it names (view.go).
+		if !dense {
+			cands = cands.Clone()
+		}
+		d.detach()
+		v = d.v
+	}
+	if dense {
+		cands, v.all = nil, uint32(n)
 	}
 	if st.queryOpts.beforeScan != nil {
 		st.queryOpts.beforeScan()
 	}
 	top, scanned, err := v.scan(ctx, cfg, q, cands, parts, sc)
 	return top, scanned, plan, err
+}
+
+// detachState is a query's hold on its namespace: st.mu held for reading
+// (locked), or let go for a scan through the view v (on).
+type detachState struct {
+	st     *nsState
+	v      view
+	ok     bool // the query may scan without st.mu
+	on     bool // v is registered and st.mu let go for the scan
+	locked bool // st.mu is held for reading
+}
+
+// detach registers the state's view as in use and lets go of st.mu, which
+// must be held for reading.
+func (d *detachState) detach() {
+	d.v = d.st.takeViewLocked()
+	d.on, d.locked = true, false
+	d.st.mu.RUnlock()
+}
+
+// end lets go of st.mu if held and releases the view if registered.
+func (d *detachState) end() {
+	if d.locked {
+		d.st.mu.RUnlock()
+	}
+	if d.on {
+		d.st.releaseView(&d.v)
+	}
 }
 
 // detachMinFloats is the fewest values (candidates × dimension) a scan
@@ -474,7 +504,10 @@ func (st *nsState) matchLocked(f Filter) *roaring.Bitmap {
 type scored struct {
 	row uint32
 	key float32 // the score, negated for Euclidean
-	id  string  // breaks ties: the smaller id is better
+	// id breaks ties: the smaller id is better. The exact scan leaves it
+	// empty (no record has an empty id) and its topK reads it from the
+	// rows only for ties and for the result (topK.rows).
+	id string
 }
 
 // better reports whether a ranks before b.
@@ -499,9 +532,34 @@ func (a scored) compare(b scored) int {
 // topK keeps the k best candidates seen: a binary heap whose root is the
 // worst of them. It is written out rather than built on container/heap,
 // whose interface boxes every item pushed (an allocation per candidate).
+//
+// With rows set, an item may come without its id (the exact scan's): the
+// id is read from rows[item.row] only when two keys tie, and for every
+// item by sorted. The scan then does not read a row for each candidate it
+// offers, which cost a cache miss each on namespaces larger than the
+// cache (the rows sit apart from the vectors the scan streams through).
 type topK struct {
 	k     int
 	items []scored
+	rows  []row
+}
+
+// resolve sets s's id from t.rows if the scan left it empty.
+func (t *topK) resolve(s *scored) {
+	if s.id == "" && t.rows != nil {
+		s.id = t.rows[s.row].id
+	}
+}
+
+// better is scored.better, reading the ids of tied items from t.rows
+// where they are not set.
+func (t *topK) better(a, b *scored) bool {
+	if a.key != b.key {
+		return a.key > b.key
+	}
+	t.resolve(a)
+	t.resolve(b)
+	return a.id < b.id
 }
 
 // newTopK returns a topK for k candidates with room for min(k, n) of them.
@@ -522,7 +580,7 @@ func (t *topK) offer(s scored) {
 		i := len(h) - 1
 		for i > 0 {
 			p := (i - 1) / 2
-			if !h[p].better(s) {
+			if !t.better(&h[p], &s) {
 				break
 			}
 			h[i] = h[p]
@@ -532,7 +590,7 @@ func (t *topK) offer(s scored) {
 		t.items = h
 		return
 	}
-	if !s.better(h[0]) {
+	if !t.better(&s, &h[0]) {
 		return
 	}
 	// Replace the root and sift it down.
@@ -542,10 +600,10 @@ func (t *topK) offer(s scored) {
 		if c >= n {
 			break
 		}
-		if r := c + 1; r < n && h[c].better(h[r]) {
+		if r := c + 1; r < n && t.better(&h[c], &h[r]) {
 			c = r
 		}
-		if !s.better(h[c]) {
+		if !t.better(&s, &h[c]) {
 			break
 		}
 		h[i] = h[c]
@@ -561,6 +619,9 @@ func (t *topK) full() bool { return len(t.items) == t.k }
 func (t *topK) sorted() []scored {
 	out := t.items
 	t.items = nil
+	for i := range out {
+		t.resolve(&out[i])
+	}
 	slices.SortFunc(out, scored.compare)
 	return out
 }
@@ -609,7 +670,10 @@ func (st *nsState) scanLocked(ctx context.Context, cfg config, q *Query, cands *
 // its pool only once the result is used. cands are rows of v that no
 // writer changes while the scan runs (view.go).
 func (v *view) scan(ctx context.Context, cfg config, q *Query, cands *roaring.Bitmap, parts int, sc *queryScratch) ([]scored, int, error) {
-	n := int(cands.GetCardinality())
+	n := int(v.all)
+	if cands != nil {
+		n = int(cands.GetCardinality())
+	}
 	if parts <= 1 || n < parallelMinRows {
 		var t *topK
 		if sc != nil {
@@ -623,11 +687,23 @@ func (v *view) scan(ctx context.Context, cfg config, q *Query, cands *roaring.Bi
 		}
 		return t.sorted(), scanned, err
 	}
+	return v.scanParts(ctx, cfg, *q, cands, parts, n)
+}
+
+// scanParts is scan split into parts goroutines, on copies of the view and
+// the query (the goroutines' closures would otherwise make the callers'
+// escape to the heap, an allocation for every query).
+func (v view) scanParts(ctx context.Context, cfg config, qv Query, cands *roaring.Bitmap, parts, n int) ([]scored, int, error) {
+	q := &qv
 	parts = min(parts, n/(parallelMinRows/2))
 	// Part p scores the candidates of rank [p·n/parts, (p+1)·n/parts): the
 	// rows from bounds[p] up to bounds[p+1].
 	bounds := make([]int64, parts+1)
 	for p := 1; p < parts; p++ {
+		if cands == nil {
+			bounds[p] = int64(p * n / parts)
+			continue
+		}
 		r, err := cands.Select(uint32(p * n / parts))
 		if err != nil {
 			return nil, 0, err
@@ -649,6 +725,7 @@ func (v *view) scan(ctx context.Context, cfg config, q *Query, cands *roaring.Bi
 	}
 	wg.Wait()
 	t := newTopK(q.TopK, n)
+	t.rows = v.rows
 	scanned := 0
 	for p := range tops {
 		if errs[p] != nil {
@@ -670,10 +747,13 @@ const gatherBatch = 256
 // offsets in their block, and their scores. Pooled, because the kernels are
 // called through function values and so would move buffers on the stack to
 // the heap: 3 KiB allocated and cleared per query, ~7% of a warm query on
-// 500 × 768 rows.
+// 500 × 768 rows. The bitmap's iterator is here too: it points into
+// itself, so it cannot live on the stack, and cands.ManyIterator()
+// allocates one per scan.
 type scanScratch struct {
 	buf, offs [gatherBatch]uint32
 	scores    [gatherBatch]float32
+	it        roaring.ManyIntIterator
 }
 
 var scanScratchPool = sync.Pool{New: func() any { return new(scanScratch) }}
@@ -717,13 +797,32 @@ func (v *view) scanRows(ctx context.Context, cfg config, q *Query, cands *roarin
 	if cfg.Metric == Cosine && q.Vector != nil {
 		qinv = invNorm(q.Vector)
 	}
+	if t.rows == nil {
+		t.rows = v.rows // the ids of the rows it offers (topK)
+	}
 	sc := scanScratchPool.Get().(*scanScratch)
 	defer scanScratchPool.Put(sc)
 	buf, offs, scores := &sc.buf, &sc.offs, &sc.scores
-	it := cands.ManyIterator()
+	// The candidates: cands' rows, or rows [0, v.all) when cands is nil.
+	var it *roaring.ManyIntIterator
+	next := max(lo, 0) // the next row of [0, v.all)
+	if cands != nil {
+		it = &sc.it // not cands.ManyIterator(): an allocation per scan
+		it.Initialize(cands)
+		defer func() { *it = roaring.ManyIntIterator{} }() // drop cands
+	}
 	scanned, nextCheck := 0, scanChunk
 	for {
-		m := it.NextMany(buf[:])
+		var m int
+		if it != nil {
+			m = it.NextMany(buf[:])
+		} else {
+			m = int(max(0, min(int64(len(buf)), min(hi, int64(v.all))-next)))
+			for i := range m {
+				buf[i] = uint32(next) + uint32(i)
+			}
+			next += int64(m)
+		}
 		if m == 0 {
 			break
 		}
@@ -864,7 +963,7 @@ func (v *view) key(cfg config, q *Query, qinv float32, r uint32, score float32) 
 // offer offers row r with key to t and returns the key of t's worst
 // (the threshold to beat once t is full).
 func (v *view) offer(t *topK, r uint32, key float32) float32 {
-	t.offer(scored{row: r, key: key, id: v.rows[r].id})
+	t.offer(scored{row: r, key: key})
 	return t.items[0].key
 }
 

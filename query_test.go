@@ -18,20 +18,34 @@ func TestTopK_MatchesSort(t *testing.T) {
 			// Few distinct keys, so that ties are common.
 			all[i] = scored{row: uint32(i), key: float32(r.IntN(12)), id: fmt.Sprintf("id%04d", r.IntN(10000))}
 		}
-		tk := newTopK(k, n)
-		for _, s := range all {
-			tk.offer(s)
-		}
-		got := tk.sorted()
 		want := slices.Clone(all)
 		slices.SortStableFunc(want, scored.compare)
 		want = want[:min(k, n)]
-		if len(got) != len(want) {
-			t.Fatalf("trial %d: %d kept, want %d", trial, len(got), len(want))
+		// The exact scan's heap offers rows without their ids and reads
+		// them from the rows for ties and the result (topK.rows).
+		rows := make([]row, n)
+		for i, s := range all {
+			rows[i].id = s.id
 		}
-		for i := range got {
-			if got[i].key != want[i].key || got[i].id != want[i].id {
-				t.Fatalf("trial %d (n=%d k=%d): position %d is %v, want %v", trial, n, k, i, got[i], want[i])
+		for _, lazy := range []bool{false, true} {
+			tk := newTopK(k, n)
+			if lazy {
+				tk.rows = rows
+			}
+			for _, s := range all {
+				if lazy {
+					s.id = ""
+				}
+				tk.offer(s)
+			}
+			got := tk.sorted()
+			if len(got) != len(want) {
+				t.Fatalf("trial %d: %d kept, want %d", trial, len(got), len(want))
+			}
+			for i := range got {
+				if got[i].key != want[i].key || got[i].id != want[i].id {
+					t.Fatalf("trial %d (n=%d k=%d, ids read lazily %v): position %d is %v, want %v", trial, n, k, lazy, i, got[i], want[i])
+				}
 			}
 		}
 	}

@@ -43,6 +43,10 @@ type view struct {
 	inv   []float32
 	epoch uint64 // st.mu.epoch when taken
 	gen   uint64 // st.mu.gen when taken
+	// all, for a scan whose candidates are every row below it (a
+	// namespace without holes), stands for them: the scan is given no
+	// bitmap (nil), and a view taken for it copies none.
+	all uint32
 }
 
 // viewLocked returns the state's view, for use while st.mu stays held.
@@ -55,8 +59,8 @@ func (st *nsState) viewLocked() *view {
 // writers keep the slots it names as they are until releaseView. st.mu
 // must be held (for reading at least); the view stays valid after it is
 // let go.
-func (st *nsState) takeViewLocked() *view {
-	v := st.viewLocked()
+func (st *nsState) takeViewLocked() view {
+	v := view{rows: st.mu.rows, vecs: st.mu.vecs, inv: st.mu.inv, epoch: st.mu.epoch, gen: st.mu.gen}
 	st.readers.add(v.epoch)
 	return v
 }

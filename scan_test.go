@@ -351,6 +351,39 @@ func TestQuery_VectorCheckAgreesWithCheckDense(t *testing.T) {
 // under a huge page) holds its rows' bytes and at most one block more,
 // not a slab rounded up to huge pages (100,000 rows of 8 dimensions held
 // 4 MiB for 3.2 MB, and the Go heap 6 MiB).
+// TestArena_SmallBlockOnHugePages: a namespace's small first block from
+// smallHugeBytes is whole huge pages, aligned, filled with the rows they
+// hold; below it, a plain allocation of the rows.
+func TestArena_SmallBlockOnHugePages(t *testing.T) {
+	const dim = 768
+	for n, onHuge := range map[uint32]bool{100: false, 300: true, 500: true, 700: true} {
+		a := arena{dim: dim}
+		for r := uint32(0); r < n; r++ {
+			a.grow(r + 1)
+			a.row(r)[dim-1] = float32(r)
+		}
+		for r := uint32(0); r < n; r++ {
+			if a.row(r)[dim-1] != float32(r) {
+				t.Fatalf("%d rows: row %d lost", n, r)
+			}
+		}
+		b := a.blocks[0]
+		rows := len(b) / dim
+		huge := rows*dim*4 >= smallHugeBytes
+		if huge {
+			if want := hugePage * ((rows*dim*4 + hugePage - 1) / hugePage) / (4 * dim); rows != want {
+				t.Fatalf("%d rows: first block of %d rows, want the %d that fill its huge pages", n, rows, want)
+			}
+			if p := uintptr(unsafe.Pointer(&b[0])); p%hugePage != 0 && runtime.GOOS == "linux" {
+				t.Fatalf("%d rows: first block at %#x, not on a huge page", n, p)
+			}
+		}
+		if huge != onHuge { // from 257 rows the first block doubles to 512 (1.5 MiB)
+			t.Fatalf("%d rows: first block of %d rows on huge pages %v, want %v", n, rows, huge, onHuge)
+		}
+	}
+}
+
 func TestArena_SmallBlocksHoldNoPadding(t *testing.T) {
 	for _, atOnce := range []bool{false, true} {
 		const n, dim = 100000, 8

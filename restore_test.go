@@ -28,11 +28,9 @@ import (
 // taken from.
 func smallSnapshot(t testing.TB, n int) ([]byte, *Index) {
 	t.Helper()
-	old := testSnapBlockBytes
-	testSnapBlockBytes = 4096
-	defer func() { testSnapBlockBytes = old }()
 	o := snapTestOptions(32, Euclidean)
 	o.Graph.Threshold = 200
+	o.hooks = &testHooks{snapBlockBytes: 4096}
 	idx, err := Open(t.TempDir(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +46,10 @@ func smallSnapshot(t testing.TB, n int) ([]byte, *Index) {
 	}
 	if info.GraphBytes == 0 {
 		t.Fatal("the test snapshot has no graph")
+	}
+	// Frames of about 4 KiB (testHooks.snapBlockBytes): many of them.
+	if b := frameBoundaries(t, buf.Bytes()); int64(len(b)) < info.StreamBytes/8192 {
+		t.Fatalf("%d frames in a stream of %d bytes: not cut in frames of 4 KiB", len(b)-1, info.StreamBytes)
 	}
 	return buf.Bytes(), idx
 }
@@ -321,7 +323,7 @@ func testRestoreBadContent(t *testing.T, hooks *testHooks) {
 				}
 			}
 			return nil
-		}, func() ([]byte, error) { return nil, nil }, nil)
+		}, func() ([]byte, error) { return nil, nil }, nil, &noTestHooks)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -372,7 +374,7 @@ func restoreCrashRun(t *testing.T, points int, seed int64, hooks *testHooks) []s
 	// Two sources of 1,000 records each (different values), snapshotted
 	// in frames of 2 KiB: rounds restore them in turn, so that an image
 	// tells the old copy of a namespace from the new one.
-	src, err := Open("", &Options{Dimension: dim, Metric: Euclidean, InMemory: true})
+	src, err := Open("", &Options{Dimension: dim, Metric: Euclidean, InMemory: true, hooks: &testHooks{snapBlockBytes: 2048}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,11 +394,8 @@ func restoreCrashRun(t *testing.T, points int, seed int64, hooks *testHooks) []s
 			}
 		}
 		wants[k] = allRecords(t, ns)
-		old := testSnapBlockBytes
-		testSnapBlockBytes = 2048
 		var buf bytes.Buffer
 		_, err = ns.Snapshot(ctx, &buf, nil)
-		testSnapBlockBytes = old
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -127,13 +127,11 @@ const (
 	maxFrameRaw = 16 << 20
 )
 
-// testSnapBlockBytes, when set, replaces snapBlockBytes (tests cut small
-// namespaces into many frames).
-var testSnapBlockBytes int
-
-func blockBytes() int {
-	if testSnapBlockBytes > 0 {
-		return testSnapBlockBytes
+// blockBytes returns the raw size at which th's snapshots cut frames:
+// snapBlockBytes unless a test set testHooks.snapBlockBytes.
+func blockBytes(th *testHooks) int {
+	if th.snapBlockBytes > 0 {
+		return th.snapBlockBytes
 	}
 	return snapBlockBytes
 }
@@ -219,6 +217,8 @@ type frameWriter struct {
 	sem     chan struct{}
 	failed  chan struct{} // closed when writing failed
 	once    sync.Once
+	// noHuff writes version 2's sections (testHooks.snapNoHuff).
+	noHuff bool
 }
 
 type pendingFrame struct {
@@ -228,10 +228,12 @@ type pendingFrame struct {
 	ready chan struct{}
 }
 
-func newFrameWriter(w io.Writer) *frameWriter {
+// newFrameWriter returns a frame writer to w; th's snapNoHuff makes it
+// write version 2's sections.
+func newFrameWriter(w io.Writer, th *testHooks) *frameWriter {
 	n := runtime.GOMAXPROCS(0)
 	fw := &frameWriter{w: w, order: make(chan *pendingFrame, 2*n+8), done: make(chan struct{}),
-		sem: make(chan struct{}, n), failed: make(chan struct{})}
+		sem: make(chan struct{}, n), failed: make(chan struct{}), noHuff: th.snapNoHuff}
 	go fw.run()
 	return fw
 }
@@ -293,7 +295,7 @@ func (fw *frameWriter) reserve(kind byte) (fill func(raw []byte), err error) {
 		return nil, fw.err
 	}
 	return func(raw []byte) {
-		pf.out = encodeSectioned(kind, raw)
+		pf.out = encodeSectioned(kind, raw, fw.noHuff)
 		close(pf.ready)
 	}, nil
 }
@@ -318,7 +320,7 @@ func (fw *frameWriter) add(kind byte, raw []byte) error {
 	fw.sem <- struct{}{}
 	go func() {
 		defer func() { <-fw.sem }()
-		pf.out = encodeSectioned(kind, raw)
+		pf.out = encodeSectioned(kind, raw, fw.noHuff)
 		if kind == frameRecords {
 			putBuf(raw)
 		}
@@ -329,8 +331,9 @@ func (fw *frameWriter) add(kind byte, raw []byte) error {
 
 // encodeSectioned returns the whole frame of kind (without frameStored)
 // holding raw: for a records frame raw is a run of rows (version 1's
-// records frame), which it lays out in columns.
-func encodeSectioned(kind byte, raw []byte) []byte {
+// records frame), which it lays out in columns. noHuff writes version 2's
+// sections (see appendSection).
+func encodeSectioned(kind byte, raw []byte, noHuff bool) []byte {
 	out := getBuf(frameHeaderLen + len(raw) + 64)[:frameHeaderLen]
 	rawLen := len(raw)
 	switch kind {
@@ -338,10 +341,10 @@ func encodeSectioned(kind byte, raw []byte) []byte {
 		cols, planes := appendColumns(getBuf(len(raw)+64), raw)
 		rawLen = len(cols)
 		head := cols[:len(cols)-4*planes]
-		out = appendSection(out, head, snapEncoder())
+		out = appendSection(out, head, snapEncoder(), noHuff)
 		for p := 0; p < 4 && planes > 0; p++ {
 			at := len(head) + p*planes
-			out = appendSection(out, cols[at:at+planes], snapPlaneEncoder())
+			out = appendSection(out, cols[at:at+planes], snapPlaneEncoder(), noHuff)
 		}
 		putBuf(cols)
 	case frameGraph:
@@ -351,10 +354,10 @@ func encodeSectioned(kind byte, raw []byte) []byte {
 			// where zstd with entropy coding made it 0.57 at 178 MB/s
 			// (version 2); parts with long runs go to zstd without
 			// entropy coding.
-			out = appendSection(out, raw[off:min(off+graphSectionBytes, len(raw))], snapPlaneEncoder())
+			out = appendSection(out, raw[off:min(off+graphSectionBytes, len(raw))], snapPlaneEncoder(), noHuff)
 		}
 	default:
-		out = appendSection(out, raw, snapEncoder())
+		out = appendSection(out, raw, snapEncoder(), noHuff)
 	}
 	putFrameHeader(out, kind|frameSections, rawLen)
 	return out
@@ -367,21 +370,22 @@ func encodeSectioned(kind byte, raw []byte) []byte {
 // high mantissa bytes of real values: no repeats for zstd to find), and
 // one that zstd without entropy coding compressed worse than entropy
 // coding alone would is Huffman-coded again (few distinct values in no
-// repeated runs).
-func appendSection(dst, raw []byte, enc *zstd.Encoder) []byte {
+// repeated runs). noHuff writes version 2's sections instead: zstd with
+// entropy coding where Huffman coding would be used (testHooks.snapNoHuff).
+func appendSection(dst, raw []byte, enc *zstd.Encoder, noHuff bool) []byte {
 	at := len(dst)
 	dst = append(dst, make([]byte, sectionHeaderLen)...)
 	coding := byte(sectionRaw)
 	if e := sampleEntropy(raw); len(raw) >= 256 && e <= rawMinEntropy {
 		plane := enc == snapPlaneEncoder()
 		coding = sectionZstd
-		if plane && e >= huffMinEntropy && !testNoHuff {
+		if plane && e >= huffMinEntropy && !noHuff {
 			coding = sectionHuff
 			dst = appendHuff(dst, raw)
 		} else {
 			dst = enc.EncodeAll(raw, dst)
 			if n := len(dst) - at - sectionHeaderLen; plane && float64(n) > (e/8+0.1)*float64(len(raw)) {
-				if testNoHuff {
+				if noHuff {
 					dst = snapEncoder().EncodeAll(raw, dst[:at+sectionHeaderLen])
 				} else {
 					coding = sectionHuff
@@ -402,10 +406,6 @@ func appendSection(dst, raw []byte, enc *zstd.Encoder) []byte {
 	binary.LittleEndian.PutUint32(dst[at+5:], uint32(len(dst)-at-sectionHeaderLen))
 	return dst
 }
-
-// testNoHuff, when set, makes appendSection write version 2's sections
-// (zstd with entropy coding where Huffman coding would be used).
-var testNoHuff bool
 
 // huffScratch holds huff0's working state, for reuse.
 var huffScratch sync.Pool

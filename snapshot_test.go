@@ -461,11 +461,11 @@ func (w *stallingWriter) Write(p []byte) (int, error) {
 // after a minute instead of deadlocking.
 func TestSnapshot_WritesGoOnDuringStream(t *testing.T) {
 	ctx := context.Background()
-	old := testSnapBlockBytes
-	testSnapBlockBytes = 1024 // many frames: the snapshot is mid-stream when it stalls
-	defer func() { testSnapBlockBytes = old }()
 	const dim = 32
-	idx, err := Open(t.TempDir(), &Options{Dimension: dim, Metric: Euclidean, NoSync: true, Graph: GraphOptions{Threshold: 1000, M: 8, EfConstruction: 32}})
+	// Frames of 1 KiB: many of them, so the snapshot is mid-stream when it
+	// stalls.
+	idx, err := Open(t.TempDir(), &Options{Dimension: dim, Metric: Euclidean, NoSync: true, Graph: GraphOptions{Threshold: 1000, M: 8, EfConstruction: 32},
+		hooks: &testHooks{snapBlockBytes: 1024}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -660,7 +660,7 @@ func TestSnapshot_SectionCoding(t *testing.T) {
 		want byte
 	}{{"noise", noise, sectionRaw}, {"zeros", zeros, sectionZstd}, {"exponents", exps, sectionHuff},
 		{"four values", four, sectionHuff}, {"exponents and a run", mixed, sectionHuff}} {
-		s := appendSection(nil, c.b, snapPlaneEncoder())
+		s := appendSection(nil, c.b, snapPlaneEncoder(), false)
 		t.Logf("%s: %d bytes as %d", c.name, len(c.b), len(s))
 		if s[0] != c.want {
 			t.Errorf("%s: coded %d, want %d (%d bytes of %d)", c.name, s[0], c.want, len(s), len(c.b))
@@ -703,9 +703,7 @@ func TestSnapshot_SectionCoding(t *testing.T) {
 		}
 	}
 	// Version 2's coding, as written before.
-	testNoHuff = true
-	defer func() { testNoHuff = false }()
-	if s := appendSection(nil, exps, snapPlaneEncoder()); s[0] != sectionZstd || len(s) > len(exps)*45/100 {
+	if s := appendSection(nil, exps, snapPlaneEncoder(), true); s[0] != sectionZstd || len(s) > len(exps)*45/100 {
 		t.Errorf("exponents without Huffman sections: coded %d, %d bytes", s[0], len(s))
 	}
 }
@@ -764,10 +762,7 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 // the records, in the graph, at the end) makes the snapshot return its
 // error, and return at all.
 func TestSnapshot_WriterFails(t *testing.T) {
-	stream, idx := smallSnapshot(t, 400)
-	old := testSnapBlockBytes
-	testSnapBlockBytes = 4096
-	defer func() { testSnapBlockBytes = old }()
+	stream, idx := smallSnapshot(t, 400) // idx cuts frames of 4 KiB
 	b := frameBoundaries(t, stream)
 	for _, n := range []int{0, 10, preambleLen + 5, b[1] + 7, b[len(b)/2] + 100, len(stream) - 30, len(stream) - 1} {
 		// A stream's length varies by a byte or two between snapshots (the

@@ -784,3 +784,49 @@ func TestSnapshot_WriterFails(t *testing.T) {
 		t.Errorf("writer with room: %v", err)
 	}
 }
+
+// TestSnapshot_HuffCount: the histogram counted here and handed to huff0
+// (huffCount) gives the same Huffman sections as huff0's own count, on
+// planes of every kind (noise, runs, few values, one value, a tail of an
+// odd length), and with the huff0 this module pins the fields are found.
+func TestSnapshot_HuffCount(t *testing.T) {
+	if !huffCount.ok {
+		t.Fatal("huff0.Scratch's histogram fields not found: huff0 counts every chunk itself")
+	}
+	r := rand.New(rand.NewPCG(3, 3))
+	var inputs [][]byte
+	for _, n := range []int{256, 1000, 4099, huffChunkBytes, 3*huffChunkBytes + 17} {
+		noise, runs, few, one, skewed := make([]byte, n), make([]byte, n), make([]byte, n), make([]byte, n), make([]byte, n)
+		for i := range noise {
+			noise[i] = byte(r.Uint32())
+			few[i] = byte(0x40 + r.IntN(6))
+			one[i] = 7
+			skewed[i] = byte(min(255, r.ExpFloat64()*30))
+		}
+		for i := 0; i < n; {
+			k := 1 + r.IntN(300)
+			v := byte(0)
+			if r.IntN(2) == 0 {
+				v = byte(0x3f + r.IntN(6))
+			}
+			for ; k > 0 && i < n; k-- {
+				runs[i] = v
+				i++
+			}
+		}
+		inputs = append(inputs, noise, runs, few, one, skewed)
+	}
+	for i, in := range inputs {
+		fast := appendHuff(nil, in)
+		huffCount.ok = false
+		slow := appendHuff(nil, in)
+		huffCount.ok = true
+		if !bytes.Equal(fast, slow) {
+			t.Fatalf("input %d (%d bytes): %d coded bytes with the histogram given, %d with huff0's count", i, len(in), len(fast), len(slow))
+		}
+		back, ok := appendUnhuff(make([]byte, 0, len(in)), fast, len(in))
+		if !ok || !bytes.Equal(back, in) {
+			t.Fatalf("input %d: does not decode back", i)
+		}
+	}
+}

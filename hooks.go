@@ -55,7 +55,8 @@ type testHooks struct {
 	// namespaces into many frames.
 	snapBlockBytes int
 	// snapNoHuff makes snapshots write version 2's sections (zstd with
-	// entropy coding where Huffman coding would be used).
+	// entropy coding where Huffman coding would be used) and columns
+	// without a zero mask.
 	snapNoHuff bool
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -465,13 +466,19 @@ func parseRecords(f *frame, version uint32, cfg *config, checkDecoded bool) {
 	case layoutRows:
 		rb.recs, rb.err = parseRows(b, f.at)
 	case layoutColumns:
-		rb.recs, rb.vals, rb.err = parseColumns(b, f.at)
+		rb.recs, rb.vals, rb.err = parseColumns(b, f.at, false)
+	case layoutColumnsMasked:
+		if version < 4 {
+			rb.err = corruptf("records frame at byte %d: layout %d in a version %d stream", f.at, layout, version)
+			return
+		}
+		rb.recs, rb.vals, rb.err = parseColumns(b, f.at, true)
 	default:
 		rb.err = corruptf("records frame at byte %d: unknown layout %d", f.at, layout)
 	}
 	c := recordChecker{cfg: cfg, vals: make([]float32, cfg.Dimension)}
 	check := c.check
-	if layout == layoutColumns && !checkDecoded {
+	if layout != layoutRows && !checkDecoded {
 		check = c.checkColumns
 	}
 	for i := range rb.recs {
@@ -506,9 +513,10 @@ func parseRows(b []byte, at int64) ([]blockRecord, error) {
 	return recs, nil
 }
 
-// parseColumns parses records laid out in columns (see snapframe.go) and
-// puts their stored values back together.
-func parseColumns(b []byte, at int64) (_ []blockRecord, vals []byte, _ error) {
+// parseColumns parses records laid out in columns (see snapframe.go),
+// with a zero mask when masked, and puts their stored values back
+// together.
+func parseColumns(b []byte, at int64, masked bool) (_ []blockRecord, vals []byte, _ error) {
 	bad := func(what string) error { return corruptf("records frame at byte %d: %s", at, what) }
 	count, n := binary.Uvarint(b)
 	if n <= 0 || count == 0 || count > uint64(len(b)) {
@@ -516,7 +524,9 @@ func parseColumns(b []byte, at int64) (_ []blockRecord, vals []byte, _ error) {
 	}
 	b = b[n:]
 	dim, n := binary.Uvarint(b)
-	if n <= 0 || dim > uint64(len(b))/4/count {
+	// The dense values are in b (4 bytes each), or, with a zero mask, they
+	// are at most maxFrameRaw bytes (and a bit each in b).
+	if n <= 0 || !masked && dim > uint64(len(b))/4/count || masked && (dim > uint64(len(b))*8/count || dim*count > maxFrameRaw/4) {
 		return nil, nil, bad("bad dimension")
 	}
 	b = b[n:]
@@ -549,13 +559,29 @@ func parseColumns(b []byte, at int64) (_ []blockRecord, vals []byte, _ error) {
 		b = b[n+int(l):]
 		size += 1 + 2*binary.MaxVarintLen64 + 4*int(dim) + int(l)
 	}
-	planes := int(count) * int(dim)
+	values := int(count) * int(dim)
+	var mask []byte
+	planes := values
+	if masked {
+		maskLen := (values + 7) / 8
+		if len(b) < maskLen {
+			return nil, nil, bad(fmt.Sprintf("%d bytes for the zero mask of %d values", len(b), values))
+		}
+		mask, b = b[:maskLen], b[maskLen:]
+		if values%8 != 0 && mask[maskLen-1]>>(values%8) != 0 {
+			return nil, nil, bad("bits set in the zero mask past its values")
+		}
+		planes = 0
+		for _, m := range mask {
+			planes += bits.OnesCount8(m)
+		}
+	}
 	if len(b) != 4*planes {
-		return nil, nil, bad(fmt.Sprintf("%d bytes of dense values for %d records of dimension %d", len(b), count, dim))
+		return nil, nil, bad(fmt.Sprintf("%d bytes of dense values for %d records of dimension %d (%d values stored)", len(b), count, dim, planes))
 	}
 	p0, p1, p2, p3 := b[:planes], b[planes:2*planes], b[2*planes:3*planes], b[3*planes:]
 	buf := getBuf(size)
-	k := 0
+	k, m := 0, 0
 	for i := range recs {
 		start := len(buf)
 		buf = append(buf, storedRecordVersion)
@@ -563,12 +589,33 @@ func parseColumns(b []byte, at int64) (_ []blockRecord, vals []byte, _ error) {
 		buf = binary.AppendUvarint(buf, dim)
 		vals := buf[len(buf) : len(buf)+4*int(dim)]
 		d := int(dim)
-		joinPlanes(vals, p0[k:k+d], p1[k:k+d], p2[k:k+d], p3[k:k+d])
+		if masked {
+			m = joinNonzero(vals, mask, p0, p1, p2, p3, k, m)
+		} else {
+			joinPlanes(vals, p0[k:k+d], p1[k:k+d], p2[k:k+d], p3[k:k+d])
+		}
 		k += d
 		buf = append(buf[:len(buf)+len(vals)], tails[i]...)
 		recs[i].val = buf[start:len(buf):len(buf)]
 	}
 	return recs, buf, nil
+}
+
+// joinNonzero is splitNonzero's inverse: it puts len(v)/4 values in v,
+// value k zero when bit i+k of mask is clear and otherwise the next of
+// the planes' values from position m on, and returns m plus how many it
+// took. The planes hold one value for each bit set in mask.
+func joinNonzero(v, mask, p0, p1, p2, p3 []byte, i, m int) int {
+	for k := 0; k+4 <= len(v); k += 4 {
+		var w uint32
+		if mask[i>>3]&(1<<(i&7)) != 0 {
+			w = uint32(p0[m]) | uint32(p1[m])<<8 | uint32(p2[m])<<16 | uint32(p3[m])<<24
+			m++
+		}
+		binary.LittleEndian.PutUint32(v[k:], w)
+		i++
+	}
+	return m
 }
 
 // recordChecker checks records one by one (check).

@@ -17,7 +17,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// The snapshot stream format, version 3. Integers are little-endian.
+// The snapshot stream format, version 4. Integers are little-endian.
 //
 //	preamble  "LARCHSNP", version u32, crc32c of those 12 bytes (u32)
 //	frames    kind u8, raw length u32, stored length u32,
@@ -51,7 +51,14 @@ import (
 // float32 values that vary little (sign and exponent, and the low mantissa
 // bytes of values that are small integers or few distinct numbers)
 // compress well and fast, and a plane of noise is stored raw without
-// trying hard. Layout 0 (rows) is version 1's records frame: n times
+// trying hard. Layout 2 (columns with a zero mask, version 4): layout 1
+// up to the dense values, then a mask of ceil(n·d/8) bytes (bit i, bit
+// i%8 of byte i/8, set when dense value i is not zero in all four bytes;
+// the bits past n·d clear), then the four byte planes of the m values
+// whose bit is set only, each m bytes: the writer's choice when a
+// quarter of the values or more are zeros (the background of images,
+// ReLU features), so that they cost a bit each instead of four plane
+// bytes coded. Layout 0 (rows) is version 1's records frame: n times
 // (uvarint id length, id, uvarint value length, the stored value), used
 // when the records of a frame do not share one dimension.
 //
@@ -63,6 +70,8 @@ import (
 // compress well. Which coding a section gets is the writer's choice: a
 // reader decodes any of them.
 //
+// Version 3 (still read): the same, without layout 2.
+//
 // Version 2 (still read): the same, without Huffman sections.
 //
 // Version 1 (still read): the same preamble and frames, but a frame's
@@ -71,7 +80,7 @@ import (
 // byte.
 const (
 	snapMagic   = "LARCHSNP"
-	snapVersion = 3 // written; versions 1 and 2 are still read
+	snapVersion = 4 // written; versions 1 to 3 are still read
 
 	frameHeader  = 1
 	frameRecords = 2
@@ -111,6 +120,8 @@ const (
 
 	layoutRows    = 0
 	layoutColumns = 1
+	// layoutColumnsMasked is layoutColumns with a zero mask (version 4).
+	layoutColumnsMasked = 2
 
 	// storedRecordVersion is the first byte of storage's record encoding
 	// (storage.AppendRecord) as this layout knows it; values of another
@@ -340,12 +351,15 @@ func encodeSectioned(kind byte, raw []byte, noHuff bool) []byte {
 	rawLen := len(raw)
 	switch kind {
 	case frameRecords:
-		cols, planes := appendColumns(getBuf(len(raw)+64), raw)
+		cols, maskLen, planes := appendColumns(getBuf(len(raw)+len(raw)/32+64), raw, noHuff)
 		rawLen = len(cols)
-		head := cols[:len(cols)-4*planes]
+		head := cols[:len(cols)-4*planes-maskLen]
 		out = appendSection(out, head, snapEncoder(), noHuff)
+		if maskLen > 0 {
+			out = appendSection(out, cols[len(head):len(head)+maskLen], snapPlaneEncoder(), noHuff)
+		}
 		for p := 0; p < 4 && planes > 0; p++ {
-			at := len(head) + p*planes
+			at := len(head) + maskLen + p*planes
 			out = appendSection(out, cols[at:at+planes], snapPlaneEncoder(), noHuff)
 		}
 		putBuf(cols)
@@ -606,11 +620,13 @@ func sampleEntropy(b []byte) float64 {
 
 // appendColumns appends to dst the records frame (layout byte included)
 // of rows, a run of records as version 1 wrote them (uvarint id length,
-// id, uvarint value length, stored value), and returns the length of each
-// of the four byte planes it ends with. Records that do not share one
-// dimension, or a value it cannot parse, make it fall back to the rows
-// layout (planes 0).
-func appendColumns(dst, rows []byte) ([]byte, int) {
+// id, uvarint value length, stored value), and returns the length of the
+// zero mask and of each of the four byte planes it ends with. Records
+// that do not share one dimension, or a value it cannot parse, make it
+// fall back to the rows layout (mask and planes 0). The zero mask is
+// written when the first record's values are a quarter zeros or more,
+// unless noMask (version 3's columns).
+func appendColumns(dst, rows []byte, noMask bool) (_ []byte, maskLen, planes int) {
 	type rec struct{ id, vals, tail []byte }
 	var recs []rec
 	var rowIDs []uint64
@@ -654,9 +670,17 @@ func appendColumns(dst, rows []byte) ([]byte, int) {
 	}
 	if !ok || len(recs) == 0 {
 		dst = append(dst, layoutRows)
-		return append(dst, rows...), 0
+		return append(dst, rows...), 0, 0
 	}
-	dst = append(dst, layoutColumns)
+	masked := mostlyZero(recs[0].vals, len(recs))
+	if masked && noMask {
+		masked = false
+	}
+	if masked {
+		dst = append(dst, layoutColumnsMasked)
+	} else {
+		dst = append(dst, layoutColumns)
+	}
 	dst = binary.AppendUvarint(dst, uint64(len(recs)))
 	dst = binary.AppendUvarint(dst, uint64(dim))
 	for _, r := range recs {
@@ -670,16 +694,71 @@ func appendColumns(dst, rows []byte) ([]byte, int) {
 		dst = binary.AppendUvarint(dst, uint64(len(r.tail)))
 		dst = append(dst, r.tail...)
 	}
-	planes := len(recs) * dim
+	values := len(recs) * dim
 	at := len(dst)
-	dst = slices.Grow(dst, 4*planes)[:at+4*planes] // every byte is set below
-	p0, p1, p2, p3 := dst[at:at+planes], dst[at+planes:at+2*planes], dst[at+2*planes:at+3*planes], dst[at+3*planes:]
+	if masked {
+		maskLen := (values + 7) / 8
+		dst = slices.Grow(dst, maskLen+4*values)[:at+maskLen+4*values]
+		mask := dst[at : at+maskLen]
+		clear(mask)
+		pl := dst[at+maskLen:]
+		p0, p1, p2, p3 := pl[:values], pl[values:2*values], pl[2*values:3*values], pl[3*values:]
+		i, m := 0, 0
+		for _, r := range recs {
+			m = splitNonzero(mask, p0, p1, p2, p3, r.vals, i, m)
+			i += dim
+		}
+		// The planes of the m values that are not zero, back to back.
+		copy(pl[m:], p1[:m])
+		copy(pl[2*m:], p2[:m])
+		copy(pl[3*m:], p3[:m])
+		return dst[:at+maskLen+4*m], maskLen, m
+	}
+	dst = slices.Grow(dst, 4*values)[:at+4*values] // every byte is set below
+	p0, p1, p2, p3 := dst[at:at+values], dst[at+values:at+2*values], dst[at+2*values:at+3*values], dst[at+3*values:]
 	i := 0
 	for _, r := range recs {
 		splitPlanes(p0[i:i+dim], p1[i:i+dim], p2[i:i+dim], p3[i:i+dim], r.vals)
 		i += dim
 	}
-	return dst, planes
+	return dst, 0, values
+}
+
+// mostlyZero tells from a sample whether a quarter or more of the 4-byte
+// values of n records of the dense values of first's length, first the
+// first of them, are zero (all four bytes): worth a zero mask. It reads
+// the first record only.
+func mostlyZero(first []byte, n int) bool {
+	if len(first) < 4 || n*len(first) < 1024 {
+		return false
+	}
+	zero, total := 0, 0
+	for i := 0; i+4 <= len(first); i += 4 {
+		if binary.LittleEndian.Uint32(first[i:]) == 0 {
+			zero++
+		}
+		total++
+	}
+	return 4*zero >= total
+}
+
+// splitNonzero puts the 4-byte values of v that are not zero (all four
+// bytes) in the planes from position m on, byte j of each in pj, and sets
+// bit i+k of mask (bit b of mask[b/8]) for each value k of v that is not
+// zero. It returns m plus how many there were.
+func splitNonzero(mask, p0, p1, p2, p3, v []byte, i, m int) int {
+	for k := 0; k+4 <= len(v); k += 4 {
+		w := binary.LittleEndian.Uint32(v[k:])
+		if w == 0 {
+			i++
+			continue
+		}
+		p0[m], p1[m], p2[m], p3[m] = byte(w), byte(w>>8), byte(w>>16), byte(w>>24)
+		mask[i>>3] |= 1 << (i & 7)
+		m++
+		i++
+	}
+	return m
 }
 
 // splitPlanes puts byte j of each 4-byte value of v in pj: len(v) is

@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,7 +26,10 @@ func snapTestOptions(dim int, m Metric) *Options {
 		Graph: GraphOptions{Threshold: 1000, M: 12, EfConstruction: 64}}
 }
 
-// snapVecs returns n vectors around 10 centres.
+// snapVecs returns n vectors around 10 centres; those of every other
+// centre have their negative values set to zero (about half their
+// values: ReLU features), so that snapshots lay some frames out with a
+// zero mask.
 func snapVecs(r *rand.Rand, n, dim int) [][]float32 {
 	centres := make([][]float32, 10)
 	for i := range centres {
@@ -39,6 +43,9 @@ func snapVecs(r *rand.Rand, n, dim int) [][]float32 {
 		v := make([]float32, dim)
 		for j := range v {
 			v[j] = float32(r.NormFloat64()) + centres[i%10][j]
+			if i%2 == 1 && v[j] < 0 {
+				v[j] = 0
+			}
 		}
 		out[i] = v
 	}
@@ -827,6 +834,95 @@ func TestSnapshot_HuffCount(t *testing.T) {
 		back, ok := appendUnhuff(make([]byte, 0, len(in)), fast, len(in))
 		if !ok || !bytes.Equal(back, in) {
 			t.Fatalf("input %d: does not decode back", i)
+		}
+	}
+}
+
+// frameLayouts counts the records frames of stream s by layout.
+func frameLayouts(t testing.TB, s []byte) map[byte]int {
+	t.Helper()
+	out := map[byte]int{}
+	b := frameBoundaries(t, s)
+	for i := 1; i+1 < len(b); i++ {
+		f := s[b[i]:b[i+1]]
+		if f[0]&^(frameStored|frameSections) != frameRecords {
+			continue
+		}
+		raw, err := decompress(snapVersion, f[0], f[frameHeaderLen:], int(binary.LittleEndian.Uint32(f[1:])), int64(b[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[raw[0]]++
+	}
+	return out
+}
+
+// TestSnapshot_ZeroMask: frames whose values are mostly zeros are laid
+// out with a zero mask, others without, and both restore to the same
+// values, zeros and negative zeros included; a mask whose bits past the
+// values are set, or that does not count the values stored, is refused.
+func TestSnapshot_ZeroMask(t *testing.T) {
+	const dim = 24
+	r := rand.New(rand.NewPCG(4, 4))
+	vecs := snapVecs(r, 700, dim)
+	for i := range vecs {
+		if i%7 == 0 {
+			vecs[i][3] = float32(math.Copysign(0, -1))
+		}
+	}
+	vecs[0] = make([]float32, dim) // all zero but one value
+	vecs[0][dim-1] = 1
+	idx, err := Open("", &Options{Dimension: dim, Metric: Euclidean, InMemory: true, hooks: &testHooks{snapBlockBytes: 4096}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	ns := idx.Namespace("z")
+	fillSnapNamespace(t, ns, vecs)
+	for _, noMask := range []bool{false, true} {
+		idx.opts.hooks.snapNoHuff = noMask
+		var buf bytes.Buffer
+		if _, err := ns.Snapshot(context.Background(), &buf, nil); err != nil {
+			t.Fatal(err)
+		}
+		layouts := frameLayouts(t, buf.Bytes())
+		if noMask && layouts[layoutColumnsMasked] > 0 || !noMask && (layouts[layoutColumnsMasked] == 0 || layouts[layoutColumns] == 0) {
+			t.Fatalf("without the mask %v: frames by layout %v", noMask, layouts)
+		}
+		name := fmt.Sprint("back", noMask)
+		if _, err := idx.RestoreNamespace(context.Background(), name, bytes.NewReader(buf.Bytes()), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := sameRecords(allRecords(t, ns), allRecords(t, idx.Namespace(name))); err != nil {
+			t.Fatalf("without the mask %v: %v", noMask, err)
+		}
+		got, err := idx.Namespace(name).Fetch(context.Background(), "r000007")
+		if err != nil || math.Float32bits(got["r000007"].Values[3]) != 0x80000000 {
+			t.Fatalf("record 7's negative zero: %v, %v", got["r000007"].Values, err)
+		}
+	}
+	// A columns body of 3 records of dimension 3 (9 values: 2 mask bytes).
+	body := func(mask []byte, planes int) []byte {
+		b := []byte{3, 3, 1, 'a', 1, 'b', 1, 'c', 0, 1, 2, 0, 0, 0}
+		b = append(b, mask...)
+		return append(b, make([]byte, 4*planes)...)
+	}
+	if _, _, err := parseColumns(body([]byte{0b1000_0001, 0}, 2), 0, true); err != nil {
+		t.Fatalf("good mask: %v", err)
+	}
+	for _, c := range []struct {
+		mask   []byte
+		planes int
+		want   string
+	}{
+		{[]byte{0b1000_0001, 0b10}, 3, "past its values"},
+		{[]byte{0b1000_0001, 0}, 3, "values stored"},
+		{[]byte{0b1000_0001, 1}, 2, "values stored"},
+		{[]byte{1}, 0, "for the zero mask"},
+	} {
+		_, _, err := parseColumns(body(c.mask, c.planes), 0, true)
+		if err == nil || !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("mask %08b with %d values stored: %v, want %q", c.mask, c.planes, err, c.want)
 		}
 	}
 }

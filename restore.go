@@ -444,7 +444,19 @@ type blockRecord struct {
 	id  string
 	val []byte // the stored value
 	row uint32
+	// dense says what parseColumns found about the dense values as it
+	// put them together (denseFlags), for checkColumns.
+	dense denseFlags
 }
+
+// denseFlags are what parseColumns found about a record's dense values.
+type denseFlags uint8
+
+const (
+	denseJoined  denseFlags = 1 << iota // the flags below are set
+	denseZero                           // all are zeros (either sign)
+	denseSpecial                        // one or more is NaN or ±Inf
+)
 
 // parseRecords parses records frame f of a stream of format version, and
 // checks each record on its own against cfg (checkAlone), into f.recs;
@@ -483,6 +495,7 @@ func parseRecords(f *frame, version uint32, cfg *config, checkDecoded bool) {
 	}
 	for i := range rb.recs {
 		r := &rb.recs[i]
+		c.dense = r.dense
 		row, err := check(r.id, r.val)
 		if err != nil {
 			rb.recs, rb.err = rb.recs[:i], err
@@ -589,10 +602,18 @@ func parseColumns(b []byte, at int64, masked bool) (_ []blockRecord, vals []byte
 		buf = binary.AppendUvarint(buf, dim)
 		vals := buf[len(buf) : len(buf)+4*int(dim)]
 		d := int(dim)
+		var nonzero, special uint32
 		if masked {
-			m = joinNonzero(vals, mask, p0, p1, p2, p3, k, m)
+			m, nonzero, special = joinNonzero(vals, mask, p0, p1, p2, p3, k, m)
 		} else {
-			joinPlanes(vals, p0[k:k+d], p1[k:k+d], p2[k:k+d], p3[k:k+d])
+			nonzero, special = joinPlanes(vals, p0[k:k+d], p1[k:k+d], p2[k:k+d], p3[k:k+d])
+		}
+		recs[i].dense = denseJoined
+		if nonzero == 0 {
+			recs[i].dense |= denseZero
+		}
+		if special&signBit != 0 {
+			recs[i].dense |= denseSpecial
 		}
 		k += d
 		buf = append(buf[:len(buf)+len(vals)], tails[i]...)
@@ -605,7 +626,8 @@ func parseColumns(b []byte, at int64, masked bool) (_ []blockRecord, vals []byte
 // value k zero when bit i+k of mask is clear and otherwise the next of
 // the planes' values from position m on, and returns m plus how many it
 // took. The planes hold one value for each bit set in mask.
-func joinNonzero(v, mask, p0, p1, p2, p3 []byte, i, m int) int {
+// It also returns what joinPlanes does about the values.
+func joinNonzero(v, mask, p0, p1, p2, p3 []byte, i, m int) (_ int, nonzero, special uint32) {
 	for k := 0; k+4 <= len(v); k += 4 {
 		var w uint32
 		if mask[i>>3]&(1<<(i&7)) != 0 {
@@ -613,15 +635,20 @@ func joinNonzero(v, mask, p0, p1, p2, p3 []byte, i, m int) int {
 			m++
 		}
 		binary.LittleEndian.PutUint32(v[k:], w)
+		nonzero |= w
+		special |= w&expBits + expOne
 		i++
 	}
-	return m
+	return m, nonzero &^ signBit, special
 }
 
 // recordChecker checks records one by one (check).
 type recordChecker struct {
 	cfg  *config
 	vals []float32 // cfg.Dimension values, decoded and dropped
+	// dense is what parseColumns found about the dense values of the
+	// record checkColumns checks.
+	dense denseFlags
 	// buf holds a record without its dense values (checkColumns).
 	buf []byte
 	// metaOK holds metadata already found right (up to maxMetaOK), so
@@ -679,11 +706,20 @@ func (c *recordChecker) checkColumns(id string, val []byte) (uint32, error) {
 		return 0, corruptf("record %q: %d values, the dimension is %d", id, dim, cfg.Dimension)
 	}
 	var nonzero, nan uint32
-	for i := 0; i+4 <= len(dense); i += 4 {
-		b := binary.LittleEndian.Uint32(dense[i:])
-		nonzero |= b &^ (1 << 31)
-		if b&0x7f800000 == 0x7f800000 {
+	if c.dense&denseJoined != 0 { // found as the values were put together
+		if c.dense&denseZero == 0 {
+			nonzero = 1
+		}
+		if c.dense&denseSpecial != 0 {
 			nan = 1
+		}
+	} else {
+		for i := 0; i+4 <= len(dense); i += 4 {
+			b := binary.LittleEndian.Uint32(dense[i:])
+			nonzero |= b &^ signBit
+			if b&expBits == expBits {
+				nan = 1
+			}
 		}
 	}
 	if nan != 0 {

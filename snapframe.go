@@ -783,8 +783,10 @@ func splitPlanes(p0, p1, p2, p3, v []byte) {
 }
 
 // joinPlanes is splitPlanes' inverse: it puts the values of the planes
-// back together in v.
-func joinPlanes(v, p0, p1, p2, p3 []byte) {
+// back together in v. It returns the OR of the values without their sign
+// bit (0: all are zeros), and a word whose top bit is set if any value has
+// the exponent of NaN and ±Inf (see denseFlags).
+func joinPlanes(v, p0, p1, p2, p3 []byte) (nonzero, special uint32) {
 	n := len(p0)
 	p1, p2, p3, v = p1[:n], p2[:n], p3[:n], v[:4*n]
 	k := 0
@@ -796,11 +798,26 @@ func joinPlanes(v, p0, p1, p2, p3 []byte) {
 		binary.LittleEndian.PutUint32(w[4:], b)
 		binary.LittleEndian.PutUint32(w[8:], c)
 		binary.LittleEndian.PutUint32(w[12:], d)
+		nonzero |= a | b | c | d
+		special |= (a&expBits + expOne) | (b&expBits + expOne) | (c&expBits + expOne) | (d&expBits + expOne)
 	}
 	for ; k < n; k++ {
-		binary.LittleEndian.PutUint32(v[4*k:], uint32(p0[k])|uint32(p1[k])<<8|uint32(p2[k])<<16|uint32(p3[k])<<24)
+		x := uint32(p0[k]) | uint32(p1[k])<<8 | uint32(p2[k])<<16 | uint32(p3[k])<<24
+		binary.LittleEndian.PutUint32(v[4*k:], x)
+		nonzero |= x
+		special |= x&expBits + expOne
 	}
+	return nonzero &^ signBit, special
 }
+
+// The bits of a float32: its sign, its exponent, and the exponent's
+// lowest bit. x&expBits + expOne overflows into the sign bit exactly when
+// x's exponent is all ones (NaN or ±Inf).
+const (
+	signBit = 1 << 31
+	expBits = 0x7f800000
+	expOne  = 0x00800000
+)
 
 // transpose4 transposes the 4×4 bytes of a, b, c, d (byte i of each is
 // column i), so that byte i of the result j is byte j of the argument i.

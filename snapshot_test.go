@@ -716,13 +716,38 @@ func TestSnapshot_SectionCoding(t *testing.T) {
 }
 
 // TestSnapshot_Planes: splitPlanes puts byte j of every value in plane j,
-// for any length, and joinPlanes puts them back.
+// for any length, and joinPlanes puts them back; splitNonzero and
+// joinNonzero do the same for the values that are not zero. Both joins
+// tell whether the values are all zeros and whether one is NaN or ±Inf,
+// as a restore's check of each value would.
 func TestSnapshot_Planes(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), math.MaxFloat32, -math.MaxFloat32,
+		float32(math.Copysign(0, -1)), 0, math.SmallestNonzeroFloat32}
 	for n := 0; n < 40; n++ {
 		v := make([]byte, 4*n)
 		for i := range v {
 			v[i] = byte(r.Uint32())
+		}
+		switch n % 4 {
+		case 1: // zeros and negative zeros, some special values
+			for k := 0; k < n; k++ {
+				x := special[5+r.IntN(2)]
+				if r.IntN(n) == 0 {
+					x = special[r.IntN(len(special))]
+				}
+				binary.LittleEndian.PutUint32(v[4*k:], math.Float32bits(x))
+			}
+		case 2: // some zeros
+			for k := 0; k < n; k += 1 + r.IntN(3) {
+				binary.LittleEndian.PutUint32(v[4*k:], 0)
+			}
+		}
+		wantZero, wantSpecial := true, false
+		for k := 0; k < n; k++ {
+			x := math.Float32frombits(binary.LittleEndian.Uint32(v[4*k:]))
+			wantZero = wantZero && x == 0
+			wantSpecial = wantSpecial || math.IsNaN(float64(x)) || math.IsInf(float64(x), 0)
 		}
 		var p [4][]byte
 		for j := range p {
@@ -737,9 +762,22 @@ func TestSnapshot_Planes(t *testing.T) {
 			}
 		}
 		back := make([]byte, 4*n)
-		joinPlanes(back, p[0], p[1], p[2], p[3])
+		nonzero, spec := joinPlanes(back, p[0], p[1], p[2], p[3])
 		if !bytes.Equal(back, v) {
 			t.Fatalf("n %d: joined %x, not %x", n, back, v)
+		}
+		if (nonzero == 0) != wantZero || (spec&signBit != 0) != wantSpecial {
+			t.Fatalf("n %d: joinPlanes says zero %v, special %v; want %v, %v", n, nonzero == 0, spec&signBit != 0, wantZero, wantSpecial)
+		}
+		mask := make([]byte, (n+7)/8)
+		m := splitNonzero(mask, p[0], p[1], p[2], p[3], v, 0, 0)
+		back = make([]byte, 4*n)
+		m2, nonzero, spec := joinNonzero(back, mask, p[0], p[1], p[2], p[3], 0, 0)
+		if !bytes.Equal(back, v) || m2 != m {
+			t.Fatalf("n %d: joined %x (%d values), not %x (%d)", n, back, m2, v, m)
+		}
+		if (nonzero == 0) != wantZero || (spec&signBit != 0) != wantSpecial {
+			t.Fatalf("n %d: joinNonzero says zero %v, special %v; want %v, %v", n, nonzero == 0, spec&signBit != 0, wantZero, wantSpecial)
 		}
 	}
 }

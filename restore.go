@@ -628,15 +628,23 @@ func parseColumns(b []byte, at int64, masked bool) (_ []blockRecord, vals []byte
 // took. The planes hold one value for each bit set in mask.
 // It also returns what joinPlanes does about the values.
 func joinNonzero(v, mask, p0, p1, p2, p3 []byte, i, m int) (_ int, nonzero, special uint32) {
+	last := len(p0) - 1
+	if last < 0 { // all zeros
+		clear(v)
+		return m, 0, expOne
+	}
+	p1, p2, p3 = p1[:last+1], p2[:last+1], p3[:last+1]
+	// Without branches (see splitNonzero): the value at m, or at the last
+	// once m passed it, is read for every value and kept for those whose
+	// bit is set.
 	for k := 0; k+4 <= len(v); k += 4 {
-		var w uint32
-		if mask[i>>3]&(1<<(i&7)) != 0 {
-			w = uint32(p0[m]) | uint32(p1[m])<<8 | uint32(p2[m])<<16 | uint32(p3[m])<<24
-			m++
-		}
+		bit := uint32(mask[i>>3]>>(i&7)) & 1
+		at := min(m, last)
+		w := (uint32(p0[at]) | uint32(p1[at])<<8 | uint32(p2[at])<<16 | uint32(p3[at])<<24) & -bit
 		binary.LittleEndian.PutUint32(v[k:], w)
 		nonzero |= w
 		special |= w&expBits + expOne
+		m += int(bit)
 		i++
 	}
 	return m, nonzero &^ signBit, special

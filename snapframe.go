@@ -747,15 +747,15 @@ func mostlyZero(first []byte, n int) bool {
 // bit i+k of mask (bit b of mask[b/8]) for each value k of v that is not
 // zero. It returns m plus how many there were.
 func splitNonzero(mask, p0, p1, p2, p3, v []byte, i, m int) int {
+	// Without branches: every value is written at m, which moves on only
+	// past the values that are not zero (a branch per value mispredicts
+	// at every edge of a run of zeros). m <= i < len(p0).
 	for k := 0; k+4 <= len(v); k += 4 {
 		w := binary.LittleEndian.Uint32(v[k:])
-		if w == 0 {
-			i++
-			continue
-		}
+		nz := (w | -w) >> 31 // 1 unless w is 0
 		p0[m], p1[m], p2[m], p3[m] = byte(w), byte(w>>8), byte(w>>16), byte(w>>24)
-		mask[i>>3] |= 1 << (i & 7)
-		m++
+		mask[i>>3] |= byte(nz << (i & 7))
+		m += int(nz)
 		i++
 	}
 	return m

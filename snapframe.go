@@ -1,6 +1,7 @@
 package larch
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -481,8 +482,39 @@ var huffCount = func() (h huffFields) {
 		return h
 	}
 	h.ok, h.count, h.maxCount, h.symLen = true, c.Offset, m.Offset, l.Offset
+	// The fields' names and types are not their meaning: a huff0 that kept
+	// them but used them otherwise would code wrong streams. So the given
+	// histogram must code a sample exactly as huff0's own count does, once,
+	// here, or it is never used.
+	h.ok = h.agrees()
 	return h
 }()
+
+// agrees reports whether a chunk coded with the histogram set here gives
+// the same bytes as huff0's own count, on a sample with runs, a skewed
+// spread and rare values (the shapes of the planes).
+func (h *huffFields) agrees() bool {
+	sample := make([]byte, 8<<10)
+	x := uint32(2463534242)
+	for i := range sample {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		switch {
+		case i%1024 < 300:
+			sample[i] = 0 // a run
+		case x%16 == 0:
+			sample[i] = byte(x >> 8) // rare values, any byte
+		default:
+			sample[i] = byte(0x3c + x%5) // a few common ones
+		}
+	}
+	var own, given huff0.Scratch
+	want, _, err1 := huff0.Compress4X(sample, &own)
+	h.set(&given, sample)
+	got, _, err2 := huff0.Compress4X(sample, &given)
+	return err1 == nil && err2 == nil && bytes.Equal(want, got)
+}
 
 // huffFields are where huff0.Scratch keeps a histogram (offsets), if ok.
 type huffFields struct {

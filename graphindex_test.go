@@ -1452,6 +1452,34 @@ func TestGraph_FilteredCodeScanGathered(t *testing.T) {
 	}
 }
 
+// TestGraph_FilteredCodeScanRecall768: at 768 dimensions, on clustered
+// data whose sketches' bounds fail more often than at 256, the code scan
+// (from the packed copy) keeps recall@10 ≥ 0.995: its code stage stops at
+// the k-th best distance by codes plus a margin (codeReach in
+// internal/graph), and without the margin's refineSlack it is 0.993.
+func TestGraph_FilteredCodeScanRecall768(t *testing.T) {
+	if raceEnabled {
+		t.Skip("a recall test; large under -race")
+	}
+	const dim = 768
+	r := rand.New(rand.NewPCG(41, 42))
+	vecs := clusteredVecs(r, 5000, dim, 8)
+	queries := clusteredVecs(r, 40, dim, 8)
+	_, ns, _ := euclideanGraphNS(t, dim, vecs, 4)
+	f := Eq("c", 1)
+	match := func(id string) bool {
+		var i int
+		fmt.Sscanf(id, "r%d", &i)
+		return i%4 == 1
+	}
+	recallOf(t, ns, queries, 10, f, match) // makes the copy
+	rec, plan := recallOf(t, ns, queries, 10, f, match)
+	t.Logf("plan %s, recall@10 %.4f", plan, rec)
+	if plan != PlanFilteredCodeScan || rec < 0.995 {
+		t.Fatalf("plan %s recall %.4f, want %s with recall ≥ 0.995", plan, rec, PlanFilteredCodeScan)
+	}
+}
+
 // TestGraph_FilteredCodeScanGatheredConcurrent: queries through the
 // gathered cache while records leave the filter (moved out of it or
 // deleted) and are updated in place: no query returns a record that had

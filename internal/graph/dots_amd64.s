@@ -109,7 +109,10 @@ pdone:
 // sketches b_i of words uint64 each (words a multiple of 8), the i-th at
 // data + i·stride bytes, planes_p = planes[p·words : (p+1)·words] (the
 // query's four bit planes: simd.PlaneDot, one call for many nodes), with
-// AVX-512 VPOPCNTQ.
+// AVX-512 VPOPCNTQ. The first two cache lines of the sketch eight ahead
+// are prefetched (the copies of ten filters of Fashion-MNIST, 7.7 MB,
+// stream from L3 in turn: bench/filtered 10% ÷ unfiltered 1.06–1.12×
+// without, 1.19× with, load 6.5).
 //
 // Registers: SI planes, DI the sketch, R9 nodes left, R10 words·8 bytes,
 // R11 out, R12 stride, AX the offset in a sketch; R13, R14, R15 planes 1,
@@ -131,6 +134,9 @@ TEXT ·planeDotsAsm(SB), NOSPLIT, $0-48
 pnode:
 	TESTQ R9, R9
 	JZ    pdone2
+	LEAQ       (DI)(R12*8), BX
+	PREFETCHT0 (BX)
+	PREFETCHT0 64(BX)
 	VPXORQ Z0, Z0, Z0
 	XORQ   AX, AX
 

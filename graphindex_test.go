@@ -1480,6 +1480,42 @@ func TestGraph_FilteredCodeScanRecall768(t *testing.T) {
 	}
 }
 
+// TestGraph_GatheredCacheHoldsTwoCopies: filters whose matches add up to
+// more than the graph's records (four classes of a quarter each, and two
+// of them together) all keep their packed copies while they take turns
+// (gatheredCopies); with room for one graph's worth they evict each other
+// in turn.
+func TestGraph_GatheredCacheHoldsTwoCopies(t *testing.T) {
+	const dim, n = 256, 2400
+	r := rand.New(rand.NewPCG(45, 46))
+	vecs := clusteredVecs(r, n, dim, 8)
+	queries := clusteredVecs(r, 2, dim, 8)
+	_, ns, st := euclideanGraphNS(t, dim, vecs, 4)
+	ctx := context.Background()
+	filters := []Filter{Eq("c", 0), Eq("c", 1), Eq("c", 2), Eq("c", 3), In("c", 0, 1)}
+	for round := 0; round < 3; round++ {
+		for _, f := range filters {
+			for _, q := range queries {
+				res, err := ns.Query(ctx, Query{Vector: q, TopK: 10, Filter: f})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Plan != PlanFilteredCodeScan {
+					t.Fatalf("plan %s, want %s", res.Plan, PlanFilteredCodeScan)
+				}
+			}
+		}
+	}
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	ng := st.mu.graph
+	for i, f := range filters {
+		if ng.gathered.lookup(st.mu.post.EvalShared(f.n, st.mu.live), ng.g.Version()) == nil {
+			t.Fatalf("filter %d: no copy after three rounds of the five filters", i)
+		}
+	}
+}
+
 // TestGraph_FilteredCodeScanGatheredConcurrent: queries through the
 // gathered cache while records leave the filter (moved out of it or
 // deleted) and are updated in place: no query returns a record that had

@@ -620,7 +620,7 @@ func TestMetadataBatch_SameAsAlone(t *testing.T) {
 					case []string:
 						next[k] = []string{"x"}
 					default:
-						next[k] = []any{float64(rng.IntN(2)), -0.0, 0.0, true, false, "s", []string{}}[rng.IntN(7)]
+						next[k] = []any{float64(rng.IntN(2)), math.Copysign(0, -1), 0.0, true, false, "s", []string{}}[rng.IntN(7)]
 					}
 				}
 			}
@@ -650,7 +650,7 @@ func TestMetadataBatch_SameAsAlone(t *testing.T) {
 func FuzzMetadataBatch(f *testing.F) {
 	_, a, _ := normalizeMetadata(Metadata{"document_id": "doc-1", "chunk_number": 3, "tags": []string{"x"}, "ok": true, "f": 0.25})
 	_, b, _ := normalizeMetadata(Metadata{"document_id": "doc-1", "chunk_number": 4, "tags": []string{"x"}, "ok": true, "f": 0.25})
-	_, c, _ := normalizeMetadata(Metadata{"document_id": "doc-1", "chunk_number": 4, "tags": []string{"x"}, "ok": false, "f": -0.0})
+	_, c, _ := normalizeMetadata(Metadata{"document_id": "doc-1", "chunk_number": 4, "tags": []string{"x"}, "ok": false, "f": math.Copysign(0, -1)})
 	f.Add(a, b, c)
 	f.Add(a, []byte(`{"document_id":"doc-1"}`), b)
 	f.Fuzz(func(t *testing.T, a, b, c []byte) {

@@ -40,6 +40,9 @@ type testHooks struct {
 	// loadCount, when set, changes the record count a split load is
 	// given, as if the stored one were off.
 	loadCount func(uint64) uint64
+	// noLoadByRow makes every load put records in slots by key order,
+	// never by row (loadSplitLocked): the comparison of the by-row load.
+	noLoadByRow bool
 	// snapshotLiveScan is the broken mode of the concurrent snapshot test:
 	// records are read from the live database a few at a time, not from
 	// one point-in-time view, so writes made meanwhile leak in half.

@@ -652,6 +652,7 @@ func loadSnapshot(sr *snapReader, vectors Vectors, size int64) (*index, error) {
 	// The tag index is made when first needed (tags.go): a namespace
 	// retags the rows right away.
 	ix.tagsStale.Store(true)
+	ix.tagsAreRows = true
 	// Levels of later inserts: a stream of its own, not a replay.
 	ix.rng = rand.New(rand.NewPCG(p.Seed, uint64(n)))
 	return ix, nil

@@ -1,11 +1,17 @@
 package larch
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
 	"math/rand"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/larchdb/larch/storage"
 )
@@ -394,6 +400,102 @@ func TestLoad_ByRow(t *testing.T) {
 			}
 			for i := 0; i < 20; i++ {
 				delete(want, fmt.Sprintf("new%02d", i))
+			}
+		})
+	}
+}
+
+// TestGraph_SnapshotVerifiedLater: a namespace load maps its graph
+// snapshot and leaves the checksum for after the first query
+// (graph.MapFileVerifyLater; the nodes are checked at once). A damaged
+// snapshot is refused, at once or by that later check, and the namespace
+// then builds its graph afresh: every answer before and after is right
+// (scored from the records), every record is found, and the damaged file
+// is gone. With the later check skipped (skipVerify), a damaged code is
+// never noticed and the test fails (in builds that map snapshots: not
+// under the race detector).
+func TestGraph_SnapshotVerifiedLater(t *testing.T) {
+	ctx := context.Background()
+	const dim, n = 32, 1500
+	rng := rand.New(rand.NewSource(3))
+	dir := t.TempDir()
+	opts := func(h *testHooks) *Options {
+		return &Options{Dimension: dim, Metric: Euclidean, NoSync: true, hooks: h,
+			Graph: GraphOptions{Threshold: 500, M: 8, EfConstruction: 32, EfSearch: 64}}
+	}
+	idx, err := Open(dir, opts(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]float32{}
+	var recs []Record
+	for i := 0; i < n; i++ {
+		v := make([]float32, dim)
+		for j := range v {
+			v[j] = rng.Float32()
+		}
+		recs = append(recs, Record{ID: fmt.Sprintf("r%04d", i), Values: v})
+		want[recs[i].ID] = v
+	}
+	ns := idx.Namespace("n")
+	for lo := 0; lo < n; lo += 500 {
+		if _, err := ns.Upsert(ctx, recs[lo:lo+500]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ns.stateForTest(t).waitGraphBuilt()
+	if err := idx.Close(); err != nil {
+		t.Fatal(err)
+	}
+	snaps, _ := filepath.Glob(filepath.Join(dir, "graphs", "*.graph"))
+	if len(snaps) != 1 {
+		t.Fatalf("%d snapshots", len(snaps))
+	}
+	orig, err := os.ReadFile(snaps[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, _ := filepath.Rel(dir, snaps[0])
+	for _, at := range []int{len(orig) / 2, len(orig)/2 + 1, 3 * len(orig) / 4, len(orig) - 5} {
+		t.Run(fmt.Sprint(at), func(t *testing.T) {
+			work := t.TempDir()
+			copyDir(t, dir, work)
+			bad := slices.Clone(orig)
+			bad[at] ^= 0x41
+			if err := os.WriteFile(filepath.Join(work, rel), bad, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var refused atomic.Int32
+			idx, err := Open(work, opts(&testHooks{snapshotRefused: func() { refused.Add(1) }}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer idx.Close()
+			ns := idx.Namespace("n")
+			check := func(when string, k int) {
+				t.Helper()
+				for i := 0; i < k; i++ {
+					id := fmt.Sprintf("r%04d", (i*97)%n)
+					res, err := ns.Query(ctx, Query{Vector: want[id], TopK: 3, EfSearch: 400})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(res.Matches) == 0 || res.Matches[0].ID != id || res.Matches[0].Score != 0 {
+						t.Fatalf("%s: query by the vector of %s: %+v", when, id, res.Matches)
+					}
+				}
+			}
+			check("first queries", 50)
+			for i := 0; refused.Load() == 0 && i < 1000; i++ {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if refused.Load() != 1 {
+				t.Fatalf("damage at byte %d of %d refused %d times, want 1", at, len(orig), refused.Load())
+			}
+			ns.stateForTest(t).waitGraphBuilt()
+			check("rebuilt", n)
+			if on, err := os.ReadFile(filepath.Join(work, rel)); err == nil && bytes.Equal(on, bad) {
+				t.Error("the damaged snapshot is still there")
 			}
 		})
 	}

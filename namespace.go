@@ -4,9 +4,11 @@ import (
 	"container/list"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -289,6 +291,11 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	slots := uint32(meta.Count)
 	if byRow {
 		slots = meta.NextRow
+		if runtime.GOMAXPROCS(0) < 2 {
+			// One goroutine at a time: two halves would only take
+			// turns (and populate from both ends).
+			mid = nil
+		}
 	}
 	var lazy [][]float32
 	if meta.Bytes >= lazyHugeBytes {
@@ -482,17 +489,22 @@ func (st *nsState) loadSplitLocked(ctx context.Context, db *storage.DB, cfg conf
 			}
 			r := uint32(n[h])
 			if byRow {
-				row, _, err := storage.RecordMetadata(v)
-				if err != nil {
-					return fmt.Errorf("%w (record %q)", err, storage.RecordID(k))
+				// The row leads the value, after its version byte
+				// (decodeLoaded checks the rest).
+				var row uint64
+				if len(v) > 1 {
+					var w int
+					if row, w = binary.Uvarint(v[1:]); w <= 0 {
+						row = math.MaxUint64
+					}
 				}
-				if row >= meta.NextRow {
+				if row >= uint64(meta.NextRow) {
 					return fmt.Errorf("%w: record %q has row %d beyond %d", storage.ErrCorrupt, storage.RecordID(k), row, meta.NextRow)
 				}
 				if st.mu.rows[row].id != "" {
 					return errLoadCount // a row twice: load again, by key
 				}
-				r = row
+				r = uint32(row)
 			} else if h == 1 {
 				r = uint32(count - 1 - n[h])
 			}

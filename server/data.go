@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -208,6 +209,9 @@ type queryRequest struct {
 	ScanFactor      *float64        `json:"scanFactor"`
 	MaxCandidates   *int            `json:"maxCandidates"`
 	Queries         json.RawMessage `json:"queries"`
+
+	// vecBuf, when set, lends fastQuery the backing array of Vector.
+	vecBuf []float32
 }
 
 type matchJSON struct {
@@ -224,16 +228,69 @@ type queryResponse struct {
 	Usage     usageJSON   `json:"usage"`
 }
 
-func (s *Server) query(h *hostedIndex, r *http.Request, idx *larch.Index) (int, any, error) {
-	var req queryRequest
-	// Nothing decoded from the body refers to it (strings and numbers are
-	// copied, the filter is parsed here), so its buffer is reused.
-	body, done, err := pooledBody(r, maxDataBody)
-	defer done()
-	if err != nil {
+// queryCall is what one REST query needs memory for, kept for the next
+// one in queryCalls: the request body's buffer, the decoded request, the
+// query vector's backing array and the answer. Nothing of a call outlives
+// its answer: the strings and numbers decoded from the body are copies
+// (or parsed, like the filter), and larch keeps no reference to the query
+// vector once Query returns.
+type queryCall struct {
+	body    []byte
+	vec     []float32
+	req     queryRequest
+	out     queryResponse
+	matches []matchJSON
+}
+
+// queryCalls holds queryCalls between requests.
+var queryCalls = sync.Pool{New: func() any { return &queryCall{body: make([]byte, 0, 16<<10)} }}
+
+// Largest buffers a queryCall keeps: a bigger body or vector (a rare
+// request) is left to the garbage collector.
+const (
+	maxPooledIn  = 64 << 10
+	maxPooledVec = 16 << 10
+	maxPooledTop = 1000
+)
+
+// release clears the call and gives it back to queryCalls. The route calls
+// it once the answer is written (see pooledBody).
+func (qc *queryCall) release() {
+	if v := qc.req.Vector; cap(v) > cap(qc.vec) && cap(v) <= maxPooledVec {
+		qc.vec = v[:0]
+	}
+	if cap(qc.body) > maxPooledIn {
+		qc.body = nil
+	}
+	if cap(qc.matches) > maxPooledTop {
+		qc.matches = nil
+	}
+	clear(qc.matches[:cap(qc.matches)]) // ids and metadata of the last answer
+	qc.req, qc.out = queryRequest{}, queryResponse{}
+	queryCalls.Put(qc)
+}
+
+// appendJSON writes the answer (see jsonAppender).
+func (qc *queryCall) appendJSON(b []byte) ([]byte, bool) { return qc.out.appendJSON(b) }
+
+// MarshalJSON encodes the answer as encoding/json encodes a queryResponse
+// (writeJSON's path when appendJSON cannot write it).
+func (qc *queryCall) MarshalJSON() ([]byte, error) { return json.Marshal(&qc.out) }
+
+func (s *Server) query(h *hostedIndex, r *http.Request, idx *larch.Index) (st int, body any, err error) {
+	qc := queryCalls.Get().(*queryCall)
+	defer func() {
+		if body == nil {
+			qc.release() // an error: nothing to write from it
+		}
+	}()
+	if qc.body, err = readBodyInto(nil, r, maxDataBody, qc.body); err != nil {
+		qc.body = nil
 		return 0, nil, err
 	}
-	name, err := dataRequest(s, r, body, fastQuery, &req)
+	req := &qc.req
+	req.vecBuf = qc.vec
+	name, err := dataRequest(s, r, qc.body, fastQuery, req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -264,11 +321,15 @@ func (s *Server) query(h *hostedIndex, r *http.Request, idx *larch.Index) (int, 
 	if err != nil {
 		return 0, nil, err
 	}
-	out := queryResponse{Matches: make([]matchJSON, len(res.Matches)), Namespace: name, Usage: usageJSON{ReadUnits: res.Usage.ReadUnits}}
-	for i, m := range res.Matches {
-		out.Matches[i] = matchJSON{ID: m.ID, Score: m.Score, Values: m.Values, SparseValues: sparseOut(m.SparseValues), Metadata: m.Metadata}
+	if cap(qc.matches) < len(res.Matches) {
+		qc.matches = make([]matchJSON, len(res.Matches))
 	}
-	return http.StatusOK, &out, nil
+	ms := qc.matches[:len(res.Matches)]
+	for i, m := range res.Matches {
+		ms[i] = matchJSON{ID: m.ID, Score: m.Score, Values: m.Values, SparseValues: sparseOut(m.SparseValues), Metadata: m.Metadata}
+	}
+	qc.out = queryResponse{Matches: ms, Namespace: name, Usage: usageJSON{ReadUnits: res.Usage.ReadUnits}}
+	return http.StatusOK, qc, nil
 }
 
 type fetchResponse struct {

@@ -25,6 +25,9 @@ import (
 type lexer struct {
 	b []byte
 	i int
+	// vec, when large enough, is where the next array floats reads goes
+	// (once: floats then forgets it).
+	vec []float32
 }
 
 func (l *lexer) ws() {
@@ -145,7 +148,12 @@ func (l *lexer) floats() ([]float32, bool) {
 	if end := bytes.IndexByte(l.b[l.i:], ']'); end >= 0 {
 		n = bytes.Count(l.b[l.i:l.i+end], []byte{','}) + 1
 	}
-	out := make([]float32, 0, n)
+	var out []float32
+	if cap(l.vec) >= n {
+		out, l.vec = l.vec[:0], nil
+	} else {
+		out = make([]float32, 0, n)
+	}
 	if l.eat(']') {
 		return out, true
 	}
@@ -275,8 +283,9 @@ func (l *lexer) object(field func(key []byte) bool) bool {
 func (l *lexer) end() bool { return l.peek() == 0 && l.i == len(l.b) }
 
 // fastQuery decodes a query body of the common shape into q.
+// The vector goes into q.vecBuf when that is large enough.
 func fastQuery(body []byte, q *queryRequest) bool {
-	l := &lexer{b: body}
+	l := &lexer{b: body, vec: q.vecBuf}
 	ok := l.object(func(k []byte) bool {
 		var ok bool
 		switch string(k) {

@@ -69,9 +69,15 @@ func patternMethod(pattern string) string {
 	return m
 }
 
-// track starts recording one request; call done when it is answered.
+// recorders holds recorders between requests.
+var recorders = sync.Pool{New: func() any { return new(recorder) }}
+
+// track starts recording one request; call done when it is answered (the
+// recorder is not used after that).
 func (rt *routeLog) track(w http.ResponseWriter, r *http.Request) *recorder {
-	return &recorder{ResponseWriter: w, rt: rt, r: r, begin: time.Now()}
+	rec := recorders.Get().(*recorder)
+	*rec = recorder{ResponseWriter: w, rt: rt, r: r, begin: time.Now()}
+	return rec
 }
 
 func (rec *recorder) WriteHeader(st int) {
@@ -100,8 +106,13 @@ func (rec *recorder) Flush() {
 // Unwrap returns the underlying writer (for http.ResponseController).
 func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
 
-// done logs the request and counts it in the metrics.
+// done logs the request, counts it in the metrics and puts rec back in
+// recorders.
 func (rec *recorder) done() {
+	defer func() {
+		*rec = recorder{}
+		recorders.Put(rec)
+	}()
 	st := rec.status
 	if st == 0 {
 		st = http.StatusOK
@@ -176,6 +187,9 @@ func (s *Server) route(pattern, index, op string, control bool, fn handler) http
 		default:
 			writeJSON(rec, st, body)
 		}
+		if p, ok := body.(pooled); ok {
+			p.release()
+		}
 	})
 }
 
@@ -195,34 +209,17 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return readBodyInto(w, r, limit, nil)
 }
 
-// inBufs holds request-body buffers for handlers that keep nothing of
-// the body once they answer (see readBodyInto).
-var inBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
-
-// maxPooledIn is the largest request buffer kept for reuse.
-const maxPooledIn = 64 << 10
-
-// pooledBody reads r's body (at most limit bytes) into a buffer from
-// inBufs; call done, when nothing refers to the body any more, to give the
-// buffer back.
-func pooledBody(r *http.Request, limit int64) (body []byte, done func(), err error) {
-	bp := inBufs.Get().(*[]byte)
-	body, err = readBodyInto(nil, r, limit, *bp)
-	return body, func() {
-		if b := body[:0]; cap(b) <= maxPooledIn && cap(b) >= cap(*bp) {
-			*bp = b
-		}
-		if cap(*bp) <= maxPooledIn {
-			inBufs.Put(bp)
-		}
-	}, err
-}
+// pooled is a response body that goes back to a pool once written.
+type pooled interface{ release() }
 
 // readBodyInto reads at most limit bytes of r's body, into buf when it is
 // large enough.
 func readBodyInto(w http.ResponseWriter, r *http.Request, limit int64, buf []byte) ([]byte, error) {
-	rd := http.MaxBytesReader(w, r.Body, limit)
 	if n := r.ContentLength; n > 0 && n <= limit {
+		// The body ends at its Content-Length (net/http's HTTP/1.1 body
+		// reads no further, its HTTP/2 body fails past it), so reading n+1
+		// bytes cannot pass the limit: no MaxBytesReader.
+		rd := r.Body
 		// One allocation of the announced size (io.ReadAll would grow
 		// its buffer from 512 bytes), then a check that nothing follows.
 		body := buf[:0]
@@ -242,7 +239,7 @@ func readBodyInto(w http.ResponseWriter, r *http.Request, limit int64, buf []byt
 		}
 		return body, nil
 	}
-	body, err := io.ReadAll(rd)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		return nil, jsonError(err, limit)
 	}

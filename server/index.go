@@ -50,6 +50,8 @@ type hostedIndex struct {
 	entry indexEntry   // guarded by srv.mu
 
 	schemas *schemas // namespace schemas, reported back by describe
+
+	runlock func() // life.RUnlock, made once (acquire returns it)
 }
 
 // acquire returns the index for one call; release must be called when the
@@ -60,7 +62,7 @@ func (h *hostedIndex) acquire() (*larch.Index, func(), error) {
 		h.life.RUnlock()
 		return nil, nil, errorf(codes.NotFound, "index %s not found (deleted)", h.name)
 	}
-	return h.idx, h.life.RUnlock, nil
+	return h.idx, h.runlock, nil
 }
 
 // host returns the index's host URL, scheme included, as describe reports
@@ -256,6 +258,7 @@ func (s *Server) newHosted(e indexEntry, idx *larch.Index) (*hostedIndex, error)
 		return nil, err
 	}
 	h := &hostedIndex{srv: s, name: e.Name, dir: s.dataDir(e.Name), idx: idx, entry: e, schemas: sc}
+	h.runlock = h.life.RUnlock
 	applyPause(idx, e.ReadCapacity)
 	h.rest, h.query = s.dataRoutes(h)
 	h.grpc = s.grpcServer(h)

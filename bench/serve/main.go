@@ -72,6 +72,7 @@ var (
 	rounds  = flag.Int("rounds", 3, "rounds; figures are medians")
 	cpuProf = flag.String("cpuprofile", "", "write a CPU profile of the server process's timed runs (anchor and served) to this file")
 	cliProf = flag.String("clientprofile", "", "write a CPU profile of the clients' process to this file")
+	memProf = flag.String("memprofile", "", "write the server process's allocation profile to this file, and the one before the timed runs to this file + \".base\" (compare with go tool pprof -base; one allocation in 512 bytes sampled)")
 	sides   = flag.String("sides", "in-process,HTTP,gRPC", "which sides to run (comma-separated; e.g. HTTP alone with -cpuprofile)")
 	ops     = flag.String("ops", "query,upsert", "which operations to run (comma-separated)")
 	pin     = flag.Bool("pin", false, "bind the server process to core 0 and the clients' process to core 1 (taskset)")
@@ -412,6 +413,9 @@ func list(v []float64) string {
 func serverProcess() {
 	ctx := context.Background()
 	log.SetPrefix("server process: ")
+	if *memProf != "" {
+		runtime.MemProfileRate = 512
+	}
 	root, err := os.MkdirTemp("", "larch-bench-serve-")
 	if err != nil {
 		log.Fatal(err)
@@ -512,6 +516,8 @@ func serverProcess() {
 	}
 
 	defer startProfile(*cpuProf)()
+	writeAllocs(*memProf + ".base")
+	defer writeAllocs(*memProf)
 	out := json.NewEncoder(os.Stdout)
 	if err := out.Encode(map[string]string{"URL": srv.URL(), "Host": host,
 		"Fill": fmt.Sprintf("filled %d records × %d dims on both sides and built their graphs in %v", *records, *dim, time.Since(t0).Round(time.Millisecond))}); err != nil {
@@ -563,6 +569,23 @@ func startProfile(path string) (stop func()) {
 		log.Fatal(err)
 	}
 	return pprof.StopCPUProfile
+}
+
+// writeAllocs writes the allocation profile so far into file path (nothing
+// when -memprofile is not given).
+func writeAllocs(path string) {
+	if *memProf == "" {
+		return
+	}
+	runtime.GC() // the profile counts allocations up to the last GC
+	f, err := os.Create(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		log.Fatal(err)
+	}
 }
 
 // waitIdle waits (at most two minutes) until the process is idle. A graph

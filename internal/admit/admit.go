@@ -66,7 +66,8 @@ func (bs *Buckets) Take(op int, perSecond, burst float64, now time.Time) bool {
 
 // Slots caps how many operations run at once.
 type Slots struct {
-	c chan struct{}
+	c       chan struct{}
+	release func() // gives a slot back; made once, not per Acquire
 }
 
 // NewSlots returns n slots (DefaultSlots when n ≤ 0).
@@ -74,7 +75,9 @@ func NewSlots(n int) *Slots {
 	if n <= 0 {
 		n = DefaultSlots()
 	}
-	return &Slots{c: make(chan struct{}, n)}
+	s := &Slots{c: make(chan struct{}, n)}
+	s.release = func() { <-s.c }
+	return s
 }
 
 // DefaultSlots is the default number of concurrent queries: four per CPU
@@ -84,9 +87,17 @@ func DefaultSlots() int { return 4 * runtime.GOMAXPROCS(0) }
 // Acquire takes a slot, waiting for one until ctx is done; release gives
 // it back.
 func (s *Slots) Acquire(ctx context.Context) (release func(), err error) {
+	// A free slot is taken without looking at ctx: asking a cancelable
+	// context for its Done channel makes the channel, an allocation that
+	// a caller which never waits should not pay.
 	select {
 	case s.c <- struct{}{}:
-		return func() { <-s.c }, nil
+		return s.release, nil
+	default:
+	}
+	select {
+	case s.c <- struct{}{}:
+		return s.release, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

@@ -94,3 +94,28 @@ func TestQuotas(t *testing.T) {
 		t.Fatalf("past the byte quota: %v", err)
 	}
 }
+
+// TestSlots_AcquireFreeAllocatesNothing: taking a free slot and giving it
+// back allocates nothing, not even the Done channel of a cancelable
+// context (the served query path pays for every allocation here).
+func TestSlots_AcquireFreeAllocatesNothing(t *testing.T) {
+	s := NewSlots(1)
+	allocs := testing.AllocsPerRun(100, func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		release, err := s.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		release()
+		cancel()
+	})
+	// context.WithCancel itself allocates its context (and its cancel
+	// func); Acquire must add nothing to that.
+	base := testing.AllocsPerRun(100, func() {
+		_, cancel := context.WithCancel(context.Background())
+		cancel()
+	})
+	if allocs > base {
+		t.Fatalf("Acquire and release of a free slot allocated %.0f times beyond the context's %.0f", allocs-base, base)
+	}
+}

@@ -359,6 +359,23 @@ func TestLoad_ByRow(t *testing.T) {
 			if c.byRow && free == 0 {
 				t.Error("no free slots after a load by row with holes")
 			}
+			for id, v := range want {
+				// A wide walk: this checks the tags, not the recall.
+				res, err := ns.Query(ctx, Query{Vector: v, TopK: 1, EfSearch: 400})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Plan != PlanGraph {
+					t.Fatalf("plan %s, want %s", res.Plan, PlanGraph)
+				}
+				if len(res.Matches) != 1 || res.Matches[0].ID != id {
+					st.mu.RLock()
+					s, _ := st.mu.ids.get(id, st.mu.rows)
+					tag, in := st.mu.graph.g.Tag(st.mu.rows[s].ver)
+					st.mu.RUnlock()
+					t.Fatalf("query by the vector of %s (slot %d, in the graph %v with tag %d; plan %s): %+v", id, s, in, tag, res.Plan, res.Matches)
+				}
+			}
 			// New records take the free slots, and are found too.
 			for i := 0; i < 20; i++ {
 				r := Record{ID: fmt.Sprintf("new%02d", i), Values: vec(), Metadata: Metadata{"k": 8}}
@@ -376,19 +393,6 @@ func TestLoad_ByRow(t *testing.T) {
 			}
 			if d, err := idx.DescribeNamespace(ctx, "n"); err != nil || d.RecordCount != uint64(len(want)) {
 				t.Fatalf("%v records (%v), want %d", d, err, len(want))
-			}
-			for id, v := range want {
-				// A wide walk: this checks the tags, not the recall.
-				res, err := ns.Query(ctx, Query{Vector: v, TopK: 1, EfSearch: 400})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if res.Plan != PlanGraph {
-					t.Fatalf("plan %s, want %s", res.Plan, PlanGraph)
-				}
-				if len(res.Matches) != 1 || res.Matches[0].ID != id {
-					t.Fatalf("query by the vector of %s (plan %s): %+v", id, res.Plan, res.Matches)
-				}
 			}
 			got, err := ns.Fetch(ctx, "r0001", "r0000", "new03")
 			if err != nil || len(got) != 2 {
@@ -494,6 +498,11 @@ func TestGraph_SnapshotVerifiedLater(t *testing.T) {
 			}
 			ns.stateForTest(t).waitGraphBuilt()
 			check("rebuilt", n)
+			// Closed (the builder's snapshot of the rebuilt graph
+			// written), the damaged file is gone or replaced.
+			if err := idx.Close(); err != nil {
+				t.Fatal(err)
+			}
 			if on, err := os.ReadFile(filepath.Join(work, rel)); err == nil && bytes.Equal(on, bad) {
 				t.Error("the damaged snapshot is still there")
 			}

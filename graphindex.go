@@ -154,8 +154,8 @@ type nsGraph struct {
 // as without the cache. An entry is made for a set on the second
 // code-scanned query in a row that finds the graph unchanged (so a
 // namespace being written to makes none), and the entries hold at most
-// as many records as the graph (sketch bytes + 20 B each, one copy of the
-// graph's sketches), least recently used dropped first.
+// gatheredCopies times as many records as the graph (sketch bytes + 20 B
+// each), least recently used dropped first.
 type gatheredCache struct {
 	mu      sync.Mutex
 	entries []gatheredEntry // least recently used first
@@ -210,6 +210,15 @@ type gatheredEntry struct {
 	card  uint64
 	g     *graph.Gathered
 }
+
+// gatheredCopies bounds the records a gatheredCache holds, in graphs'
+// worth: two copies of the graph's sketches (~290 B a record at 784
+// dimensions, against ~1,100 B of graph and 3,136 B of vector). With one,
+// bench/filtered's ten 10% filters (the whole graph) and ten 1% filters
+// evicted each other in turn, and each eviction cost a scattered scan and
+// a gather: 10% ÷ unfiltered 0.80× and 0.91× against 1.15× and 1.05×
+// with two (alternating, load 11–12).
+const gatheredCopies = 2
 
 // gatheredMaxEntries bounds the entries of a gatheredCache.
 const gatheredMaxEntries = 64
@@ -941,9 +950,17 @@ func (st *nsState) graphSearchLocked(ctx context.Context, cfg config, q *Query, 
 }
 
 // codeScanRerank is how many of the records nearest by their int8 codes a
-// code scan (PlanFilteredCodeScan) scores exactly, at least: with 64 of a
-// 10% filter of Fashion-MNIST, recall@10 is 0.999 (bench/query).
+// code scan (PlanFilteredCodeScan) scores exactly, at least (4·TopK from
+// top-17): with 64 of a 10% filter of Fashion-MNIST, recall@10 is 0.999
+// (bench/query).
 const codeScanRerank = 64
+
+// codeScanRerankSketched is codeScanRerank for a graph that keeps
+// sketches (3·TopK from top-11, as the graph's walk): its code scan
+// returns only the candidates within the codes' error of the k-th best
+// (graph.ScanTags), and with 32 its code stage stops sooner. On a 10%
+// filter of Fashion-MNIST recall@10 stays 1.0000 (bench/filtered).
+const codeScanRerankSketched = 32
 
 // codeScanLocked answers a filtered query by scoring the int8 codes the
 // graph holds of the matching records, then the best of them exactly, and
@@ -955,6 +972,9 @@ func (st *nsState) codeScanLocked(ctx context.Context, cfg config, q *Query, can
 	qv := graphQuery(cfg, q.Vector)
 	pending := ng.pendingClone()
 	n := max(codeScanRerank, 4*q.TopK)
+	if ng.g.Sketched() {
+		n = max(codeScanRerankSketched, 3*q.TopK)
+	}
 	var res []graph.Result
 	v := ng.g.Version()
 	if gt := ng.gathered.lookup(cands, v); gt != nil && !st.queryOpts.noGathered {
@@ -963,7 +983,7 @@ func (st *nsState) codeScanLocked(ctx context.Context, cfg config, q *Query, can
 	if !ok && err == nil {
 		res, ok, err = ng.g.ScanTags(sc.cands[:0], qv, cands.ManyIterator(), q.TopK, n)
 		if ok && err == nil && !st.queryOpts.noGathered {
-			ng.gathered.missed(ng.g, cands, v, ng.g.Len())
+			ng.gathered.missed(ng.g, cands, v, gatheredCopies*ng.g.Len())
 		}
 	}
 	if err != nil || !ok {

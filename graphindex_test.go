@@ -1452,6 +1452,70 @@ func TestGraph_FilteredCodeScanGathered(t *testing.T) {
 	}
 }
 
+// TestGraph_FilteredCodeScanRecall768: at 768 dimensions, on clustered
+// data whose sketches' bounds fail more often than at 256, the code scan
+// (from the packed copy) keeps recall@10 ≥ 0.995: its code stage stops at
+// the k-th best distance by codes plus a margin (codeReach in
+// internal/graph), and without the margin's refineSlack it is 0.993.
+func TestGraph_FilteredCodeScanRecall768(t *testing.T) {
+	if raceEnabled {
+		t.Skip("a recall test; large under -race")
+	}
+	const dim = 768
+	r := rand.New(rand.NewPCG(41, 42))
+	vecs := clusteredVecs(r, 5000, dim, 8)
+	queries := clusteredVecs(r, 40, dim, 8)
+	_, ns, _ := euclideanGraphNS(t, dim, vecs, 4)
+	f := Eq("c", 1)
+	match := func(id string) bool {
+		var i int
+		fmt.Sscanf(id, "r%d", &i)
+		return i%4 == 1
+	}
+	recallOf(t, ns, queries, 10, f, match) // makes the copy
+	rec, plan := recallOf(t, ns, queries, 10, f, match)
+	t.Logf("plan %s, recall@10 %.4f", plan, rec)
+	if plan != PlanFilteredCodeScan || rec < 0.995 {
+		t.Fatalf("plan %s recall %.4f, want %s with recall ≥ 0.995", plan, rec, PlanFilteredCodeScan)
+	}
+}
+
+// TestGraph_GatheredCacheHoldsTwoCopies: filters whose matches add up to
+// more than the graph's records (four classes of a quarter each, and two
+// of them together) all keep their packed copies while they take turns
+// (gatheredCopies); with room for one graph's worth they evict each other
+// in turn.
+func TestGraph_GatheredCacheHoldsTwoCopies(t *testing.T) {
+	const dim, n = 256, 2400
+	r := rand.New(rand.NewPCG(45, 46))
+	vecs := clusteredVecs(r, n, dim, 8)
+	queries := clusteredVecs(r, 2, dim, 8)
+	_, ns, st := euclideanGraphNS(t, dim, vecs, 4)
+	ctx := context.Background()
+	filters := []Filter{Eq("c", 0), Eq("c", 1), Eq("c", 2), Eq("c", 3), In("c", 0, 1)}
+	for round := 0; round < 3; round++ {
+		for _, f := range filters {
+			for _, q := range queries {
+				res, err := ns.Query(ctx, Query{Vector: q, TopK: 10, Filter: f})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Plan != PlanFilteredCodeScan {
+					t.Fatalf("plan %s, want %s", res.Plan, PlanFilteredCodeScan)
+				}
+			}
+		}
+	}
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	ng := st.mu.graph
+	for i, f := range filters {
+		if ng.gathered.lookup(st.mu.post.EvalShared(f.n, st.mu.live), ng.g.Version()) == nil {
+			t.Fatalf("filter %d: no copy after three rounds of the five filters", i)
+		}
+	}
+}
+
 // TestGraph_FilteredCodeScanGatheredConcurrent: queries through the
 // gathered cache while records leave the filter (moved out of it or
 // deleted) and are updated in place: no query returns a record that had

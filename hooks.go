@@ -61,6 +61,13 @@ type testHooks struct {
 	// checkDecoded makes restores check records of the columns layout as
 	// those of rows (values decoded), for comparison.
 	checkDecoded bool
+	// snapBlockBytes, when set, replaces snapBlockBytes: tests cut small
+	// namespaces into many frames.
+	snapBlockBytes int
+	// snapNoHuff makes snapshots write version 2's sections (zstd with
+	// entropy coding where Huffman coding would be used) and columns
+	// without a zero mask.
+	snapNoHuff bool
 }
 
 // noTestHooks is the production behaviour; it is never written.

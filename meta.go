@@ -110,7 +110,13 @@ func (st *nsState) fillMetadataLocked(idx *Index, top []scored, ms []Match, chec
 		keys = append(keys, buf[start:len(buf):len(buf)])
 		at = append(at, i)
 	}
-	found := 0
+	// The records' metadata is gathered in storage order and decoded
+	// after the read, together (mdBatch): one string for all of it, and
+	// the chunks of one document share what they repeat.
+	bt := getMDBatch()
+	defer putMDBatch(bt)
+	var spanBuf [16]mdSpan
+	spans := spanBuf[:0]
 	err := idx.db.GetMany(keys, func(j int, v []byte) error {
 		i := at[j]
 		ver, raw, err := storage.RecordMetadata(v)
@@ -120,16 +126,27 @@ func (st *nsState) fillMetadataLocked(idx *Index, top []scored, ms []Match, chec
 		if check && ver != st.mu.rows[top[i].row].ver {
 			return errRaced
 		}
-		found++
-		md, err := decodeMetadataShared(raw)
-		if err != nil {
-			return fmt.Errorf("%w: record %q metadata: %v", storage.ErrCorrupt, ms[i].ID, err)
-		}
-		ms[i].Metadata = md
+		spans = append(spans, mdSpan{i: i, end: bt.append(raw)})
 		return nil
 	})
-	if err == nil && check && found < len(keys) {
+	if err != nil {
+		return err
+	}
+	if check && len(spans) < len(keys) {
 		return errRaced // deleted in storage, not yet in memory
 	}
-	return err
+	bt.seal()
+	start := 0
+	for _, sp := range spans {
+		md, err := bt.decode(start, sp.end)
+		if err != nil {
+			return fmt.Errorf("%w: record %q metadata: %v", storage.ErrCorrupt, ms[sp.i].ID, err)
+		}
+		ms[sp.i].Metadata = md
+		start = sp.end
+	}
+	return nil
 }
+
+// mdSpan is where match i's metadata ends in an mdBatch.
+type mdSpan struct{ i, end int }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -572,4 +573,179 @@ func (d *mdBinDecoder) str() (string, bool) {
 		return "", false
 	}
 	return s, true
+}
+
+// mdBatch decodes the stored metadata of a query's matches together: the
+// records' encodings are gathered into one buffer (append), copied into
+// one string that every key and string value of the batch is a slice of,
+// and decoded in storage order (decode), each against the record before
+// it. The chunks of one document, adjacent in storage, mostly repeat
+// their fields: a value whose encoding is the previous record's under the
+// same key (at the same position) reuses its boxed value, a string, a
+// number or a boolean, all immutable; a list is always decoded anew, as
+// the caller may change it. (Cloning the previous record's map and setting
+// the values that differ was tried: maps.Clone allocated more and was
+// slower.) The result is exactly what decodeMetadataShared returns for
+// each record (TestMetadataBatch_SameAsAlone, FuzzMetadataBatch).
+type mdBatch struct {
+	buf  []byte // the records' encodings, one after another
+	s    string // buf as one string, after the last append
+	prev []mdField
+	cur  []mdField
+}
+
+// mdField is one field of a binary metadata encoding: its key, type and
+// raw value encoding (slices of the batch's string), and the value.
+type mdField struct {
+	key, raw string
+	typ      byte
+	str      string
+	num      float64
+	list     []string
+	val      any // the boxed value
+}
+
+var mdBatchPool = sync.Pool{New: func() any { return new(mdBatch) }}
+
+// getMDBatch returns an empty mdBatch; putMDBatch gives it back.
+func getMDBatch() *mdBatch { return mdBatchPool.Get().(*mdBatch) }
+
+func putMDBatch(bt *mdBatch) {
+	if cap(bt.buf) > 1<<20 {
+		return // one outsized batch is not kept
+	}
+	// Keep no reference to what was decoded.
+	clear(bt.prev[:cap(bt.prev)])
+	clear(bt.cur[:cap(bt.cur)])
+	*bt = mdBatch{buf: bt.buf[:0], prev: bt.prev[:0], cur: bt.cur[:0]}
+	mdBatchPool.Put(bt)
+}
+
+// append adds a record's stored metadata to the batch and returns where
+// it ends in the batch (it starts where the one before ended).
+func (bt *mdBatch) append(raw []byte) int {
+	bt.buf = append(bt.buf, raw...)
+	return len(bt.buf)
+}
+
+// seal makes the batch's string, after the last append.
+func (bt *mdBatch) seal() { bt.s = string(bt.buf) }
+
+// decode decodes the record's metadata at [start, end) of the batch, as
+// decodeMetadataShared does. Records are decoded in the order appended
+// (any order is correct; storage order is what makes neighbours alike).
+func (bt *mdBatch) decode(start, end int) (Metadata, error) {
+	b, s := bt.buf[start:end], bt.s[start:end]
+	if len(b) == 0 {
+		return nil, nil
+	}
+	if b[0] != mdBinaryTag {
+		bt.prev = bt.prev[:0]
+		if md, ok := fastDecodeMetadata(b, s); ok {
+			return md, nil
+		}
+		return decodeMetadataJSON(b)
+	}
+	cur, err := parseMetadataBinary(bt.cur[:0], b, s)
+	if err != nil {
+		bt.prev = bt.prev[:0]
+		return nil, err
+	}
+	prev := bt.prev
+	md := make(Metadata, len(cur))
+	for j := range cur {
+		f := &cur[j]
+		if j < len(prev) && prev[j].key == f.key && f.typ == prev[j].typ && f.typ != mdList && f.raw == prev[j].raw {
+			f.val = prev[j].val
+		} else {
+			switch f.typ {
+			case mdString:
+				f.val = f.str
+			case mdInt, mdFloat:
+				f.val = f.num
+			case mdTrue:
+				f.val = true
+			case mdFalse:
+				f.val = false
+			case mdList:
+				f.val = f.list
+			}
+		}
+		md[f.key] = f.val
+	}
+	bt.prev, bt.cur = cur, prev[:0]
+	return md, nil
+}
+
+// parseMetadataBinary appends the fields of b, a binary metadata encoding
+// (s is b as a string), to dst. It checks all that decodeMetadataBinary
+// checks, and returns an error for exactly the encodings it refuses.
+// Values are decoded into str, num or list (a list is a new slice), not
+// boxed.
+func parseMetadataBinary(dst []mdField, b []byte, s string) ([]mdField, error) {
+	if len(b) == 0 || b[0] != mdBinaryTag {
+		return dst, errMetadataBinary
+	}
+	d := mdBinDecoder{b: b, i: 1, s: s}
+	n, ok := d.uvarint()
+	if !ok || n > uint64(len(b)-d.i)/3 {
+		return dst, errMetadataBinary
+	}
+	prev := ""
+	for range n {
+		k, ok := d.str()
+		if !ok || k <= prev || d.i >= len(b) {
+			return dst, errMetadataBinary
+		}
+		prev = k
+		f := mdField{key: k, typ: b[d.i]}
+		d.i++
+		start := d.i
+		switch f.typ {
+		case mdString:
+			v, ok := d.str()
+			if !ok {
+				return dst, errMetadataBinary
+			}
+			f.str = v
+		case mdInt:
+			v, k2 := binary.Varint(b[d.i:])
+			if k2 <= 0 || v < -1<<53 || v > 1<<53 {
+				return dst, errMetadataBinary
+			}
+			d.i += k2
+			f.num = float64(v)
+		case mdFloat:
+			if len(b)-d.i < 8 {
+				return dst, errMetadataBinary
+			}
+			v := math.Float64frombits(binary.LittleEndian.Uint64(b[d.i:]))
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return dst, errMetadataBinary
+			}
+			d.i += 8
+			f.num = v
+		case mdTrue, mdFalse:
+		case mdList:
+			c, ok := d.uvarint()
+			if !ok || c > uint64(len(b)-d.i) {
+				return dst, errMetadataBinary
+			}
+			l := make([]string, c)
+			for j := range l {
+				if l[j], ok = d.str(); !ok {
+					return dst, errMetadataBinary
+				}
+			}
+			f.list = l
+		default:
+			return dst, errMetadataBinary
+		}
+		f.raw = s[start:d.i]
+		dst = append(dst, f)
+	}
+	if d.i != len(b) {
+		return dst, errMetadataBinary
+	}
+	return dst, nil
 }

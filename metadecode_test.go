@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -522,4 +523,197 @@ func TestMetadata_OldJSONStore(t *testing.T) {
 	checkMetadataPaths(t, "old store, partly rewritten", idx, ns, want)
 
 	idx = checkReopenedAndEvicted(t, "old store, partly rewritten, ", dir, opts, idx, want)
+}
+
+// checkBatchSame fails t unless decoding recs together in an mdBatch
+// returns, for each, exactly what decodeMetadataShared returns (an error
+// for the same ones, the same values, the sign of zeros included), and
+// no two maps or lists of the batch are the same memory.
+func checkBatchSame(t *testing.T, recs [][]byte) {
+	t.Helper()
+	bt := getMDBatch()
+	defer putMDBatch(bt)
+	ends := make([]int, len(recs))
+	for i, r := range recs {
+		ends[i] = bt.append(r)
+	}
+	bt.seal()
+	start := 0
+	var got []Metadata
+	for i, r := range recs {
+		md, err := bt.decode(start, ends[i])
+		start = ends[i]
+		want, werr := decodeMetadataShared(r)
+		if (err != nil) != (werr != nil) {
+			t.Fatalf("record %d %q: batch error %v, alone %v", i, r, err, werr)
+		}
+		if err != nil {
+			continue
+		}
+		if !reflect.DeepEqual(md, want) {
+			t.Fatalf("record %d %q: batch %#v, alone %#v", i, r, md, want)
+		}
+		for k, v := range want {
+			if f, ok := v.(float64); ok && math.Signbit(f) != math.Signbit(md[k].(float64)) {
+				t.Fatalf("record %d: field %q is %v, want %v", i, k, md[k], f)
+			}
+		}
+		got = append(got, md)
+	}
+	// Changing one record's map or lists changes no other's.
+	for i, md := range got {
+		for k, v := range md {
+			if l, ok := v.([]string); ok && len(l) > 0 {
+				l[0] += "\x00changed"
+			}
+			md[k+"\x00added"] = true
+		}
+		for j, other := range got[i+1:] {
+			for k, v := range other {
+				if strings.Contains(k, "\x00added") {
+					t.Fatalf("records %d and %d share a map", i, i+1+j)
+				}
+				if l, ok := v.([]string); ok && len(l) > 0 && strings.Contains(l[0], "\x00changed") {
+					t.Fatalf("records %d and %d share the list of %q", i, i+1+j, k)
+				}
+			}
+		}
+	}
+}
+
+// TestMetadataBatch_SameAsAlone decodes runs of records that repeat the
+// fields of the record before in part (the chunks of one document), of
+// unrelated ones, lists, JSON and malformed encodings among them, in one
+// batch, as a query's matches are.
+func TestMetadataBatch_SameAsAlone(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	enc := func(md Metadata) []byte {
+		_, b, err := normalizeMetadata(md)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for range 400 {
+		var recs [][]byte
+		md := randomMetadata(rng)
+		for n := 1 + rng.IntN(12); n > 0; n-- {
+			// The next record: the same fields with some values, keys or
+			// types changed, or another record altogether.
+			next := maps.Clone(md)
+			switch rng.IntN(8) {
+			case 0:
+				next = randomMetadata(rng)
+			case 1:
+				for k := range next {
+					delete(next, k)
+					break
+				}
+			case 2:
+				next[fmt.Sprint("k", rng.IntN(3))] = rng.IntN(3)
+			}
+			for k, v := range next {
+				if rng.IntN(3) == 0 {
+					switch v.(type) {
+					case string:
+						next[k] = fmt.Sprint(v, rng.IntN(2))
+					case []string:
+						next[k] = []string{"x"}
+					default:
+						next[k] = []any{float64(rng.IntN(2)), math.Copysign(0, -1), 0.0, true, false, "s", []string{}}[rng.IntN(7)]
+					}
+				}
+			}
+			md = next
+			b := enc(md)
+			switch rng.IntN(20) {
+			case 0: // JSON, as stores written before hold
+				if b, _ = json.Marshal(md); len(md) == 0 {
+					b = []byte("{}")
+				}
+			case 1: // malformed
+				if len(b) > 0 {
+					b = append([]byte(nil), b...)
+					b[rng.IntN(len(b))] ^= byte(1 + rng.IntN(255))
+				}
+			case 2:
+				b = nil
+			}
+			recs = append(recs, b)
+		}
+		checkBatchSame(t, recs)
+	}
+}
+
+// FuzzMetadataBatch decodes three inputs in one batch: what decoding each
+// alone gives.
+func FuzzMetadataBatch(f *testing.F) {
+	_, a, _ := normalizeMetadata(Metadata{"document_id": "doc-1", "chunk_number": 3, "tags": []string{"x"}, "ok": true, "f": 0.25})
+	_, b, _ := normalizeMetadata(Metadata{"document_id": "doc-1", "chunk_number": 4, "tags": []string{"x"}, "ok": true, "f": 0.25})
+	_, c, _ := normalizeMetadata(Metadata{"document_id": "doc-1", "chunk_number": 4, "tags": []string{"x"}, "ok": false, "f": math.Copysign(0, -1)})
+	f.Add(a, b, c)
+	f.Add(a, []byte(`{"document_id":"doc-1"}`), b)
+	f.Fuzz(func(t *testing.T, a, b, c []byte) {
+		checkBatchSame(t, [][]byte{a, b, c})
+	})
+}
+
+// BenchmarkDecodeMetadataBatch decodes the metadata of ten matches, the
+// seed's seven fields and a 400-byte text each: the ten chunks of one
+// document (what a query filtered on document_id returns) and chunks of
+// ten documents, one record at a time (decodeMetadataShared, a copy each)
+// and as one batch (mdBatch).
+func BenchmarkDecodeMetadataBatch(b *testing.B) {
+	rec := func(doc, chunk int) []byte {
+		_, bin, err := normalizeMetadata(Metadata{
+			"document_id": fmt.Sprintf("doc-%06d", doc), "chunk_number": chunk,
+			"document_title": fmt.Sprintf("Quarterly report %d of the northern region", doc),
+			"document_url":   fmt.Sprintf("https://example.com/docs/%06d/report.pdf", doc),
+			"created_at":     "2026-04-04T10:00:00Z", "document_type": "pdf", "version": 1 + doc%3,
+			"chunk_text": strings.Repeat(fmt.Sprint(chunk, " the quick brown fox jumps over a lazy dog "), 10),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return bin
+	}
+	for _, set := range []string{"one-document", "ten-documents"} {
+		recs := make([][]byte, 10)
+		for i := range recs {
+			if set == "one-document" {
+				recs[i] = rec(123, i)
+			} else {
+				recs[i] = rec(100+i*37, i)
+			}
+		}
+		b.Run(set+"/alone", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, r := range recs {
+					if _, err := decodeMetadataShared(r); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+		b.Run(set+"/batch", func(b *testing.B) {
+			b.ReportAllocs()
+			var ends [10]int
+			for b.Loop() {
+				bt := getMDBatch()
+				for i, r := range recs {
+					ends[i] = bt.append(r)
+				}
+				bt.seal()
+				start := 0
+				for _, end := range ends {
+					if _, err := bt.decode(start, end); err != nil {
+						b.Fatal(err)
+					}
+					start = end
+				}
+				putMDBatch(bt)
+			}
+		})
+	}
 }

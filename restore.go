@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -443,7 +444,19 @@ type blockRecord struct {
 	id  string
 	val []byte // the stored value
 	row uint32
+	// dense says what parseColumns found about the dense values as it
+	// put them together (denseFlags), for checkColumns.
+	dense denseFlags
 }
+
+// denseFlags are what parseColumns found about a record's dense values.
+type denseFlags uint8
+
+const (
+	denseJoined  denseFlags = 1 << iota // the flags below are set
+	denseZero                           // all are zeros (either sign)
+	denseSpecial                        // one or more is NaN or ±Inf
+)
 
 // parseRecords parses records frame f of a stream of format version, and
 // checks each record on its own against cfg (checkAlone), into f.recs;
@@ -465,17 +478,24 @@ func parseRecords(f *frame, version uint32, cfg *config, checkDecoded bool) {
 	case layoutRows:
 		rb.recs, rb.err = parseRows(b, f.at)
 	case layoutColumns:
-		rb.recs, rb.vals, rb.err = parseColumns(b, f.at)
+		rb.recs, rb.vals, rb.err = parseColumns(b, f.at, false)
+	case layoutColumnsMasked:
+		if version < 4 {
+			rb.err = corruptf("records frame at byte %d: layout %d in a version %d stream", f.at, layout, version)
+			return
+		}
+		rb.recs, rb.vals, rb.err = parseColumns(b, f.at, true)
 	default:
 		rb.err = corruptf("records frame at byte %d: unknown layout %d", f.at, layout)
 	}
 	c := recordChecker{cfg: cfg, vals: make([]float32, cfg.Dimension)}
 	check := c.check
-	if layout == layoutColumns && !checkDecoded {
+	if layout != layoutRows && !checkDecoded {
 		check = c.checkColumns
 	}
 	for i := range rb.recs {
 		r := &rb.recs[i]
+		c.dense = r.dense
 		row, err := check(r.id, r.val)
 		if err != nil {
 			rb.recs, rb.err = rb.recs[:i], err
@@ -506,9 +526,10 @@ func parseRows(b []byte, at int64) ([]blockRecord, error) {
 	return recs, nil
 }
 
-// parseColumns parses records laid out in columns (see snapframe.go) and
-// puts their stored values back together.
-func parseColumns(b []byte, at int64) (_ []blockRecord, vals []byte, _ error) {
+// parseColumns parses records laid out in columns (see snapframe.go),
+// with a zero mask when masked, and puts their stored values back
+// together.
+func parseColumns(b []byte, at int64, masked bool) (_ []blockRecord, vals []byte, _ error) {
 	bad := func(what string) error { return corruptf("records frame at byte %d: %s", at, what) }
 	count, n := binary.Uvarint(b)
 	if n <= 0 || count == 0 || count > uint64(len(b)) {
@@ -516,7 +537,9 @@ func parseColumns(b []byte, at int64) (_ []blockRecord, vals []byte, _ error) {
 	}
 	b = b[n:]
 	dim, n := binary.Uvarint(b)
-	if n <= 0 || dim > uint64(len(b))/4/count {
+	// The dense values are in b (4 bytes each), or, with a zero mask, they
+	// are at most maxFrameRaw bytes (and a bit each in b).
+	if n <= 0 || !masked && dim > uint64(len(b))/4/count || masked && (dim > uint64(len(b))*8/count || dim*count > maxFrameRaw/4) {
 		return nil, nil, bad("bad dimension")
 	}
 	b = b[n:]
@@ -549,13 +572,29 @@ func parseColumns(b []byte, at int64) (_ []blockRecord, vals []byte, _ error) {
 		b = b[n+int(l):]
 		size += 1 + 2*binary.MaxVarintLen64 + 4*int(dim) + int(l)
 	}
-	planes := int(count) * int(dim)
+	values := int(count) * int(dim)
+	var mask []byte
+	planes := values
+	if masked {
+		maskLen := (values + 7) / 8
+		if len(b) < maskLen {
+			return nil, nil, bad(fmt.Sprintf("%d bytes for the zero mask of %d values", len(b), values))
+		}
+		mask, b = b[:maskLen], b[maskLen:]
+		if values%8 != 0 && mask[maskLen-1]>>(values%8) != 0 {
+			return nil, nil, bad("bits set in the zero mask past its values")
+		}
+		planes = 0
+		for _, m := range mask {
+			planes += bits.OnesCount8(m)
+		}
+	}
 	if len(b) != 4*planes {
-		return nil, nil, bad(fmt.Sprintf("%d bytes of dense values for %d records of dimension %d", len(b), count, dim))
+		return nil, nil, bad(fmt.Sprintf("%d bytes of dense values for %d records of dimension %d (%d values stored)", len(b), count, dim, planes))
 	}
 	p0, p1, p2, p3 := b[:planes], b[planes:2*planes], b[2*planes:3*planes], b[3*planes:]
 	buf := getBuf(size)
-	k := 0
+	k, m := 0, 0
 	for i := range recs {
 		start := len(buf)
 		buf = append(buf, storedRecordVersion)
@@ -563,7 +602,19 @@ func parseColumns(b []byte, at int64) (_ []blockRecord, vals []byte, _ error) {
 		buf = binary.AppendUvarint(buf, dim)
 		vals := buf[len(buf) : len(buf)+4*int(dim)]
 		d := int(dim)
-		joinPlanes(vals, p0[k:k+d], p1[k:k+d], p2[k:k+d], p3[k:k+d])
+		var nonzero, special uint32
+		if masked {
+			m, nonzero, special = joinNonzero(vals, mask, p0, p1, p2, p3, k, m)
+		} else {
+			nonzero, special = joinPlanes(vals, p0[k:k+d], p1[k:k+d], p2[k:k+d], p3[k:k+d])
+		}
+		recs[i].dense = denseJoined
+		if nonzero == 0 {
+			recs[i].dense |= denseZero
+		}
+		if special&signBit != 0 {
+			recs[i].dense |= denseSpecial
+		}
 		k += d
 		buf = append(buf[:len(buf)+len(vals)], tails[i]...)
 		recs[i].val = buf[start:len(buf):len(buf)]
@@ -571,10 +622,41 @@ func parseColumns(b []byte, at int64) (_ []blockRecord, vals []byte, _ error) {
 	return recs, buf, nil
 }
 
+// joinNonzero is splitNonzero's inverse: it puts len(v)/4 values in v,
+// value k zero when bit i+k of mask is clear and otherwise the next of
+// the planes' values from position m on, and returns m plus how many it
+// took. The planes hold one value for each bit set in mask.
+// It also returns what joinPlanes does about the values.
+func joinNonzero(v, mask, p0, p1, p2, p3 []byte, i, m int) (_ int, nonzero, special uint32) {
+	last := len(p0) - 1
+	if last < 0 { // all zeros
+		clear(v)
+		return m, 0, expOne
+	}
+	p1, p2, p3 = p1[:last+1], p2[:last+1], p3[:last+1]
+	// Without branches (see splitNonzero): the value at m, or at the last
+	// once m passed it, is read for every value and kept for those whose
+	// bit is set.
+	for k := 0; k+4 <= len(v); k += 4 {
+		bit := uint32(mask[i>>3]>>(i&7)) & 1
+		at := min(m, last)
+		w := (uint32(p0[at]) | uint32(p1[at])<<8 | uint32(p2[at])<<16 | uint32(p3[at])<<24) & -bit
+		binary.LittleEndian.PutUint32(v[k:], w)
+		nonzero |= w
+		special |= w&expBits + expOne
+		m += int(bit)
+		i++
+	}
+	return m, nonzero &^ signBit, special
+}
+
 // recordChecker checks records one by one (check).
 type recordChecker struct {
 	cfg  *config
 	vals []float32 // cfg.Dimension values, decoded and dropped
+	// dense is what parseColumns found about the dense values of the
+	// record checkColumns checks.
+	dense denseFlags
 	// buf holds a record without its dense values (checkColumns).
 	buf []byte
 	// metaOK holds metadata already found right (up to maxMetaOK), so
@@ -632,11 +714,20 @@ func (c *recordChecker) checkColumns(id string, val []byte) (uint32, error) {
 		return 0, corruptf("record %q: %d values, the dimension is %d", id, dim, cfg.Dimension)
 	}
 	var nonzero, nan uint32
-	for i := 0; i+4 <= len(dense); i += 4 {
-		b := binary.LittleEndian.Uint32(dense[i:])
-		nonzero |= b &^ (1 << 31)
-		if b&0x7f800000 == 0x7f800000 {
+	if c.dense&denseJoined != 0 { // found as the values were put together
+		if c.dense&denseZero == 0 {
+			nonzero = 1
+		}
+		if c.dense&denseSpecial != 0 {
 			nan = 1
+		}
+	} else {
+		for i := 0; i+4 <= len(dense); i += 4 {
+			b := binary.LittleEndian.Uint32(dense[i:])
+			nonzero |= b &^ signBit
+			if b&expBits == expBits {
+				nan = 1
+			}
 		}
 	}
 	if nan != 0 {

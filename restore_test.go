@@ -28,11 +28,9 @@ import (
 // taken from.
 func smallSnapshot(t testing.TB, n int) ([]byte, *Index) {
 	t.Helper()
-	old := testSnapBlockBytes
-	testSnapBlockBytes = 4096
-	defer func() { testSnapBlockBytes = old }()
 	o := snapTestOptions(32, Euclidean)
 	o.Graph.Threshold = 200
+	o.hooks = &testHooks{snapBlockBytes: 4096}
 	idx, err := Open(t.TempDir(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +46,10 @@ func smallSnapshot(t testing.TB, n int) ([]byte, *Index) {
 	}
 	if info.GraphBytes == 0 {
 		t.Fatal("the test snapshot has no graph")
+	}
+	// Frames of about 4 KiB (testHooks.snapBlockBytes): many of them.
+	if b := frameBoundaries(t, buf.Bytes()); int64(len(b)) < info.StreamBytes/8192 {
+		t.Fatalf("%d frames in a stream of %d bytes: not cut in frames of 4 KiB", len(b)-1, info.StreamBytes)
 	}
 	return buf.Bytes(), idx
 }
@@ -321,7 +323,7 @@ func testRestoreBadContent(t *testing.T, hooks *testHooks) {
 				}
 			}
 			return nil
-		}, func() ([]byte, error) { return nil, nil }, nil)
+		}, func() ([]byte, error) { return nil, nil }, nil, &noTestHooks)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -372,7 +374,7 @@ func restoreCrashRun(t *testing.T, points int, seed int64, hooks *testHooks) []s
 	// Two sources of 1,000 records each (different values), snapshotted
 	// in frames of 2 KiB: rounds restore them in turn, so that an image
 	// tells the old copy of a namespace from the new one.
-	src, err := Open("", &Options{Dimension: dim, Metric: Euclidean, InMemory: true})
+	src, err := Open("", &Options{Dimension: dim, Metric: Euclidean, InMemory: true, hooks: &testHooks{snapBlockBytes: 2048}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,11 +394,8 @@ func restoreCrashRun(t *testing.T, points int, seed int64, hooks *testHooks) []s
 			}
 		}
 		wants[k] = allRecords(t, ns)
-		old := testSnapBlockBytes
-		testSnapBlockBytes = 2048
 		var buf bytes.Buffer
 		_, err = ns.Snapshot(ctx, &buf, nil)
-		testSnapBlockBytes = old
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -799,6 +798,54 @@ func TestRestore_Version2(t *testing.T) { testRestoreOldVersion(t, 2) }
 // format version 3.
 func TestRestore_Version3(t *testing.T) { testRestoreOldVersion(t, 3) }
 
+// TestRestore_Version4 does the same with testdata/snapshot-v4.snap, of
+// format version 4 (frames cut at 4 KiB), whose records are those of the
+// other fixtures with their negative values set to zero
+// (v4FixtureRecord): some frames have a zero mask, some do not.
+func TestRestore_Version4(t *testing.T) { testRestoreOldVersion(t, 4) }
+
+// v4FixtureRecord is v1FixtureRecord(i) with its negative values zero.
+func v4FixtureRecord(i int) Record {
+	r := v1FixtureRecord(i)
+	for j, x := range r.Values {
+		r.Values[j] = max(x, 0)
+	}
+	return r
+}
+
+// TestWriteSnapshotFixture writes testdata/snapshot-vN.snap of the format
+// version this larch writes, when LARCH_WRITE_SNAPSHOT_FIXTURE is set.
+func TestWriteSnapshotFixture(t *testing.T) {
+	if os.Getenv("LARCH_WRITE_SNAPSHOT_FIXTURE") == "" {
+		t.Skip("set LARCH_WRITE_SNAPSHOT_FIXTURE to write the fixture")
+	}
+	o := snapTestOptions(v1FixtureDim, Euclidean)
+	o.Graph.Threshold = 200
+	o.hooks = &testHooks{snapBlockBytes: 4096}
+	idx, err := Open(t.TempDir(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	ns := idx.Namespace("fixture")
+	var recs []Record
+	for i := 0; i < v1FixtureRecords; i++ {
+		recs = append(recs, v4FixtureRecord(i))
+	}
+	if _, err := ns.Upsert(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	nsStateOf(t, idx, "fixture").waitGraphBuilt()
+	var buf bytes.Buffer
+	if _, err := ns.Snapshot(context.Background(), &buf, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("records frames by layout: %v", frameLayouts(t, buf.Bytes()))
+	if err := os.WriteFile(fmt.Sprintf("testdata/snapshot-v%d.snap", snapVersion), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func testRestoreOldVersion(t *testing.T, version uint32) {
 	ctx := context.Background()
 	stream, err := os.ReadFile(fmt.Sprintf("testdata/snapshot-v%d.snap", version))
@@ -824,14 +871,18 @@ func testRestoreOldVersion(t *testing.T, version uint32) {
 	}
 	ns := idx.Namespace("old")
 	want := map[string]Record{}
+	fixture := v1FixtureRecord
+	if version >= 4 {
+		fixture = v4FixtureRecord
+	}
 	for i := 0; i < v1FixtureRecords; i++ {
-		r := v1FixtureRecord(i)
+		r := fixture(i)
 		want[r.ID] = r
 	}
 	if err := sameRecords(want, allRecords(t, ns)); err != nil {
 		t.Fatal(err)
 	}
-	res, err := ns.Query(ctx, Query{Vector: v1FixtureRecord(7).Values, TopK: 3})
+	res, err := ns.Query(ctx, Query{Vector: fixture(7).Values, TopK: 3})
 	if err != nil || res.Plan != PlanGraph || len(res.Matches) == 0 || res.Matches[0].ID != "r0007" {
 		t.Fatalf("query: plan %s, %+v, %v", res.Plan, res.Matches, err)
 	}

@@ -1,21 +1,24 @@
 package larch
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
 	"math"
+	"reflect"
 	"runtime"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/klauspost/compress/huff0"
 	"github.com/klauspost/compress/zstd"
 )
 
-// The snapshot stream format, version 3. Integers are little-endian.
+// The snapshot stream format, version 4. Integers are little-endian.
 //
 //	preamble  "LARCHSNP", version u32, crc32c of those 12 bytes (u32)
 //	frames    kind u8, raw length u32, stored length u32,
@@ -49,7 +52,14 @@ import (
 // float32 values that vary little (sign and exponent, and the low mantissa
 // bytes of values that are small integers or few distinct numbers)
 // compress well and fast, and a plane of noise is stored raw without
-// trying hard. Layout 0 (rows) is version 1's records frame: n times
+// trying hard. Layout 2 (columns with a zero mask, version 4): layout 1
+// up to the dense values, then a mask of ceil(n·d/8) bytes (bit i, bit
+// i%8 of byte i/8, set when dense value i is not zero in all four bytes;
+// the bits past n·d clear), then the four byte planes of the m values
+// whose bit is set only, each m bytes: the writer's choice when a
+// quarter of the values or more are zeros (the background of images,
+// ReLU features), so that they cost a bit each instead of four plane
+// bytes coded. Layout 0 (rows) is version 1's records frame: n times
 // (uvarint id length, id, uvarint value length, the stored value), used
 // when the records of a frame do not share one dimension.
 //
@@ -61,6 +71,8 @@ import (
 // compress well. Which coding a section gets is the writer's choice: a
 // reader decodes any of them.
 //
+// Version 3 (still read): the same, without layout 2.
+//
 // Version 2 (still read): the same, without Huffman sections.
 //
 // Version 1 (still read): the same preamble and frames, but a frame's
@@ -69,7 +81,7 @@ import (
 // byte.
 const (
 	snapMagic   = "LARCHSNP"
-	snapVersion = 3 // written; versions 1 and 2 are still read
+	snapVersion = 4 // written; versions 1 to 3 are still read
 
 	frameHeader  = 1
 	frameRecords = 2
@@ -109,6 +121,8 @@ const (
 
 	layoutRows    = 0
 	layoutColumns = 1
+	// layoutColumnsMasked is layoutColumns with a zero mask (version 4).
+	layoutColumnsMasked = 2
 
 	// storedRecordVersion is the first byte of storage's record encoding
 	// (storage.AppendRecord) as this layout knows it; values of another
@@ -127,13 +141,11 @@ const (
 	maxFrameRaw = 16 << 20
 )
 
-// testSnapBlockBytes, when set, replaces snapBlockBytes (tests cut small
-// namespaces into many frames).
-var testSnapBlockBytes int
-
-func blockBytes() int {
-	if testSnapBlockBytes > 0 {
-		return testSnapBlockBytes
+// blockBytes returns the raw size at which th's snapshots cut frames:
+// snapBlockBytes unless a test set testHooks.snapBlockBytes.
+func blockBytes(th *testHooks) int {
+	if th.snapBlockBytes > 0 {
+		return th.snapBlockBytes
 	}
 	return snapBlockBytes
 }
@@ -219,6 +231,8 @@ type frameWriter struct {
 	sem     chan struct{}
 	failed  chan struct{} // closed when writing failed
 	once    sync.Once
+	// noHuff writes version 2's sections (testHooks.snapNoHuff).
+	noHuff bool
 }
 
 type pendingFrame struct {
@@ -228,10 +242,12 @@ type pendingFrame struct {
 	ready chan struct{}
 }
 
-func newFrameWriter(w io.Writer) *frameWriter {
+// newFrameWriter returns a frame writer to w; th's snapNoHuff makes it
+// write version 2's sections.
+func newFrameWriter(w io.Writer, th *testHooks) *frameWriter {
 	n := runtime.GOMAXPROCS(0)
 	fw := &frameWriter{w: w, order: make(chan *pendingFrame, 2*n+8), done: make(chan struct{}),
-		sem: make(chan struct{}, n), failed: make(chan struct{})}
+		sem: make(chan struct{}, n), failed: make(chan struct{}), noHuff: th.snapNoHuff}
 	go fw.run()
 	return fw
 }
@@ -293,7 +309,7 @@ func (fw *frameWriter) reserve(kind byte) (fill func(raw []byte), err error) {
 		return nil, fw.err
 	}
 	return func(raw []byte) {
-		pf.out = encodeSectioned(kind, raw)
+		pf.out = encodeSectioned(kind, raw, fw.noHuff)
 		close(pf.ready)
 	}, nil
 }
@@ -318,7 +334,7 @@ func (fw *frameWriter) add(kind byte, raw []byte) error {
 	fw.sem <- struct{}{}
 	go func() {
 		defer func() { <-fw.sem }()
-		pf.out = encodeSectioned(kind, raw)
+		pf.out = encodeSectioned(kind, raw, fw.noHuff)
 		if kind == frameRecords {
 			putBuf(raw)
 		}
@@ -329,19 +345,23 @@ func (fw *frameWriter) add(kind byte, raw []byte) error {
 
 // encodeSectioned returns the whole frame of kind (without frameStored)
 // holding raw: for a records frame raw is a run of rows (version 1's
-// records frame), which it lays out in columns.
-func encodeSectioned(kind byte, raw []byte) []byte {
+// records frame), which it lays out in columns. noHuff writes version 2's
+// sections (see appendSection).
+func encodeSectioned(kind byte, raw []byte, noHuff bool) []byte {
 	out := getBuf(frameHeaderLen + len(raw) + 64)[:frameHeaderLen]
 	rawLen := len(raw)
 	switch kind {
 	case frameRecords:
-		cols, planes := appendColumns(getBuf(len(raw)+64), raw)
+		cols, maskLen, planes := appendColumns(getBuf(len(raw)+len(raw)/32+64), raw, noHuff)
 		rawLen = len(cols)
-		head := cols[:len(cols)-4*planes]
-		out = appendSection(out, head, snapEncoder())
+		head := cols[:len(cols)-4*planes-maskLen]
+		out = appendSection(out, head, snapEncoder(), noHuff)
+		if maskLen > 0 {
+			out = appendSection(out, cols[len(head):len(head)+maskLen], snapPlaneEncoder(), noHuff)
+		}
 		for p := 0; p < 4 && planes > 0; p++ {
-			at := len(head) + p*planes
-			out = appendSection(out, cols[at:at+planes], snapPlaneEncoder())
+			at := len(head) + maskLen + p*planes
+			out = appendSection(out, cols[at:at+planes], snapPlaneEncoder(), noHuff)
 		}
 		putBuf(cols)
 	case frameGraph:
@@ -351,10 +371,10 @@ func encodeSectioned(kind byte, raw []byte) []byte {
 			// where zstd with entropy coding made it 0.57 at 178 MB/s
 			// (version 2); parts with long runs go to zstd without
 			// entropy coding.
-			out = appendSection(out, raw[off:min(off+graphSectionBytes, len(raw))], snapPlaneEncoder())
+			out = appendSection(out, raw[off:min(off+graphSectionBytes, len(raw))], snapPlaneEncoder(), noHuff)
 		}
 	default:
-		out = appendSection(out, raw, snapEncoder())
+		out = appendSection(out, raw, snapEncoder(), noHuff)
 	}
 	putFrameHeader(out, kind|frameSections, rawLen)
 	return out
@@ -367,21 +387,22 @@ func encodeSectioned(kind byte, raw []byte) []byte {
 // high mantissa bytes of real values: no repeats for zstd to find), and
 // one that zstd without entropy coding compressed worse than entropy
 // coding alone would is Huffman-coded again (few distinct values in no
-// repeated runs).
-func appendSection(dst, raw []byte, enc *zstd.Encoder) []byte {
+// repeated runs). noHuff writes version 2's sections instead: zstd with
+// entropy coding where Huffman coding would be used (testHooks.snapNoHuff).
+func appendSection(dst, raw []byte, enc *zstd.Encoder, noHuff bool) []byte {
 	at := len(dst)
 	dst = append(dst, make([]byte, sectionHeaderLen)...)
 	coding := byte(sectionRaw)
 	if e := sampleEntropy(raw); len(raw) >= 256 && e <= rawMinEntropy {
 		plane := enc == snapPlaneEncoder()
 		coding = sectionZstd
-		if plane && e >= huffMinEntropy && !testNoHuff {
+		if plane && e >= huffMinEntropy && !noHuff {
 			coding = sectionHuff
 			dst = appendHuff(dst, raw)
 		} else {
 			dst = enc.EncodeAll(raw, dst)
 			if n := len(dst) - at - sectionHeaderLen; plane && float64(n) > (e/8+0.1)*float64(len(raw)) {
-				if testNoHuff {
+				if noHuff {
 					dst = snapEncoder().EncodeAll(raw, dst[:at+sectionHeaderLen])
 				} else {
 					coding = sectionHuff
@@ -403,10 +424,6 @@ func appendSection(dst, raw []byte, enc *zstd.Encoder) []byte {
 	return dst
 }
 
-// testNoHuff, when set, makes appendSection write version 2's sections
-// (zstd with entropy coding where Huffman coding would be used).
-var testNoHuff bool
-
 // huffScratch holds huff0's working state, for reuse.
 var huffScratch sync.Pool
 
@@ -424,6 +441,9 @@ func appendHuff(dst, raw []byte) []byte {
 	for off := 0; off < len(raw); off += huffChunkBytes {
 		c := raw[off:min(off+huffChunkBytes, len(raw))]
 		s.Reuse = huff0.ReusePolicyNone // every chunk carries its table
+		if huffCount.ok {
+			huffCount.set(s, c)
+		}
 		out, _, err := huff0.Compress4X(c, s)
 		mode := byte(chunkHuff)
 		switch {
@@ -438,6 +458,110 @@ func appendHuff(dst, raw []byte) []byte {
 		dst = append(dst, out...)
 	}
 	return dst
+}
+
+// huffCount gives huff0 the histogram of a chunk counted here, which
+// huff0's API has no way to take: its own count (one table, one byte at a
+// time) stalls on every run of one byte value, which the planes of dense
+// values are full of (the exponent bytes of the zeros of an image), and
+// was more than half of the time a Huffman section took (Fashion-MNIST's
+// snapshot: 0.21 s of 1.08 s of CPU, against 0.05 s counted here). It
+// writes the unexported fields that huff0's Compress4X reads when a
+// histogram is "provided" (count, maxCount, symbolLen: zstd's literal
+// coder in the same module fills them this way), found by name and type
+// when the program starts; with another huff0 that does not have them,
+// ok is false and huff0 counts itself. TestSnapshot_HuffCount checks that
+// both give the same bytes.
+var huffCount = func() (h huffFields) {
+	t := reflect.TypeOf(huff0.Scratch{})
+	c, ok1 := t.FieldByName("count")
+	m, ok2 := t.FieldByName("maxCount")
+	l, ok3 := t.FieldByName("symbolLen")
+	if !ok1 || !ok2 || !ok3 || c.Type != reflect.TypeOf([256]uint32{}) || m.Type != reflect.TypeOf(int(0)) ||
+		l.Type != reflect.TypeOf(uint16(0)) || len(c.Index) != 1 || len(m.Index) != 1 || len(l.Index) != 1 {
+		return h
+	}
+	h.ok, h.count, h.maxCount, h.symLen = true, c.Offset, m.Offset, l.Offset
+	// The fields' names and types are not their meaning: a huff0 that kept
+	// them but used them otherwise would code wrong streams. So the given
+	// histogram must code a sample exactly as huff0's own count does, once,
+	// here, or it is never used.
+	h.ok = h.agrees()
+	return h
+}()
+
+// agrees reports whether a chunk coded with the histogram set here gives
+// the same bytes as huff0's own count, on a sample with runs, a skewed
+// spread and rare values (the shapes of the planes).
+func (h *huffFields) agrees() bool {
+	sample := make([]byte, 8<<10)
+	x := uint32(2463534242)
+	for i := range sample {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		switch {
+		case i%1024 < 300:
+			sample[i] = 0 // a run
+		case x%16 == 0:
+			sample[i] = byte(x >> 8) // rare values, any byte
+		default:
+			sample[i] = byte(0x3c + x%5) // a few common ones
+		}
+	}
+	var own, given huff0.Scratch
+	want, _, err1 := huff0.Compress4X(sample, &own)
+	h.set(&given, sample)
+	got, _, err2 := huff0.Compress4X(sample, &given)
+	return err1 == nil && err2 == nil && bytes.Equal(want, got)
+}
+
+// huffFields are where huff0.Scratch keeps a histogram (offsets), if ok.
+type huffFields struct {
+	ok                      bool
+	count, maxCount, symLen uintptr
+}
+
+// set fills in s the histogram of c (not empty), as huff0's own count
+// would: Compress4X then uses it instead of counting.
+func (h *huffFields) set(s *huff0.Scratch, c []byte) {
+	p := unsafe.Pointer(s)
+	count := (*[256]uint32)(unsafe.Add(p, h.count))
+	maxCount, symLen := histogram(c, count)
+	*(*int)(unsafe.Add(p, h.maxCount)) = maxCount
+	*(*uint16)(unsafe.Add(p, h.symLen)) = uint16(symLen)
+}
+
+// histogram sets h to the byte counts of b, and returns the largest count
+// and one more than the largest byte value in b. Four tables, each byte
+// of a word to its own, so that a run of one value does not make every
+// increment wait for the one before (2-4x faster than one table on runs).
+func histogram(b []byte, h *[256]uint32) (maxCount, symLen int) {
+	var t [4][256]uint32
+	for len(b) >= 8 {
+		x := binary.LittleEndian.Uint64(b)
+		t[0][byte(x)]++
+		t[1][byte(x>>8)]++
+		t[2][byte(x>>16)]++
+		t[3][byte(x>>24)]++
+		t[0][byte(x>>32)]++
+		t[1][byte(x>>40)]++
+		t[2][byte(x>>48)]++
+		t[3][byte(x>>56)]++
+		b = b[8:]
+	}
+	for _, v := range b {
+		t[0][v]++
+	}
+	for i := range h {
+		n := t[0][i] + t[1][i] + t[2][i] + t[3][i]
+		h[i] = n
+		if n > 0 {
+			symLen = i + 1
+			maxCount = max(maxCount, int(n))
+		}
+	}
+	return maxCount, symLen
 }
 
 // appendUnhuff appends the raw bytes of the Huffman section body to raw,
@@ -528,11 +652,13 @@ func sampleEntropy(b []byte) float64 {
 
 // appendColumns appends to dst the records frame (layout byte included)
 // of rows, a run of records as version 1 wrote them (uvarint id length,
-// id, uvarint value length, stored value), and returns the length of each
-// of the four byte planes it ends with. Records that do not share one
-// dimension, or a value it cannot parse, make it fall back to the rows
-// layout (planes 0).
-func appendColumns(dst, rows []byte) ([]byte, int) {
+// id, uvarint value length, stored value), and returns the length of the
+// zero mask and of each of the four byte planes it ends with. Records
+// that do not share one dimension, or a value it cannot parse, make it
+// fall back to the rows layout (mask and planes 0). The zero mask is
+// written when the first record's values are a quarter zeros or more,
+// unless noMask (version 3's columns).
+func appendColumns(dst, rows []byte, noMask bool) (_ []byte, maskLen, planes int) {
 	type rec struct{ id, vals, tail []byte }
 	var recs []rec
 	var rowIDs []uint64
@@ -576,9 +702,17 @@ func appendColumns(dst, rows []byte) ([]byte, int) {
 	}
 	if !ok || len(recs) == 0 {
 		dst = append(dst, layoutRows)
-		return append(dst, rows...), 0
+		return append(dst, rows...), 0, 0
 	}
-	dst = append(dst, layoutColumns)
+	masked := mostlyZero(recs[0].vals, len(recs))
+	if masked && noMask {
+		masked = false
+	}
+	if masked {
+		dst = append(dst, layoutColumnsMasked)
+	} else {
+		dst = append(dst, layoutColumns)
+	}
 	dst = binary.AppendUvarint(dst, uint64(len(recs)))
 	dst = binary.AppendUvarint(dst, uint64(dim))
 	for _, r := range recs {
@@ -592,16 +726,71 @@ func appendColumns(dst, rows []byte) ([]byte, int) {
 		dst = binary.AppendUvarint(dst, uint64(len(r.tail)))
 		dst = append(dst, r.tail...)
 	}
-	planes := len(recs) * dim
+	values := len(recs) * dim
 	at := len(dst)
-	dst = slices.Grow(dst, 4*planes)[:at+4*planes] // every byte is set below
-	p0, p1, p2, p3 := dst[at:at+planes], dst[at+planes:at+2*planes], dst[at+2*planes:at+3*planes], dst[at+3*planes:]
+	if masked {
+		maskLen := (values + 7) / 8
+		dst = slices.Grow(dst, maskLen+4*values)[:at+maskLen+4*values]
+		mask := dst[at : at+maskLen]
+		clear(mask)
+		pl := dst[at+maskLen:]
+		p0, p1, p2, p3 := pl[:values], pl[values:2*values], pl[2*values:3*values], pl[3*values:]
+		i, m := 0, 0
+		for _, r := range recs {
+			m = splitNonzero(mask, p0, p1, p2, p3, r.vals, i, m)
+			i += dim
+		}
+		// The planes of the m values that are not zero, back to back.
+		copy(pl[m:], p1[:m])
+		copy(pl[2*m:], p2[:m])
+		copy(pl[3*m:], p3[:m])
+		return dst[:at+maskLen+4*m], maskLen, m
+	}
+	dst = slices.Grow(dst, 4*values)[:at+4*values] // every byte is set below
+	p0, p1, p2, p3 := dst[at:at+values], dst[at+values:at+2*values], dst[at+2*values:at+3*values], dst[at+3*values:]
 	i := 0
 	for _, r := range recs {
 		splitPlanes(p0[i:i+dim], p1[i:i+dim], p2[i:i+dim], p3[i:i+dim], r.vals)
 		i += dim
 	}
-	return dst, planes
+	return dst, 0, values
+}
+
+// mostlyZero tells from a sample whether a quarter or more of the 4-byte
+// values of n records of the dense values of first's length, first the
+// first of them, are zero (all four bytes): worth a zero mask. It reads
+// the first record only.
+func mostlyZero(first []byte, n int) bool {
+	if len(first) < 4 || n*len(first) < 1024 {
+		return false
+	}
+	zero, total := 0, 0
+	for i := 0; i+4 <= len(first); i += 4 {
+		if binary.LittleEndian.Uint32(first[i:]) == 0 {
+			zero++
+		}
+		total++
+	}
+	return 4*zero >= total
+}
+
+// splitNonzero puts the 4-byte values of v that are not zero (all four
+// bytes) in the planes from position m on, byte j of each in pj, and sets
+// bit i+k of mask (bit b of mask[b/8]) for each value k of v that is not
+// zero. It returns m plus how many there were.
+func splitNonzero(mask, p0, p1, p2, p3, v []byte, i, m int) int {
+	// Without branches: every value is written at m, which moves on only
+	// past the values that are not zero (a branch per value mispredicts
+	// at every edge of a run of zeros). m <= i < len(p0).
+	for k := 0; k+4 <= len(v); k += 4 {
+		w := binary.LittleEndian.Uint32(v[k:])
+		nz := (w | -w) >> 31 // 1 unless w is 0
+		p0[m], p1[m], p2[m], p3[m] = byte(w), byte(w>>8), byte(w>>16), byte(w>>24)
+		mask[i>>3] |= byte(nz << (i & 7))
+		m += int(nz)
+		i++
+	}
+	return m
 }
 
 // splitPlanes puts byte j of each 4-byte value of v in pj: len(v) is
@@ -626,8 +815,10 @@ func splitPlanes(p0, p1, p2, p3, v []byte) {
 }
 
 // joinPlanes is splitPlanes' inverse: it puts the values of the planes
-// back together in v.
-func joinPlanes(v, p0, p1, p2, p3 []byte) {
+// back together in v. It returns the OR of the values without their sign
+// bit (0: all are zeros), and a word whose top bit is set if any value has
+// the exponent of NaN and ±Inf (see denseFlags).
+func joinPlanes(v, p0, p1, p2, p3 []byte) (nonzero, special uint32) {
 	n := len(p0)
 	p1, p2, p3, v = p1[:n], p2[:n], p3[:n], v[:4*n]
 	k := 0
@@ -639,11 +830,26 @@ func joinPlanes(v, p0, p1, p2, p3 []byte) {
 		binary.LittleEndian.PutUint32(w[4:], b)
 		binary.LittleEndian.PutUint32(w[8:], c)
 		binary.LittleEndian.PutUint32(w[12:], d)
+		nonzero |= a | b | c | d
+		special |= (a&expBits + expOne) | (b&expBits + expOne) | (c&expBits + expOne) | (d&expBits + expOne)
 	}
 	for ; k < n; k++ {
-		binary.LittleEndian.PutUint32(v[4*k:], uint32(p0[k])|uint32(p1[k])<<8|uint32(p2[k])<<16|uint32(p3[k])<<24)
+		x := uint32(p0[k]) | uint32(p1[k])<<8 | uint32(p2[k])<<16 | uint32(p3[k])<<24
+		binary.LittleEndian.PutUint32(v[4*k:], x)
+		nonzero |= x
+		special |= x&expBits + expOne
 	}
+	return nonzero &^ signBit, special
 }
+
+// The bits of a float32: its sign, its exponent, and the exponent's
+// lowest bit. x&expBits + expOne overflows into the sign bit exactly when
+// x's exponent is all ones (NaN or ±Inf).
+const (
+	signBit = 1 << 31
+	expBits = 0x7f800000
+	expOne  = 0x00800000
+)
 
 // transpose4 transposes the 4×4 bytes of a, b, c, d (byte i of each is
 // column i), so that byte i of the result j is byte j of the argument i.

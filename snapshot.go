@@ -153,7 +153,7 @@ func (ns *Namespace) Snapshot(ctx context.Context, w io.Writer, opts *SnapshotOp
 			return idx.liveScanInPieces(ctx, lo, hi, fn)
 		}
 		return snap.Scan(ctx, lo, hi, func(k, v []byte) error { return fn(storage.RecordID(k), v) })
-	}, graph, o.Progress)
+	}, graph, o.Progress, idx.hooks())
 }
 
 func (idx *Index) liveScanInPieces(ctx context.Context, lo, hi []byte, fn func(id string, val []byte) error) error {
@@ -217,15 +217,15 @@ func (s *sliceWriter) Write(p []byte) (int, error) {
 // id order), the graph snapshot graph returns (nil: none). graph runs on
 // a goroutine of its own while the records are read; the header frame,
 // which carries the graph's size (hdr.GraphBytes, set here), is written
-// once it returns.
+// once it returns. th sets the frames' size and coding in tests.
 func writeSnapshot(ctx context.Context, w io.Writer, hdr *snapHeader, scan func(func(id string, val []byte) error) error,
-	graph func() ([]byte, error), progress func(SnapshotProgress)) (*SnapshotInfo, error) {
+	graph func() ([]byte, error), progress func(SnapshotProgress), th *testHooks) (*SnapshotInfo, error) {
 	info := &SnapshotInfo{Namespace: displayName(hdr.Namespace)}
 	pre := appendPreamble(nil)
 	if _, err := w.Write(pre); err != nil {
 		return nil, err
 	}
-	fw := newFrameWriter(w)
+	fw := newFrameWriter(w, th)
 	fw.crc = crc32.Checksum(pre, castagnoli)
 	fw.written = int64(len(pre))
 	type graphResult struct {
@@ -251,7 +251,7 @@ func writeSnapshot(ctx context.Context, w io.Writer, hdr *snapHeader, scan func(
 		fill(hj)
 		graphDone <- r
 	}()
-	size := blockBytes()
+	size := blockBytes(th)
 	block := getBuf(size + size/8)
 	var n, nbytes uint64
 	p := SnapshotProgress{TotalRecords: hdr.Records}

@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,7 +26,10 @@ func snapTestOptions(dim int, m Metric) *Options {
 		Graph: GraphOptions{Threshold: 1000, M: 12, EfConstruction: 64}}
 }
 
-// snapVecs returns n vectors around 10 centres.
+// snapVecs returns n vectors around 10 centres; those of every other
+// centre have their negative values set to zero (about half their
+// values: ReLU features), so that snapshots lay some frames out with a
+// zero mask.
 func snapVecs(r *rand.Rand, n, dim int) [][]float32 {
 	centres := make([][]float32, 10)
 	for i := range centres {
@@ -39,6 +43,9 @@ func snapVecs(r *rand.Rand, n, dim int) [][]float32 {
 		v := make([]float32, dim)
 		for j := range v {
 			v[j] = float32(r.NormFloat64()) + centres[i%10][j]
+			if i%2 == 1 && v[j] < 0 {
+				v[j] = 0
+			}
 		}
 		out[i] = v
 	}
@@ -461,11 +468,11 @@ func (w *stallingWriter) Write(p []byte) (int, error) {
 // after a minute instead of deadlocking.
 func TestSnapshot_WritesGoOnDuringStream(t *testing.T) {
 	ctx := context.Background()
-	old := testSnapBlockBytes
-	testSnapBlockBytes = 1024 // many frames: the snapshot is mid-stream when it stalls
-	defer func() { testSnapBlockBytes = old }()
 	const dim = 32
-	idx, err := Open(t.TempDir(), &Options{Dimension: dim, Metric: Euclidean, NoSync: true, Graph: GraphOptions{Threshold: 1000, M: 8, EfConstruction: 32}})
+	// Frames of 1 KiB: many of them, so the snapshot is mid-stream when it
+	// stalls.
+	idx, err := Open(t.TempDir(), &Options{Dimension: dim, Metric: Euclidean, NoSync: true, Graph: GraphOptions{Threshold: 1000, M: 8, EfConstruction: 32},
+		hooks: &testHooks{snapBlockBytes: 1024}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -660,7 +667,7 @@ func TestSnapshot_SectionCoding(t *testing.T) {
 		want byte
 	}{{"noise", noise, sectionRaw}, {"zeros", zeros, sectionZstd}, {"exponents", exps, sectionHuff},
 		{"four values", four, sectionHuff}, {"exponents and a run", mixed, sectionHuff}} {
-		s := appendSection(nil, c.b, snapPlaneEncoder())
+		s := appendSection(nil, c.b, snapPlaneEncoder(), false)
 		t.Logf("%s: %d bytes as %d", c.name, len(c.b), len(s))
 		if s[0] != c.want {
 			t.Errorf("%s: coded %d, want %d (%d bytes of %d)", c.name, s[0], c.want, len(s), len(c.b))
@@ -703,21 +710,44 @@ func TestSnapshot_SectionCoding(t *testing.T) {
 		}
 	}
 	// Version 2's coding, as written before.
-	testNoHuff = true
-	defer func() { testNoHuff = false }()
-	if s := appendSection(nil, exps, snapPlaneEncoder()); s[0] != sectionZstd || len(s) > len(exps)*45/100 {
+	if s := appendSection(nil, exps, snapPlaneEncoder(), true); s[0] != sectionZstd || len(s) > len(exps)*45/100 {
 		t.Errorf("exponents without Huffman sections: coded %d, %d bytes", s[0], len(s))
 	}
 }
 
 // TestSnapshot_Planes: splitPlanes puts byte j of every value in plane j,
-// for any length, and joinPlanes puts them back.
+// for any length, and joinPlanes puts them back; splitNonzero and
+// joinNonzero do the same for the values that are not zero. Both joins
+// tell whether the values are all zeros and whether one is NaN or ±Inf,
+// as a restore's check of each value would.
 func TestSnapshot_Planes(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), math.MaxFloat32, -math.MaxFloat32,
+		float32(math.Copysign(0, -1)), 0, math.SmallestNonzeroFloat32}
 	for n := 0; n < 40; n++ {
 		v := make([]byte, 4*n)
 		for i := range v {
 			v[i] = byte(r.Uint32())
+		}
+		switch n % 4 {
+		case 1: // zeros and negative zeros, some special values
+			for k := 0; k < n; k++ {
+				x := special[5+r.IntN(2)]
+				if r.IntN(n) == 0 {
+					x = special[r.IntN(len(special))]
+				}
+				binary.LittleEndian.PutUint32(v[4*k:], math.Float32bits(x))
+			}
+		case 2: // some zeros
+			for k := 0; k < n; k += 1 + r.IntN(3) {
+				binary.LittleEndian.PutUint32(v[4*k:], 0)
+			}
+		}
+		wantZero, wantSpecial := true, false
+		for k := 0; k < n; k++ {
+			x := math.Float32frombits(binary.LittleEndian.Uint32(v[4*k:]))
+			wantZero = wantZero && x == 0
+			wantSpecial = wantSpecial || math.IsNaN(float64(x)) || math.IsInf(float64(x), 0)
 		}
 		var p [4][]byte
 		for j := range p {
@@ -732,9 +762,22 @@ func TestSnapshot_Planes(t *testing.T) {
 			}
 		}
 		back := make([]byte, 4*n)
-		joinPlanes(back, p[0], p[1], p[2], p[3])
+		nonzero, spec := joinPlanes(back, p[0], p[1], p[2], p[3])
 		if !bytes.Equal(back, v) {
 			t.Fatalf("n %d: joined %x, not %x", n, back, v)
+		}
+		if (nonzero == 0) != wantZero || (spec&signBit != 0) != wantSpecial {
+			t.Fatalf("n %d: joinPlanes says zero %v, special %v; want %v, %v", n, nonzero == 0, spec&signBit != 0, wantZero, wantSpecial)
+		}
+		mask := make([]byte, (n+7)/8)
+		m := splitNonzero(mask, p[0], p[1], p[2], p[3], v, 0, 0)
+		back = make([]byte, 4*n)
+		m2, nonzero, spec := joinNonzero(back, mask, p[0], p[1], p[2], p[3], 0, 0)
+		if !bytes.Equal(back, v) || m2 != m {
+			t.Fatalf("n %d: joined %x (%d values), not %x (%d)", n, back, m2, v, m)
+		}
+		if (nonzero == 0) != wantZero || (spec&signBit != 0) != wantSpecial {
+			t.Fatalf("n %d: joinNonzero says zero %v, special %v; want %v, %v", n, nonzero == 0, spec&signBit != 0, wantZero, wantSpecial)
 		}
 	}
 }
@@ -764,10 +807,7 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 // the records, in the graph, at the end) makes the snapshot return its
 // error, and return at all.
 func TestSnapshot_WriterFails(t *testing.T) {
-	stream, idx := smallSnapshot(t, 400)
-	old := testSnapBlockBytes
-	testSnapBlockBytes = 4096
-	defer func() { testSnapBlockBytes = old }()
+	stream, idx := smallSnapshot(t, 400) // idx cuts frames of 4 KiB
 	b := frameBoundaries(t, stream)
 	for _, n := range []int{0, 10, preambleLen + 5, b[1] + 7, b[len(b)/2] + 100, len(stream) - 30, len(stream) - 1} {
 		// A stream's length varies by a byte or two between snapshots (the
@@ -787,5 +827,140 @@ func TestSnapshot_WriterFails(t *testing.T) {
 	}
 	if _, err := idx.Namespace("src").Snapshot(context.Background(), &failingWriter{n: 2 * len(stream)}, nil); err != nil {
 		t.Errorf("writer with room: %v", err)
+	}
+}
+
+// TestSnapshot_HuffCount: the histogram counted here and handed to huff0
+// (huffCount) gives the same Huffman sections as huff0's own count, on
+// planes of every kind (noise, runs, few values, one value, a tail of an
+// odd length), and with the huff0 this module pins the fields are found.
+func TestSnapshot_HuffCount(t *testing.T) {
+	if !huffCount.ok {
+		t.Fatal("huff0.Scratch's histogram fields not found: huff0 counts every chunk itself")
+	}
+	r := rand.New(rand.NewPCG(3, 3))
+	var inputs [][]byte
+	for _, n := range []int{256, 1000, 4099, huffChunkBytes, 3*huffChunkBytes + 17} {
+		noise, runs, few, one, skewed := make([]byte, n), make([]byte, n), make([]byte, n), make([]byte, n), make([]byte, n)
+		for i := range noise {
+			noise[i] = byte(r.Uint32())
+			few[i] = byte(0x40 + r.IntN(6))
+			one[i] = 7
+			skewed[i] = byte(min(255, r.ExpFloat64()*30))
+		}
+		for i := 0; i < n; {
+			k := 1 + r.IntN(300)
+			v := byte(0)
+			if r.IntN(2) == 0 {
+				v = byte(0x3f + r.IntN(6))
+			}
+			for ; k > 0 && i < n; k-- {
+				runs[i] = v
+				i++
+			}
+		}
+		inputs = append(inputs, noise, runs, few, one, skewed)
+	}
+	for i, in := range inputs {
+		fast := appendHuff(nil, in)
+		huffCount.ok = false
+		slow := appendHuff(nil, in)
+		huffCount.ok = true
+		if !bytes.Equal(fast, slow) {
+			t.Fatalf("input %d (%d bytes): %d coded bytes with the histogram given, %d with huff0's count", i, len(in), len(fast), len(slow))
+		}
+		back, ok := appendUnhuff(make([]byte, 0, len(in)), fast, len(in))
+		if !ok || !bytes.Equal(back, in) {
+			t.Fatalf("input %d: does not decode back", i)
+		}
+	}
+}
+
+// frameLayouts counts the records frames of stream s by layout.
+func frameLayouts(t testing.TB, s []byte) map[byte]int {
+	t.Helper()
+	out := map[byte]int{}
+	b := frameBoundaries(t, s)
+	for i := 1; i+1 < len(b); i++ {
+		f := s[b[i]:b[i+1]]
+		if f[0]&^(frameStored|frameSections) != frameRecords {
+			continue
+		}
+		raw, err := decompress(snapVersion, f[0], f[frameHeaderLen:], int(binary.LittleEndian.Uint32(f[1:])), int64(b[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[raw[0]]++
+	}
+	return out
+}
+
+// TestSnapshot_ZeroMask: frames whose values are mostly zeros are laid
+// out with a zero mask, others without, and both restore to the same
+// values, zeros and negative zeros included; a mask whose bits past the
+// values are set, or that does not count the values stored, is refused.
+func TestSnapshot_ZeroMask(t *testing.T) {
+	const dim = 24
+	r := rand.New(rand.NewPCG(4, 4))
+	vecs := snapVecs(r, 700, dim)
+	for i := range vecs {
+		if i%7 == 0 {
+			vecs[i][3] = float32(math.Copysign(0, -1))
+		}
+	}
+	vecs[0] = make([]float32, dim) // all zero but one value
+	vecs[0][dim-1] = 1
+	idx, err := Open("", &Options{Dimension: dim, Metric: Euclidean, InMemory: true, hooks: &testHooks{snapBlockBytes: 4096}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	ns := idx.Namespace("z")
+	fillSnapNamespace(t, ns, vecs)
+	for _, noMask := range []bool{false, true} {
+		idx.opts.hooks.snapNoHuff = noMask
+		var buf bytes.Buffer
+		if _, err := ns.Snapshot(context.Background(), &buf, nil); err != nil {
+			t.Fatal(err)
+		}
+		layouts := frameLayouts(t, buf.Bytes())
+		if noMask && layouts[layoutColumnsMasked] > 0 || !noMask && (layouts[layoutColumnsMasked] == 0 || layouts[layoutColumns] == 0) {
+			t.Fatalf("without the mask %v: frames by layout %v", noMask, layouts)
+		}
+		name := fmt.Sprint("back", noMask)
+		if _, err := idx.RestoreNamespace(context.Background(), name, bytes.NewReader(buf.Bytes()), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := sameRecords(allRecords(t, ns), allRecords(t, idx.Namespace(name))); err != nil {
+			t.Fatalf("without the mask %v: %v", noMask, err)
+		}
+		got, err := idx.Namespace(name).Fetch(context.Background(), "r000007")
+		if err != nil || math.Float32bits(got["r000007"].Values[3]) != 0x80000000 {
+			t.Fatalf("record 7's negative zero: %v, %v", got["r000007"].Values, err)
+		}
+	}
+	// A columns body of 3 records of dimension 3 (9 values: 2 mask bytes).
+	body := func(mask []byte, planes int) []byte {
+		b := []byte{3, 3, 1, 'a', 1, 'b', 1, 'c', 0, 1, 2, 0, 0, 0}
+		b = append(b, mask...)
+		return append(b, make([]byte, 4*planes)...)
+	}
+	if _, _, err := parseColumns(body([]byte{0b1000_0001, 0}, 2), 0, true); err != nil {
+		t.Fatalf("good mask: %v", err)
+	}
+	for _, c := range []struct {
+		mask   []byte
+		planes int
+		want   string
+	}{
+		{[]byte{0b1000_0001, 0b10}, 3, "past its values"},
+		{[]byte{0b1000_0001, 0}, 3, "values stored"},
+		{[]byte{0b1000_0001, 1}, 2, "values stored"},
+		{[]byte{1}, 0, "for the zero mask"},
+	} {
+		_, _, err := parseColumns(body(c.mask, c.planes), 0, true)
+		if err == nil || !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("mask %08b with %d values stored: %v, want %q", c.mask, c.planes, err, c.want)
+		}
 	}
 }

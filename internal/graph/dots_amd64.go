@@ -31,3 +31,11 @@ var hasPlaneDotsAsm = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VPOPCNTDQ
 //
 //go:noescape
 func planeDotsAsm(planes *uint64, data *uint64, n int, words int, stride int, out *int32)
+
+// hasFWHTAsm reports whether fwhtAsm runs on this CPU.
+var hasFWHTAsm = cpu.X86.HasAVX512F
+
+// fwhtAsm is dots_amd64.s. n is a power of two, at least 16.
+//
+//go:noescape
+func fwhtAsm(a *float32, n int)

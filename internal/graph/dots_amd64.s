@@ -109,7 +109,10 @@ pdone:
 // sketches b_i of words uint64 each (words a multiple of 8), the i-th at
 // data + i·stride bytes, planes_p = planes[p·words : (p+1)·words] (the
 // query's four bit planes: simd.PlaneDot, one call for many nodes), with
-// AVX-512 VPOPCNTQ.
+// AVX-512 VPOPCNTQ. The first two cache lines of the sketch eight ahead
+// are prefetched (the copies of ten filters of Fashion-MNIST, 7.7 MB,
+// stream from L3 in turn: bench/filtered 10% ÷ unfiltered 1.06–1.12×
+// without, 1.19× with, load 6.5).
 //
 // Registers: SI planes, DI the sketch, R9 nodes left, R10 words·8 bytes,
 // R11 out, R12 stride, AX the offset in a sketch; R13, R14, R15 planes 1,
@@ -131,6 +134,9 @@ TEXT ·planeDotsAsm(SB), NOSPLIT, $0-48
 pnode:
 	TESTQ R9, R9
 	JZ    pdone2
+	LEAQ       (DI)(R12*8), BX
+	PREFETCHT0 (BX)
+	PREFETCHT0 64(BX)
 	VPXORQ Z0, Z0, Z0
 	XORQ   AX, AX
 
@@ -169,5 +175,106 @@ pword:
 	JMP   pnode
 
 pdone2:
+	VZEROUPPER
+	RET
+
+DATA fwhts1<>+0(SB)/8, $0xbf8000003f800000
+DATA fwhts1<>+8(SB)/8, $0xbf8000003f800000
+DATA fwhts1<>+16(SB)/8, $0xbf8000003f800000
+DATA fwhts1<>+24(SB)/8, $0xbf8000003f800000
+DATA fwhts1<>+32(SB)/8, $0xbf8000003f800000
+DATA fwhts1<>+40(SB)/8, $0xbf8000003f800000
+DATA fwhts1<>+48(SB)/8, $0xbf8000003f800000
+DATA fwhts1<>+56(SB)/8, $0xbf8000003f800000
+GLOBL fwhts1<>(SB), RODATA|NOPTR, $64
+DATA fwhts2<>+0(SB)/8, $0x3f8000003f800000
+DATA fwhts2<>+8(SB)/8, $0xbf800000bf800000
+DATA fwhts2<>+16(SB)/8, $0x3f8000003f800000
+DATA fwhts2<>+24(SB)/8, $0xbf800000bf800000
+DATA fwhts2<>+32(SB)/8, $0x3f8000003f800000
+DATA fwhts2<>+40(SB)/8, $0xbf800000bf800000
+DATA fwhts2<>+48(SB)/8, $0x3f8000003f800000
+DATA fwhts2<>+56(SB)/8, $0xbf800000bf800000
+GLOBL fwhts2<>(SB), RODATA|NOPTR, $64
+DATA fwhts4<>+0(SB)/8, $0x3f8000003f800000
+DATA fwhts4<>+8(SB)/8, $0x3f8000003f800000
+DATA fwhts4<>+16(SB)/8, $0xbf800000bf800000
+DATA fwhts4<>+24(SB)/8, $0xbf800000bf800000
+DATA fwhts4<>+32(SB)/8, $0x3f8000003f800000
+DATA fwhts4<>+40(SB)/8, $0x3f8000003f800000
+DATA fwhts4<>+48(SB)/8, $0xbf800000bf800000
+DATA fwhts4<>+56(SB)/8, $0xbf800000bf800000
+GLOBL fwhts4<>(SB), RODATA|NOPTR, $64
+DATA fwhts8<>+0(SB)/8, $0x3f8000003f800000
+DATA fwhts8<>+8(SB)/8, $0x3f8000003f800000
+DATA fwhts8<>+16(SB)/8, $0x3f8000003f800000
+DATA fwhts8<>+24(SB)/8, $0x3f8000003f800000
+DATA fwhts8<>+32(SB)/8, $0xbf800000bf800000
+DATA fwhts8<>+40(SB)/8, $0xbf800000bf800000
+DATA fwhts8<>+48(SB)/8, $0xbf800000bf800000
+DATA fwhts8<>+56(SB)/8, $0xbf800000bf800000
+GLOBL fwhts8<>(SB), RODATA|NOPTR, $64
+
+// fwhtAsm is fwht (the unnormalized Walsh-Hadamard transform in place) of
+// the n float32 at a, n a power of two ≥ 16, with AVX-512: the levels of
+// 1, 2, 4 and 8 within each register of 16 (the partner permuted in, then
+// x·±1 + partner), the levels from 16 between registers.
+//
+// Registers: DI a, CX n, SI the register's address, DX registers left,
+// R8 the level h, AX the position; Z10–Z13 the signs of levels 1–8.
+//
+// func fwhtAsm(a *float32, n int)
+TEXT ·fwhtAsm(SB), NOSPLIT, $0-16
+	MOVQ a+0(FP), DI
+	MOVQ n+8(FP), CX
+	VMOVUPS fwhts1<>(SB), Z10
+	VMOVUPS fwhts2<>(SB), Z11
+	VMOVUPS fwhts4<>(SB), Z12
+	VMOVUPS fwhts8<>(SB), Z13
+	MOVQ DI, SI
+	MOVQ CX, DX
+	SHRQ $4, DX
+
+fin:
+	VMOVUPS     (SI), Z0
+	VPERMILPS   $0xb1, Z0, Z1
+	VFMADD213PS Z1, Z10, Z0
+	VPERMILPS   $0x4e, Z0, Z1
+	VFMADD213PS Z1, Z11, Z0
+	VSHUFF32X4  $0xb1, Z0, Z0, Z1
+	VFMADD213PS Z1, Z12, Z0
+	VSHUFF32X4  $0x4e, Z0, Z0, Z1
+	VFMADD213PS Z1, Z13, Z0
+	VMOVUPS     Z0, (SI)
+	ADDQ        $64, SI
+	DECQ        DX
+	JNZ         fin
+
+	MOVQ $16, R8
+
+flevel:
+	CMPQ R8, CX
+	JGE  fdone
+	XORQ AX, AX
+
+fpos:
+	TESTQ   AX, R8
+	JNZ     fskip
+	LEAQ    (AX)(R8*1), BX
+	VMOVUPS (DI)(AX*4), Z0
+	VMOVUPS (DI)(BX*4), Z1
+	VADDPS  Z1, Z0, Z2
+	VSUBPS  Z1, Z0, Z3
+	VMOVUPS Z2, (DI)(AX*4)
+	VMOVUPS Z3, (DI)(BX*4)
+
+fskip:
+	ADDQ $16, AX
+	CMPQ AX, CX
+	JLT  fpos
+	SHLQ $1, R8
+	JMP  flevel
+
+fdone:
 	VZEROUPPER
 	RET

@@ -26,3 +26,11 @@ var hasPlaneDotsAsm = false
 func planeDotsAsm(planes *uint64, data *uint64, n int, words int, stride int, out *int32) {
 	panic("graph: planeDotsAsm without assembly")
 }
+
+// hasFWHTAsm reports whether fwhtAsm runs here: never off amd64 or under
+// purego.
+var hasFWHTAsm = false
+
+func fwhtAsm(a *float32, n int) {
+	panic("graph: fwhtAsm without assembly")
+}

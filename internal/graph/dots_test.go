@@ -1,7 +1,10 @@
 package graph
 
 import (
+	"math"
+	"math/bits"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"unsafe"
 
@@ -83,4 +86,39 @@ func TestPlaneDots(t *testing.T) {
 		}
 	}
 	testGenericDots = false
+}
+
+// TestFWHT checks the assembly Walsh-Hadamard transform against the Go one
+// (bit for bit: the same additions in the same order) and the Go one
+// against the definition.
+func TestFWHT(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	for _, n := range []int{16, 64, 128, 1024, 2048} {
+		a := make([]float32, n)
+		for i := range a {
+			a[i] = float32(r.NormFloat64())
+		}
+		want := make([]float64, n)
+		for i := range want {
+			for j, x := range a {
+				if bits.OnesCount(uint(i&j))%2 == 1 {
+					want[i] -= float64(x)
+				} else {
+					want[i] += float64(x)
+				}
+			}
+		}
+		g := slices.Clone(a)
+		fwhtGeneric(g)
+		for i := range g {
+			if math.Abs(float64(g[i])-want[i]) > 1e-3*math.Sqrt(float64(n)) {
+				t.Fatalf("n %d: generic [%d] = %v, want %v", n, i, g[i], want[i])
+			}
+		}
+		f := slices.Clone(a)
+		fwht(f)
+		if !slices.Equal(f, g) {
+			t.Fatalf("n %d: fwht differs from fwhtGeneric", n)
+		}
+	}
 }

@@ -2,7 +2,7 @@ package graph
 
 import (
 	"fmt"
-	"unsafe"
+	"math"
 )
 
 // Version identifies the state of a graph's nodes and tags: it changes
@@ -43,22 +43,26 @@ type Gathered struct {
 	v     Version
 	words int      // sketch words per node
 	nodes []uint32 // the nodes, in the order the tags came
-	// data holds per node its sketch (words uint64) and then its
-	// sketchExtra float32 (two uint64).
-	data []uint64
+	// bits holds the nodes' sketches, words uint64 each, one after the
+	// other: a batch of them is one contiguous run for planeDots.
+	bits []uint64
+	// The nodes' sketchExtra numbers, one array each (so that the bounds
+	// of a batch are computed from four sequential streams): ‖x'‖², the
+	// factor −2‖x'‖²/⟨r, b⟩, the number of set bits, the error bound's
+	// part.
+	n2, fac, pc, eb []float32
 }
 
 // Len returns how many nodes g holds.
 func (g *Gathered) Len() int { return len(g.nodes) }
 
 // Bytes returns the memory g holds.
-func (g *Gathered) Bytes() int { return 4*cap(g.nodes) + 8*cap(g.data) }
+func (g *Gathered) Bytes() int {
+	return 4*cap(g.nodes) + 8*cap(g.bits) + 4*(cap(g.n2)+cap(g.fac)+cap(g.pc)+cap(g.eb))
+}
 
 // Version returns the graph Version g was taken at.
 func (g *Gathered) Version() Version { return g.v }
-
-// gatheredStride is the words per node of a Gathered's data.
-func gatheredStride(words int) int { return words + sketchExtra/2 }
 
 // Gather packs the sketches of the live nodes carrying the given tags
 // (tags no live node carries are skipped) for ScanGathered. It returns
@@ -73,7 +77,6 @@ func (g *Graph) Gather(tags TagIterator) *Gathered {
 		return nil
 	}
 	sk := quant.sk
-	stride := gatheredStride(sk.words)
 	gt := &Gathered{v: v, words: sk.words}
 	tdir := ix.tagDir()
 	dir := *ix.dir.Load()
@@ -95,9 +98,11 @@ func (g *Graph) Gather(tags TagIterator) *Gathered {
 			}
 			b, x := c.sketch(o, sk)
 			gt.nodes = append(gt.nodes, n)
-			gt.data = append(gt.data, b...)
-			gt.data = append(gt.data, make([]uint64, stride-sk.words)...)
-			copy(unsafe.Slice((*float32)(unsafe.Pointer(&gt.data[len(gt.data)-sketchExtra/2])), sketchExtra), x)
+			gt.bits = append(gt.bits, b...)
+			gt.n2 = append(gt.n2, x[0])
+			gt.fac = append(gt.fac, x[1])
+			gt.pc = append(gt.pc, x[2])
+			gt.eb = append(gt.eb, x[3])
 		}
 	}
 	if g.Version() != v {
@@ -131,30 +136,37 @@ func (g *Graph) ScanGathered(dst []Result, q []float32, gt *Gathered, k, n int) 
 	defer ix.putSearcher(s)
 	s.prepareQuery(q, quant)
 	quant.sk.prepare(s.vec, &s.skq)
-	stride := gatheredStride(gt.words)
+	words := gt.words
 	all := s.sel[:0]
 	h := s.res[:0]
-	data := gt.data
 	sq := &s.skq
+	qn2, lo2, d2, a, eq, eround := sq.qn2, sq.lo2, sq.d2, sq.a, sq.eq, sq.eround
 	// The sketches' bit-plane dot products a batch at a time (planeDots),
 	// then each node's estimate and bound as sketchQuery.estimate makes
-	// them.
+	// them (the same operations in the same order: ScanTags' answer).
+	// The k-th least upper bound (thr once h holds k) only falls: a node
+	// whose lower bound is above it now is no candidate.
 	const batch = 64
 	var dots [batch]int32
+	thr := float32(math.Inf(1))
 	for i0 := 0; i0 < len(gt.nodes); i0 += batch {
-		nodes := gt.nodes[i0:min(i0+batch, len(gt.nodes))]
-		planeDots(sq.planes, data[i0*stride:], gt.words, stride, dots[:len(nodes)])
-		for j, v := range nodes {
-			rec := data[(i0+j)*stride : (i0+j+1)*stride : (i0+j+1)*stride]
-			x := (*[sketchExtra]float32)(unsafe.Pointer(&rec[gt.words]))
-			ip := sq.lo2*x[2] + sq.d2*float32(dots[j]) + sq.a
-			e, bound := sq.qn2+x[0]+x[1]*ip, x[3]*sq.eq-x[1]*sq.eround
-			// The k-th least upper bound only falls: a node whose lower
-			// bound is above it now is no candidate (refine drops it).
-			if len(h) < k || e-bound <= h[0].d {
-				all = append(all, cand{e - bound, v})
-				if u := e + bound; len(h) < k || u < h[0].d {
-					h = offerMax(h, cand{u, v}, k)
+		m := min(batch, len(gt.nodes)-i0)
+		planeDots(sq.planes, gt.bits[i0*words:], words, words, dots[:m])
+		nodes := gt.nodes[i0 : i0+m]
+		n2, fac, pc, eb := gt.n2[i0:i0+m], gt.fac[i0:i0+m], gt.pc[i0:i0+m], gt.eb[i0:i0+m]
+		for j, dot := range dots[:len(nodes)] {
+			f := fac[j]
+			ip := lo2*pc[j] + d2*float32(dot) + a
+			e, bound := qn2+n2[j]+f*ip, eb[j]*eq-f*eround
+			if e-bound > thr {
+				continue
+			}
+			v := nodes[j]
+			all = append(all, cand{e - bound, v})
+			if u := e + bound; len(h) < k || u < h[0].d {
+				h = offerMax(h, cand{u, v}, k)
+				if len(h) == k {
+					thr = h[0].d
 				}
 			}
 		}

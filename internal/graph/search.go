@@ -86,6 +86,7 @@ type searcher struct {
 	ptrs    []unsafe.Pointer // their blocks
 	dots    []int32          // their codes' dot products with the query's
 	keys    []uint64         // sortCands' scratch
+	kbuf    []cand           // refine's k nearest by codes
 	xs      []xcand          // selectExact's candidates
 	selv    []xcand          // selectExact's kept candidates
 	vecs    [][]float32      // the re-scored candidates' vectors

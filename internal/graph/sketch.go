@@ -104,14 +104,18 @@ func (k *sketcher) rotate(x, r []float32) float64 {
 		r[j] = t
 	}
 	clear(r[k.dim:k.pad])
-	for j := range r[:k.pad] {
-		if k.neg[j>>6]>>(j&63)&1 != 0 {
-			r[j] = -r[j]
+	// D: the sign bits flipped without a branch (the signs are random,
+	// so a branch would mispredict every other coordinate).
+	r = r[:k.pad]
+	for w, m := range k.neg[:len(r)/64] {
+		x := r[64*w : 64*w+64]
+		for i := range x {
+			x[i] = math.Float32frombits(math.Float32bits(x[i]) ^ uint32(m>>i&1)<<31)
 		}
 	}
-	fwht(r[:k.pad])
+	fwht(r)
 	s := float32(1 / math.Sqrt(float64(k.pad)))
-	for j := range r[:k.pad] {
+	for j := range r {
 		r[j] *= s
 	}
 	return n2
@@ -120,7 +124,30 @@ func (k *sketcher) rotate(x, r []float32) float64 {
 // fwht is the in-place Walsh-Hadamard transform of a (a power of two long),
 // unnormalized.
 func fwht(a []float32) {
-	for h := 1; h < len(a); h <<= 1 {
+	if hasFWHTAsm && !testGenericDots && len(a) >= 16 {
+		fwhtAsm(&a[0], len(a))
+		return
+	}
+	fwhtGeneric(a)
+}
+
+// fwhtGeneric is fwht in Go.
+func fwhtGeneric(a []float32) {
+	// The first three levels within each group of eight, in registers.
+	for i := 0; i+8 <= len(a); i += 8 {
+		x := (*[8]float32)(a[i : i+8])
+		a0, a1, a2, a3 := x[0]+x[1], x[0]-x[1], x[2]+x[3], x[2]-x[3]
+		a4, a5, a6, a7 := x[4]+x[5], x[4]-x[5], x[6]+x[7], x[6]-x[7]
+		b0, b1, b2, b3 := a0+a2, a1+a3, a0-a2, a1-a3
+		b4, b5, b6, b7 := a4+a6, a5+a7, a4-a6, a5-a7
+		x[0], x[1], x[2], x[3] = b0+b4, b1+b5, b2+b6, b3+b7
+		x[4], x[5], x[6], x[7] = b0-b4, b1-b5, b2-b6, b3-b7
+	}
+	h0 := 8
+	if len(a) < 8 {
+		h0 = 1
+	}
+	for h := h0; h < len(a); h <<= 1 {
 		for i := 0; i < len(a); i += 2 * h {
 			x, y := a[i:i+h], a[i+h:i+2*h]
 			for j := range x {

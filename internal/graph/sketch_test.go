@@ -2,6 +2,7 @@ package graph
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -97,10 +98,14 @@ func TestGraph_ScanTagsSketches(t *testing.T) {
 	for _, tc := range []struct {
 		metric Metric
 		data   string
-	}{{L2, "clustered"}, {Cosine, "clustered"}, {L2, "uniform"}} {
+		dim    int
+	}{{L2, "clustered", sketchMinDim}, {Cosine, "clustered", sketchMinDim}, {L2, "uniform", sketchMinDim},
+		// At 768 dimensions the code stage's stop at the k-th best
+		// distance loses recall without refineSlack.
+		{L2, "clustered", 768}} {
 		n := max(4000/raceScale, 2000)
 		rng := rand.New(rand.NewPCG(51, uint64(tc.metric)))
-		const dim = sketchMinDim
+		dim := tc.dim
 		d := clusteredData(rng, n+40, dim)
 		if tc.data == "uniform" {
 			d = randomData(rng, n+40, dim)
@@ -108,7 +113,7 @@ func TestGraph_ScanTagsSketches(t *testing.T) {
 		if tc.metric == Cosine {
 			normalize(d)
 		}
-		name := tc.metric.String() + "/" + tc.data
+		name := fmt.Sprintf("%s/%s/%d", tc.metric, tc.data, dim)
 		g := build(t, d, tc.metric, n, &Params{EfConstruction: 64})
 		for i := 0; i < n; i += 7 {
 			g.Delete(uint32(i))

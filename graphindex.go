@@ -644,8 +644,16 @@ func (idx *Index) saveGraph(st *nsState, ng *nsGraph) error {
 // graphSnapshot is a namespace's graph snapshot being read while its
 // records load.
 type graphSnapshot struct {
-	ng *nsGraph // vectors set; the rest is filled in once records are loaded
-	g  chan *graph.Graph
+	ng   *nsGraph // vectors set; the rest is filled in once records are loaded
+	path string
+	g    chan mappedGraph
+}
+
+// mappedGraph is a graph snapshot read, and the check of its checksum left
+// for after the namespace's first query (graph.MapFileVerifyLater), or nil.
+type mappedGraph struct {
+	g      *graph.Graph
+	verify func() error
 }
 
 // readGraphAsync starts reading the graph snapshot of a namespace about to
@@ -659,11 +667,17 @@ func (st *nsState) readGraphAsync(idx *Index, cfg config, count uint64) *graphSn
 	if path == "" {
 		return nil
 	}
-	gs := &graphSnapshot{ng: &nsGraph{}, g: make(chan *graph.Graph, 1)}
+	gs := &graphSnapshot{ng: &nsGraph{}, path: path, g: make(chan mappedGraph, 1)}
 	gs.ng.vectors = st.graphVectors(cfg, gs.ng)
 	go func() {
-		g, _ := readGraph(path, gs.ng.vectors)
-		gs.g <- g
+		g, verify, err := readGraphVerifyLater(path, gs.ng.vectors)
+		if err != nil {
+			g, verify = nil, nil
+			if h := idx.hooks().snapshotRefused; h != nil {
+				h()
+			}
+		}
+		gs.g <- mappedGraph{g, verify}
 	}()
 	return gs
 }
@@ -680,10 +694,13 @@ func (st *nsState) loadGraphLocked(idx *Index, cfg config, gs *graphSnapshot, af
 		return after // a snapshot being read is dropped (its channel is buffered)
 	}
 	var ng *nsGraph
+	var verify func() error
 	if gs != nil {
 		ng = gs.ng
 		st.initGraphLocked(idx, ng)
-		if g := <-gs.g; g != nil && g.Dimension() == cfg.Dimension && g.Metric() == graphMetric(cfg.Metric) {
+		if m := <-gs.g; m.g != nil && m.g.Dimension() == cfg.Dimension && m.g.Metric() == graphMetric(cfg.Metric) {
+			g := m.g
+			verify = m.verify
 			ng.g = g
 			// Snapshots are written after the builder renumbered the
 			// graph (a legacy one is renumbered when the graph doubles
@@ -725,6 +742,17 @@ func (st *nsState) loadGraphLocked(idx *Index, cfg config, gs *graphSnapshot, af
 	idx.bg.Add(1)
 	go func() {
 		defer idx.bg.Done()
+		// The snapshot's checksum, left for after the first query: a
+		// mismatch drops the graph for one built afresh.
+		if verify != nil && !idx.hooks().skipVerify {
+			if err := verify(); err != nil {
+				idx.dropGraph(st, ng, gs.path)
+				if after != nil {
+					after()
+				}
+				return
+			}
+		}
 		ng.g.Unmap()
 		if after != nil {
 			after()
@@ -737,6 +765,30 @@ func (st *nsState) loadGraphLocked(idx *Index, cfg config, gs *graphSnapshot, af
 	}
 	ng.pending.AddMany(missing)
 	return nil
+}
+
+// dropGraph replaces ng, st's graph loaded from the snapshot at path whose
+// checksum did not match (graph.MapFileVerifyLater), with an empty graph
+// that every record is queued for, and removes the snapshot. Until then
+// the graph served queries: its nodes were checked, so it could lose
+// recall but not fail, and every answer is scored from the records. The
+// caller is a background goroutine of the load (registered with idx.bg).
+func (idx *Index) dropGraph(st *nsState, ng *nsGraph, path string) {
+	if h := idx.hooks().snapshotRefused; h != nil {
+		h()
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.mu.graph != ng || !st.mu.loaded {
+		return // evicted, or its graph replaced already
+	}
+	fresh := st.newGraphLocked(idx)
+	fresh.g = st.emptyGraph(idx, idx.config(), fresh)
+	fresh.pending.Or(st.mu.live)
+	os.Remove(path)
+	if !idx.closingFlag.Load() {
+		st.startBuilderLocked(idx)
+	}
 }
 
 // slotOfVerLocked finds the slot of the live record persisted at row ver,
@@ -767,6 +819,20 @@ func readGraph(path string, vectors graph.Vectors) (*graph.Graph, error) {
 		return nil, snapshotCorrupt(path, err)
 	}
 	return g, err
+}
+
+// readGraphVerifyLater is readGraph, but a mapped snapshot's checksum is
+// left to the verify it returns (graph.MapFileVerifyLater), or nil.
+func readGraphVerifyLater(path string, vectors graph.Vectors) (*graph.Graph, func() error, error) {
+	g, verify, err := graph.MapFileVerifyLater(path, vectors)
+	if errors.Is(err, fs.ErrNotExist) {
+		g, err := readLegacyGraph(path+legacyGraphSuffix, vectors)
+		return g, nil, err
+	}
+	if errors.Is(err, graph.ErrCorrupt) {
+		return nil, nil, snapshotCorrupt(path, err)
+	}
+	return g, verify, err
 }
 
 // readLegacyGraph reads a zstd-compressed snapshot file of before node

@@ -40,6 +40,16 @@ type testHooks struct {
 	// loadCount, when set, changes the record count a split load is
 	// given, as if the stored one were off.
 	loadCount func(uint64) uint64
+	// snapshotRefused, when set, is called when a namespace load refuses
+	// its graph snapshot as damaged, at once or once its checksum is
+	// verified after the first query (dropGraph).
+	snapshotRefused func()
+	// skipVerify is the broken mode of TestGraph_SnapshotVerifiedLater: a
+	// mapped snapshot's checksum is never verified.
+	skipVerify bool
+	// noLoadByRow makes every load put records in slots by key order,
+	// never by row (loadSplitLocked): the comparison of the by-row load.
+	noLoadByRow bool
 	// snapshotLiveScan is the broken mode of the concurrent snapshot test:
 	// records are read from the live database a few at a time, not from
 	// one point-in-time view, so writes made meanwhile leak in half.

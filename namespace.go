@@ -4,9 +4,11 @@ import (
 	"container/list"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -279,6 +281,22 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	if meta.Bytes >= splitLoadBytes && st.mu.graph == nil && meta.Count <= math.MaxUint32 {
 		mid = loadSplitKey(idx.db, lo, hi)
 	}
+	gs := st.readGraphAsync(idx, cfg, meta.Count)
+	// A namespace with a graph snapshot and few rows ever deleted or
+	// replaced puts each record in the slot of its row (loadSplitLocked):
+	// the snapshot's nodes are then tagged with their slots as loaded, and
+	// reconciling it (graph.Sync) touches no node.
+	byRow := gs != nil && st.mu.graph == nil && !idx.hooks().noLoadByRow &&
+		uint64(meta.NextRow) <= meta.Count+meta.Count/16+64
+	slots := uint32(meta.Count)
+	if byRow {
+		slots = meta.NextRow
+		if runtime.GOMAXPROCS(0) < 2 {
+			// One goroutine at a time: two halves would only take
+			// turns (and populate from both ends).
+			mid = nil
+		}
+	}
 	var lazy [][]float32
 	if meta.Bytes >= lazyHugeBytes {
 		// A large load's arena is made of 4 KiB pages, faulted in by
@@ -287,7 +305,7 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 		// background once loaded (collapseHuge).
 		st.mu.vecs.lazy = &lazy
 	}
-	st.mu.vecs.grow(uint32(meta.Count))
+	st.mu.vecs.grow(slots)
 	st.mu.vecs.lazy = nil
 	if len(lazy) > 0 {
 		blocks := slices.Clone(st.mu.vecs.blocks)
@@ -311,13 +329,16 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 	st.mu.live = roaring.New()
 	st.mu.post = st.newPostingsLocked(idx)
 	st.mu.inverted = nil // made by the first record with sparse values
-	gs := st.readGraphAsync(idx, cfg, meta.Count)
-	if mid != nil {
+	if mid != nil || byRow {
 		m := meta
 		if h := idx.hooks().loadCount; h != nil {
 			m.Count = h(m.Count)
 		}
-		done, err := st.loadSplitLocked(ctx, idx.db, cfg, m, lo, mid, hi)
+		split := mid
+		if split == nil {
+			split = hi // one half: the whole range
+		}
+		done, err := st.loadSplitLocked(ctx, idx.db, cfg, m, lo, split, hi, byRow)
 		if err != nil {
 			return fmt.Errorf("larch: load namespace %q: %w", st.name, err)
 		}
@@ -335,6 +356,8 @@ func (st *nsState) loadLocked(ctx context.Context, idx *Index) error {
 		if st.mu.inv != nil {
 			st.mu.inv = st.mu.inv[:0]
 		}
+		st.mu.live = roaring.New()
+		st.mu.free = nil
 		st.mu.heap = 0
 		st.mu.post = st.newPostingsLocked(idx)
 		st.mu.inverted = nil
@@ -424,19 +447,29 @@ var errLoadCount = errors.New("larch: more records than counted")
 // It returns false, with what it loaded to be cleared, when there are
 // more records than meta.Count. st.mu must be held; the namespace has no
 // graph yet.
-func (st *nsState) loadSplitLocked(ctx context.Context, db *storage.DB, cfg config, meta storage.Meta, lo, mid, hi []byte) (bool, error) {
+//
+// With byRow, each record goes to the slot of its row instead (rows are
+// below meta.NextRow), from both halves alike; the slots no record took
+// are free. A graph snapshot's nodes, named by row, are then tagged with
+// their slots as loaded (graph.Sync has none to change). Two records of
+// one row (damage) make it return false: the caller loads again.
+func (st *nsState) loadSplitLocked(ctx context.Context, db *storage.DB, cfg config, meta storage.Meta, lo, mid, hi []byte, byRow bool) (bool, error) {
 	count := int(meta.Count)
-	if cap(st.mu.rows) < count {
-		st.mu.rows = make([]row, count)
+	slots := count
+	if byRow {
+		slots = int(meta.NextRow)
 	}
-	st.mu.rows = st.mu.rows[:count]
+	if cap(st.mu.rows) < slots {
+		st.mu.rows = make([]row, slots)
+	}
+	st.mu.rows = st.mu.rows[:slots]
 	if st.mu.inv != nil {
-		if cap(st.mu.inv) < count {
-			st.mu.inv = make([]float32, count)
+		if cap(st.mu.inv) < slots {
+			st.mu.inv = make([]float32, slots)
 		}
-		st.mu.inv = st.mu.inv[:count]
+		st.mu.inv = st.mu.inv[:slots]
 	}
-	st.mu.vecs.grow(uint32(count))
+	st.mu.vecs.grow(uint32(slots))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -455,7 +488,24 @@ func (st *nsState) loadSplitLocked(ctx context.Context, db *storage.DB, cfg conf
 				return errLoadCount
 			}
 			r := uint32(n[h])
-			if h == 1 {
+			if byRow {
+				// The row leads the value, after its version byte
+				// (decodeLoaded checks the rest).
+				var row uint64
+				if len(v) > 1 {
+					var w int
+					if row, w = binary.Uvarint(v[1:]); w <= 0 {
+						row = math.MaxUint64
+					}
+				}
+				if row >= uint64(meta.NextRow) {
+					return fmt.Errorf("%w: record %q has row %d beyond %d", storage.ErrCorrupt, storage.RecordID(k), row, meta.NextRow)
+				}
+				if st.mu.rows[row].id != "" {
+					return errLoadCount // a row twice: load again, by key
+				}
+				r = uint32(row)
+			} else if h == 1 {
 				r = uint32(count - 1 - n[h])
 			}
 			var dst []float32
@@ -509,6 +559,9 @@ func (st *nsState) loadSplitLocked(ctx context.Context, db *storage.DB, cfg conf
 			return false, err
 		}
 	}
+	if byRow {
+		return st.finishByRowLocked(n[0]+n[1], heap[0]+heap[1]), nil
+	}
 	if gap := count - n[0] - n[1]; gap > 0 {
 		// Fewer records than counted: the second half's slots move down.
 		for i := 0; i < n[1]; i++ {
@@ -537,6 +590,44 @@ func (st *nsState) loadSplitLocked(ctx context.Context, db *storage.DB, cfg conf
 	st.mu.live.AddRange(0, uint64(len(st.mu.rows)))
 	st.mu.heap += heap[0] + heap[1]
 	return true, nil
+}
+
+// finishByRowLocked completes a by-row load (loadSplitLocked) of loaded
+// records: the ids, the live set and the free slots (those below the last
+// record's that no record took), the heap. It reports false when fewer
+// slots hold records than were loaded: two halves put records of one row
+// in one slot (damage), and the caller loads again.
+func (st *nsState) finishByRowLocked(loaded int, heap int64) bool {
+	rows := st.mu.rows
+	end := len(rows)
+	for end > 0 && rows[end-1].id == "" {
+		end--
+	}
+	filled := 0
+	for r := 0; r < end; {
+		if rows[r].id == "" {
+			st.mu.free = append(st.mu.free, uint32(r))
+			r++
+			continue
+		}
+		run := r
+		for ; r < end && rows[r].id != ""; r++ {
+			st.mu.ids.set(rows[r].id, uint32(r), rows)
+		}
+		st.mu.live.AddRange(uint64(run), uint64(r))
+		filled += r - run
+	}
+	if filled != loaded {
+		return false
+	}
+	// Free slots are reused last first: the lowest first.
+	slices.Reverse(st.mu.free)
+	st.mu.rows = rows[:end]
+	if st.mu.inv != nil {
+		st.mu.inv = st.mu.inv[:end]
+	}
+	st.mu.heap += heap
+	return true
 }
 
 // decodeLoaded decodes the stored record k, v for a load: its dense values

@@ -3,7 +3,12 @@ package storage
 import (
 	"encoding/binary"
 	"math"
+	"unsafe"
 )
+
+// nativeLittle reports whether this machine stores float32s as values do:
+// then they are copied as they lie (a namespace load decodes every record).
+var nativeLittle = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 const recordVersion = 1
 
@@ -78,8 +83,12 @@ func DecodeRecordTo(b []byte, vals []float32) (Record, error) {
 			r.Values = make([]float32, dim)
 		}
 		src := b[:4*dim]
-		for i := range r.Values {
-			r.Values[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i : 4*i+4]))
+		if nativeLittle {
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(&r.Values[0])), 4*dim), src)
+		} else {
+			for i := range r.Values {
+				r.Values[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i : 4*i+4]))
+			}
 		}
 		b = b[4*dim:]
 	}

@@ -274,6 +274,7 @@ func (g *Graph) Retag(tagOf func(row uint32) (tag uint32, ok bool)) {
 	ix := g.cur.Load()
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	ix.tagsAreRows = false
 	n := ix.nodes.Load()
 	// Old tags leave the tag index first: the new ones may permute them.
 	var moved []uint32
@@ -311,6 +312,8 @@ func (g *Graph) Sync(live func(yield func(row, tag uint32) bool)) (missing []uin
 	// Each live row found by the row index (a table by row for a loaded
 	// graph's dense rows: no sort, no map).
 	seen := make([]uint64, (n+63)/64)
+	asRows := ix.tagsAreRows && !testSyncAllTags
+	ix.tagsAreRows = false
 	for row, tag := range live {
 		v, ok := ix.rows.get(ix, row)
 		if !ok {
@@ -318,7 +321,9 @@ func (g *Graph) Sync(live func(yield func(row, tag uint32) bool)) (missing []uin
 			continue
 		}
 		seen[v>>6] |= 1 << (v & 63)
-		ix.chunk(v).tag[v&chunkMask].Store(tag)
+		if !asRows || tag != row {
+			ix.chunk(v).tag[v&chunkMask].Store(tag)
+		}
 	}
 	// The tag index is made afresh, when first needed (tagDir, or an
 	// insert's setTag): the new tags may permute the old, and a graph
@@ -344,6 +349,10 @@ func (g *Graph) Sync(live func(yield func(row, tag uint32) bool)) (missing []uin
 	}
 	return missing, deleted
 }
+
+// testSyncAllTags makes Sync store every tag, as it did before
+// tagsAreRows (the comparison of TestGraph_SyncRowsAsTags).
+var testSyncAllTags bool
 
 // testEagerTags makes Sync build the tag index at once, as it did before
 // (the broken mode of TestGraph_SyncTagsLazy).
@@ -496,6 +505,10 @@ type index struct {
 	tags       atomic.Pointer[tagDir] // tag → node+1 of live nodes (tags.go)
 	tagsStale  atomic.Bool            // tags is to be made from the nodes (tagDir)
 	rng        *rand.Rand
+	// tagsAreRows: every node's tag is its row, as a load leaves them,
+	// until the first Sync or Retag (Sync then changes only the tags that
+	// differ, without reading the others).
+	tagsAreRows bool
 
 	entryMu sync.Mutex // serializes entry point raises
 
@@ -709,6 +722,9 @@ func (ix *index) alloc(row, tag uint32) (uint32, int, bool) {
 	o := v & chunkMask
 	c.row[o] = row
 	c.tag[o].Store(tag)
+	if tag != row {
+		ix.tagsAreRows = false
+	}
 	ix.setTag(tag, v)
 	c.level[o] = uint8(level)
 	if level > 0 {

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"bufio"
+	"fmt"
 	"hash/crc32"
 	"os"
 	"runtime"
@@ -21,34 +22,86 @@ import (
 // a search still walking it): the file may be renamed over or removed
 // meanwhile, but must not be truncated or written in place.
 func MapFile(path string, vectors Vectors) (*Graph, error) {
+	g, _, err := mapSnapshot(path, vectors, false)
+	return g, err
+}
+
+// MapFileVerifyLater is MapFile that leaves the checksum of a mapped
+// snapshot to verify, for the caller to run once the graph has served what
+// it needed first (a namespace's first query): loading then checks every
+// node as MapFile does (degrees, edges, levels, flags, rows, the entry
+// point: what a search or an insert relies on not to fail), but not the
+// codes, sketches and norms against the checksum. A graph whose checksum
+// has not been verified can lose recall (a damaged code misleads the walk)
+// but cannot fail a search or an insert. verify reads the file (not the
+// mapping, which the graph's writes change), and returns an error wrapping
+// ErrCorrupt if the checksum does not match; it is nil when the checksum
+// was verified by the load (a snapshot read, not mapped, or one too small
+// to map a chunk of). The file may be renamed over or removed meanwhile.
+func MapFileVerifyLater(path string, vectors Vectors) (g *Graph, verify func() error, err error) {
+	return mapSnapshot(path, vectors, !testVerifyNow)
+}
+
+// testVerifyNow makes MapFileVerifyLater verify the checksum while loading,
+// as MapFile does.
+var testVerifyNow bool
+
+// mapSnapshot is MapFile, with the checksum left to the verify it returns
+// when later is set and the snapshot is mapped.
+func mapSnapshot(path string, vectors Vectors, later bool) (*Graph, func() error, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer f.Close()
+	keep := false
+	defer func() {
+		if !keep {
+			f.Close()
+		}
+	}()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	read := func() (*Graph, func() error, error) {
+		g, err := Load(bufio.NewReaderSize(f, 1<<20), vectors)
+		return g, nil, err
 	}
 	if testNoMap || (raceBuild && !testForceMap) || !littleEndian || !fi.Mode().IsRegular() || fi.Size() < int64(len(magic)) || fi.Size() > maxMapped {
-		return Load(bufio.NewReaderSize(f, 1<<20), vectors)
+		return read()
 	}
 	mem, err := mapFile(f, int(fi.Size()))
 	if err != nil {
-		return Load(bufio.NewReaderSize(f, 1<<20), vectors)
+		return read()
 	}
 	if string(mem[:len(magic)]) != magic {
 		unmapFile(mem)
 		if _, err := f.Seek(0, 0); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return Load(bufio.NewReaderSize(f, 1<<20), vectors)
+		return read()
 	}
-	sr := &snapReader{mem: mem, crc: crc32.Update(0, castagnoli, mem[:len(magic)]), padded: true}
+	sr := &snapReader{mem: mem, crc: crc32.Update(0, castagnoli, mem[:len(magic)]), padded: true, later: later}
 	ix, err := loadSnapshot(sr, vectors, int64(len(mem)-len(magic)))
 	if err != nil {
 		unmapFile(mem)
-		return finishLoad(nil, err)
+		g, err := finishLoad(nil, err)
+		return g, nil, err
+	}
+	var verify func() error
+	if later && ix.nodes.Load() < chunkSize {
+		// No chunk is mapped (every byte was copied): verified now.
+		if err := verifyFile(f, fi.Size(), sr.tail); err != nil {
+			unmapFile(mem)
+			return nil, nil, err
+		}
+	} else if later {
+		keep = true
+		size, tail := fi.Size(), sr.tail
+		verify = func() error {
+			defer f.Close()
+			return verifyFile(f, size, tail)
+		}
 	}
 	if ix.nodes.Load() < chunkSize {
 		// No chunk is mapped: every byte was copied.
@@ -77,7 +130,26 @@ func MapFile(path string, vectors Vectors) (*Graph, error) {
 	}
 	g := &Graph{}
 	g.cur.Store(ix)
-	return g, nil
+	return g, verify, nil
+}
+
+// verifyFile checks that the crc32c of the size-4 bytes of f before its
+// last four is tail, reading f in pieces.
+func verifyFile(f *os.File, size int64, tail uint32) error {
+	buf := make([]byte, 1<<20)
+	var crc uint32
+	for at := int64(0); at < size-4; {
+		k, err := f.ReadAt(buf[:min(int64(len(buf)), size-4-at)], at)
+		if k == 0 && err != nil {
+			return fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+		crc = crc32.Update(crc, castagnoli, buf[:k])
+		at += int64(k)
+	}
+	if crc != tail {
+		return fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
+	}
+	return nil
 }
 
 // Unmap copies the blocks of the chunks a graph loaded by MapFile serves

@@ -3,6 +3,7 @@ package graph
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -158,6 +159,20 @@ func TestGraph_MapFile(t *testing.T) {
 				if _, err := MapFile(path, d.vec); !errors.Is(err, ErrCorrupt) {
 					t.Fatalf("byte %d of %d flipped: %v", at, len(b), err)
 				}
+				verifiedLater(t, path, d, n, fmt.Sprintf("byte %d of %d flipped", at, len(b)))
+			}
+			// Undamaged, the checksum left for later matches.
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if h, verify, err := MapFileVerifyLater(path, d.vec); err != nil || h == nil {
+				t.Fatalf("undamaged, verified later: %v", err)
+			} else if (verify == nil) != tc.v3 {
+				t.Fatalf("verify %v for format v3 %v", verify != nil, tc.v3)
+			} else if verify != nil {
+				if err := verify(); err != nil {
+					t.Fatalf("undamaged, verify: %v", err)
+				}
 			}
 			for _, cut := range []int{0, 8, len(b) / 2, len(b) - 1} {
 				if err := os.WriteFile(path, b[:cut], 0o644); err != nil {
@@ -166,6 +181,7 @@ func TestGraph_MapFile(t *testing.T) {
 				if _, err := MapFile(path, d.vec); !errors.Is(err, ErrCorrupt) {
 					t.Fatalf("cut at %d: %v", cut, err)
 				}
+				verifiedLater(t, path, d, n, fmt.Sprintf("cut at %d", cut))
 			}
 			if err := os.WriteFile(path, append(slices.Clone(b), 0), 0o644); err != nil {
 				t.Fatal(err)
@@ -173,7 +189,33 @@ func TestGraph_MapFile(t *testing.T) {
 			if _, err := MapFile(path, d.vec); !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("trailing byte: %v", err)
 			}
+			verifiedLater(t, path, d, n, "trailing byte")
 		})
+	}
+}
+
+// verifiedLater checks that MapFileVerifyLater refuses the damaged snapshot
+// at path at once, or gives a graph that searches and takes an insert
+// without a panic and whose verify then reports ErrCorrupt.
+func verifiedLater(t *testing.T, path string, d *dataset, n int, what string) {
+	t.Helper()
+	h, verify, err := MapFileVerifyLater(path, d.vec)
+	if err != nil {
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("%s, verified later: %v", what, err)
+		}
+		return
+	}
+	if verify == nil {
+		t.Fatalf("%s: loaded, and nothing left to verify", what)
+	}
+	// An error (a damaged header's dimension) is allowed; a panic is not.
+	for i := 0; i < 10; i++ {
+		_, _ = h.Search(d.row(uint32(n+i)), 10, 0, nil)
+	}
+	_ = h.Insert(uint32(n+1), d.row(uint32(n+1)))
+	if err := verify(); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("%s: verify: %v", what, err)
 	}
 }
 

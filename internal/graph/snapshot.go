@@ -317,6 +317,8 @@ type snapReader struct {
 	mem    []byte // the whole snapshot, magic included, when mapped
 	off    int64  // bytes read after the magic
 	padded bool   // LARCHGR4: the blocks start at a multiple of 64
+	later  bool   // the checksum is left to MapFileVerifyLater's verify
+	tail   uint32 // the checksum read, when later
 	crc    uint32
 	buf    [8]byte
 	err    error
@@ -343,7 +345,9 @@ func (sr *snapReader) full(p []byte) {
 		return
 	}
 	sr.off += int64(len(p))
-	sr.crc = crc32.Update(sr.crc, castagnoli, p)
+	if !sr.later {
+		sr.crc = crc32.Update(sr.crc, castagnoli, p)
+	}
 }
 
 // view returns the next n bytes of a mapped snapshot in place, checksummed,
@@ -359,7 +363,9 @@ func (sr *snapReader) view(n int) []byte {
 	}
 	b := sr.mem[at : at+int64(n) : at+int64(n)]
 	sr.off += int64(n)
-	sr.crc = crc32.Update(sr.crc, castagnoli, b)
+	if !sr.later {
+		sr.crc = crc32.Update(sr.crc, castagnoli, b)
+	}
 	return b
 }
 
@@ -631,7 +637,9 @@ func loadSnapshot(sr *snapReader, vectors Vectors, size int64) (*index, error) {
 		return nil, sr.err
 	}
 	sum := sr.crc
-	if tail := sr.u32(); sr.err != nil || tail != sum {
+	if tail := sr.u32(); sr.later && sr.err == nil {
+		sr.tail = tail
+	} else if sr.err != nil || tail != sum {
 		if sr.err != nil {
 			return nil, sr.err
 		}
@@ -652,6 +660,7 @@ func loadSnapshot(sr *snapReader, vectors Vectors, size int64) (*index, error) {
 	// The tag index is made when first needed (tags.go): a namespace
 	// retags the rows right away.
 	ix.tagsStale.Store(true)
+	ix.tagsAreRows = true
 	// Levels of later inserts: a stream of its own, not a replay.
 	ix.rng = rand.New(rand.NewPCG(p.Seed, uint64(n)))
 	return ix, nil

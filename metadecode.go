@@ -495,37 +495,20 @@ func decodeMetadataBinary(into Metadata, b []byte, shared bool) (Metadata, error
 				return nil, errMetadataBinary
 			}
 			md[k] = s
-		case mdInt:
-			v, k2 := binary.Varint(b[d.i:])
-			if k2 <= 0 || v < -1<<53 || v > 1<<53 {
+		case mdInt, mdFloat:
+			f, ok := d.number(t)
+			if !ok {
 				return nil, errMetadataBinary
 			}
-			d.i += k2
-			md[k] = float64(v)
-		case mdFloat:
-			if len(b)-d.i < 8 {
-				return nil, errMetadataBinary
-			}
-			f := math.Float64frombits(binary.LittleEndian.Uint64(b[d.i:]))
-			if math.IsNaN(f) || math.IsInf(f, 0) {
-				return nil, errMetadataBinary
-			}
-			d.i += 8
 			md[k] = f
 		case mdTrue:
 			md[k] = true
 		case mdFalse:
 			md[k] = false
 		case mdList:
-			c, ok := d.uvarint()
-			if !ok || c > uint64(len(b)-d.i) {
+			l, ok := d.list()
+			if !ok {
 				return nil, errMetadataBinary
-			}
-			l := make([]string, c)
-			for j := range l {
-				if l[j], ok = d.str(); !ok {
-					return nil, errMetadataBinary
-				}
 			}
 			md[k] = l
 		default:
@@ -553,6 +536,43 @@ func (d *mdBinDecoder) uvarint() (uint64, bool) {
 	}
 	d.i += k
 	return v, true
+}
+
+// number reads a value of type t: an mdInt (a varint within ±2^53) or an
+// mdFloat (a finite float64).
+func (d *mdBinDecoder) number(t byte) (float64, bool) {
+	if t == mdInt {
+		v, k := binary.Varint(d.b[d.i:])
+		if k <= 0 || v < -1<<53 || v > 1<<53 {
+			return 0, false
+		}
+		d.i += k
+		return float64(v), true
+	}
+	if len(d.b)-d.i < 8 {
+		return 0, false
+	}
+	f := math.Float64frombits(binary.LittleEndian.Uint64(d.b[d.i:]))
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, false
+	}
+	d.i += 8
+	return f, true
+}
+
+// list reads a count and that many strings, into a new slice.
+func (d *mdBinDecoder) list() ([]string, bool) {
+	c, ok := d.uvarint()
+	if !ok || c > uint64(len(d.b)-d.i) {
+		return nil, false
+	}
+	l := make([]string, c)
+	for j := range l {
+		if l[j], ok = d.str(); !ok {
+			return nil, false
+		}
+	}
+	return l, true
 }
 
 // str reads a length and that many bytes of valid UTF-8.
@@ -708,36 +728,15 @@ func parseMetadataBinary(dst []mdField, b []byte, s string) ([]mdField, error) {
 				return dst, errMetadataBinary
 			}
 			f.str = v
-		case mdInt:
-			v, k2 := binary.Varint(b[d.i:])
-			if k2 <= 0 || v < -1<<53 || v > 1<<53 {
+		case mdInt, mdFloat:
+			if f.num, ok = d.number(f.typ); !ok {
 				return dst, errMetadataBinary
 			}
-			d.i += k2
-			f.num = float64(v)
-		case mdFloat:
-			if len(b)-d.i < 8 {
-				return dst, errMetadataBinary
-			}
-			v := math.Float64frombits(binary.LittleEndian.Uint64(b[d.i:]))
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return dst, errMetadataBinary
-			}
-			d.i += 8
-			f.num = v
 		case mdTrue, mdFalse:
 		case mdList:
-			c, ok := d.uvarint()
-			if !ok || c > uint64(len(b)-d.i) {
+			if f.list, ok = d.list(); !ok {
 				return dst, errMetadataBinary
 			}
-			l := make([]string, c)
-			for j := range l {
-				if l[j], ok = d.str(); !ok {
-					return dst, errMetadataBinary
-				}
-			}
-			f.list = l
 		default:
 			return dst, errMetadataBinary
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,14 +23,7 @@ func TestGraph_MapFileDropsPages(t *testing.T) {
 	n := 3*chunkSize + 100
 	d := clusteredData(rng, n+10, 64)
 	g := build(t, d, L2, n, nil)
-	b, err := g.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "g")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path, b := writeGraphFile(t, g)
 	for _, broken := range []bool{false, true} {
 		testKeepPages = broken
 		h, err := MapFile(path, d.vec)

@@ -50,15 +50,8 @@ func TestGraph_MapFile(t *testing.T) {
 				g.Delete(uint32(i))
 			}
 			testMarshalV3 = tc.v3
-			b, err := g.MarshalBinary()
+			path, b := writeGraphFile(t, g)
 			testMarshalV3 = false
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join(t.TempDir(), "g")
-			if err := os.WriteFile(path, b, 0o644); err != nil {
-				t.Fatal(err)
-			}
 			h, err := MapFile(path, d.vec)
 			if err != nil {
 				t.Fatal(err)
@@ -228,14 +221,7 @@ func TestGraph_MapFileReleased(t *testing.T) {
 	n := chunkSize + 200
 	d := clusteredData(rng, n, 32)
 	g := build(t, d, L2, n, nil)
-	path := filepath.Join(t.TempDir(), "g")
-	b, err := g.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path, _ := writeGraphFile(t, g)
 	before := mappingsReleased.Load()
 	h, err := MapFile(path, d.vec)
 	if err != nil || h.cur.Load().m == nil {
@@ -291,14 +277,7 @@ func TestGraph_LoadTombstones(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b, err := g.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "g")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path, _ := writeGraphFile(t, g)
 	for _, mapped := range []bool{true, false} {
 		testNoMap = !mapped
 		h, err := MapFile(path, d.vec)
@@ -320,4 +299,19 @@ func TestGraph_LoadTombstones(t *testing.T) {
 		}
 		h.Unmap()
 	}
+}
+
+// writeGraphFile writes g's snapshot to a file of a temporary directory
+// and returns its path and bytes.
+func writeGraphFile(t *testing.T, g *Graph) (string, []byte) {
+	t.Helper()
+	b, err := g.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "g")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, b
 }

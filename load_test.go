@@ -266,10 +266,7 @@ func TestLoad_ByRow(t *testing.T) {
 		return v
 	}
 	dir := t.TempDir()
-	opts := func(h *testHooks) *Options {
-		return &Options{Dimension: dim, Metric: Euclidean, NoSync: true, hooks: h,
-			Graph: GraphOptions{Threshold: 500, M: 8, EfConstruction: 32, EfSearch: 64}}
-	}
+	opts := func(h *testHooks) *Options { return smallGraphOptions(dim, h) }
 	idx, err := Open(dir, opts(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -423,10 +420,7 @@ func TestGraph_SnapshotVerifiedLater(t *testing.T) {
 	const dim, n = 32, 1500
 	rng := rand.New(rand.NewSource(3))
 	dir := t.TempDir()
-	opts := func(h *testHooks) *Options {
-		return &Options{Dimension: dim, Metric: Euclidean, NoSync: true, hooks: h,
-			Graph: GraphOptions{Threshold: 500, M: 8, EfConstruction: 32, EfSearch: 64}}
-	}
+	opts := func(h *testHooks) *Options { return smallGraphOptions(dim, h) }
 	idx, err := Open(dir, opts(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -508,4 +502,11 @@ func TestGraph_SnapshotVerifiedLater(t *testing.T) {
 			}
 		})
 	}
+}
+
+// smallGraphOptions are the options of the load tests' indexes: a small
+// Euclidean graph from 500 records, unsynced, with hooks h.
+func smallGraphOptions(dim int, h *testHooks) *Options {
+	return &Options{Dimension: dim, Metric: Euclidean, NoSync: true, hooks: h,
+		Graph: GraphOptions{Threshold: 500, M: 8, EfConstruction: 32, EfSearch: 64}}
 }
